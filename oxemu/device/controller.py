@@ -1,0 +1,299 @@
+"""NVMe 1.2 controller: register file, admin/I-O queue engine, completion posting (SPEC 5).
+
+Synchronous: a doorbell write runs every newly submitted command to completion before
+the store instruction retires, which is how the emulated bus stays deterministic. Device
+modes (LNVM pass-through, AppNVM FTL) plug in through a small ops object, like FEMU's.
+"""
+import logging
+import traceback
+
+from ..machine.dma import DmaEngine
+from ..wire import (CAP, CC, CQE, CSTS, DOORBELL_BASE, SHN, SHST, SQE_SIZE, CQE_SIZE,
+                    PAGE_SIZE, Reg, Status)
+from .command import Command
+from .errors import CommandError
+from .queues import CompletionQueue, SubmissionQueue
+
+log = logging.getLogger(__name__)
+
+MQES = 4095                 # largest queue: 4096 entries
+MAX_QUEUES = 64             # I/O queue pairs the controller offers
+CAP_VALUE = ((MQES << CAP.MQES_SHIFT) | CAP.CQR | (20 << CAP.TO_SHIFT)
+             | (1 << CAP.CSS_SHIFT) | (0 << CAP.MPSMIN_SHIFT) | (0 << CAP.MPSMAX_SHIFT))
+VERSION = 0x00010200
+
+
+class PowerLost(Exception):
+    """The media lost power mid-command: nothing more completes."""
+
+
+class Controller:
+    """Register file and queue engine. `ops` handles admin extras and all I/O."""
+
+    def __init__(self, dma: DmaEngine, ops, admin, tracer=None, on_reset=None, on_shutdown=None):
+        self.dma = dma
+        self.ram = memoryview(dma._ram)
+        self.ops = ops
+        self.admin = admin
+        self.tracer = tracer
+        self.timing = ops.timing
+        self.on_reset = on_reset
+        self.on_shutdown = on_shutdown
+        self.irq = None                   # optional callable(vector) for the host
+        self.cc = 0
+        self.csts = 0
+        self.aqa = 0
+        self.asq = 0
+        self.acq = 0
+        self.intms = 0
+        self.sqs: dict[int, SubmissionQueue] = {}
+        self.cqs: dict[int, CompletionQueue] = {}
+        self.seq = 0
+        self.num_queues = (MAX_QUEUES, MAX_QUEUES)
+        self.counters = dict(admin_cmds=0, io_cmds=0, errors=0, doorbells=0)
+        self.error_log = []
+        self._regs32 = {}
+
+    # ---------------------------------------------------------------- registers
+    def mmio_read(self, offset: int, size: int) -> int:
+        try:
+            v = self._read64(offset & ~7)
+            v >>= (offset & 7) * 8
+            return v & ((1 << (size * 8)) - 1)
+        except Exception:                       # a device bug must not crash the bus
+            log.error("controller fault on register read 0x%x:\n%s", offset, traceback.format_exc())
+            self.csts |= CSTS.CFS
+            return 0xFFFFFFFF
+
+    def _read64(self, off: int) -> int:
+        if off == Reg.CAP:
+            return CAP_VALUE
+        if off == Reg.VS & ~7:          # VS @8, INTMS @0xC
+            return VERSION | (self.intms << 32)
+        if off == Reg.INTMC & ~7:       # INTMC @0x10, CC @0x14
+            return self.intms | (self.cc << 32)
+        if off == Reg.CSTS & ~7:        # reserved @0x18, CSTS @0x1C
+            return self.csts << 32
+        if off == Reg.NSSR & ~7:        # NSSR @0x20, AQA @0x24
+            return self.aqa << 32
+        if off == Reg.ASQ:
+            return self.asq
+        if off == Reg.ACQ:
+            return self.acq
+        return 0
+
+    def mmio_write(self, offset: int, size: int, value: int) -> None:
+        try:
+            if offset >= DOORBELL_BASE:
+                self._doorbell(offset, value)
+            else:
+                self._write_reg(offset, size, value)
+        except PowerLost:
+            self.csts |= CSTS.CFS
+        except Exception:
+            log.error("controller fault on register write 0x%x=0x%x:\n%s", offset, value,
+                      traceback.format_exc())
+            self.csts |= CSTS.CFS
+
+    def _write_reg(self, offset: int, size: int, value: int) -> None:
+        if size == 8:
+            self._write_reg(offset, 4, value & 0xFFFFFFFF)
+            self._write_reg(offset + 4, 4, value >> 32)
+            return
+        if offset == Reg.CC:
+            self._set_cc(value)
+        elif offset == Reg.INTMS:
+            self.intms |= value
+        elif offset == Reg.INTMC:
+            self.intms &= ~value
+        elif offset == Reg.AQA:
+            self.aqa = value
+        elif offset == Reg.ASQ:
+            self.asq = (self.asq & ~0xFFFFFFFF) | value
+        elif offset == Reg.ASQ + 4:
+            self.asq = (self.asq & 0xFFFFFFFF) | (value << 32)
+        elif offset == Reg.ACQ:
+            self.acq = (self.acq & ~0xFFFFFFFF) | value
+        elif offset == Reg.ACQ + 4:
+            self.acq = (self.acq & 0xFFFFFFFF) | (value << 32)
+        # writes to read-only or reserved registers are ignored, as hardware does
+
+    def _set_cc(self, value: int) -> None:
+        old = self.cc
+        self.cc = value
+        was_en, en = old & CC.EN, value & CC.EN
+        shn = (value >> CC.SHN_SHIFT) & 3
+        if shn != SHN.NONE and ((old >> CC.SHN_SHIFT) & 3) == SHN.NONE:
+            self.csts = (self.csts & ~(3 << CSTS.SHST_SHIFT)) | (SHST.OCCURRING << CSTS.SHST_SHIFT)
+            if self.on_shutdown:
+                self.on_shutdown()
+            self.csts = (self.csts & ~(3 << CSTS.SHST_SHIFT)) | (SHST.COMPLETE << CSTS.SHST_SHIFT)
+        if en and not was_en:
+            self._enable()
+        elif was_en and not en:
+            self._reset()
+
+    def _enable(self) -> None:
+        asqs = (self.aqa & 0xFFF) + 1
+        acqs = ((self.aqa >> 16) & 0xFFF) + 1
+        iosqes = (self.cc >> CC.IOSQES_SHIFT) & 0xF
+        iocqes = (self.cc >> CC.IOCQES_SHIFT) & 0xF
+        mps = (self.cc >> CC.MPS_SHIFT) & 0xF
+        ok = (asqs >= 2 and acqs >= 2 and self.asq % PAGE_SIZE == 0 and self.acq % PAGE_SIZE == 0
+              and mps == 0 and iosqes in (0, 6) and iocqes in (0, 4))
+        try:
+            self.dma.check(self.asq, asqs * SQE_SIZE)
+            self.dma.check(self.acq, acqs * CQE_SIZE)
+        except Exception:
+            ok = False
+        if not ok:
+            log.warning("controller enable with an invalid admin queue setup: CSTS.CFS")
+            self.csts |= CSTS.CFS
+            return
+        self.cqs = {0: CompletionQueue(0, self.acq, acqs, irq_enabled=True)}
+        self.sqs = {0: SubmissionQueue(0, self.asq, asqs, 0)}
+        self.cqs[0].sqs.add(0)
+        self.csts = CSTS.RDY
+
+    def _reset(self) -> None:
+        """CC.EN 1 -> 0: drop every queue; the media state is flushed (nvme reset)."""
+        self.sqs.clear()
+        self.cqs.clear()
+        self.csts = 0
+        if self.on_reset:
+            self.on_reset()
+
+    # ---------------------------------------------------------------- queues
+    def _doorbell(self, offset: int, value: int) -> None:
+        self.counters["doorbells"] += 1
+        idx = (offset - DOORBELL_BASE) >> 2
+        qid, is_cq = idx >> 1, idx & 1
+        if not self.csts & CSTS.RDY or self.csts & CSTS.CFS:
+            return
+        if is_cq:
+            cq = self.cqs.get(qid)
+            if cq is None or value >= cq.size:
+                log.warning("invalid CQ doorbell: qid %d value %d", qid, value)
+                return
+            self._cq_head(cq, value)
+        else:
+            sq = self.sqs.get(qid)
+            if sq is None or value >= sq.size:
+                log.warning("invalid SQ doorbell: qid %d value %d", qid, value)
+                return
+            sq.tail = value
+            self._run_sq(sq)
+
+    def _cq_head(self, cq: CompletionQueue, head: int) -> None:
+        consumed = (head - cq.head) % cq.size
+        cq.head = head
+        done = cq.done_ns
+        t = 0
+        for _ in range(min(consumed, len(done))):
+            t = max(t, done.popleft())
+        if t:
+            self.timing.advance(t)       # the host has seen these completions
+        while cq.backlog and not cq.full:
+            self._post(cq, *cq.backlog.popleft())
+
+    def _run_sq(self, sq: SubmissionQueue) -> None:
+        ram = self.ram
+        cq = self.cqs[sq.cqid]
+        admin = sq.qid == 0
+        while sq.head != sq.tail:
+            cmd = Command.unpack(ram, sq.base + sq.head * SQE_SIZE, sq.qid, self.seq)
+            self.seq += 1
+            sq.head = (sq.head + 1) % sq.size
+            status, result, done_ns = self._execute(cmd, admin)
+            if self.tracer is not None and not admin:
+                self.tracer.completed(cmd, status)
+            self.timing.wait_until(done_ns)
+            if cq.full:
+                cq.backlog.append((result, sq.head, sq.qid, cmd.cid, status, done_ns))
+            else:
+                self._post(cq, result, sq.head, sq.qid, cmd.cid, status, done_ns)
+
+    def _execute(self, cmd: Command, admin: bool):
+        arrival = self.timing.now_ns
+        try:
+            if admin:
+                self.counters["admin_cmds"] += 1
+                status, result = self.admin.execute(cmd)
+                done = arrival
+                if self.tracer is not None:
+                    self.tracer.admin_cmd(cmd.seq, cmd, status)
+            else:
+                self.counters["io_cmds"] += 1
+                status, result, done = self.ops.io(cmd, arrival)
+        except CommandError as e:
+            status, result, done = e.status, e.failed, arrival
+            log.debug("cmd 0x%02x cid %d: %s", cmd.opcode, cmd.cid, e)
+        except PowerLost:
+            raise
+        except Exception:
+            log.error("internal error on opcode 0x%02x:\n%s", cmd.opcode, traceback.format_exc())
+            status, result, done = Status.INTERNAL, 0, arrival
+        if status:
+            self._log_error(cmd, status)
+        return status, result, done
+
+    def _log_error(self, cmd: Command, status: int) -> None:
+        self.counters["errors"] += 1
+        self.error_log.append((self.counters["errors"], cmd.sqid, cmd.cid, status))
+        del self.error_log[:-64]
+
+    def _post(self, cq: CompletionQueue, result, sq_head, sqid, cid, status, done_ns) -> None:
+        CQE.pack_into(self.ram, cq.base + cq.tail * CQE_SIZE, result, sq_head, sqid, cid,
+                      ((status & 0x7FFF) << 1) | cq.phase)
+        cq.tail += 1
+        if cq.tail == cq.size:
+            cq.tail = 0
+            cq.phase ^= 1
+        cq.done_ns.append(done_ns)
+        if cq.irq_enabled and self.irq is not None:
+            self.irq(cq.vector)
+
+    # -------------------------------------------- queue management (admin helpers)
+    def create_cq(self, qid, base, size, irq_enabled, vector):
+        if qid == 0 or qid > self.num_queues[1] or qid in self.cqs:
+            raise CommandError(Status.INVALID_QID | Status.DNR, f"bad CQ id {qid}")
+        if size < 2 or size > MQES + 1:
+            raise CommandError(Status.INVALID_QSIZE | Status.DNR, f"bad CQ size {size}")
+        self._check_ring(base, size * CQE_SIZE)
+        self.cqs[qid] = CompletionQueue(qid, base, size, irq_enabled, vector)
+
+    def create_sq(self, qid, base, size, cqid):
+        if qid == 0 or qid > self.num_queues[0] or qid in self.sqs:
+            raise CommandError(Status.INVALID_QID | Status.DNR, f"bad SQ id {qid}")
+        if cqid not in self.cqs or cqid == 0:
+            raise CommandError(Status.INVALID_CQ | Status.DNR, f"SQ {qid} names missing CQ {cqid}")
+        if size < 2 or size > MQES + 1:
+            raise CommandError(Status.INVALID_QSIZE | Status.DNR, f"bad SQ size {size}")
+        self._check_ring(base, size * SQE_SIZE)
+        self.sqs[qid] = SubmissionQueue(qid, base, size, cqid)
+        self.cqs[cqid].sqs.add(qid)
+
+    def delete_sq(self, qid):
+        sq = self.sqs.get(qid)
+        if qid == 0 or sq is None:
+            raise CommandError(Status.INVALID_QID | Status.DNR, f"no SQ {qid}")
+        del self.sqs[qid]
+        self.cqs[sq.cqid].sqs.discard(qid)
+
+    def delete_cq(self, qid):
+        cq = self.cqs.get(qid)
+        if qid == 0 or cq is None:
+            raise CommandError(Status.INVALID_QID | Status.DNR, f"no CQ {qid}")
+        if cq.sqs:
+            raise CommandError(Status.INVALID_FIELD | Status.DNR, f"CQ {qid} still has SQs")
+        del self.cqs[qid]
+
+    def _check_ring(self, base, nbytes):
+        if base % PAGE_SIZE:
+            raise CommandError(Status.PRP_OFFSET_INVALID | Status.DNR, "queue base not page aligned")
+        try:
+            self.dma.check(base, nbytes)
+        except Exception as e:
+            raise CommandError(Status.DATA_XFER_ERROR, str(e)) from None
+
+

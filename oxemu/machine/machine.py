@@ -1,0 +1,94 @@
+"""The emulated machine: CPU, guest RAM, BAR0 and the ox-ctrl device behind it (SPEC 4)."""
+import logging
+
+from ..volt import Faults, Geometry
+from ..wire import PCI_DEVICE_ID, PCI_VENDOR_ID, PciCfg
+from .cpu import RESERVED_END, Cpu
+from .dma import DmaEngine
+from .ram import GuestRam
+
+log = logging.getLogger(__name__)
+
+BAR0_BASE = 0xFEB0_0000
+BAR0_SIZE = 0x4000          # 16 KiB: registers + doorbells for 1024 queue pairs
+
+
+class Machine:
+    """One emulated computer with one OX device; a context manager.
+
+    Parameters mirror QEMU's `-device ox-ctrl,lnvm=,volt=,debug=,serial=`; `disk` is the
+    media file used when volt=0 (default ./ox.disk). The host stack sees only `ram`,
+    the register accessors (executed by the guest CPU) and the PCI ids.
+    """
+
+    def __init__(self, lnvm: int = 1, volt: int = 1, debug: int = 0, disk: str | None = None,
+                 serial: str = "deadbeef", ram_mib: int = 256, *, geometry: Geometry | None = None,
+                 timing: str = "off", faults: Faults | None = None, trace_stream=None):
+        if ram_mib < 1:
+            raise ValueError("ram_mib must be at least 1")
+        from ..device import OxCtrl          # the device is built by the machine, not the host
+        self.geometry = geometry or Geometry()
+        self._ram = GuestRam(ram_mib << 20)
+        self.ram = self._ram.array
+        self.ram_free_base = RESERVED_END
+        self.cpu = Cpu(self._ram)
+        self.dma = DmaEngine(self.ram)
+        if not volt and disk is None:
+            disk = "ox.disk"
+        try:
+            self.device = OxCtrl(self.dma, lnvm=lnvm, volt=volt, debug=debug, disk=disk,
+                                 serial=serial, geometry=self.geometry, timing=timing,
+                                 faults=faults, trace_stream=trace_stream)
+        except BaseException:
+            self.cpu.close()
+            self._ram.close()
+            raise
+        ctrl = self.device.controller
+        self.cpu.map_mmio(BAR0_BASE, BAR0_SIZE, ctrl.mmio_read, ctrl.mmio_write)
+        self.bar0 = BAR0_BASE
+        self._closed = False
+
+    # -- what the host sees ------------------------------------------------------
+    def config_read(self, offset: int) -> int:
+        """PCI configuration space (16-bit reads of the ids, 24-bit class code)."""
+        if offset == PciCfg.VENDOR_ID:
+            return PCI_VENDOR_ID
+        if offset == PciCfg.DEVICE_ID:
+            return PCI_DEVICE_ID
+        if offset == PciCfg.CLASS_CODE:
+            return 0x010802
+        return 0
+
+    def reg_read32(self, offset: int) -> int:
+        return self.cpu.load32(BAR0_BASE + offset)
+
+    def reg_write32(self, offset: int, value: int) -> None:
+        self.cpu.store32(BAR0_BASE + offset, value)
+
+    def reg_write32_many(self, pairs) -> None:
+        """Several register writes in one CPU run, e.g. an SQ tail and a CQ head."""
+        base = BAR0_BASE
+        self.cpu.store32_many([(base + off, val) for off, val in pairs])
+
+    def set_irq_handler(self, handler) -> None:
+        """handler(vector) runs when the device posts a completion on an IRQ-enabled CQ."""
+        self.device.controller.irq = handler
+
+    # -- lifecycle ----------------------------------------------------------------
+    def close(self) -> None:
+        """Power off: the controller shuts down and the media file is flushed."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.device.close()
+        finally:
+            self.cpu.close()
+            self.ram = None
+            self.dma = None
+
+    def __enter__(self) -> "Machine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,91 @@
+"""NAND timing model on a virtual nanosecond clock (SPEC 8).
+
+Busy-until stamps per LUN and per channel; a media operation starts when both its LUN
+(and, for transfers, its channel) are free. Nothing here reads the wall clock except the
+realtime mode's wait.
+"""
+import enum
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class TimingMode(str, enum.Enum):
+    OFF = "off"             # no model: every operation completes at once (mounting)
+    MODEL = "model"         # modeled completion times recorded, no sleeping
+    REALTIME = "realtime"   # completions delayed to match the model
+
+
+class MediaOp(enum.IntEnum):
+    READ = 1
+    PROGRAM = 2
+    ERASE = 3
+
+
+@dataclass(frozen=True)
+class NandTiming:
+    """Defaults in the range peers use (FEMU: 40 us / 200 us / 2 ms; 800 MB/s channel)."""
+    t_read_ns: int = 40_000
+    t_read_max_ns: int = 60_000
+    t_prog_ns: int = 200_000
+    t_prog_max_ns: int = 300_000
+    t_erase_ns: int = 2_000_000
+    t_erase_max_ns: int = 3_000_000
+    channel_bytes_per_s: int = 800_000_000
+
+    def transfer_ns(self, nbytes: int) -> int:
+        return nbytes * 1_000_000_000 // self.channel_bytes_per_s
+
+
+class TimingModel:
+    def __init__(self, nchannels: int, nluns: int, mode: TimingMode = TimingMode.OFF,
+                 nand: NandTiming = NandTiming()):
+        self.mode = TimingMode(mode)
+        self.nand = nand
+        self.now_ns = 0
+        self._lun_busy = np.zeros((nchannels, nluns), dtype=np.int64)
+        self._chan_busy = np.zeros(nchannels, dtype=np.int64)
+        self._wall_anchor = time.monotonic_ns()
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode is not TimingMode.OFF
+
+    def charge(self, op: MediaOp, ch: int, lun: int, nbytes: int, arrival_ns: int) -> int:
+        """Occupy the LUN/channel for one (multi-plane) operation; return its end time."""
+        if not self.enabled:
+            return arrival_ns
+        nand = self.nand
+        lun_free = int(self._lun_busy[ch, lun])
+        if op == MediaOp.ERASE:
+            end = max(arrival_ns, lun_free) + nand.t_erase_ns
+            self._lun_busy[ch, lun] = end
+            return end
+        xfer = nand.transfer_ns(nbytes)
+        if op == MediaOp.READ:
+            sensed = max(arrival_ns, lun_free) + nand.t_read_ns
+            start_x = max(sensed, int(self._chan_busy[ch]))
+            end = start_x + xfer
+            self._chan_busy[ch] = end
+            self._lun_busy[ch, lun] = end
+            return end
+        start_x = max(arrival_ns, int(self._chan_busy[ch]), lun_free)
+        self._chan_busy[ch] = start_x + xfer
+        end = start_x + xfer + nand.t_prog_ns
+        self._lun_busy[ch, lun] = end
+        return end
+
+    def advance(self, t_ns: int) -> None:
+        if t_ns > self.now_ns:
+            self.now_ns = t_ns
+
+    def wait_until(self, t_ns: int) -> None:
+        """Realtime mode: hold the completion until the modeled time has passed."""
+        if self.mode is not TimingMode.REALTIME:
+            return
+        delay = self._wall_anchor + t_ns - time.monotonic_ns()
+        if delay > 0:
+            time.sleep(delay / 1e9)
+        else:                               # fell behind: re-anchor, do not accumulate debt
+            self._wall_anchor -= delay

@@ -1,0 +1,246 @@
+"""NVMe 1.2 registers, opcodes, status codes and the SQE/CQE/identify layouts."""
+import ctypes
+import enum
+import struct
+
+__all__ = [
+    "Reg", "CAP", "CC", "CSTS", "SHN", "SHST", "DOORBELL_BASE", "doorbell_offset",
+    "AdminOpc", "NvmOpc", "FeatureId", "LogPage", "Cns", "Status", "status_name",
+    "SQE", "SQE_SIZE", "CQE", "CQE_SIZE", "PAGE_SIZE", "IdCtrl", "IdNs",
+    "PCI_VENDOR_ID", "PCI_DEVICE_ID", "PciCfg",
+]
+
+PAGE_SIZE = 4096          # CC.MPS = 0 -> 4 KiB memory pages; PRPs are in these units
+PCI_VENDOR_ID = 0x1D1D    # CNEX Labs: the id Linux used to spot an open-channel device
+PCI_DEVICE_ID = 0x1F1F
+
+
+class PciCfg(enum.IntEnum):
+    """The few PCI configuration-space offsets a driver reads before touching BAR0."""
+    VENDOR_ID = 0x00
+    DEVICE_ID = 0x02
+    CLASS_CODE = 0x09      # 3 bytes: 0x010802 = mass storage / NVM / NVMe
+
+
+class Reg(enum.IntEnum):
+    """Controller register offsets in BAR0 (NVMe 1.2, section 3.1)."""
+    CAP = 0x00      # 64-bit
+    VS = 0x08
+    INTMS = 0x0C
+    INTMC = 0x10
+    CC = 0x14
+    CSTS = 0x1C
+    NSSR = 0x20
+    AQA = 0x24
+    ASQ = 0x28      # 64-bit
+    ACQ = 0x30      # 64-bit
+
+
+DOORBELL_BASE = 0x1000
+
+
+def doorbell_offset(qid: int, is_cq: bool, dstrd: int = 0) -> int:
+    """Offset of a queue's doorbell: 0x1000 + (2*qid + is_cq) * (4 << CAP.DSTRD)."""
+    return DOORBELL_BASE + (2 * qid + int(is_cq)) * (4 << dstrd)
+
+
+class CAP:
+    """Field positions of the 64-bit capabilities register."""
+    MQES_SHIFT, MQES_MASK = 0, 0xFFFF          # max queue entries, 0-based
+    CQR = 1 << 16                              # contiguous queues required
+    TO_SHIFT, TO_MASK = 24, 0xFF               # ready timeout, 500 ms units
+    DSTRD_SHIFT, DSTRD_MASK = 32, 0xF
+    NSSRS = 1 << 36
+    CSS_SHIFT, CSS_MASK = 37, 0xFF             # bit 0: NVM command set
+    MPSMIN_SHIFT, MPSMIN_MASK = 48, 0xF
+    MPSMAX_SHIFT, MPSMAX_MASK = 52, 0xF
+
+
+class CC(enum.IntFlag):
+    """Controller configuration (NVMe 1.2, 3.1.5); multi-bit fields via the shifts."""
+    EN = 1 << 0
+    # CSS bits 4-6, MPS bits 7-10, AMS bits 11-13, SHN bits 14-15,
+    # IOSQES bits 16-19, IOCQES bits 20-23.
+
+    CSS_SHIFT = 4
+    MPS_SHIFT = 7
+    AMS_SHIFT = 11
+    SHN_SHIFT = 14
+    IOSQES_SHIFT = 16
+    IOCQES_SHIFT = 20
+
+
+class SHN(enum.IntEnum):
+    NONE = 0
+    NORMAL = 1
+    ABRUPT = 2
+
+
+class CSTS(enum.IntFlag):
+    RDY = 1 << 0
+    CFS = 1 << 1
+    SHST_SHIFT = 2          # bits 2-3
+    NSSRO = 1 << 4
+
+
+class SHST(enum.IntEnum):
+    NORMAL = 0
+    OCCURRING = 1
+    COMPLETE = 2
+
+
+class AdminOpc(enum.IntEnum):
+    DELETE_SQ = 0x00
+    CREATE_SQ = 0x01
+    GET_LOG_PAGE = 0x02
+    DELETE_CQ = 0x04
+    CREATE_CQ = 0x05
+    IDENTIFY = 0x06
+    ABORT = 0x08
+    SET_FEATURES = 0x09
+    GET_FEATURES = 0x0A
+    # LightNVM 1.2 vendor admin commands (Linux nvme_nvm_admin_opcode)
+    NVM_IDENTITY = 0xE2
+    NVM_SET_BBT = 0xF1
+    NVM_GET_BBT = 0xF2
+
+
+class NvmOpc(enum.IntEnum):
+    """I/O opcodes: the NVM command set and the open-channel physical commands."""
+    FLUSH = 0x00
+    WRITE = 0x01
+    READ = 0x02
+    DSM = 0x09
+    PH_ERASE = 0x90
+    PH_WRITE = 0x91
+    PH_READ = 0x92
+
+
+class FeatureId(enum.IntEnum):
+    ARBITRATION = 0x01
+    POWER_MGMT = 0x02
+    TEMP_THRESH = 0x04
+    ERR_RECOVERY = 0x05
+    VOLATILE_WC = 0x06
+    NUM_QUEUES = 0x07
+    IRQ_COALESCE = 0x08
+    ASYNC_EVENT = 0x0B
+
+
+class LogPage(enum.IntEnum):
+    ERROR = 0x01
+    SMART = 0x02
+    FW_SLOT = 0x03
+
+
+class Cns(enum.IntEnum):
+    NAMESPACE = 0x00
+    CONTROLLER = 0x01
+    NS_ACTIVE_LIST = 0x02
+
+
+class Status(enum.IntEnum):
+    """Status field of a completion (bits 1-15 of CQE dword 3), DNR bit included."""
+    SUCCESS = 0x0000
+    INVALID_OPCODE = 0x0001
+    INVALID_FIELD = 0x0002
+    CID_CONFLICT = 0x0003
+    DATA_XFER_ERROR = 0x0004
+    ABORTED_POWER_LOSS = 0x0005
+    INTERNAL = 0x0006
+    ABORT_REQ = 0x0007
+    INVALID_NS = 0x000B
+    PRP_OFFSET_INVALID = 0x0013
+    LBA_RANGE = 0x0080
+    CAP_EXCEEDED = 0x0081
+    NS_NOT_READY = 0x0082
+    # command specific (SCT 1)
+    INVALID_CQ = 0x0100
+    INVALID_QID = 0x0101
+    INVALID_QSIZE = 0x0102
+    INVALID_LOG_PAGE = 0x0109
+    FEATURE_NOT_SAVEABLE = 0x010D
+    # media errors (SCT 2)
+    WRITE_FAULT = 0x0280
+    UNRECOVERED_READ = 0x0281
+    # open-channel 1.2 (Linux NVM_RSP_*; DNR set)
+    NVM_FAIL_CRC = 0x4004
+    NVM_FAIL_WRITE = 0x40FF
+    NVM_FAIL_ECC = 0x4281
+    NVM_EMPTY_PAGE = 0x42FF
+    NVM_WARN_HIGH_ECC = 0x4700
+    DNR = 0x4000
+
+
+def status_name(status: int) -> str:
+    try:
+        return f"0x{status:04X} ({Status(status).name})"
+    except ValueError:
+        return f"0x{status:04X}"
+
+
+# Submission queue entry (NVMe 1.2, 4.2): opcode, flags, cid, nsid, cdw2, cdw3,
+# mptr, prp1, prp2, cdw10..cdw15. The open-channel nvme_nvm_ph_rw overlays
+# cdw10..15 as spba u64 @40, nlb u16 @48, control u16 @50, dsmgmt u32 @52.
+SQE = struct.Struct("<BBHIIIQQQIIIIII")
+SQE_SIZE = 64
+assert SQE.size == SQE_SIZE
+SQE_PH = struct.Struct("<BBHIIIQQQQHHIQ")   # nvme_nvm_ph_rw / nvme_nvm_erase_blk
+assert SQE_PH.size == SQE_SIZE
+__all__.append("SQE_PH")
+
+# Completion queue entry (4.6): dw0-dw1 as one 64-bit result (the open-channel
+# failed-address bitmap), sq head, sq id, cid, status<<1 | phase.
+CQE = struct.Struct("<QHHHH")
+CQE_SIZE = 16
+assert CQE.size == CQE_SIZE
+
+
+class _LE(ctypes.LittleEndianStructure):
+    _pack_ = 1
+
+
+class IdCtrl(_LE):
+    """Identify controller data structure (NVMe 1.2, figure 90), fields we use."""
+    _fields_ = [
+        ("vid", ctypes.c_uint16), ("ssvid", ctypes.c_uint16),
+        ("sn", ctypes.c_char * 20), ("mn", ctypes.c_char * 40), ("fr", ctypes.c_char * 8),
+        ("rab", ctypes.c_uint8), ("ieee", ctypes.c_uint8 * 3), ("cmic", ctypes.c_uint8),
+        ("mdts", ctypes.c_uint8), ("cntlid", ctypes.c_uint16), ("ver", ctypes.c_uint32),
+        ("rtd3r", ctypes.c_uint32), ("rtd3e", ctypes.c_uint32), ("oaes", ctypes.c_uint32),
+        ("rsvd96", ctypes.c_uint8 * 160),
+        ("oacs", ctypes.c_uint16), ("acl", ctypes.c_uint8), ("aerl", ctypes.c_uint8),
+        ("frmw", ctypes.c_uint8), ("lpa", ctypes.c_uint8), ("elpe", ctypes.c_uint8),
+        ("npss", ctypes.c_uint8), ("rsvd264", ctypes.c_uint8 * 248),
+        ("sqes", ctypes.c_uint8), ("cqes", ctypes.c_uint8), ("maxcmd", ctypes.c_uint16),
+        ("nn", ctypes.c_uint32), ("oncs", ctypes.c_uint16), ("fuses", ctypes.c_uint16),
+        ("fna", ctypes.c_uint8), ("vwc", ctypes.c_uint8), ("awun", ctypes.c_uint16),
+        ("awupf", ctypes.c_uint16), ("nvscc", ctypes.c_uint8), ("rsvd531", ctypes.c_uint8),
+        ("acwu", ctypes.c_uint16), ("rsvd534", ctypes.c_uint8 * 2), ("sgls", ctypes.c_uint32),
+        ("rsvd540", ctypes.c_uint8 * 3556),
+    ]
+
+
+assert ctypes.sizeof(IdCtrl) == 4096 and IdCtrl.sqes.offset == 512 and IdCtrl.nn.offset == 516
+
+
+class LbaFormat(_LE):
+    _fields_ = [("ms", ctypes.c_uint16), ("ds", ctypes.c_uint8), ("rp", ctypes.c_uint8)]
+
+
+class IdNs(_LE):
+    """Identify namespace data structure (NVMe 1.2, figure 92); vs[0] = 1 flags LightNVM."""
+    _fields_ = [
+        ("nsze", ctypes.c_uint64), ("ncap", ctypes.c_uint64), ("nuse", ctypes.c_uint64),
+        ("nsfeat", ctypes.c_uint8), ("nlbaf", ctypes.c_uint8), ("flbas", ctypes.c_uint8),
+        ("mc", ctypes.c_uint8), ("dpc", ctypes.c_uint8), ("dps", ctypes.c_uint8),
+        ("nmic", ctypes.c_uint8), ("rescap", ctypes.c_uint8), ("fpi", ctypes.c_uint8),
+        ("rsvd33", ctypes.c_uint8), ("nawun", ctypes.c_uint16), ("nawupf", ctypes.c_uint16),
+        ("nacwu", ctypes.c_uint16), ("nabsn", ctypes.c_uint16), ("nabo", ctypes.c_uint16),
+        ("nabspf", ctypes.c_uint16), ("rsvd46", ctypes.c_uint16), ("nvmcap", ctypes.c_uint8 * 16),
+        ("rsvd64", ctypes.c_uint8 * 40), ("nguid", ctypes.c_uint8 * 16), ("eui64", ctypes.c_uint8 * 8),
+        ("lbaf", LbaFormat * 16), ("rsvd192", ctypes.c_uint8 * 192), ("vs", ctypes.c_uint8 * 3712),
+    ]
+
+
+assert ctypes.sizeof(IdNs) == 4096 and IdNs.lbaf.offset == 128 and IdNs.vs.offset == 384

@@ -1,0 +1,246 @@
+"""User-space NVMe driver: the controller bring-up, queues in guest RAM, doorbells
+through the guest CPU, completions by phase bit, timeouts and batching (SPEC 9)."""
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from oxemu.wire import (CAP, CC, CQE, CQE_SIZE, CSTS, SHN, SHST, SQE, SQE_SIZE, AdminOpc, Cns,
+                        FeatureId, IdCtrl, PciCfg, Reg, Status, doorbell_offset)
+
+from .dmamem import DmaBuffer, DmaPool
+from .errors import CommandTimeout, ControllerFatal, DriverError
+from .prp import PrpBuilder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    status: int          # status field (code << 0, phase stripped), 0 = success
+    result: int          # dword 0-1 as one 64-bit value
+    cid: int
+    sq_head: int = 0
+
+
+class QueuePair:
+    """One SQ/CQ ring pair in guest RAM, with a PRP list page per SQ slot."""
+
+    def __init__(self, pool: DmaPool, qid: int, depth: int):
+        self.qid = qid
+        self.depth = depth
+        self.sq = pool.alloc(depth * SQE_SIZE)
+        self.cq = pool.alloc(depth * CQE_SIZE)
+        self.sq_tail = 0
+        self.cq_head = 0
+        self.phase = 1
+        self.inflight = 0
+        self.next_cid = 0
+        self.cq_db_pending = False
+        self.sq_db = doorbell_offset(qid, False)
+        self.cq_db = doorbell_offset(qid, True)
+        self.lists = pool.alloc(depth * 4096)
+        self.prp = [PrpBuilder(DmaBuffer(self.lists.addr + i * 4096, 4096,
+                                         self.lists.array[i * 4096:(i + 1) * 4096], None))
+                    for i in range(depth)]
+
+    def free(self) -> None:
+        for b in (self.sq, self.cq, self.lists):
+            b.free()
+
+
+class NvmeDriver:
+    """Brings the controller up and moves commands; knows nothing of open-channel."""
+
+    def __init__(self, machine, io_depth: int = 256, timeout: float = 10.0):
+        self.m = machine
+        self.timeout = timeout
+        self.ram = machine.ram
+        self.mv = memoryview(machine.ram)
+        self.pool = DmaPool(machine.ram, machine.ram_free_base)
+        self.vendor = machine.config_read(PciCfg.VENDOR_ID)
+        self.device_id = machine.config_read(PciCfg.DEVICE_ID)
+        cap = machine.reg_read32(Reg.CAP) | (machine.reg_read32(Reg.CAP + 4) << 32)
+        self.mqes = ((cap >> CAP.MQES_SHIFT) & CAP.MQES_MASK) + 1
+        self.cap_timeout = ((cap >> CAP.TO_SHIFT) & CAP.TO_MASK) * 0.5
+        self.version = machine.reg_read32(Reg.VS)
+        self.stats = dict(commands=0, doorbells=0, bytes_out=0, bytes_in=0)
+        self._scratch = self.pool.alloc(4096)
+        self.queues: dict[int, QueuePair] = {}
+        self._enable()
+        self.id_ctrl = IdCtrl.from_buffer_copy(self.identify(Cns.CONTROLLER))
+        self.max_transfer = 4096 << self.id_ctrl.mdts if self.id_ctrl.mdts else 1 << 30
+        self._setup_io_queue(1, min(io_depth, self.mqes))
+
+    # ------------------------------------------------------------ bring-up
+    def _wait_csts(self, mask: int, want: int, what: str) -> None:
+        deadline = time.monotonic() + max(self.cap_timeout, 1.0)
+        while True:
+            csts = self.m.reg_read32(Reg.CSTS)
+            if csts & CSTS.CFS:
+                raise ControllerFatal(f"controller fatal status while waiting for {what}")
+            if csts & mask == want:
+                return
+            if time.monotonic() > deadline:
+                raise ControllerFatal(f"controller timed out waiting for {what}")
+
+    def _enable(self) -> None:
+        m = self.m
+        if m.reg_read32(Reg.CC) & CC.EN:
+            m.reg_write32(Reg.CC, 0)
+            self._wait_csts(CSTS.RDY, 0, "reset")
+        aq = QueuePair(self.pool, 0, 32)
+        self.queues[0] = aq
+        m.reg_write32(Reg.AQA, (aq.depth - 1) | ((aq.depth - 1) << 16))
+        m.reg_write32(Reg.ASQ, aq.sq.addr & 0xFFFFFFFF)
+        m.reg_write32(Reg.ASQ + 4, aq.sq.addr >> 32)
+        m.reg_write32(Reg.ACQ, aq.cq.addr & 0xFFFFFFFF)
+        m.reg_write32(Reg.ACQ + 4, aq.cq.addr >> 32)
+        m.reg_write32(Reg.CC, CC.EN | (6 << CC.IOSQES_SHIFT) | (4 << CC.IOCQES_SHIFT))
+        self._wait_csts(CSTS.RDY, CSTS.RDY, "ready")
+
+    def _setup_io_queue(self, qid: int, depth: int) -> None:
+        c = self.admin(AdminOpc.SET_FEATURES, cdw10=FeatureId.NUM_QUEUES, cdw11=0)
+        self._check(c, "set number of queues")
+        qp = QueuePair(self.pool, qid, depth)
+        self._check(self.admin(AdminOpc.CREATE_CQ, prp1=qp.cq.addr,
+                               cdw10=qid | ((depth - 1) << 16), cdw11=1), "create I/O CQ")
+        self._check(self.admin(AdminOpc.CREATE_SQ, prp1=qp.sq.addr,
+                               cdw10=qid | ((depth - 1) << 16), cdw11=1 | (qid << 16)), "create I/O SQ")
+        self.queues[qid] = qp
+
+    @staticmethod
+    def _check(c: Completion, what: str) -> Completion:
+        if c.status:
+            raise DriverError(f"{what} failed with status 0x{c.status:04x}")
+        return c
+
+    def shutdown(self) -> None:
+        """Delete the I/O queues and ask for a normal shutdown (flushes the media)."""
+        m = self.m
+        if m.ram is None:
+            return
+        try:
+            for qid in [q for q in self.queues if q]:
+                self.admin(AdminOpc.DELETE_SQ, cdw10=qid)
+                self.admin(AdminOpc.DELETE_CQ, cdw10=qid)
+                self.queues.pop(qid).free()
+            cc = m.reg_read32(Reg.CC)
+            m.reg_write32(Reg.CC, cc | (SHN.NORMAL << CC.SHN_SHIFT))
+            self._wait_csts(3 << CSTS.SHST_SHIFT, SHST.COMPLETE << CSTS.SHST_SHIFT, "shutdown")
+        except DriverError as e:
+            log.warning("shutdown: %s", e)
+
+    # ------------------------------------------------------------ commands
+    def identify(self, cns: int, nsid: int = 0) -> bytes:
+        buf = self._scratch
+        self._check(self.admin(AdminOpc.IDENTIFY, nsid=nsid, prp1=buf.addr, cdw10=cns), "identify")
+        return bytes(buf.array[:4096])
+
+    def admin(self, opcode: int, nsid: int = 0, prp1: int = 0, prp2: int = 0, mptr: int = 0,
+              cdw10: int = 0, cdw11: int = 0, cdw12: int = 0, cdw13: int = 0,
+              cdw14: int = 0, cdw15: int = 0) -> Completion:
+        return self.submit(0, [(opcode, 0, nsid, mptr, prp1, prp2,
+                                cdw10, cdw11, cdw12, cdw13, cdw14, cdw15)])[0]
+
+    def submit_raw(self, qid: int, sqe: bytes) -> Completion:
+        """Submit a raw 64-byte command as it is (the driver sets only its cid)."""
+        if len(sqe) != SQE_SIZE:
+            raise DriverError(f"an SQE is {SQE_SIZE} bytes, got {len(sqe)}")
+        f = SQE.unpack(sqe)
+        return self.submit(qid, [(f[0], f[1], f[3], f[6], f[7], f[8], *f[9:])],
+                           cdw23=[(f[4], f[5])])[0]
+
+    def prps(self, qid: int, slot_offset: int, addr: int, nbytes: int) -> tuple[int, int]:
+        """PRP1/PRP2 for a command that will take SQ slot tail+slot_offset of queue qid."""
+        qp = self.queues[qid]
+        return qp.prp[(qp.sq_tail + slot_offset) % qp.depth].prps(addr, nbytes)
+
+    def submit(self, qid: int, cmds, cdw23=None) -> list[Completion]:
+        """Write several commands into the SQ, ring the doorbell once, reap them all.
+
+        Each command is (opcode, flags, nsid, mptr, prp1, prp2, cdw10..cdw15).
+        """
+        qp = self.queues.get(qid)
+        if qp is None:
+            raise DriverError(f"no queue {qid}")
+        n = len(cmds)
+        if n == 0:
+            return []
+        if n > qp.depth - 1:
+            raise DriverError(f"batch of {n} exceeds queue depth {qp.depth - 1}")
+        mv, pack = self.mv, SQE.pack_into
+        sq_base, depth = qp.sq.addr, qp.depth
+        tail = qp.sq_tail
+        cids = []
+        for i, c in enumerate(cmds):
+            cid = qp.next_cid
+            qp.next_cid = (cid + 1) & 0xFFFF
+            cids.append(cid)
+            d2, d3 = cdw23[i] if cdw23 else (0, 0)
+            pack(mv, sq_base + tail * SQE_SIZE, c[0], c[1], cid, c[2], d2, d3, *c[3:])
+            tail = (tail + 1) % depth
+        qp.sq_tail = tail
+        qp.inflight += n
+        writes = []
+        if qp.cq_db_pending:
+            writes.append((qp.cq_db, qp.cq_head))
+            qp.cq_db_pending = False
+        writes.append((qp.sq_db, tail))
+        if len(writes) == 1:
+            self.m.reg_write32(*writes[0])
+        else:
+            self.m.reg_write32_many(writes)
+        self.stats["doorbells"] += 1
+        self.stats["commands"] += n
+        return self._reap(qp, cids)
+
+    def _reap(self, qp: QueuePair, cids: list) -> list[Completion]:
+        mv, unpack = self.mv, CQE.unpack_from
+        cq_base, depth = qp.cq.addr, qp.depth
+        want = {cid: i for i, cid in enumerate(cids)}
+        out = [None] * len(cids)
+        left = len(cids)
+        deadline = None
+        while left:
+            result, sq_head, sqid, cid, st = unpack(mv, cq_base + qp.cq_head * CQE_SIZE)
+            if (st & 1) != qp.phase:
+                if deadline is None:
+                    deadline = time.monotonic() + self.timeout
+                elif time.monotonic() > deadline:
+                    self._ring_cq(qp)
+                    if self.m.reg_read32(Reg.CSTS) & CSTS.CFS:
+                        raise ControllerFatal("controller fatal status (CSTS.CFS): the device stopped")
+                    raise CommandTimeout(f"{left} command(s) on queue {qp.qid} timed out after {self.timeout}s")
+                if self.m.reg_read32(Reg.CSTS) & CSTS.CFS:
+                    self._ring_cq(qp)
+                    raise ControllerFatal("controller fatal status (CSTS.CFS): the device stopped")
+                time.sleep(0)
+                continue
+            qp.cq_head += 1
+            if qp.cq_head == depth:
+                qp.cq_head = 0
+                qp.phase ^= 1
+            qp.cq_db_pending = True
+            qp.inflight -= 1
+            i = want.pop(cid, None)
+            if i is None:
+                log.warning("queue %d: completion for unknown cid %d", qp.qid, cid)
+                continue
+            out[i] = Completion(st >> 1, result, cid, sq_head)
+            left -= 1
+        if qp.qid == 0:
+            self._ring_cq(qp)       # admin completions are rare: acknowledge at once
+        return out
+
+    def _ring_cq(self, qp: QueuePair) -> None:
+        if qp.cq_db_pending:
+            self.m.reg_write32(qp.cq_db, qp.cq_head)
+            qp.cq_db_pending = False
+            self.stats["doorbells"] += 1
+
+    def close(self) -> None:
+        self.shutdown()
+
+

@@ -1,0 +1,241 @@
+"""The open-channel device as liblightnvm 1.2 presents it: geometry, physical I/O in
+plane modes with OOB metadata, bad block tables, DMA buffers (SPEC 9)."""
+import numpy as np
+
+from oxemu.wire import (MAX_PPAS, PCI_DEVICE_ID, PCI_VENDOR_ID, AdminOpc, BbTableHeader,
+                        BlockState, Cns, IdNs, MPOS_DUAL_PLANE, MPOS_QUAD_PLANE, NvmOpc, PMode)
+
+from ..driver import NvmeDriver
+from .addr import Addr, gen2dev
+from .bbt import BbTable
+from .errors import LightnvmError, NotOpenChannel, NvmError
+from .geo import Geo
+
+BATCH = 16          # commands written per doorbell on multi-command calls
+
+
+class Device:
+    """An open-channel SSD opened through the user-space NVMe driver."""
+
+    def __init__(self, driver: NvmeDriver, geo: Geo):
+        self.driver = driver
+        self.geo = geo
+        self.pmode = self.pmode_max()
+        self.nsid = 1
+        pool = driver.pool
+        nbytes = MAX_PPAS * geo.sector_nbytes
+        self._batch = min(BATCH, driver.queues[1].depth - 1)
+        self._stage = pool.alloc(self._batch * nbytes, zero=False)
+        self._lists = pool.alloc(self._batch * MAX_PPAS * 8)
+        self._metas = pool.alloc(self._batch * MAX_PPAS * geo.meta_nbytes)
+        self._list_u64 = self._lists.array.view("<u8").reshape(self._batch, MAX_PPAS)
+        self._ram_ptr = driver.ram.ctypes.data
+        self._ram_size = driver.ram.shape[0]
+        self._bufs = {}
+
+    @classmethod
+    def open(cls, machine, **driver_kw) -> "Device":
+        """Bring the controller up and read the LightNVM identity (nvm_dev_open)."""
+        if (machine.config_read(0), machine.config_read(2)) != (PCI_VENDOR_ID, PCI_DEVICE_ID):
+            raise NotOpenChannel("the device's PCI ids are not an open-channel SSD's")
+        driver = NvmeDriver(machine, **driver_kw)
+        ns = IdNs.from_buffer_copy(driver.identify(Cns.NAMESPACE, nsid=1))
+        if ns.vs[0] != 1:
+            driver.shutdown()
+            raise NotOpenChannel("namespace 1 is not a LightNVM namespace (device in AppNVM mode?)")
+        buf = driver.pool.alloc(4096)
+        try:
+            c = driver.admin(AdminOpc.NVM_IDENTITY, nsid=1, prp1=buf.addr)
+            if c.status:
+                raise NotOpenChannel(f"LightNVM identity failed with status 0x{c.status:04x}")
+            geo = Geo.from_identity(bytes(buf.array))
+        finally:
+            buf.free()
+        return cls(driver, geo)
+
+    def close(self) -> None:
+        self.driver.shutdown()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def pmode_max(self) -> PMode:
+        if self.geo.mpos & MPOS_QUAD_PLANE and self.geo.nplanes == 4:
+            return PMode.QUAD
+        if self.geo.mpos & MPOS_DUAL_PLANE and self.geo.nplanes >= 2:
+            return PMode.DUAL
+        return PMode.SNGL
+
+    # ---------------------------------------------------------------- buffers
+    def buf_alloc(self, nbytes: int) -> np.ndarray:
+        """A zeroed buffer in guest RAM: I/O to and from it needs no bounce copy."""
+        b = self.driver.pool.alloc(nbytes)
+        self._bufs[b.addr] = b
+        return b.array
+
+    def buf_free(self, arr: np.ndarray) -> None:
+        addr = self._guest_addr(arr)
+        b = self._bufs.pop(addr, None) if addr is not None else None
+        if b is None:
+            raise LightnvmError("buf_free: not a buffer from buf_alloc")
+        b.free()
+
+    def _guest_addr(self, arr) -> int | None:
+        """Guest address of a contiguous array living in guest RAM, else None."""
+        if not isinstance(arr, np.ndarray) or not arr.flags.c_contiguous:
+            return None
+        p = arr.__array_interface__["data"][0] - self._ram_ptr
+        if 0 <= p and p + arr.nbytes <= self._ram_size and p % 4 == 0:
+            return p
+        return None
+
+    # ---------------------------------------------------------------- addresses
+    def _ppas(self, addrs) -> list:
+        if isinstance(addrs, Addr):
+            addrs = [addrs]
+        geo = self.geo
+        return [gen2dev(a, geo) if isinstance(a, Addr) else int(a) for a in addrs]
+
+    def addr_erase(self, addrs, pmode=None) -> None:
+        """Erase blocks; in DUAL/QUAD mode pass one address per plane of each block."""
+        self.ppa_io(NvmOpc.PH_ERASE, self._ppas(addrs), self.pmode if pmode is None else pmode)
+
+    def addr_write(self, addrs, data, meta=None, pmode=None) -> None:
+        """Program whole pages: one sector of `data` (and sos bytes of `meta`) per address."""
+        self.ppa_io(NvmOpc.PH_WRITE, self._ppas(addrs), self.pmode if pmode is None else pmode,
+                    data=data, meta=meta)
+
+    def addr_read(self, addrs, pmode=None, with_meta=False, out=None):
+        """(data, meta) for the addresses; meta is None unless with_meta."""
+        return self.ppa_io(NvmOpc.PH_READ, self._ppas(addrs), self.pmode if pmode is None else pmode,
+                           out=out, with_meta=with_meta)
+
+    # ---------------------------------------------------------------- the I/O path
+    def ppa_io(self, opcode, ppas: list, pmode, data=None, meta=None, out=None, with_meta=False):
+        """Split device PPAs into commands of <= 64 addresses, BATCH per doorbell."""
+        geo = self.geo
+        n = len(ppas)
+        if n == 0:
+            raise LightnvmError("no addresses")
+        secb, sos = geo.sector_nbytes, geo.meta_nbytes
+        control = int(pmode)
+        drv = self.driver
+        reading = opcode == NvmOpc.PH_READ
+        writing = opcode == NvmOpc.PH_WRITE
+        data_addr = None
+        if writing:
+            data = np.asarray(data).reshape(-1).view(np.uint8)
+            if data.nbytes < n * secb:
+                raise LightnvmError(f"write of {n} sectors needs {n * secb} bytes, got {data.nbytes}")
+            data_addr = self._guest_addr(data)
+        if meta is not None:
+            meta = np.asarray(meta).reshape(-1).view(np.uint8)
+            if meta.nbytes < n * sos:
+                raise LightnvmError(f"metadata for {n} sectors needs {n * sos} bytes, got {meta.nbytes}")
+        if reading:
+            if out is None:
+                out = np.empty(n * secb, dtype=np.uint8)
+            else:
+                out = out.reshape(-1).view(np.uint8)
+                if out.nbytes < n * secb:
+                    raise LightnvmError(f"read buffer of {out.nbytes} bytes is short of {n * secb}")
+            data_addr = self._guest_addr(out)
+            meta_out = np.empty(n * sos, dtype=np.uint8) if with_meta else None
+        status, failed = 0, 0
+        stage, stage_addr = self._stage.array, self._stage.addr
+        chunk_nbytes = MAX_PPAS * secb
+        for b0 in range(0, n, MAX_PPAS * self._batch):
+            cmds, spans = [], []
+            for slot, s in enumerate(range(b0, min(n, b0 + MAX_PPAS * self._batch), MAX_PPAS)):
+                e = min(n, s + MAX_PPAS)
+                k = e - s
+                if k == 1:
+                    spba = ppas[s]
+                else:
+                    self._list_u64[slot, :k] = ppas[s:e]
+                    spba = self._lists.addr + slot * MAX_PPAS * 8
+                prp1 = prp2 = mptr = 0
+                if opcode != NvmOpc.PH_ERASE:
+                    if data_addr is not None:
+                        addr = data_addr + s * secb
+                    else:
+                        addr = stage_addr + slot * chunk_nbytes
+                        if writing:
+                            stage[slot * chunk_nbytes:slot * chunk_nbytes + k * secb] = data[s * secb:e * secb]
+                    prp1, prp2 = drv.prps(1, slot, addr, k * secb)
+                    if meta is not None or with_meta:
+                        mptr = self._metas.addr + slot * MAX_PPAS * sos
+                        if meta is not None:
+                            self._metas.array[slot * MAX_PPAS * sos:slot * MAX_PPAS * sos + k * sos] = \
+                                meta[s * sos:e * sos]
+                cmds.append((opcode, 0, self.nsid, mptr, prp1, prp2, spba & 0xFFFFFFFF, spba >> 32,
+                             (k - 1) | (control << 16), 0, 0, 0))
+                spans.append((s, e))
+            comps = drv.submit(1, cmds)
+            for slot, ((s, e), c) in enumerate(zip(spans, comps)):
+                if reading:
+                    if data_addr is None:
+                        out[s * secb:e * secb] = stage[slot * chunk_nbytes:slot * chunk_nbytes + (e - s) * secb]
+                    if with_meta:
+                        mo = slot * MAX_PPAS * sos
+                        meta_out[s * sos:e * sos] = self._metas.array[mo:mo + (e - s) * sos]
+                if c.status:
+                    status = status or c.status
+                    failed |= (c.result & ((1 << (e - s)) - 1) if c.result else (1 << (e - s)) - 1) << s
+        if status:
+            what = {NvmOpc.PH_ERASE: "erase", NvmOpc.PH_WRITE: "write", NvmOpc.PH_READ: "read"}[opcode]
+            raise NvmError(status, failed, f"{what} of {n} address(es)",
+                           data=out if reading else None, meta=meta_out if reading else None)
+        if reading:
+            return out[:n * secb], meta_out
+        return None
+
+    # ---------------------------------------------------------------- bad blocks
+    def bbt_get(self, addr: Addr) -> BbTable:
+        geo = self.geo
+        nblks = geo.nblocks * geo.nplanes
+        buf = self.driver.pool.alloc(64 + nblks)
+        try:
+            ppa = gen2dev(Addr(addr.ch, addr.lun), geo)
+            c = self.driver.admin(AdminOpc.NVM_GET_BBT, nsid=1, prp1=buf.addr,
+                                  cdw10=ppa & 0xFFFFFFFF, cdw11=ppa >> 32)
+            if c.status:
+                raise NvmError(c.status, c.result, f"get bad block table of ch {addr.ch} lun {addr.lun}")
+            h = BbTableHeader.from_buffer_copy(bytes(buf.array[:64]))
+            if h.tblid != b"BBLT" or h.tblks != nblks:
+                raise LightnvmError("bad block table from the device is malformed")
+            return BbTable(Addr(addr.ch, addr.lun), buf.array[64:64 + nblks].copy(), geo.nplanes,
+                           h.tfact, h.tgrown, h.tdresv, h.thresv)
+        finally:
+            buf.free()
+
+    def bbt_mark(self, addrs, state: int) -> None:
+        """Set the state of the block-planes the addresses name (nvm_bbt_mark)."""
+        ppas = self._ppas(addrs)
+        state = BlockState(state)
+        for s in range(0, len(ppas), MAX_PPAS):
+            chunk = ppas[s:s + MAX_PPAS]
+            k = len(chunk)
+            if k == 1:
+                spba = chunk[0]
+            else:
+                self._list_u64[0, :k] = chunk
+                spba = self._lists.addr
+            c = self.driver.admin(AdminOpc.NVM_SET_BBT, nsid=1, cdw10=spba & 0xFFFFFFFF,
+                                  cdw11=spba >> 32, cdw12=(k - 1) | (int(state) << 16))
+            if c.status:
+                raise NvmError(c.status, c.result, "set bad block table")
+
+    def bbt_set(self, table: BbTable) -> None:
+        """Write a whole LUN's table: one set command per state present (nvm_bbt_set)."""
+        geo = self.geo
+        if table.blks.size != geo.nblocks * geo.nplanes:
+            raise LightnvmError(f"table has {table.blks.size} entries, the LUN {geo.nblocks * geo.nplanes}")
+        for state in np.unique(table.blks):
+            idx = np.flatnonzero(table.blks == state)
+            addrs = [Addr(table.addr.ch, table.addr.lun, pl=int(i) % geo.nplanes, blk=int(i) // geo.nplanes)
+                     for i in idx]
+            self.bbt_mark(addrs, int(state))
