@@ -3,6 +3,6 @@
 The host stack imports only `Machine` (and the wire formats in `oxemu.wire`).
 """
 from .machine import Machine
-from .volt import Faults, Geometry, StoreError
+from .volt import Faults, Geometry, StoreError, probe_geometry
 
-__all__ = ["Faults", "Geometry", "Machine", "StoreError"]
+__all__ = ["Faults", "Geometry", "Machine", "StoreError", "probe_geometry"]

@@ -67,6 +67,29 @@ def _header_crc(h: VoltHeader) -> int:
     return crc32c.crc32c(bytes(raw))
 
 
+def probe_geometry(path: str) -> Geometry | None:
+    """The geometry recorded in an existing disk file; None if there is no such file.
+
+    Raises StoreError when the file exists but is not a valid OX disk file.
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(ctypes.sizeof(VoltHeader))
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise StoreError(f"{path}: cannot read disk file: {e.strerror}") from None
+    if len(raw) == 0:
+        return None
+    if len(raw) < ctypes.sizeof(VoltHeader) or raw[:6] != MAGIC[:6]:
+        raise StoreError(f"{path}: not an OX disk file (bad magic); refusing to use it")
+    h = VoltHeader.from_buffer_copy(raw)
+    if h.version != VERSION or h.crc != _header_crc(h):
+        raise StoreError(f"{path}: disk file header is corrupt or of another version; refusing to use it")
+    return Geometry(h.nchannels, h.nluns, h.nblocks, h.npages, h.nplanes, h.nsectors,
+                    sector_nbytes=h.sector_nbytes, oob_nbytes=h.oob_nbytes)
+
+
 class Store:
     """Byte regions of the media: state tables, data and OOB, as numpy views."""
 

@@ -1,0 +1,94 @@
+"""The block device a FUSE volume serves: pblk over open-channel, or the plain NVMe
+namespace of AppNVM mode (SPEC 9). Byte-granular helpers sit on sector-granular I/O."""
+import abc
+
+import numpy as np
+
+
+class BlockDeviceError(Exception):
+    """Root for block-device misuse: out-of-range or misaligned requests."""
+
+
+class BlockDevice(abc.ABC):
+    """Implementations provide the sector methods; callers use read/write/flush/discard."""
+
+    sector_nbytes: int = 4096
+
+    @property
+    @abc.abstractmethod
+    def size(self) -> int:
+        """Exported capacity in bytes."""
+
+    @abc.abstractmethod
+    def read_sectors(self, lba: int, count: int) -> np.ndarray:
+        """count sectors from lba, as a uint8 array of count * sector_nbytes."""
+
+    @abc.abstractmethod
+    def write_sectors(self, lba: int, data: np.ndarray) -> None:
+        """Whole sectors starting at lba; data.nbytes is a multiple of sector_nbytes."""
+
+    @abc.abstractmethod
+    def flush(self) -> None:
+        """Everything written so far is on media when this returns."""
+
+    @abc.abstractmethod
+    def discard_sectors(self, lba: int, count: int) -> None:
+        """The sectors' contents are no longer needed; later reads return zeros."""
+
+    def stats(self) -> dict:
+        return {}
+
+    def close(self) -> None:
+        """Flush and release the device."""
+        self.flush()
+
+    # ------------------------------------------------------------ byte-granular
+    def _range(self, offset: int, nbytes: int) -> None:
+        if offset < 0 or nbytes < 0 or offset + nbytes > self.size:
+            raise BlockDeviceError(f"range [{offset}, +{nbytes}) outside the device of {self.size} bytes")
+
+    def read(self, offset: int, nbytes: int) -> np.ndarray:
+        """Bytes at offset; a read past the end is cut short, as a file read is."""
+        if offset < 0 or nbytes < 0:
+            raise BlockDeviceError(f"negative offset or length ({offset}, {nbytes})")
+        nbytes = max(0, min(nbytes, self.size - offset))
+        if nbytes == 0:
+            return np.empty(0, dtype=np.uint8)
+        s = self.sector_nbytes
+        first, last = offset // s, (offset + nbytes - 1) // s
+        data = self.read_sectors(first, last - first + 1)
+        skip = offset - first * s
+        return data[skip:skip + nbytes]
+
+    def write(self, offset: int, data) -> int:
+        """Write bytes at offset, reading back partial sectors at the edges."""
+        data = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) \
+            else data.reshape(-1).view(np.uint8)
+        n = data.nbytes
+        self._range(offset, n)
+        if n == 0:
+            return 0
+        s = self.sector_nbytes
+        if offset % s == 0 and n % s == 0:
+            self.write_sectors(offset // s, data)
+            return n
+        first, last = offset // s, (offset + n - 1) // s
+        buf = np.empty((last - first + 1) * s, dtype=np.uint8)
+        head = offset - first * s
+        if head:
+            buf[:s] = self.read_sectors(first, 1)
+        tail_end = head + n
+        if tail_end % s and (last != first or not head):
+            buf[-s:] = self.read_sectors(last, 1)
+        buf[head:head + n] = data
+        self.write_sectors(first, buf)
+        return n
+
+    def discard(self, offset: int, nbytes: int) -> None:
+        """Discard the whole sectors inside the range; partial sectors are left alone."""
+        self._range(offset, nbytes)
+        s = self.sector_nbytes
+        first = -(-offset // s)
+        end = (offset + nbytes) // s
+        if end > first:
+            self.discard_sectors(first, end - first)

@@ -1,0 +1,57 @@
+"""Options and helpers the CLI commands share: which device, which geometry."""
+import contextlib
+import re
+import sys
+
+import click
+
+from oxemu import Geometry, Machine, probe_geometry
+
+GEOMETRY_HELP = ("Media geometry CHxLUNxBLKxPG (planes 2, sectors 4 x 4 KiB), e.g. 2x2x16x32; "
+                 "default 8x4x32x128, or the geometry recorded in an existing disk file.")
+
+
+def parse_geometry(text: str | None) -> Geometry | None:
+    if text is None:
+        return None
+    if text == "small":
+        return Geometry.small()
+    m = re.fullmatch(r"(\d+)x(\d+)x(\d+)x(\d+)", text)
+    if not m:
+        raise click.BadParameter(f"{text!r} is not CHxLUNxBLKxPG (e.g. 8x4x32x128)")
+    ch, lun, blk, pg = map(int, m.groups())
+    try:
+        return Geometry(nchannels=ch, nluns=lun, nblocks=blk, npages=pg)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def device_options(f):
+    """--disk/--volatile, --geometry, --debug for commands that open a device."""
+    f = click.option("--debug", is_flag=True, help="Print the controller's per-command trace (stderr).")(f)
+    f = click.option("--geometry", "geometry", default=None, metavar="CHxLUNxBLKxPG", help=GEOMETRY_HELP)(f)
+    f = click.option("--volatile", is_flag=True, help="Keep the media in memory only (volt=1).")(f)
+    f = click.option("--disk", default="ox.disk", show_default=True, type=click.Path(dir_okay=False),
+                     help="Media file (volt=0): created on first use, kept between commands.")(f)
+    return f
+
+
+def resolve_geometry(disk: str | None, volatile: bool, geometry: str | None) -> Geometry:
+    """The explicit --geometry, else the disk file's own, else the default."""
+    geo = parse_geometry(geometry)
+    if not volatile and disk:
+        found = probe_geometry(disk)
+        if found is not None:
+            if geo is not None and geo != found:
+                raise click.ClickException(f"{disk} holds geometry {found.describe()}, not {geo.describe()}")
+            return found
+    return geo or Geometry()
+
+
+@contextlib.contextmanager
+def open_machine(disk, volatile, geometry, debug, lnvm=1, timing="off"):
+    geo = resolve_geometry(disk, volatile, geometry)
+    with Machine(lnvm=lnvm, volt=1 if volatile else 0, debug=1 if debug else 0,
+                 disk=None if volatile else disk, geometry=geo, timing=timing,
+                 trace_stream=sys.stderr) as m:
+        yield m
