@@ -73,10 +73,23 @@ class LnvmFtl:
         if n == 1:
             return [self.decode(cmd.spba)]
         try:
-            raw = self.dma.read_u64s(cmd.spba, n).tolist()
+            raw = self.dma.read_u64s(cmd.spba, n)
         except DmaError as e:
             raise CommandError(Status.DATA_XFER_ERROR, str(e)) from None
-        return [self.decode(p) for p in raw]
+        return self.decode_many(raw)
+
+    def decode_many(self, raw: np.ndarray) -> list:
+        """decode() over a PPA list at numpy speed; the same checks, the same tuples."""
+        raw = raw.astype(np.uint64)
+        if np.any(raw & np.uint64(~self._ppa_mask & 0xFFFFFFFFFFFFFFFF)):
+            raise CommandError(Status.INVALID_FIELD | Status.DNR, "a PPA has bits beyond the format")
+        cols = []
+        for (off, mask), lim in zip(self._fields, self._limits):
+            col = (raw >> np.uint64(off)) & np.uint64(mask)
+            if np.any(col >= lim):
+                raise CommandError(Status.INVALID_FIELD | Status.DNR, "a PPA lies outside the geometry")
+            cols.append(col.tolist())
+        return list(zip(*cols))
 
     def _pmode(self, cmd) -> int:
         pmode = cmd.control & 0x3

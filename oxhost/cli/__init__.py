@@ -17,8 +17,11 @@ class OxGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except (click.UsageError, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except click.ClickException as e:
+            click.echo(f"ox: error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("ox: interrupted", err=True)
             sys.exit(130)

@@ -5,7 +5,7 @@ sectors), then page 1, ... so a sequential write keeps every LUN of the set busy
 """
 import numpy as np
 
-from oxemu.wire import NvmOpc, PMode
+from oxemu.wire import NvmOpc
 
 from .addr import Addr
 from .errors import LightnvmError
@@ -72,8 +72,7 @@ class VBlk:
         geo = dev.geo
         f = geo.ppaf
         ppas = [int(base) | (pl << f.pl_off) for base in self._base for pl in range(geo.nplanes)]
-        pmode = dev.pmode
-        dev.ppa_io(NvmOpc.PH_ERASE, ppas, pmode if pmode != PMode.SNGL or geo.nplanes == 1 else PMode.SNGL)
+        dev.ppa_io(NvmOpc.PH_ERASE, ppas, dev.pmode)
         self.pos_write = 0
         self.pos_read = 0
 
