@@ -5,6 +5,7 @@ the store instruction retires, which is how the emulated bus stays deterministic
 modes (LNVM pass-through, AppNVM FTL) plug in through a small ops object, like FEMU's.
 """
 import logging
+import time
 import traceback
 
 from ..machine.dma import DmaEngine
@@ -51,6 +52,7 @@ class Controller:
         self.seq = 0
         self.num_queues = (MAX_QUEUES, MAX_QUEUES)
         self.counters = dict(admin_cmds=0, io_cmds=0, errors=0, doorbells=0)
+        self.busy_ns = 0                  # CPU time spent executing commands (instrumentation)
         self.error_log = []
         self._regs32 = {}
 
@@ -182,17 +184,12 @@ class Controller:
                 log.warning("invalid SQ doorbell: qid %d value %d", qid, value)
                 return
             sq.tail = value
+            t0 = time.thread_time_ns()
             self._run_sq(sq)
+            self.busy_ns += time.thread_time_ns() - t0
 
     def _cq_head(self, cq: CompletionQueue, head: int) -> None:
-        consumed = (head - cq.head) % cq.size
         cq.head = head
-        done = cq.done_ns
-        t = 0
-        for _ in range(min(consumed, len(done))):
-            t = max(t, done.popleft())
-        if t:
-            self.timing.advance(t)       # the host has seen these completions
         while cq.backlog and not cq.full:
             self._post(cq, *cq.backlog.popleft())
 
@@ -200,6 +197,7 @@ class Controller:
         ram = self.ram
         cq = self.cqs[sq.cqid]
         admin = sq.qid == 0
+        batch_done = 0
         while sq.head != sq.tail:
             cmd = Command.unpack(ram, sq.base + sq.head * SQE_SIZE, sq.qid, self.seq)
             self.seq += 1
@@ -208,10 +206,14 @@ class Controller:
             if self.tracer is not None and not admin:
                 self.tracer.completed(cmd, status)
             self.timing.wait_until(done_ns)
+            batch_done = max(batch_done, done_ns)
             if cq.full:
-                cq.backlog.append((result, sq.head, sq.qid, cmd.cid, status, done_ns))
+                cq.backlog.append((result, sq.head, sq.qid, cmd.cid, status))
             else:
-                self._post(cq, result, sq.head, sq.qid, cmd.cid, status, done_ns)
+                self._post(cq, result, sq.head, sq.qid, cmd.cid, status)
+        # Commands rung in together ran in parallel; the host waits for all of them
+        # before it rings again, so the virtual clock moves to the last completion.
+        self.timing.advance(batch_done)
 
     def _execute(self, cmd: Command, admin: bool):
         arrival = self.timing.now_ns
@@ -242,14 +244,13 @@ class Controller:
         self.error_log.append((self.counters["errors"], cmd.sqid, cmd.cid, status))
         del self.error_log[:-64]
 
-    def _post(self, cq: CompletionQueue, result, sq_head, sqid, cid, status, done_ns) -> None:
+    def _post(self, cq: CompletionQueue, result, sq_head, sqid, cid, status) -> None:
         CQE.pack_into(self.ram, cq.base + cq.tail * CQE_SIZE, result, sq_head, sqid, cid,
                       ((status & 0x7FFF) << 1) | cq.phase)
         cq.tail += 1
         if cq.tail == cq.size:
             cq.tail = 0
             cq.phase ^= 1
-        cq.done_ns.append(done_ns)
         if cq.irq_enabled and self.irq is not None:
             self.irq(cq.vector)
 

@@ -4,7 +4,7 @@ from collections import deque
 
 class CompletionQueue:
     __slots__ = ("qid", "base", "size", "tail", "head", "phase", "irq_enabled", "vector",
-                 "backlog", "done_ns", "sqs")
+                 "backlog", "sqs")
 
     def __init__(self, qid: int, base: int, size: int, irq_enabled: bool = False, vector: int = 0):
         self.qid = qid
@@ -16,7 +16,6 @@ class CompletionQueue:
         self.irq_enabled = irq_enabled
         self.vector = vector
         self.backlog = deque()      # CQEs waiting for room (the host is slow to reap)
-        self.done_ns = deque()      # modeled completion time of each posted entry
         self.sqs = set()
 
     @property

@@ -74,6 +74,28 @@ class Machine:
         """handler(vector) runs when the device posts a completion on an IRQ-enabled CQ."""
         self.device.controller.irq = handler
 
+    @property
+    def virtual_ns(self) -> int:
+        """The device's modeled clock (SPEC 8); 0 forever when timing is off."""
+        return self.device.volt.timing.now_ns
+
+    def stats(self) -> dict:
+        """The lab instrument's view, for benchmarks: virtual time, media and bus counters
+        and the CPU time the device spent. A host driver on real hardware has none of it."""
+        dev = self.device
+        ctrl = dev.controller
+        volt = dev.volt
+        out = dict(ctrl.counters)
+        out.update(virtual_ns=volt.timing.now_ns, device_cpu_s=ctrl.busy_ns / 1e9,
+                   dma_bytes_to_device=self.dma.bytes_read, dma_bytes_to_host=self.dma.bytes_written,
+                   media=dict(volt.counters),
+                   media_bytes_programmed=volt.counters["programs"] * self.geometry.page_nbytes,
+                   media_bytes_read=volt.counters["reads"] * self.geometry.page_nbytes)
+        ftl_stats = getattr(dev.ops, "stats", None)
+        if ftl_stats is not None:
+            out["ftl"] = ftl_stats()
+        return out
+
     # -- lifecycle ----------------------------------------------------------------
     def close(self) -> None:
         """Power off: the controller shuts down and the media file is flushed."""
