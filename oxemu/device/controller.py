@@ -22,6 +22,8 @@ MAX_QUEUES = 64             # I/O queue pairs the controller offers
 CAP_VALUE = ((MQES << CAP.MQES_SHIFT) | CAP.CQR | (20 << CAP.TO_SHIFT)
              | (1 << CAP.CSS_SHIFT) | (0 << CAP.MPSMIN_SHIFT) | (0 << CAP.MPSMAX_SHIFT))
 VERSION = 0x00010200
+_RDY = int(CSTS.RDY)
+_RDY_CFS = int(CSTS.RDY | CSTS.CFS)
 
 
 class PowerLost(Exception):
@@ -170,7 +172,7 @@ class Controller:
         self.counters["doorbells"] += 1
         idx = (offset - DOORBELL_BASE) >> 2
         qid, is_cq = idx >> 1, idx & 1
-        if not self.csts & CSTS.RDY or self.csts & CSTS.CFS:
+        if self.csts & _RDY_CFS != _RDY:        # plain ints: IntFlag math is slow here
             return
         if is_cq:
             cq = self.cqs.get(qid)

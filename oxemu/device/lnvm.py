@@ -18,6 +18,8 @@ _FAIL_STATUS = {
     MediaStatus.ECC: Status.NVM_FAIL_ECC,
 }
 _VALID_BB_STATES = {int(s) for s in BlockState}
+_OK = int(MediaStatus.OK)
+_RUN1 = np.zeros(1, dtype=np.int64)
 
 
 class LnvmFtl:
@@ -34,8 +36,13 @@ class LnvmFtl:
         self.tracer = core.tracer
         geo = self.geo
         f = geo.ppaf
-        self._fields = [(f[k][0], (1 << f[k][1]) - 1) for k in ("ch", "lun", "blk", "pl", "pg", "sec")]
-        self._limits = (geo.nchannels, geo.nluns, geo.nblocks, geo.nplanes, geo.npages, geo.nsectors)
+        order = ("ch", "lun", "blk", "pl", "pg", "sec")
+        self._offs = np.array([f[k][0] for k in order], dtype=np.uint64)
+        self._masks = np.array([(1 << f[k][1]) - 1 for k in order], dtype=np.uint64)
+        self._lims = np.array([geo.nchannels, geo.nluns, geo.nblocks, geo.nplanes, geo.npages,
+                               geo.nsectors], dtype=np.int64)
+        self._secs = np.arange(geo.nsectors)
+        self._lim_list = self._lims.tolist()
         self._ppa_mask = (1 << geo.ppa_bits) - 1
         self.sector_nbytes = geo.sector_nbytes
         self.bytes_read = 0
@@ -58,38 +65,33 @@ class LnvmFtl:
     # ------------------------------------------------------------------ addresses
     def decode(self, ppa: int):
         """(ch, lun, blk, pl, pg, sec) of a device PPA; INVALID_FIELD when out of geometry."""
-        if ppa & ~self._ppa_mask:
-            raise CommandError(Status.INVALID_FIELD | Status.DNR, f"PPA 0x{ppa:x} has bits beyond the format")
-        out = tuple((ppa >> off) & mask for off, mask in self._fields)
-        for v, lim in zip(out, self._limits):
-            if v >= lim:
-                raise CommandError(Status.INVALID_FIELD | Status.DNR, f"PPA 0x{ppa:x} outside the geometry")
-        return out
+        return tuple(int(v) for v in self.decode_many(np.array([ppa], dtype=np.uint64))[0])
 
-    def _ppas(self, cmd) -> list:
+    def decode_many(self, raw: np.ndarray) -> np.ndarray:
+        """(n, 6) int64 array of ch, lun, blk, pl, pg, sec; one check for the whole list."""
+        raw = raw.astype(np.uint64)
+        if np.any(raw & np.uint64(~self._ppa_mask & 0xFFFFFFFFFFFFFFFF)):
+            raise CommandError(Status.INVALID_FIELD | Status.DNR, "a PPA has bits beyond the format")
+        f = ((raw[:, None] >> self._offs) & self._masks).astype(np.int64)
+        if np.any(f >= self._lims):
+            raise CommandError(Status.INVALID_FIELD | Status.DNR, "a PPA lies outside the geometry")
+        return f
+
+    def _ppas(self, cmd) -> np.ndarray:
         n = cmd.nlb + 1
         if n > MAX_PPAS:
             raise CommandError(Status.INVALID_FIELD | Status.DNR, f"{n} addresses (at most {MAX_PPAS})")
-        if n == 1:
-            return [self.decode(cmd.spba)]
+        if n == 1:                 # the common single-sector command: no list, no numpy checks
+            ppa = cmd.spba
+            fields = [(ppa >> int(o)) & int(m) for o, m in zip(self._offs, self._masks)]
+            if ppa & ~self._ppa_mask or any(v >= lim for v, lim in zip(fields, self._lim_list)):
+                raise CommandError(Status.INVALID_FIELD | Status.DNR, f"PPA 0x{ppa:x} lies outside the geometry")
+            return np.array([fields], dtype=np.int64)
         try:
             raw = self.dma.read_u64s(cmd.spba, n)
         except DmaError as e:
             raise CommandError(Status.DATA_XFER_ERROR, str(e)) from None
         return self.decode_many(raw)
-
-    def decode_many(self, raw: np.ndarray) -> list:
-        """decode() over a PPA list at numpy speed; the same checks, the same tuples."""
-        raw = raw.astype(np.uint64)
-        if np.any(raw & np.uint64(~self._ppa_mask & 0xFFFFFFFFFFFFFFFF)):
-            raise CommandError(Status.INVALID_FIELD | Status.DNR, "a PPA has bits beyond the format")
-        cols = []
-        for (off, mask), lim in zip(self._fields, self._limits):
-            col = (raw >> np.uint64(off)) & np.uint64(mask)
-            if np.any(col >= lim):
-                raise CommandError(Status.INVALID_FIELD | Status.DNR, "a PPA lies outside the geometry")
-            cols.append(col.tolist())
-        return list(zip(*cols))
 
     def _pmode(self, cmd) -> int:
         pmode = cmd.control & 0x3
@@ -105,13 +107,13 @@ class LnvmFtl:
             return Status.INVALID_OPCODE | Status.DNR, 0, arrival_ns
         if cmd.nsid != 1:
             return Status.INVALID_NS | Status.DNR, 0, arrival_ns
-        ppas = self._ppas(cmd)
+        f = self._ppas(cmd)
         planes = self._pmode(cmd)
         if cmd.opcode == NvmOpc.PH_ERASE:
             if self.tracer is not None:
-                self._trace_cmd(cmd, ppas, None, 0)
-            return self._erase(cmd, ppas, planes, arrival_ns)
-        n = len(ppas)
+                self._trace_cmd(cmd, f, None, 0)
+            return self._erase(cmd, f, planes, arrival_ns)
+        n = f.shape[0]
         nbytes = n * self.geo.sector_nbytes
         xfer = Transfer(self.dma, cmd.prp1, cmd.prp2, nbytes)
         sos = self.geo.meta_nbytes
@@ -122,125 +124,134 @@ class LnvmFtl:
             except DmaError as e:
                 raise CommandError(Status.DATA_XFER_ERROR, str(e)) from None
         if self.tracer is not None:
-            self._trace_cmd(cmd, ppas, xfer, n * sos if meta is not None else 0)
+            self._trace_cmd(cmd, f, xfer, n * sos if meta is not None else 0)
         if cmd.opcode == NvmOpc.PH_WRITE:
-            return self._write(cmd, ppas, planes, xfer, meta, arrival_ns)
-        return self._read(cmd, ppas, xfer, meta, arrival_ns)
+            return self._write(cmd, f, planes, xfer, meta, arrival_ns)
+        return self._read(cmd, f, xfer, meta, arrival_ns)
 
     @staticmethod
-    def _groups(ppas, key_len):
-        """Runs of consecutive addresses sharing their first key_len fields."""
-        start = 0
-        n = len(ppas)
-        for i in range(1, n + 1):
-            if i == n or ppas[i][:key_len] != ppas[start][:key_len]:
-                yield start, i
-                start = i
-
-    def _check_planes(self, ppas, runs, planes, what):
-        """Multi-plane commands cover the same unit on `planes` planes, plane by plane."""
+    def _check_planes(units: np.ndarray, pl: np.ndarray, planes: int, what: str) -> None:
+        """Multi-plane commands cover each unit (block, or page) on planes 0..planes-1 once."""
         if planes == 1:
             return
-        units = {}
-        for s, e in runs:
-            unit = ppas[s][:3] + ppas[s][4:5]          # ch, lun, blk, (pg)
-            units.setdefault(unit, []).append(ppas[s][3])
-        for unit, pls in units.items():
-            if sorted(pls) != list(range(planes)):
-                raise CommandError(Status.INVALID_FIELD | Status.DNR,
-                                   f"{what} in {planes}-plane mode does not cover planes 0-{planes - 1} of {unit}")
+        keys = units[:, 0]
+        for c in range(1, units.shape[1]):
+            keys = keys * 65536 + units[:, c]
+        uk, counts = np.unique(keys, return_counts=True)
+        ok = (np.all(pl < planes) and np.all(counts == planes)
+              and np.unique(keys * 8 + pl).size == keys.size)
+        if not ok:
+            raise CommandError(Status.INVALID_FIELD | Status.DNR,
+                               f"{what} in {planes}-plane mode does not cover planes 0-{planes - 1} of each unit")
 
-    def _erase(self, cmd, ppas, planes, arrival):
-        core = self.core
-        runs = list(self._groups(ppas, 4))               # ch, lun, blk, pl
-        self._check_planes([p[:4] + (0,) for p in ppas], runs, planes, "erase")
-        core.submit(cmd, MmgrCmd.ERASE_BLK, ppas[0][0])
-        status, failed, done, last = Status.SUCCESS, 0, arrival, None
-        for s, e in runs:
-            ch, lun, blk, pl = ppas[s][:4]
-            st = core.erase(ch, lun, blk, pl)
-            if (ch, lun, blk) != last:
-                done = max(done, self.volt.charge(MediaOp.ERASE, ch, lun, 0, arrival))
-                last = (ch, lun, blk)
-            if st is not MediaStatus.OK:
-                status = status or _FAIL_STATUS[st]
-                failed |= ((1 << (e - s)) - 1) << s
-        return status, failed, done
+    def _outcome(self, st: np.ndarray, per: int, n: int):
+        """(NVMe status, failed-address bitmap) from per-MMGR statuses covering `per` addresses each."""
+        bad = np.flatnonzero(st != _OK)
+        if bad.size == 0:
+            return Status.SUCCESS, 0
+        failed = 0
+        unit = (1 << per) - 1
+        for i in bad.tolist():
+            failed |= unit << (i * per)
+        return _FAIL_STATUS[MediaStatus(int(st[bad[0]]))], failed & ((1 << n) - 1)
 
-    def _write(self, cmd, ppas, planes, xfer, meta, arrival):
+    def _charge(self, op, units: np.ndarray, nbytes_each: int, arrival: int) -> int:
+        """Charge each multi-plane unit once, in order; the command ends with the last."""
+        if not self.timing.enabled:
+            return arrival
+        done, last, pending = arrival, None, 0
+        for u in map(tuple, units.tolist()):
+            if u != last and last is not None:
+                done = max(done, self.volt.charge(op, last[0], last[1], pending, arrival))
+                pending = 0
+            last = u
+            pending += nbytes_each
+        return max(done, self.volt.charge(op, last[0], last[1], pending, arrival))
+
+    def _erase(self, cmd, f, planes, arrival):
+        ch, lun, blk, pl = f[:, 0], f[:, 1], f[:, 2], f[:, 3]
+        self._check_planes(f[:, :3], pl, planes, "erase")
+        self.core.submit(cmd, MmgrCmd.ERASE_BLK, int(ch[0]))
+        st = self.core.erase_blocks(ch, lun, blk, pl)
+        status, failed = self._outcome(st, 1, f.shape[0])
+        return status, failed, self._charge(MediaOp.ERASE, f[:, :3], 0, arrival)
+
+    def _write(self, cmd, f, planes, xfer, meta, arrival):
         geo = self.geo
         nsec = geo.nsectors
-        runs = list(self._groups(ppas, 5))               # ch, lun, blk, pl, pg
-        for s, e in runs:
-            if e - s != nsec or [p[5] for p in ppas[s:e]] != list(range(nsec)):
-                raise CommandError(Status.INVALID_FIELD | Status.DNR,
-                                   f"write of page {ppas[s][:5]} does not cover sectors 0-{nsec - 1} in order")
-        self._check_planes(ppas, runs, planes, "write")
-        data = xfer.read()
-        secb, sos = geo.sector_nbytes, geo.meta_nbytes
-        core = self.core
-        core.submit(cmd, MmgrCmd.WRITE_PG, ppas[0][0])
-        status, failed, done, last = Status.SUCCESS, 0, arrival, None
-        pending = 0
-        for s, e in runs:
-            ch, lun, blk, pl, pg = ppas[s][:5]
-            oob = meta[s * sos:e * sos] if meta is not None else None
-            st = core.program(ch, lun, blk, pl, pg, data[s * secb:e * secb], oob)
-            unit = (ch, lun, blk, pg)
-            if unit != last and last is not None:
-                done = max(done, self.volt.charge(MediaOp.PROGRAM, *last[:2], pending, arrival))
-                pending = 0
-            last = unit
-            pending += (e - s) * secb
-            if st is not MediaStatus.OK:
-                status = status or _FAIL_STATUS[st]
-                failed |= ((1 << (e - s)) - 1) << s
-        done = max(done, self.volt.charge(MediaOp.PROGRAM, *last[:2], pending, arrival))
-        self.bytes_written += data.nbytes
-        return status, failed, done
+        n = f.shape[0]
+        pages = f[::nsec]
+        if n % nsec or not (np.array_equal(f[:, 5].reshape(-1, nsec), np.broadcast_to(self._secs, (n // nsec, nsec)))
+                            and np.all(f[:, :5].reshape(-1, nsec, 5) == pages[:, None, :5])):
+            raise CommandError(Status.INVALID_FIELD | Status.DNR,
+                               f"a write covers whole pages: sectors 0-{nsec - 1} of each page, in order")
+        units = pages[:, [0, 1, 2, 4]]                         # ch, lun, blk, pg
+        self._check_planes(units, pages[:, 3], planes, "write")
+        data = xfer.read().reshape(-1, geo.page_nbytes)
+        oob = meta.reshape(-1, nsec * geo.meta_nbytes) if meta is not None else None
+        self.core.submit(cmd, MmgrCmd.WRITE_PG, int(pages[0, 0]))
+        st = self.core.program_pages(pages[:, 0], pages[:, 1], pages[:, 2], pages[:, 3], pages[:, 4], data, oob)
+        status, failed = self._outcome(st, nsec, n)
+        self.bytes_written += xfer.nbytes
+        return status, failed, self._charge(MediaOp.PROGRAM, units, geo.page_nbytes, arrival)
 
-    def _read(self, cmd, ppas, xfer, meta, arrival):
+    def _read(self, cmd, f, xfer, meta, arrival):
         geo = self.geo
-        secb, sos = geo.sector_nbytes, geo.meta_nbytes
-        runs = list(self._groups(ppas, 5))
+        secb, sos, nsec = geo.sector_nbytes, geo.meta_nbytes, geo.nsectors
+        n = f.shape[0]
+        if n == 1:
+            return self._read_one(cmd, f[0].tolist(), xfer, meta, arrival)
+        # consecutive addresses on the same page make one page read
+        if n > 1:
+            start = np.ones(n, dtype=bool)
+            start[1:] = np.any(f[1:, :5] != f[:-1, :5], axis=1)
+            pages = f[start]
+            run = np.cumsum(start) - 1
+        else:
+            pages, run = f, _RUN1
+        self.core.submit(cmd, MmgrCmd.READ_PG, int(pages[0, 0]))
+        st, rows = self.core.read_pages(pages[:, 0], pages[:, 1], pages[:, 2], pages[:, 3], pages[:, 4])
         sink = xfer.sink()
         out = sink if sink is not None else np.empty(xfer.nbytes, dtype=np.uint8)
-        core = self.core
-        core.submit(cmd, MmgrCmd.READ_PG, ppas[0][0])
-        status, failed, done, last = Status.SUCCESS, 0, arrival, None
-        pending = 0
-        for s, e in runs:
-            ch, lun, blk, pl, pg = ppas[s][:5]
-            st, pdata, poob = core.read(ch, lun, blk, pl, pg)
-            secs = [p[5] for p in ppas[s:e]]
-            first = secs[0]
-            if secs == list(range(first, first + e - s)):          # one contiguous slice
-                out[s * secb:e * secb] = pdata[first * secb:(first + e - s) * secb]
-                if meta is not None:
-                    meta[s * sos:e * sos] = poob[first * sos:(first + e - s) * sos]
-            else:
-                for j, sec in enumerate(secs, s):
-                    out[j * secb:(j + 1) * secb] = pdata[sec * secb:(sec + 1) * secb]
-                    if meta is not None:
-                        meta[j * sos:(j + 1) * sos] = poob[sec * sos:(sec + 1) * sos]
-            unit = (ch, lun, blk, pg)
-            if unit != last and last is not None:
-                done = max(done, self.volt.charge(MediaOp.READ, *last[:2], pending, arrival))
-                pending = 0
-            last = unit
-            pending += geo.page_nbytes
-            if st is not MediaStatus.OK:
-                status = status or _FAIL_STATUS[st]
-                failed |= ((1 << (e - s)) - 1) << s
-        done = max(done, self.volt.charge(MediaOp.READ, *last[:2], pending, arrival))
+        out2 = out.reshape(n, secb)
+        sector = rows[run] * nsec + f[:, 5]
+        np.take(self.volt.data_rows.reshape(-1, secb), sector, axis=0, out=out2)
+        failed_addr = st[run] != _OK
+        if failed_addr.any():
+            out2[failed_addr] = 0
+        if meta is not None:
+            host_oob = self.volt.oob_rows[:, :nsec * sos].reshape(-1, nsec, sos)
+            m2 = meta.reshape(n, sos)
+            m2[:] = host_oob[rows[run], f[:, 5]]
+            if failed_addr.any():
+                m2[failed_addr] = 0
         if sink is None:
             xfer.write(out)
         self.bytes_read += xfer.nbytes
-        return status, failed, done
+        status, failed = self._outcome(st[run], 1, n)
+        units = pages[:, [0, 1, 2, 4]]
+        return status, failed, self._charge(MediaOp.READ, units, geo.page_nbytes, arrival)
 
-    def _trace_cmd(self, cmd, ppas, xfer, meta_nbytes):
+    def _read_one(self, cmd, addr, xfer, meta, arrival):
+        """One sector: the 4 KiB random read, kept to plain integers and one copy."""
+        ch, lun, blk, pl, pg, sec = addr
         secb, sos = self.geo.sector_nbytes, self.geo.meta_nbytes
-        n = len(ppas)
+        self.core.submit(cmd, MmgrCmd.READ_PG, ch)
+        st, pdata, poob = self.core.read(ch, lun, blk, pl, pg)
+        xfer.write(pdata[sec * secb:(sec + 1) * secb])
+        if meta is not None:
+            meta[:] = poob[sec * sos:(sec + 1) * sos]
+        self.bytes_read += secb
+        done = arrival
+        if self.timing.enabled:
+            done = self.volt.charge(MediaOp.READ, ch, lun, self.geo.page_nbytes, arrival)
+        if st is MediaStatus.OK:
+            return Status.SUCCESS, 0, done
+        return _FAIL_STATUS[st], 1, done
+
+    def _trace_cmd(self, cmd, f, xfer, meta_nbytes):
+        secb, sos = self.geo.sector_nbytes, self.geo.meta_nbytes
+        n = f.shape[0]
         prps = []
         if xfer is not None:
             base = [int(p) for p in xfer.pages]
@@ -248,7 +259,8 @@ class LnvmFtl:
                     for i in range(n)]
         metas = [(cmd.mptr + i * sos) if cmd.mptr else 0 for i in range(n)] if xfer is not None else []
         self.tracer.io_cmd(cmd.seq, cmd, n, n * secb if xfer is not None else 0, meta_nbytes,
-                           [(p[0], p[1], p[2], p[3], p[4], p[5]) for p in ppas], prps, metas)
+                           [(ch, lun, blk, pl, pg, sec) for ch, lun, blk, pl, pg, sec in f.tolist()],
+                           prps, metas)
 
     # ------------------------------------------------------------------ bad blocks
     def get_bbt(self, cmd):
@@ -270,6 +282,5 @@ class LnvmFtl:
             return Status.INVALID_FIELD | Status.DNR, 0
         ppas = self._ppas(cmd)
         bbt = self.volt.store.bbt
-        for ch, lun, blk, pl, _pg, _sec in ppas:
-            bbt[ch, lun, blk, pl] = state
+        bbt[ppas[:, 0], ppas[:, 1], ppas[:, 2], ppas[:, 3]] = state
         return Status.SUCCESS, 0

@@ -1,6 +1,7 @@
 """VOLT: the NAND media manager. Knows pages, planes and blocks; nothing of NVMe.
 
-One call is one MMGR command on one plane's page or block. NAND rules: a block is
+Media commands (MMGR) act on one plane's page or block each; the vector calls take many
+at once and behave exactly as issuing them one by one in order. NAND rules: a block is
 erased before it is programmed, its pages are programmed in order and once, reads of a
 never-programmed page report EMPTY and return zeros, bad blocks fail.
 """
@@ -27,6 +28,12 @@ class MediaStatus(enum.IntEnum):
 
 
 BAD_STATES = (1, 2)    # BlockState.BAD, BlockState.GRWN_BAD
+_OK, _EMPTY, _PFAIL, _EFAIL, _ECC, _PLOSS = (int(s) for s in MediaStatus)
+assert (_OK, _EMPTY) == (0, 1)
+
+
+def _arr(*xs):
+    return tuple(np.asarray(x, dtype=np.int64).reshape(-1) for x in xs)
 
 
 class Volt:
@@ -41,79 +48,178 @@ class Volt:
                              program_fails=0, erase_fails=0, read_errors=0)
         self._ops = 0
         self.powered = True
+        self._bp_shape = (geo.nchannels, geo.nluns, geo.nblocks, geo.nplanes)
+        self._pg_shape = (geo.nchannels, geo.nluns, geo.nblocks, geo.npages, geo.nplanes)
+        self._data = store.data.reshape(-1, geo.page_nbytes)               # one row per page
+        self._oob = store.oob.reshape(-1, geo.oob_nbytes)
+        self._next = store.next_page.reshape(-1)
+        self._bbt = store.bbt.reshape(-1)
+        self._erases = store.erase_count.reshape(-1)
         self._zero_page = np.zeros(geo.page_nbytes, dtype=np.uint8)
         self._zero_oob = np.zeros(geo.oob_nbytes, dtype=np.uint8)
+        self._zero_page.flags.writeable = False
+        self._zero_oob.flags.writeable = False
 
-    def _tick(self) -> bool:
-        """Count an operation; False once the power cut point is passed."""
+    # ---------------------------------------------------------------- bookkeeping
+    def _admit(self, n: int) -> int:
+        """How many of n operations run before the power cut (all, when none is set)."""
         if not self.powered:
-            return False
-        self._ops += 1
+            return 0
         cut = self.faults.power_cut_after
-        if cut is not None and self._ops > cut:
+        k = n if cut is None else max(0, min(n, cut - self._ops))
+        self._ops += k
+        if k < n:
             self.powered = False
             log.warning("VOLT: power cut after %d media operations", cut)
-            return False
-        return True
+        return k
+
+    def _faulty(self) -> bool:
+        f = self.faults
+        return bool(f.program_fail or f.program_fail_rate or f.erase_fail or f.erase_fail_rate
+                    or f.read_error_rate)
+
+    def _is_bad(self, bp: np.ndarray) -> np.ndarray:
+        s = self._bbt[bp]
+        return (s == 1) | (s == 2)
 
     def is_bad(self, ch, lun, blk, pl) -> bool:
         return int(self.store.bbt[ch, lun, blk, pl]) in BAD_STATES
 
+    def page_index(self, ch, lun, blk, pl, pg) -> np.ndarray:
+        """Row of each page in the data/OOB arrays."""
+        return np.ravel_multi_index(_arr(ch, lun, blk, pg, pl), self._pg_shape)
+
+    # ---------------------------------------------------------------- vector MMGR
+    def erase_blocks(self, ch, lun, blk, pl) -> np.ndarray:
+        ch, lun, blk, pl = _arr(ch, lun, blk, pl)
+        n = ch.size
+        status = np.full(n, _PLOSS, dtype=np.uint8)
+        k = self._admit(n)
+        bp = np.ravel_multi_index((ch[:k], lun[:k], blk[:k], pl[:k]), self._bp_shape)
+        bad = self._is_bad(bp)
+        if self._faulty():
+            f = self.faults
+            for i in np.flatnonzero(~bad):
+                if (int(ch[i]), int(lun[i]), int(blk[i])) in f.erase_fail or f.roll(f.erase_fail_rate):
+                    self._bbt[bp[i]] = 2                         # grown bad
+                    bad[i] = True
+        good = bp[~bad]
+        self._next[good] = 0
+        np.add.at(self._erases, good, 1)
+        status[:k] = np.where(bad, _EFAIL, _OK)
+        self.counters["erases"] += good.size
+        self.counters["erase_fails"] += int(bad.sum())
+        return status
+
+    def program_pages(self, ch, lun, blk, pl, pg, data: np.ndarray, oob: np.ndarray | None) -> np.ndarray:
+        """Program pages in list order: data is (n, page_nbytes), oob (n, <= oob_nbytes) or None."""
+        ch, lun, blk, pl, pg = _arr(ch, lun, blk, pl, pg)
+        n = pg.size
+        status = np.full(n, _PLOSS, dtype=np.uint8)
+        k = self._admit(n)
+        ch, lun, blk, pl, pg = ch[:k], lun[:k], blk[:k], pl[:k], pg[:k]
+        bp = np.ravel_multi_index((ch, lun, blk, pl), self._bp_shape)
+        nxt = self._next[bp].astype(np.int64)
+        bad = self._is_bad(bp)
+        if np.unique(bp).size == k:                   # one page per block-plane: no ordering
+            ok = (pg == nxt) & ~bad
+        else:                                         # k-th page of a block-plane expects nxt + k,
+            order = np.argsort(bp, kind="stable")     # and a refused page stops the ones after it
+            sb = bp[order]
+            start = np.r_[True, sb[1:] != sb[:-1]]
+            first = np.maximum.accumulate(np.where(start, np.arange(k), 0))
+            rank = np.arange(k) - first
+            fail = ((pg[order] != nxt[order] + rank) | bad[order]).astype(np.int64)
+            cum = np.cumsum(fail)
+            before = cum - fail
+            ok = np.empty(k, dtype=bool)
+            ok[order] = (cum - before[first]) == 0
+        consumed = bp[ok]
+        np.maximum.at(self._next, consumed, (pg[ok] + 1).astype(self._next.dtype))
+        if self._faulty():
+            f = self.faults
+            for i in np.flatnonzero(ok):
+                if (int(ch[i]), int(lun[i]), int(blk[i]), int(pg[i])) in f.program_fail \
+                        or f.roll(f.program_fail_rate):
+                    ok[i] = False                     # the page is consumed all the same
+        if ok.all():                                  # the usual case: no masking copies
+            rows = np.ravel_multi_index((ch, lun, blk, pg, pl), self._pg_shape)
+            data, oob = data[:k], None if oob is None else oob[:k]
+        else:
+            rows = np.ravel_multi_index((ch[ok], lun[ok], blk[ok], pg[ok], pl[ok]), self._pg_shape)
+            data, oob = data[:k][ok], None if oob is None else oob[:k][ok]
+        self._data[rows] = data
+        if oob is None:
+            self._oob[rows] = 0
+        else:
+            w = oob.shape[1]
+            self._oob[rows, :w] = oob
+            self._oob[rows, w:] = 0
+        status[:k] = np.where(ok, _OK, _PFAIL)
+        self.counters["programs"] += rows.size
+        self.counters["program_fails"] += k - rows.size
+        return status
+
+    def read_pages(self, ch, lun, blk, pl, pg) -> tuple[np.ndarray, np.ndarray]:
+        """(status per page, row per page); rows of failed pages must not be used."""
+        ch, lun, blk, pl, pg = _arr(ch, lun, blk, pl, pg)
+        n = pg.size
+        status = np.full(n, _PLOSS, dtype=np.uint8)
+        k = self._admit(n)
+        g = self.geo
+        cl = (ch * g.nluns + lun) * g.nblocks + blk
+        bp = cl[:k] * g.nplanes + pl[:k]
+        st = (pg[:k] >= self._next[bp]).astype(np.uint8)          # 1 == _EMPTY
+        rate = self.faults.read_error_rate
+        if rate:
+            err = (st == _OK) & (self.faults._rng.random(k) < rate)
+            st[err] = _ECC
+            self.counters["read_errors"] += int(err.sum())
+        status[:k] = st
+        empty = int(st.sum()) if not rate else int(np.count_nonzero(st == _EMPTY))
+        self.counters["reads"] += int(np.count_nonzero(st == _OK)) if rate else k - empty
+        self.counters["empty_reads"] += empty
+        rows = (cl * g.npages + pg) * g.nplanes + pl
+        return status, rows
+
+    @property
+    def data_rows(self) -> np.ndarray:
+        """(pages, page_nbytes) view of all data; index with rows from read_pages."""
+        return self._data
+
+    @property
+    def oob_rows(self) -> np.ndarray:
+        return self._oob
+
+    # ---------------------------------------------------------------- one MMGR at a time
     def erase(self, ch: int, lun: int, blk: int, pl: int) -> MediaStatus:
-        if not self._tick():
-            return MediaStatus.POWER_LOSS
-        st = self.store
-        if self.is_bad(ch, lun, blk, pl):
-            self.counters["erase_fails"] += 1
-            return MediaStatus.ERASE_FAIL
-        f = self.faults
-        if (ch, lun, blk) in f.erase_fail or f.roll(f.erase_fail_rate):
-            st.bbt[ch, lun, blk, pl] = 2       # grown bad
-            self.counters["erase_fails"] += 1
-            return MediaStatus.ERASE_FAIL
-        st.next_page[ch, lun, blk, pl] = 0
-        st.erase_count[ch, lun, blk, pl] += 1
-        self.counters["erases"] += 1
-        return MediaStatus.OK
+        return MediaStatus(int(self.erase_blocks(ch, lun, blk, pl)[0]))
 
     def program(self, ch: int, lun: int, blk: int, pl: int, pg: int,
                 data: np.ndarray, oob: np.ndarray | None) -> MediaStatus:
         """Program one page: data is page_nbytes, oob up to oob_nbytes (rest zero)."""
-        if not self._tick():
-            return MediaStatus.POWER_LOSS
-        st = self.store
-        nxt = int(st.next_page[ch, lun, blk, pl])
-        f = self.faults
-        if pg != nxt or self.is_bad(ch, lun, blk, pl):
-            self.counters["program_fails"] += 1
-            return MediaStatus.PROGRAM_FAIL
-        st.next_page[ch, lun, blk, pl] = nxt + 1       # the page is consumed either way
-        if (ch, lun, blk, pg) in f.program_fail or f.roll(f.program_fail_rate):
-            self.counters["program_fails"] += 1
-            return MediaStatus.PROGRAM_FAIL
-        st.data[ch, lun, blk, pg, pl] = data
-        page_oob = st.oob[ch, lun, blk, pg, pl]
-        if oob is None:
-            page_oob[:] = 0
-        else:
-            page_oob[:oob.size] = oob
-            page_oob[oob.size:] = 0
-        self.counters["programs"] += 1
-        return MediaStatus.OK
+        return MediaStatus(int(self.program_pages(
+            ch, lun, blk, pl, pg, data.reshape(1, -1),
+            None if oob is None else oob.reshape(1, -1))[0]))
 
     def read(self, ch: int, lun: int, blk: int, pl: int, pg: int):
-        """(status, data view, oob view) of one page; zeros when EMPTY or failed."""
-        if not self._tick():
+        """(status, data view, oob view) of one page; zeros unless OK.
+
+        The same rules as read_pages in plain integers: a 4 KiB read is the hot path.
+        """
+        g = self.geo
+        if not self._admit(1):
             return MediaStatus.POWER_LOSS, self._zero_page, self._zero_oob
-        st = self.store
-        if pg >= int(st.next_page[ch, lun, blk, pl]):
+        cl = (ch * g.nluns + lun) * g.nblocks + blk
+        if pg >= self._next[cl * g.nplanes + pl]:
             self.counters["empty_reads"] += 1
             return MediaStatus.EMPTY, self._zero_page, self._zero_oob
-        if self.faults.roll(self.faults.read_error_rate):
+        if self.faults.read_error_rate and self.faults.roll(self.faults.read_error_rate):
             self.counters["read_errors"] += 1
             return MediaStatus.ECC, self._zero_page, self._zero_oob
         self.counters["reads"] += 1
-        return MediaStatus.OK, st.data[ch, lun, blk, pg, pl], st.oob[ch, lun, blk, pg, pl]
+        row = (cl * g.npages + pg) * g.nplanes + pl
+        return MediaStatus.OK, self._data[row], self._oob[row]
 
     def charge(self, op: MediaOp, ch: int, lun: int, nbytes: int, arrival_ns: int) -> int:
         return self.timing.charge(op, ch, lun, nbytes, arrival_ns)
@@ -122,4 +228,5 @@ class Volt:
         self.store.flush()
 
     def close(self) -> None:
+        self._data = self._oob = self._next = self._bbt = self._erases = None
         self.store.close()
