@@ -3,6 +3,7 @@ import logging
 
 from ..volt import Faults, Geometry, Store, TimingMode, TimingModel, Volt
 from .admin import AdminCommands
+from .appnvm import AppNvmFtl
 from .controller import Controller, PowerLost
 from .core import MmgrCmd, OxCore
 from .identity import MAX_IO_NBYTES, identify_controller
@@ -21,22 +22,29 @@ class OxCtrl:
     """
 
     def __init__(self, dma, *, lnvm: int, volt: int, debug: int, disk: str | None, serial: str,
-                 geometry: Geometry, timing: str, faults: Faults | None, trace_stream=None):
+                 geometry: Geometry, timing: str, faults: Faults | None, trace_stream=None,
+                 appnvm_capacity: int | None = None):
         faults = faults or Faults()
         geo = geometry
         shape = (geo.nchannels, geo.nluns, geo.nblocks, geo.nplanes)
         store = Store(geo, None if volt else disk, factory_bad=faults.factory_bad_table(shape))
         self.volt = Volt(geo, store, TimingModel(geo.nchannels, geo.nluns, TimingMode(timing)), faults)
-        tracer = Tracer(trace_stream) if debug else None
-        core = OxCore(self.volt, tracer)
-        if not lnvm:
-            store.close()
-            raise NotImplementedError("AppNVM mode (lnvm=0) is not available yet; use lnvm=1")
-        self.ops = LnvmFtl(core, dma)
-        admin = AdminCommands(lambda: self.controller, self.ops,
-                              identify_controller(serial, nn=1, max_nbytes=MAX_IO_NBYTES))
-        self.controller = Controller(dma, self.ops, admin, tracer,
-                                     on_reset=self.volt.flush, on_shutdown=self.volt.flush)
+        try:                               # whatever fails from here, the disk file is released
+            tracer = Tracer(trace_stream) if debug else None
+            core = OxCore(self.volt, tracer)
+            if not lnvm:
+                self.ops = AppNvmFtl(core, dma, capacity=appnvm_capacity)   # recovers its map
+                id_ctrl, on_power = self.ops.identify_controller(serial), self.ops.shutdown
+            else:
+                self.ops = LnvmFtl(core, dma)
+                id_ctrl = identify_controller(serial, nn=1, max_nbytes=MAX_IO_NBYTES)
+                on_power = self.volt.flush
+            admin = AdminCommands(lambda: self.controller, self.ops, id_ctrl)
+            self.controller = Controller(dma, self.ops, admin, tracer,
+                                         on_reset=on_power, on_shutdown=on_power)
+        except BaseException:
+            self.volt.close()
+            raise
 
     def close(self) -> None:
         self.volt.close()

@@ -4,7 +4,7 @@ import struct
 
 import numpy as np
 
-from ..wire import AdminOpc, Cns, FeatureId, LogPage, Status, PAGE_SIZE
+from ..wire import PAGE_SIZE, AdminOpc, Cns, FeatureId, IdCtrl, LogPage, NvmOpc, Status
 from .errors import CommandError
 from .prp import Transfer
 
@@ -16,9 +16,10 @@ class AdminCommands:
         self._ctrl = ctrl_ref          # callable returning the Controller (built after us)
         self.ops = ops
         self.identify_ctrl = identify_ctrl
+        vwc = IdCtrl.from_buffer_copy(identify_ctrl).vwc & 1       # cache on when present
         self.features = {FeatureId.ARBITRATION: 0, FeatureId.POWER_MGMT: 0,
                          FeatureId.TEMP_THRESH: 0x0157, FeatureId.ERR_RECOVERY: 0,
-                         FeatureId.VOLATILE_WC: 0, FeatureId.IRQ_COALESCE: 0,
+                         FeatureId.VOLATILE_WC: vwc, FeatureId.IRQ_COALESCE: 0,
                          FeatureId.ASYNC_EVENT: 0}
         self._table = {
             AdminOpc.DELETE_SQ: self.delete_sq,
@@ -129,7 +130,9 @@ class AdminCommands:
             struct.pack_into("<BBB", data, 3, 100, 10, 0)            # spare, threshold, used
             struct.pack_into("<QQ", data, 32, -(-self.ops.bytes_read // units), 0)
             struct.pack_into("<QQ", data, 48, -(-self.ops.bytes_written // units), 0)
-            struct.pack_into("<QQ", data, 64, ctrl.counters["io_cmds"], 0)
+            ops = ctrl.opcodes
+            struct.pack_into("<QQ", data, 64, ops[NvmOpc.READ] + ops[NvmOpc.PH_READ], 0)
+            struct.pack_into("<QQ", data, 80, ops[NvmOpc.WRITE] + ops[NvmOpc.PH_WRITE], 0)
             struct.pack_into("<QQ", data, 176, ctrl.counters["errors"], 0)
         elif lid == LogPage.FW_SLOT:
             data = bytearray(512)

@@ -6,6 +6,7 @@ modes (LNVM pass-through, AppNVM FTL) plug in through a small ops object, like F
 """
 import logging
 import time
+from collections import Counter
 import traceback
 
 from ..machine.dma import DmaEngine
@@ -54,6 +55,7 @@ class Controller:
         self.seq = 0
         self.num_queues = (MAX_QUEUES, MAX_QUEUES)
         self.counters = dict(admin_cmds=0, io_cmds=0, errors=0, doorbells=0)
+        self.opcodes = Counter()          # I/O commands by opcode (SMART host reads/writes)
         self.busy_ns = 0                  # CPU time spent executing commands (instrumentation)
         self.error_log = []
         self._regs32 = {}
@@ -228,6 +230,7 @@ class Controller:
                     self.tracer.admin_cmd(cmd.seq, cmd, status)
             else:
                 self.counters["io_cmds"] += 1
+                self.opcodes[cmd.opcode] += 1
                 status, result, done = self.ops.io(cmd, arrival)
         except CommandError as e:
             status, result, done = e.status, e.failed, arrival

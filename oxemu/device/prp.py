@@ -15,6 +15,8 @@ def prp_pages(dma: DmaEngine, prp1: int, prp2: int, nbytes: int) -> tuple[np.nda
         raise CommandError(Status.PRP_OFFSET_INVALID, "PRP1 not dword aligned")
     npages = (offset + nbytes + PAGE_SIZE - 1) // PAGE_SIZE
     first = prp1 - offset
+    if prp1 >> 63 or (npages == 2 and prp2 >> 63):      # no guest RAM up there (nor int64 room)
+        raise CommandError(Status.DATA_XFER_ERROR, "PRP entry beyond guest RAM")
     if npages <= 1:
         return np.array([first], dtype=np.int64), offset
     if npages == 2:
@@ -38,6 +40,8 @@ def prp_pages(dma: DmaEngine, prp1: int, prp2: int, nbytes: int) -> tuple[np.nda
                 pages.append(ent[:-1])
                 need -= room - 1
                 lst = int(ent[-1])
+                if lst % PAGE_SIZE:      # a chain pointer is a PRP entry: no offset (no self-loops)
+                    raise CommandError(Status.PRP_OFFSET_INVALID, "PRP list chain pointer has an offset")
     except DmaError as e:
         raise CommandError(Status.DATA_XFER_ERROR, str(e)) from None
     out = np.concatenate(pages)

@@ -1,6 +1,8 @@
 """The device's only door into guest RAM: every access is bounds-checked."""
 import numpy as np
 
+from ..wire import PAGE_SIZE
+
 
 class DmaError(Exception):
     """A DMA address or length falls outside guest RAM (the device turns it into a status)."""
@@ -41,7 +43,6 @@ class DmaEngine:
 
     def gather(self, pages: np.ndarray, offset: int, nbytes: int) -> np.ndarray:
         """Bytes spread over 4 KiB guest pages, as one array (a view when contiguous)."""
-        from ..wire import PAGE_SIZE
         pages = np.asarray(pages, dtype=np.int64)
         if pages.size == 1 or np.all(np.diff(pages) == PAGE_SIZE):
             return self.read(int(pages[0]) + offset, nbytes)

@@ -1,7 +1,7 @@
 """The emulated machine: CPU, guest RAM, BAR0 and the ox-ctrl device behind it (SPEC 4)."""
 import logging
 
-from ..volt import Faults, Geometry
+from ..volt import Faults, Geometry, TimingMode
 from ..wire import PCI_DEVICE_ID, PCI_VENDOR_ID, PciCfg
 from .cpu import RESERVED_END, Cpu
 from .dma import DmaEngine
@@ -17,15 +17,19 @@ class Machine:
     """One emulated computer with one OX device; a context manager.
 
     Parameters mirror QEMU's `-device ox-ctrl,lnvm=,volt=,debug=,serial=`; `disk` is the
-    media file used when volt=0 (default ./ox.disk). The host stack sees only `ram`,
-    the register accessors (executed by the guest CPU) and the PCI ids.
+    media file used when volt=0 (default ./ox.disk). `appnvm_capacity` (bytes) sets the
+    exported size in AppNVM mode (lnvm=0); None means pblk's rule, or what the disk file
+    was formatted with. The host stack sees only `ram`, the register accessors (executed
+    by the guest CPU) and the PCI ids.
     """
 
     def __init__(self, lnvm: int = 1, volt: int = 1, debug: int = 0, disk: str | None = None,
                  serial: str = "deadbeef", ram_mib: int = 256, *, geometry: Geometry | None = None,
-                 timing: str = "off", faults: Faults | None = None, trace_stream=None):
+                 timing: str = "off", faults: Faults | None = None, trace_stream=None,
+                 appnvm_capacity: int | None = None):
         if ram_mib < 1:
             raise ValueError("ram_mib must be at least 1")
+        TimingMode(timing)                   # refuse a bad mode before the disk file is locked
         from ..device import OxCtrl          # the device is built by the machine, not the host
         self.geometry = geometry or Geometry()
         self._ram = GuestRam(ram_mib << 20)
@@ -38,7 +42,8 @@ class Machine:
         try:
             self.device = OxCtrl(self.dma, lnvm=lnvm, volt=volt, debug=debug, disk=disk,
                                  serial=serial, geometry=self.geometry, timing=timing,
-                                 faults=faults, trace_stream=trace_stream)
+                                 faults=faults, trace_stream=trace_stream,
+                                 appnvm_capacity=appnvm_capacity)
         except BaseException:
             self.cpu.close()
             self._ram.close()

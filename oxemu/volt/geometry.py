@@ -29,6 +29,10 @@ class Geometry:
             raise ValueError("geometry: host OOB does not fit the page OOB")
         if self.ppa_bits > 64:
             raise ValueError("geometry: PPA does not fit 64 bits")
+        if (self.nchannels > 0xFF or self.nluns > 0xFF or self.nblocks > 0xFFFF or self.npages > 0xFFFF
+                or self.page_nbytes > 0xFFFF or self.meta_nbytes > 0xFFFF):
+            raise ValueError("geometry: does not fit the LightNVM 1.2 identity "
+                             "(u8 channels/LUNs, u16 blocks/pages/page size)")
 
     @classmethod
     def small(cls, **kw) -> "Geometry":

@@ -123,17 +123,21 @@ class Volt:
         bad = self._is_bad(bp)
         if np.unique(bp).size == k:                   # one page per block-plane: no ordering
             ok = (pg == nxt) & ~bad
-        else:                                         # k-th page of a block-plane expects nxt + k,
-            order = np.argsort(bp, kind="stable")     # and a refused page stops the ones after it
+        else:                                         # k-th page of a block-plane expects nxt + k
+            order = np.argsort(bp, kind="stable")
             sb = bp[order]
             start = np.r_[True, sb[1:] != sb[:-1]]
             first = np.maximum.accumulate(np.where(start, np.arange(k), 0))
             rank = np.arange(k) - first
-            fail = ((pg[order] != nxt[order] + rank) | bad[order]).astype(np.int64)
-            cum = np.cumsum(fail)
-            before = cum - fail
             ok = np.empty(k, dtype=bool)
-            ok[order] = (cum - before[first]) == 0
+            ok[order] = (pg[order] == nxt[order] + rank) & ~bad[order]
+            if not ok.all():                          # a refused page does not move its block's
+                expect = {}                           # write pointer: replay one page at a time
+                for i in range(k):
+                    b = int(bp[i])
+                    e = expect.get(b, int(nxt[i]))
+                    ok[i] = int(pg[i]) == e and not bad[i]
+                    expect[b] = e + 1 if ok[i] else e
         consumed = bp[ok]
         np.maximum.at(self._next, consumed, (pg[ok] + 1).astype(self._next.dtype))
         if self._faulty():
@@ -229,4 +233,4 @@ class Volt:
 
     def close(self) -> None:
         self._data = self._oob = self._next = self._bbt = self._erases = None
-        self.store.close()
+        self.store.close(clean=self.powered)

@@ -86,8 +86,11 @@ def probe_geometry(path: str) -> Geometry | None:
     h = VoltHeader.from_buffer_copy(raw)
     if h.version != VERSION or h.crc != _header_crc(h):
         raise StoreError(f"{path}: disk file header is corrupt or of another version; refusing to use it")
-    return Geometry(h.nchannels, h.nluns, h.nblocks, h.npages, h.nplanes, h.nsectors,
-                    sector_nbytes=h.sector_nbytes, oob_nbytes=h.oob_nbytes)
+    try:
+        return Geometry(h.nchannels, h.nluns, h.nblocks, h.npages, h.nplanes, h.nsectors,
+                        sector_nbytes=h.sector_nbytes, oob_nbytes=h.oob_nbytes)
+    except ValueError as e:
+        raise StoreError(f"{path}: disk file records an impossible {e}; refusing to use it") from None
 
 
 class Store:
@@ -147,6 +150,8 @@ class Store:
                                state_off=lay["state_off"], data_off=lay["data_off"],
                                oob_off=lay["oob_off"], file_nbytes=lay["file_nbytes"], clean=1,
                                **{f: getattr(geo, f) for f in _GEO_FIELDS})
+                # c_char arrays stop at the first NUL: copy the whole 8-byte magic in
+                ctypes.memmove(ctypes.addressof(h) + VoltHeader.magic.offset, MAGIC, len(MAGIC))
                 h.crc = _header_crc(h)
                 os.pwrite(fd, bytes(h), 0)
             else:
@@ -169,8 +174,8 @@ class Store:
         theirs = tuple(getattr(h, f) for f in _GEO_FIELDS)
         ours = tuple(getattr(self.geo, f) for f in _GEO_FIELDS)
         if theirs != ours:
-            other = Geometry(*theirs[:6], sector_nbytes=theirs[6], oob_nbytes=theirs[7])
-            raise StoreError(f"{path}: disk file geometry {other.describe()} does not match "
+            other = "{}ch x {}lun x {}blk x {}pg x {}pl x {}sec x {}B".format(*theirs[:7])  # may be invalid
+            raise StoreError(f"{path}: disk file geometry {other} does not match "
                              f"the device's {self.geo.describe()}")
         if (h.state_off, h.data_off, h.oob_off, h.file_nbytes) != (
                 lay["state_off"], lay["data_off"], lay["oob_off"], lay["file_nbytes"]) \
@@ -191,12 +196,14 @@ class Store:
             self._mm.flush()
             os.fsync(self._fd)
 
-    def close(self) -> None:
+    def close(self, clean: bool = True) -> None:
+        """Flush and release the file; `clean=False` after a power cut leaves the header
+        saying the media stopped uncleanly."""
         if self._mm is None:
             return
         if self._fd is not None:
             self.flush()
-            self._set_clean(True)
+            self._set_clean(clean)
             os.fsync(self._fd)
         self.bbt = self.next_page = self.erase_count = self.data = self.oob = None
         try:
@@ -205,5 +212,8 @@ class Store:
             pass
         self._mm = None
         if self._fd is not None:
-            os.close(self._fd)     # releases the flock
+            # Unlock explicitly: a media view still alive keeps the mmap (and its copy of
+            # the descriptor) open, which would otherwise hold the lock past close().
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
             self._fd = None

@@ -69,8 +69,13 @@ def _bars(results, key, ylabel, title, path, log=False):
 
 def _cdfs(results, path):
     wls = _workloads(results)
-    fig, axes = plt.subplots(1, len(wls), figsize=(4 * len(wls), 3.6), squeeze=False)
-    for ax, w in zip(axes[0], wls):
+    ncols = 3
+    nrows = -(-len(wls) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(13, 3.8 * nrows), squeeze=False)
+    flat = axes.reshape(-1)
+    for ax in flat[len(wls):]:
+        ax.set_visible(False)
+    for ax, w in zip(flat, wls):
         for s in _stacks(results):
             c = results["cdf"][s].get(w)
             if c:
@@ -80,8 +85,9 @@ def _cdfs(results, path):
         ax.set_title(w)
         ax.set_xlabel("modeled latency (us, log)")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("fraction of requests")
-    axes[0][0].legend()
+    for row in axes:
+        row[0].set_ylabel("fraction of requests")
+    flat[0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -22,7 +22,7 @@ class Plan:
 
     @classmethod
     def quick(cls) -> "Plan":
-        geo = Geometry(nchannels=2, nluns=2, nblocks=16, npages=32)
+        geo = Geometry(nchannels=2, nluns=2, nblocks=32, npages=32)
         return cls("quick", geo, _workloads(cap=_capacity(geo), scale=0.02))
 
     @classmethod
@@ -126,12 +126,10 @@ def run_compare(plan: Plan, outdir, stacks=("pblk", "appnvm"), progress=True, ec
 
                     def stats_fn():
                         return {**_flat(m.stats(), "dev."), **_flat(bdev.stats(), "host.")}
-                    m0 = m.stats()
                     tr = run_workload(w, bdev, m, stats_fn,
                                       progress=bar.update if bar is not None else None)
-                    m1 = m.stats()
-                    res[w.name] = summarize(w, tr, m0, m1)
-                    res[w.name]["final_stats"] = {**_flat(m1, "dev."), **_flat(bdev.stats(), "host.")}
+                    res[w.name] = summarize(w, tr, tr.before, tr.after)
+                    res[w.name]["final_stats"] = {**_flat(tr.after, "dev."), **_flat(bdev.stats(), "host.")}
                     results["series"][mode][w.name] = tr.series
                     lat = np.sort(tr.lat_ns)
                     idx = np.unique(np.linspace(0, lat.size - 1, min(lat.size, 400)).astype(int))

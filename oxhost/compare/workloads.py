@@ -35,6 +35,8 @@ class Trace:
     verified_reads: int = 0
     mismatches: int = 0
     series: list = field(default_factory=list)
+    before: dict = field(default_factory=dict)      # machine.stats() after any prefill
+    after: dict = field(default_factory=dict)
 
 
 class Shadow:
@@ -114,8 +116,8 @@ def run_workload(w: Workload, bdev, machine, stats_fn, progress=None, seed: int 
     series = []
     every = max(1, n // w.samples) if w.op == "overwrite" else 0
     verified = mismatches = 0
+    before = machine.stats()
     t_wall, t_cpu, v0 = time.perf_counter(), time.process_time(), machine.virtual_ns
-    dev_cpu0 = machine.stats()["device_cpu_s"]
     base = stats_fn() if every else None
     for i in range(n):
         off = int(offsets[i])
@@ -136,10 +138,12 @@ def run_workload(w: Workload, bdev, machine, stats_fn, progress=None, seed: int 
     if progress is not None:
         progress((n % 256) * w.bs)
     wall = time.perf_counter() - t_wall
-    cpu = time.process_time() - t_cpu - (machine.stats()["device_cpu_s"] - dev_cpu0)
+    after = machine.stats()
+    cpu = time.process_time() - t_cpu - (after["device_cpu_s"] - before["device_cpu_s"])
     return Trace(lat_ns=lat, is_read=reads, nbytes=np.full(n, w.bs, dtype=np.int64),
                  virtual_ns=machine.virtual_ns - v0, wall_s=wall, cpu_s=cpu,
-                 verified_reads=verified, mismatches=mismatches, series=series)
+                 verified_reads=verified, mismatches=mismatches, series=series,
+                 before=before, after=after)
 
 
 def _delta(now: dict, base: dict) -> dict:

@@ -37,7 +37,7 @@ def test_compare_bytes_match_the_workloads(report):
         assert mixed["bytes_read"] + mixed["bytes_written"] == mixed["bytes"] == mixed["requests"] * 4096
         assert 0.6 < mixed["bytes_read"] / mixed["bytes"] < 0.8
         cap = results["stacks"][stack]["overwrite"]["bytes"] / 2
-        assert cap == pytest.approx(2 * 2 * 16 * 80 // 100 * 256 * 4096)
+        assert cap == pytest.approx(2 * 2 * 32 * 80 // 100 * 256 * 4096)
 
 
 def test_compare_figures_are_physically_consistent(report):

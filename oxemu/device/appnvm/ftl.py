@@ -1,0 +1,590 @@
+"""AppNVM FTL (lnvm = 0): the device-side FTL behind a standard NVMe namespace of 4 KiB
+LBAs -- flush, write, read and dataset management (deallocate) (SPEC 6).
+
+Writes are buffered one unit at a time (a page on every plane of a LUN) and units are
+striped round-robin over all LUNs, channel first. Each LUN has one open user block; GC
+moves data into its own open block, and metadata (checkpoints, trim journal) has a
+third stream. Media operations are charged to the timing model, so `timing="model"`
+yields modeled completion times: a write completes once its data is in the buffer (it
+waits only when the buffer is full), a read when its pages are sensed and transferred,
+a flush when everything buffered is on media.
+"""
+import logging
+
+import numpy as np
+
+from ...volt import MediaOp, MediaStatus
+from ...wire import NvmOpc, Status
+from ..core import MmgrCmd
+from ..errors import CommandError
+from ..identity import identify_controller, identify_namespace
+from ..prp import Transfer
+from . import provisioning
+from .blocks import Blocks, BState
+from .checkpoint import Checkpointer
+from .gc import GarbageCollector
+from .layout import FORMAT_VERSION, OOB_MAGIC, Stream, UnitKind, unit_header_dtype
+from .mapping import CACHE_BASE, UNMAPPED, Addr, Mapping
+from .recovery import Recovery
+from .writebuf import BufferClock, WriteBuffer
+
+log = logging.getLogger(__name__)
+
+ONCS_DSM = 1 << 2                # identify controller ONCS: dataset management
+PROGRAM_TRIES = 8                # a unit is re-placed this often after program failures
+READ_TRIES = 4                   # read retries on an uncorrectable read
+FUA = 1 << 30                    # write cdw12: force unit access
+DSM_AD = 1 << 2                  # dsm cdw11: attribute deallocate
+DSM_RANGE = np.dtype([("cattr", "<u4"), ("nlb", "<u4"), ("slba", "<u8")])
+NSID_ALL = 0xFFFF_FFFF
+
+
+class AppNvmFtl:
+    """AppNVM mode ops: a page-mapped FTL with GC, over-provisioning, bad-block handling
+    and a map that survives power loss (OOB LBAs + checkpoints)."""
+
+    lnvm = False
+
+    def __init__(self, core, dma, capacity: int | None = None):
+        """capacity: exported bytes (a multiple of 4 KiB); None = pblk's rule, or what
+        the media was formatted with."""
+        self.core = core
+        self.volt = core.volt
+        self.geo = self.volt.geo
+        self.timing = self.volt.timing
+        self.dma = dma
+        self.tracer = core.tracer
+        self.addr = addr = Addr(self.geo)
+        self.sector_nbytes = addr.sector_nbytes
+        self.hdr_dtype = unit_header_dtype(addr.unit_secs)
+        if self.hdr_dtype.itemsize > self.geo.oob_nbytes:
+            raise ValueError("geometry: the page OOB cannot hold the FTL's unit header")
+        self._planes = np.arange(addr.nplanes, dtype=np.uint8)
+        self._program_pages = getattr(core, "program_pages", None)   # vector MMGR, when offered
+        self.now = 0
+        self.seq = 1
+        self.ckpt_seq = 0
+        self.bytes_read = 0
+        self.bytes_written = 0
+        self.counters = dict(host_sectors_written=0, host_sectors_read=0, user_sectors=0, gc_sectors=0,
+                             pad_sectors=0, meta_sectors=0, erases=0, checkpoints=0,
+                             trimmed_sectors=0, program_fails=0, read_retries=0, flushes=0)
+        self.blocks = Blocks(self)
+        self.open_user = [-1] * addr.total_luns
+        self.open_gc = -1
+        self.open_meta = -1
+        self.meta_blocks: list[int] = []
+        self.lun_order = [ch * addr.nluns + lun for lun in range(addr.nluns) for ch in range(addr.nchannels)]
+        self.rr = 0
+        self.pending_trims: list[tuple[int, int, int]] = []
+        self.dirty = False
+        self.ckpt_due = False
+        self.units_since_ckpt = 0
+        self.meta_units_since_ckpt = 0
+        self.wbuf = WriteBuffer(addr.unit_secs, addr.sector_nbytes)
+        self.gc = GarbageCollector(self)
+        self.ckpt = Checkpointer(self)
+        if capacity is not None:
+            if capacity <= 0 or capacity % addr.sector_nbytes:
+                raise ValueError(f"AppNVM capacity {capacity} is not a positive multiple of {addr.sector_nbytes}")
+            capacity //= addr.sector_nbytes
+        self.recovery = Recovery(self)
+        err = None
+        try:
+            if self.recovery.run(capacity):
+                self.ckpt.write(clean=False)
+        except Exception as e:            # noqa: BLE001 - drop the frames: they hold views of the media,
+            err = e.with_traceback(None)  # which would keep the disk file mapped and locked
+        if err is not None:
+            raise err
+
+    def setup(self, prov: provisioning.Provision) -> None:
+        """Size the tables once the capacity is known (called by recovery)."""
+        self.prov = prov
+        self.nlbas = prov.nlbas
+        self.map = Mapping(prov.nlbas, self.addr)
+        self.clock = BufferClock(prov.wb_units)
+
+    # ------------------------------------------------------------------ identity
+    def identify_controller(self, serial: str) -> bytes:
+        return identify_controller(serial, nn=1, max_nbytes=provisioning.MAX_IO_NBYTES,
+                                   oncs=ONCS_DSM, vwc=1)
+
+    def identify_namespace(self) -> bytes:
+        return identify_namespace(self.nlbas, lnvm=False)
+
+    def admin_extra(self, opcode):
+        return None
+
+    # ------------------------------------------------------------------ media helpers
+    def read_raw(self, ch, lun, blk, pl, pg):
+        """One plane page, retried on uncorrectable errors: (status, data, oob)."""
+        for _ in range(READ_TRIES):
+            st, data, oob = self.core.read(ch, lun, blk, pl, pg)
+            if st is not MediaStatus.ECC:
+                return st, data, oob
+            self.counters["read_retries"] += 1
+        return st, data, oob
+
+    def read_page(self, ch, lun, blk, pl, pg):
+        """Data of a programmed plane page, or None when it cannot be read."""
+        st, data, _oob = self.read_raw(ch, lun, blk, pl, pg)
+        return data if st is MediaStatus.OK else None
+
+    def program_units(self, stream: Stream, data: np.ndarray, lbas: np.ndarray, *, kind=UnitKind.DATA,
+                      ckpt: int = 0, parts: np.ndarray | None = None, count: int = 0, buffered: bool = False,
+                      tries: int = PROGRAM_TRIES) -> list[tuple[int, int, int]]:
+        """Program units at the stream's next free pages, as one batch of MMGR commands.
+
+        data: k * unit_nbytes bytes; lbas: (k, unit_secs) int64, -1 = no sector, written into
+        every plane's OOB header (with the CKPT part numbers `parts`). Returns (block, page,
+        done_ns) per unit placed, in order -- fewer than k when the user stream has no free
+        block left (the caller makes room and goes on). A unit whose program fails is placed
+        again elsewhere; its block is sealed, and retired once GC has emptied it.
+        buffered: user data, acknowledged once in the write buffer, so done_ns is when its
+        buffer slot was free rather than when the program ends.
+        """
+        addr = self.addr
+        blocks = self.blocks
+        npl, npages, ub = addr.nplanes, addr.npages, addr.unit_nbytes
+        k = lbas.shape[0]
+        slots = []
+        redo = tries < PROGRAM_TRIES           # re-placing failed units: the reserve may be used
+        for _ in range(k):
+            b = self._slot(stream, redo)
+            if b < 0:
+                break
+            pg = int(blocks.wp[b])
+            seq = self.seq
+            self.seq = seq + 1
+            if pg == 0:
+                blocks.epoch[b] = seq
+            blocks.wp[b] = pg + 1
+            slots.append((b, pg, seq, int(blocks.epoch[b])))
+            if pg + 1 == npages:
+                self._close(b, stream)
+        n = len(slots)
+        if n == 0:
+            return []
+        sl = np.array(slots, dtype=np.int64)
+        b_a, pg_a = sl[:, 0], sl[:, 1]
+        glun, blk_a = np.divmod(b_a, addr.nblocks)
+        ch_a, lun_a = np.divmod(glun, addr.nluns)
+        hdr = np.zeros(n * npl, dtype=self.hdr_dtype)
+        hdr["magic"] = OOB_MAGIC
+        hdr["version"] = FORMAT_VERSION
+        hdr["kind"] = kind
+        hdr["stream"] = stream
+        hdr["ckpt"] = ckpt
+        hdr["count"] = count
+        hdr["plane"] = np.tile(self._planes, n)
+        hdr["seq"] = np.repeat(sl[:, 2], npl)
+        hdr["epoch"] = np.repeat(sl[:, 3], npl)
+        if parts is not None:
+            hdr["part"] = np.repeat(parts[:n], npl)
+        hdr["lba"] = np.repeat(lbas[:n].view(np.uint64), npl, axis=0)
+        pages = data[:n * ub].reshape(n * npl, addr.page_nbytes)
+        oob = hdr.view(np.uint8).reshape(n * npl, -1)
+        if self._program_pages is not None:
+            st = self._program_pages(np.repeat(ch_a, npl), np.repeat(lun_a, npl), np.repeat(blk_a, npl),
+                                     np.tile(self._planes, n), np.repeat(pg_a, npl), pages, oob)
+            bad = np.asarray(st).reshape(n, npl).any(axis=1)
+        else:
+            bad = np.zeros(n, dtype=bool)
+            for i in range(n):
+                for pl in range(npl):
+                    j = i * npl + pl
+                    if self.core.program(int(ch_a[i]), int(lun_a[i]), int(blk_a[i]), pl, int(pg_a[i]),
+                                         pages[j], oob[j]) is not MediaStatus.OK:
+                        bad[i] = True
+                        break
+        out = []
+        for i in range(n):
+            ch, lun = int(ch_a[i]), int(lun_a[i])
+            if buffered:
+                t = self.clock.admit(self.now)
+                end = self.volt.charge(MediaOp.PROGRAM, ch, lun, ub, t)
+                self.clock.programmed(end)
+                out.append((int(b_a[i]), int(pg_a[i]), t))
+            else:
+                out.append((int(b_a[i]), int(pg_a[i]), self.volt.charge(MediaOp.PROGRAM, ch, lun, ub, self.now)))
+        if bad.any():
+            idx = np.flatnonzero(bad)
+            for i in idx.tolist():
+                self._program_failed(int(b_a[i]), stream, int(pg_a[i]))
+            if tries <= 1:
+                raise CommandError(Status.WRITE_FAULT, "AppNVM: unit program failed repeatedly")
+            redo_data = np.concatenate([data[i * ub:(i + 1) * ub] for i in idx.tolist()])
+            redo = self.program_units(stream, redo_data, lbas[idx], kind=kind, ckpt=ckpt,
+                                      parts=None if parts is None else parts[idx], count=count,
+                                      buffered=buffered, tries=tries - 1)
+            if len(redo) < idx.size:
+                raise CommandError(Status.CAP_EXCEEDED, "AppNVM: no room to re-place a failed unit")
+            for i, r in zip(idx.tolist(), redo):
+                out[i] = r
+        return out
+
+    def _close(self, b: int, stream: Stream) -> None:
+        if stream == Stream.META:
+            if self.open_meta == b:
+                self.open_meta = -1
+            return
+        self.blocks.state[b] = BState.CLOSED
+        if stream == Stream.GC:
+            if self.open_gc == b:
+                self.open_gc = -1
+        else:
+            glun = self.addr.glun(b)
+            if self.open_user[glun] == b:
+                self.open_user[glun] = -1
+
+    def _program_failed(self, b: int, stream: Stream, pg: int) -> None:
+        self.counters["program_fails"] += 1
+        ch, lun, blk = self.addr.chlunblk(b)
+        log.warning("AppNVM: program failed at ch %d lun %d blk %d pg %d; sealing the block", ch, lun, blk, pg)
+        self.blocks.doomed[b] = True       # GC empties it (it may hold units of this very batch)
+        self._close(b, stream)
+
+    def release_data_block(self, b: int) -> None:
+        """Erase (or retire) a data block with nothing valid left; trims go to the
+        journal first, so no older copy of a deallocated LBA outlives the newer one."""
+        if self.pending_trims:
+            try:
+                self.ckpt.write_trims()
+            except CommandError as e:
+                log.error("AppNVM: trim journal not written before an erase: %s", e)
+        self.blocks.release(b)
+
+    # ------------------------------------------------------------------ placement
+    def _open(self, stream: Stream, glun: int | None, floor: int) -> int:
+        b = self.blocks.take(glun, floor)
+        if b >= 0:
+            self.blocks.state[b] = BState.META if stream == Stream.META else BState.OPEN
+            self.blocks.stream[b] = stream
+        return b
+
+    def _slot(self, stream: Stream, redo: bool = False) -> int:
+        if stream == Stream.USER:
+            return self._user_slot(self.prov.gc_floor if redo else self.prov.reserve)
+        if stream == Stream.GC:
+            if self.open_gc < 0:
+                b = self._open(Stream.GC, None, self.prov.gc_floor)
+                if b < 0:                  # GC releases more than it takes: let it dig deeper
+                    b = self._open(Stream.GC, None, 0)
+                self.open_gc = b
+            return self.open_gc
+        if self.open_meta < 0:
+            b = self._open(Stream.META, None, 0)
+            if b >= 0:
+                self.open_meta = b
+                self.meta_blocks.append(b)
+        return self.open_meta
+
+    def _user_slot(self, floor: int) -> int:
+        """The next LUN in the stripe that has (or can open) a user block."""
+        order = self.lun_order
+        n = len(order)
+        rr = self.rr
+        for i in range(n):
+            glun = order[(rr + i) % n]
+            b = self.open_user[glun]
+            if b < 0:
+                b = self._open(Stream.USER, glun, floor)
+                if b < 0:
+                    continue
+                self.open_user[glun] = b
+            self.rr = (rr + i + 1) % n
+            return b
+        return -1
+
+    def _user_room(self) -> bool:
+        return self.blocks.nfree > self.prov.reserve or any(b >= 0 for b in self.open_user)
+
+    def _ensure_room(self) -> None:
+        """GC before a user unit is placed, so that a place exists for it."""
+        if self.blocks.nfree < self.prov.gc_low:
+            self.gc.make_room()
+        if not self._user_room():
+            self.gc.make_room(self.prov.reserve + 1)
+            self.gc.flush()
+            if not self._user_room():
+                raise CommandError(Status.CAP_EXCEEDED, "AppNVM: out of space (GC found nothing to reclaim)")
+
+    def _user_units(self, lbas: np.ndarray | None, data: np.ndarray) -> int:
+        """Program user data: the write buffer's unit (lbas None), or whole units straight
+        from the host's buffer (lbas (k, unit_secs)). Returns when the data was accepted."""
+        wb = self.wbuf
+        m = self.map
+        us = self.addr.unit_secs
+        from_buffer = lbas is None
+        if from_buffer:
+            lbas = wb.lba.reshape(1, us).copy()
+        done = self.now
+        pos, k = 0, lbas.shape[0]
+        stalls = 0
+        while pos < k:
+            self._ensure_room()
+            rows = lbas[pos:]
+            res = self.program_units(Stream.USER, data[pos * self.addr.unit_nbytes:], rows, buffered=True)
+            n = len(res)
+            if n == 0:                     # e.g. the free block it took failed its erase
+                stalls += 1
+                if stalls > 3:
+                    raise CommandError(Status.CAP_EXCEEDED, "AppNVM: out of space for user data")
+                self.gc.make_room(self.prov.gc_low + 1)
+                continue
+            stalls = 0
+            rows = rows[:n]
+            if from_buffer:
+                prevs = np.where(rows[0] >= 0, wb.prev, UNMAPPED).astype(np.uint32)
+            else:
+                prevs = wb.take_prev(m.l2p, rows.reshape(-1))
+            m.drop(prevs)
+            bases = np.array([self.addr.unit_loc(b, pg) for b, pg, _t in res], dtype=np.int64)
+            m.place(rows.reshape(-1), (bases[:, None] + np.arange(us)).reshape(-1))
+            done = max(done, max(t for _b, _pg, t in res))
+            live = int(np.count_nonzero(rows >= 0))
+            self.counters["user_sectors"] += live
+            self.counters["pad_sectors"] += rows.size - live
+            self.units_since_ckpt += n
+            pos += n
+        return done
+
+    def _flush_buffer(self) -> int:
+        """Program the partly filled write buffer, padded. Returns the program's end."""
+        wb = self.wbuf
+        if wb.n == 0:
+            return self.now
+        wb.data[wb.n * self.sector_nbytes:] = 0
+        self._user_units(None, wb.data)
+        wb.reset()
+        return self.clock.drained(self.now)
+
+    # ------------------------------------------------------------------ I/O
+    def io(self, cmd, arrival_ns):
+        self.now = arrival_ns
+        op = cmd.opcode
+        if op not in (NvmOpc.READ, NvmOpc.WRITE, NvmOpc.FLUSH, NvmOpc.DSM):
+            return Status.INVALID_OPCODE | Status.DNR, 0, arrival_ns
+        if cmd.nsid != 1 and not (op == NvmOpc.FLUSH and cmd.nsid == NSID_ALL):
+            return Status.INVALID_NS | Status.DNR, 0, arrival_ns
+        if op == NvmOpc.FLUSH:
+            if self.tracer is not None:
+                self._trace(cmd, 0, None)
+            done = self.flush()
+        elif op == NvmOpc.DSM:
+            if self.tracer is not None:
+                self._trace(cmd, 0, None)
+            done = self._dsm(cmd)
+        else:
+            slba = cmd.cdw10 | (cmd.cdw11 << 32)
+            n = (cmd.cdw12 & 0xFFFF) + 1
+            if n > self.prov.max_sectors:
+                raise CommandError(Status.INVALID_FIELD | Status.DNR,
+                                   f"{n} sectors exceed the maximum transfer of {self.prov.max_sectors}")
+            if slba + n > self.nlbas:
+                raise CommandError(Status.LBA_RANGE | Status.DNR,
+                                   f"LBAs {slba}+{n} beyond the namespace of {self.nlbas}")
+            xfer = Transfer(self.dma, cmd.prp1, cmd.prp2, n * self.sector_nbytes)
+            if self.tracer is not None:
+                self._trace(cmd, n, xfer)
+            if op == NvmOpc.WRITE:
+                done = self._write(slba, n, xfer, bool(cmd.cdw12 & FUA))
+            else:
+                done = self._read(slba, n, xfer)
+        if self.ckpt_due or self.units_since_ckpt >= self.prov.ckpt_every:
+            self._periodic_checkpoint()
+        return Status.SUCCESS, 0, done
+
+    def _periodic_checkpoint(self) -> None:
+        try:
+            self.ckpt.write()
+        except CommandError as e:          # no room now: the command itself succeeded
+            log.warning("AppNVM: periodic checkpoint postponed: %s", e)
+            self.ckpt_due = False
+            self.units_since_ckpt = max(0, self.prov.ckpt_every - self.addr.npages)
+
+    def _write(self, slba: int, n: int, xfer: Transfer, fua: bool) -> int:
+        data = xfer.read()
+        sb = self.sector_nbytes
+        us = self.addr.unit_secs
+        wb = self.wbuf
+        l2p = self.map.l2p
+        done = self.now
+        i = 0
+        while i < n:
+            if wb.n == 0 and n - i >= us:                 # whole units: no buffer copy
+                q = (n - i) // us
+                t = self._user_units(np.arange(slba + i, slba + i + q * us, dtype=np.int64).reshape(q, us),
+                                     data[i * sb:(i + q * us) * sb])
+                i += q * us
+            else:
+                k = min(us - wb.n, n - i)
+                wb.put(l2p, slba + i, data[i * sb:(i + k) * sb])
+                i += k
+                t = self.now
+                if wb.full:
+                    t = self._user_units(None, wb.data)
+                    wb.reset()
+            done = max(done, t)
+        self.counters["host_sectors_written"] += n
+        self.bytes_written += n * sb
+        self.dirty = True
+        if fua:
+            done = max(done, self._flush_buffer())
+        return done
+
+    def _read(self, slba: int, n: int, xfer: Transfer) -> int:
+        sb = self.sector_nbytes
+        sink = xfer.sink()
+        out = sink if sink is not None else np.empty(n * sb, dtype=np.uint8)
+        locs = self.map.l2p[slba:slba + n]
+        done = self.now
+        if n == 1:
+            loc = int(locs[0])
+            if loc < CACHE_BASE:
+                done = self._read_media(out, np.zeros(1, np.int64), np.array([loc], np.int64))
+            elif loc == UNMAPPED:
+                out[:] = 0
+            else:
+                j = loc - CACHE_BASE
+                out[:] = self.wbuf.data[j * sb:(j + 1) * sb]
+        else:
+            media = locs < CACHE_BASE
+            if not media.all():
+                for i in np.flatnonzero(~media).tolist():
+                    loc = int(locs[i])
+                    if loc == UNMAPPED:
+                        out[i * sb:(i + 1) * sb] = 0
+                    else:
+                        j = loc - CACHE_BASE
+                        out[i * sb:(i + 1) * sb] = self.wbuf.data[j * sb:(j + 1) * sb]
+                idx = np.flatnonzero(media)
+            else:
+                idx = np.arange(n)
+            if idx.size:
+                done = self._read_media(out, idx, locs[idx].astype(np.int64))
+        if sink is None:
+            xfer.write(out)
+        self.counters["host_sectors_read"] += n
+        self.bytes_read += n * sb
+        return done
+
+    def _read_media(self, out: np.ndarray, idx: np.ndarray, locs: np.ndarray) -> int:
+        """Fill out[idx[i]] from media sector locs[i], one page read per run of sectors."""
+        addr = self.addr
+        sb, ns, us = addr.sector_nbytes, addr.nsectors, addr.unit_secs
+        volt = self.volt
+        now = self.now
+        done = now
+        if idx.size == 1:
+            starts, ends = [0], [1]
+        else:
+            brk = np.flatnonzero((np.diff(idx) != 1) | (np.diff(locs) != 1) | (np.diff(locs // ns) != 0)) + 1
+            starts = [0] + brk.tolist()
+            ends = brk.tolist() + [idx.size]
+        last_unit, last_cl, nbytes = -1, None, 0
+        for s, e in zip(starts, ends):
+            loc = int(locs[s])
+            ch, lun, blk, pl, pg, sec = addr.decode(loc)
+            page = self.read_page(ch, lun, blk, pl, pg)
+            if page is None:
+                raise CommandError(Status.UNRECOVERED_READ,
+                                   f"AppNVM: unrecoverable read at ch {ch} lun {lun} blk {blk} pl {pl} pg {pg}")
+            o = int(idx[s])
+            k = e - s
+            out[o * sb:(o + k) * sb] = page[sec * sb:(sec + k) * sb]
+            unit = loc // us
+            if unit != last_unit:
+                if nbytes:
+                    done = max(done, volt.charge(MediaOp.READ, *last_cl, nbytes, now))
+                last_unit, last_cl, nbytes = unit, (ch, lun), 0
+            nbytes += addr.page_nbytes
+        if nbytes:
+            done = max(done, volt.charge(MediaOp.READ, *last_cl, nbytes, now))
+        return done
+
+    def flush(self) -> int:
+        """Everything acknowledged is on media: program the buffer, journal the trims."""
+        self.counters["flushes"] += 1
+        done = self._flush_buffer()
+        if self.pending_trims:
+            self.ckpt.write_trims()
+        return max(done, self.clock.drained(self.now))
+
+    def _dsm(self, cmd) -> int:
+        if not cmd.cdw11 & DSM_AD:
+            return self.now                     # only access hints: nothing to do
+        nr = (cmd.cdw10 & 0xFF) + 1
+        raw = Transfer(self.dma, cmd.prp1, cmd.prp2, nr * DSM_RANGE.itemsize).read()
+        ranges = np.frombuffer(raw.tobytes(), dtype=DSM_RANGE)
+        slba = ranges["slba"].astype(object)
+        nlb = ranges["nlb"].astype(object)
+        for s, k in zip(slba, nlb):
+            if s + k > self.nlbas:
+                raise CommandError(Status.LBA_RANGE | Status.DNR,
+                                   f"deallocate of LBAs {s}+{k} beyond the namespace of {self.nlbas}")
+        for s, k in zip(slba, nlb):
+            if k:
+                self.trim(int(s), int(k))
+        return self.now
+
+    def trim(self, slba: int, nlb: int) -> None:
+        """Deallocate [slba, slba + nlb): later reads return zeros."""
+        m = self.map
+        seg = m.l2p[slba:slba + nlb]
+        olds = seg[seg < CACHE_BASE]
+        cached = np.flatnonzero((seg >= CACHE_BASE) & (seg < UNMAPPED))
+        if cached.size:
+            prevs = [self.wbuf.kill(int(seg[i]) - CACHE_BASE) for i in cached.tolist()]
+            olds = np.concatenate([olds, np.array(prevs, dtype=np.uint32)])
+        m.drop(olds)
+        seg[:] = UNMAPPED
+        self.pending_trims.append((self.seq, slba, nlb))
+        self.seq += 1
+        self.counters["trimmed_sectors"] += nlb
+        self.dirty = True
+        if len(self.pending_trims) >= self.ckpt.trims_per_unit:
+            self.ckpt.write_trims()
+
+    # ------------------------------------------------------------------ power
+    def shutdown(self) -> None:
+        """Controller shutdown or reset: buffer and GC stage to media, a clean checkpoint,
+        and the media file flushed."""
+        if not self.volt.powered:
+            return
+        self.now = max(self.now, self.timing.now_ns)
+        self._flush_buffer()
+        self.gc.flush()
+        if self.dirty or self.pending_trims or self.ckpt_due:
+            self.ckpt.write(clean=True)
+        self.volt.flush()
+
+    # ------------------------------------------------------------------ reporting
+    def stats(self) -> dict:
+        """Counters of the FTL; waf = sectors programmed / sectors the host wrote."""
+        c = dict(self.counters)
+        host = c["host_sectors_written"]
+        programmed = c["user_sectors"] + c["pad_sectors"] + c["gc_sectors"] + c["meta_sectors"]
+        blocks = self.blocks
+        return dict(
+            mode="appnvm", nlbas=self.nlbas, capacity_bytes=self.nlbas * self.sector_nbytes,
+            mapped_sectors=self.map.mapped_count(), media_sectors_programmed=programmed,
+            waf=programmed / host if host else 0.0,
+            waf_data=(c["user_sectors"] + c["pad_sectors"] + c["gc_sectors"]) / host if host else 0.0,
+            free_blocks=blocks.nfree, good_blocks=blocks.good, factory_bad_blocks=blocks.factory_bad,
+            retired_blocks=blocks.counters["retired"], erase_fails=blocks.counters["erase_fails"],
+            gc_victims=self.gc.counters["victims"], gc_read_errors=self.gc.counters["read_errors"],
+            recovery=dict(self.recovery.stats), **c)
+
+    # ------------------------------------------------------------------ trace
+    def _trace(self, cmd, n: int, xfer) -> None:
+        sb = self.sector_nbytes
+        prps = []
+        if xfer is not None:
+            base = [int(p) for p in xfer.pages]
+            prps = [base[(xfer.offset + i * sb) // 4096] + (xfer.offset + i * sb) % 4096 for i in range(n)]
+        self.tracer.io_cmd(cmd.seq, cmd, n, n * sb, 0, [], prps, [])
+        mtype = {NvmOpc.READ: MmgrCmd.READ_PG}.get(cmd.opcode, MmgrCmd.WRITE_PG)
+        self.core.submit(cmd, mtype, 0)
+

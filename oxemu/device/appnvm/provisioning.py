@@ -1,0 +1,58 @@
+"""Over-provisioning of the AppNVM FTL: the exported capacity and the blocks kept back
+for GC and metadata (SPEC 6).
+
+The default capacity is pblk's (Linux 4.12-4.15): floor(blocks x 80 / 100) x sectors per
+block, so both modes export the same 3,435,134,976 bytes on the default geometry and
+compare fairly. Everything else the device keeps for itself.
+"""
+import math
+from dataclasses import dataclass
+
+from .layout import BLOCK_ENTRY, CKPT_HEADER_NBYTES
+from .mapping import Addr
+
+MAX_IO_NBYTES = 1 << 20          # MDTS: 1 MiB per read/write command
+WRITE_BUFFER_UNITS_PER_LUN = 2   # modeled buffer depth: two units in flight per LUN
+
+
+def default_nlbas(addr: Addr) -> int:
+    return addr.total_blocks * 80 // 100 * addr.block_secs
+
+
+def checkpoint_nbytes(addr: Addr, nlbas: int) -> int:
+    return CKPT_HEADER_NBYTES + 4 * nlbas + BLOCK_ENTRY.itemsize * addr.total_blocks
+
+
+@dataclass(frozen=True)
+class Provision:
+    nlbas: int              # exported 4 KiB sectors
+    ckpt_units: int         # units one checkpoint takes
+    reserve: int            # free blocks user writes may not take (GC + metadata)
+    gc_floor: int           # free blocks GC may not take (metadata's share)
+    gc_low: int             # GC runs while fewer blocks than this are free
+    ckpt_every: int         # data units between periodic checkpoints
+    meta_units_max: int     # trim-journal units that force a checkpoint
+    wb_units: int           # modeled write-buffer depth in units
+    max_sectors: int        # per command (MDTS)
+
+
+def plan(addr: Addr, nlbas: int | None = None) -> Provision:
+    """Reserves for a geometry and capacity; ValueError if the capacity cannot fit."""
+    npages = addr.npages
+    if nlbas is None:
+        nlbas = default_nlbas(addr)
+    ckpt_units = math.ceil(checkpoint_nbytes(addr, nlbas) / addr.unit_nbytes)
+    ckpt_span = math.ceil((ckpt_units - 1) / npages) + 1        # blocks one checkpoint can touch
+    meta_units_max = max(1, npages // 2)
+    gc_floor = ckpt_span + 1                                    # next checkpoint + trim journal
+    reserve = gc_floor + 1                                      # + one block for GC to move into
+    gc_low = reserve + max(1, addr.total_luns // 8)
+    max_nlbas = (addr.total_blocks - reserve - 2 - ckpt_span) * addr.block_secs
+    if nlbas < 1 or nlbas > max_nlbas:
+        raise ValueError(f"AppNVM capacity of {nlbas} sectors is outside 1..{max_nlbas} "
+                         f"for a device of {addr.total_blocks} blocks")
+    return Provision(
+        nlbas=nlbas, ckpt_units=ckpt_units, reserve=reserve, gc_floor=gc_floor, gc_low=gc_low,
+        ckpt_every=max(4, addr.total_blocks // 8) * npages, meta_units_max=meta_units_max,
+        wb_units=WRITE_BUFFER_UNITS_PER_LUN * addr.total_luns,
+        max_sectors=MAX_IO_NBYTES // addr.sector_nbytes)

@@ -1,0 +1,259 @@
+"""NvmeBlockDevice: a BlockDevice over namespace 1 of an NVMe controller in AppNVM mode
+(the device runs the FTL). Reads and writes are split at MDTS and several commands go
+out per doorbell; buffers that live in guest RAM are used in place (SPEC 9)."""
+import logging
+import struct
+
+import numpy as np
+
+from oxemu.wire import AdminOpc, Cns, IdNs, LogPage, NvmOpc
+
+from ..blockdev import BlockDevice, BlockDeviceError
+from ..driver import DriverError, NvmeDriver, OutOfDmaMemory
+from .errors import NotAppNvm, NvmeIoError
+
+log = logging.getLogger(__name__)
+
+QID = 1
+NSID = 1
+BATCH = 8                       # commands per doorbell
+MAX_CMD_NBYTES = 1 << 20        # never more per command than this, whatever MDTS allows
+ONCS_DSM = 1 << 2
+DSM_AD = 1 << 2
+DSM_MAX_RANGES = 256
+DSM_RANGE = np.dtype([("cattr", "<u4"), ("nlb", "<u4"), ("slba", "<u8")])
+SMART_NBYTES = 512
+SMART_UNIT_NBYTES = 512 * 1000  # a SMART "data unit" is 1000 sectors of 512 bytes
+
+
+class NvmeBlockDevice(BlockDevice):
+    """A standard NVMe namespace of 4 KiB LBAs, driven through the user-space driver."""
+
+    def __init__(self, driver: NvmeDriver, nlbas: int, oncs: int):
+        self.driver = driver
+        self.nlbas = nlbas
+        self.oncs = oncs
+        sb = self.sector_nbytes
+        self.cmd_nbytes = max(sb, min(driver.max_transfer, MAX_CMD_NBYTES)) // sb * sb
+        self.cmd_sectors = self.cmd_nbytes // sb
+        self.batch = max(1, min(BATCH, driver.queues[QID].depth - 1))
+        pool = driver.pool
+        while True:                                 # a smaller batch when guest RAM is short
+            try:
+                self._stage = pool.alloc(self.batch * self.cmd_nbytes, zero=False)
+                break
+            except OutOfDmaMemory:
+                if self.batch == 1:
+                    raise
+                self.batch //= 2
+        self._dsm = pool.alloc(DSM_MAX_RANGES * DSM_RANGE.itemsize)
+        self._dsm_ranges = self._dsm.array.view(DSM_RANGE)
+        self._log = pool.alloc(4096)
+        self._ram_ptr = driver.ram.ctypes.data
+        self._ram_size = driver.ram.shape[0]
+        self._bufs = {}
+        self.counters = dict(reads=0, writes=0, flushes=0, discards=0, read_cmds=0, write_cmds=0,
+                             bytes_read=0, bytes_written=0, sectors_discarded=0, zero_copy=0)
+        self._closed = False
+
+    @classmethod
+    def open(cls, machine, **driver_kw) -> "NvmeBlockDevice":
+        """Bring the controller up and size the device from identify namespace."""
+        driver = NvmeDriver(machine, **driver_kw)
+        try:
+            ns = IdNs.from_buffer_copy(driver.identify(Cns.NAMESPACE, nsid=NSID))
+            if ns.vs[0] == 1:
+                raise NotAppNvm("namespace 1 is an open-channel (LightNVM) namespace: the device runs "
+                                "with lnvm > 0; use pblk over it, or start the device with lnvm=0")
+            fmt = ns.lbaf[ns.flbas & 0xF]
+            if fmt.ds != 12 or fmt.ms:
+                raise NotAppNvm(f"namespace 1 has {1 << fmt.ds}-byte LBAs with {fmt.ms} metadata bytes; "
+                                "only 4096-byte LBAs are supported")
+            if ns.nsze == 0:
+                raise NotAppNvm("namespace 1 has no capacity")
+            return cls(driver, int(ns.nsze), int(driver.id_ctrl.oncs))
+        except BaseException:
+            driver.shutdown()
+            raise
+
+    # ------------------------------------------------------------ BlockDevice
+    @property
+    def size(self) -> int:
+        return self.nlbas * self.sector_nbytes
+
+    def read_sectors(self, lba: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
+        """count sectors from lba; into `out` when given (in place when it is in guest RAM)."""
+        self._check(lba, count)
+        n = count * self.sector_nbytes
+        if out is None:
+            out = np.empty(n, dtype=np.uint8)
+        else:
+            out = out.reshape(-1).view(np.uint8)
+            if out.nbytes < n:
+                raise BlockDeviceError(f"read buffer of {out.nbytes} bytes is short of {n}")
+            out = out[:n]
+        self._rw(NvmOpc.READ, lba, count, out)
+        self.counters["reads"] += 1
+        self.counters["bytes_read"] += n
+        return out
+
+    def write_sectors(self, lba: int, data: np.ndarray) -> None:
+        data = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+        if data.nbytes % self.sector_nbytes:
+            raise BlockDeviceError(f"write of {data.nbytes} bytes is not whole {self.sector_nbytes}-byte sectors")
+        count = data.nbytes // self.sector_nbytes
+        self._check(lba, count)
+        self._rw(NvmOpc.WRITE, lba, count, data)
+        self.counters["writes"] += 1
+        self.counters["bytes_written"] += data.nbytes
+
+    def flush(self) -> None:
+        c = self.driver.submit(QID, [(NvmOpc.FLUSH, 0, NSID, 0, 0, 0, 0, 0, 0, 0, 0, 0)])[0]
+        if c.status:
+            raise NvmeIoError(c.status, "flush")
+        self.counters["flushes"] += 1
+
+    def discard_sectors(self, lba: int, count: int) -> None:
+        """Dataset management, deallocate; a no-op on a device without DSM."""
+        self._check(lba, count)
+        if count == 0 or not self.oncs & ONCS_DSM:
+            return
+        maxr = 0xFFFF_FFFF
+        ranges = [(s, min(maxr, lba + count - s)) for s in range(lba, lba + count, maxr)]
+        for i in range(0, len(ranges), DSM_MAX_RANGES):
+            chunk = ranges[i:i + DSM_MAX_RANGES]
+            r = self._dsm_ranges
+            r[:] = 0
+            for j, (s, k) in enumerate(chunk):
+                r[j] = (0, k, s)
+            c = self.driver.submit(QID, [(NvmOpc.DSM, 0, NSID, 0, self._dsm.addr, 0,
+                                          len(chunk) - 1, DSM_AD, 0, 0, 0, 0)])[0]
+            if c.status:
+                raise NvmeIoError(c.status, f"deallocate of {count} sectors at {lba}")
+        self.counters["discards"] += 1
+        self.counters["sectors_discarded"] += count
+
+    def smart(self) -> dict:
+        """The SMART / health log page (NVMe 1.2, figure 94), the fields this device fills."""
+        numd = SMART_NBYTES // 4 - 1
+        c = self.driver.admin(AdminOpc.GET_LOG_PAGE, nsid=0xFFFF_FFFF, prp1=self._log.addr,
+                              cdw10=LogPage.SMART | (numd << 16))
+        if c.status:
+            raise NvmeIoError(c.status, "get log page (SMART)")
+        raw = bytes(self._log.array[:SMART_NBYTES])
+
+        def u128(off):
+            lo, hi = struct.unpack_from("<QQ", raw, off)
+            return lo | (hi << 64)
+
+        return dict(critical_warning=raw[0], temperature_k=struct.unpack_from("<H", raw, 1)[0],
+                    available_spare=raw[3], data_units_read=u128(32), data_units_written=u128(48),
+                    host_read_commands=u128(64), host_write_commands=u128(80),
+                    error_log_entries=u128(176), data_unit_nbytes=SMART_UNIT_NBYTES)
+
+    def stats(self) -> dict:
+        out = dict(mode="appnvm", size=self.size, sector_nbytes=self.sector_nbytes,
+                   max_command_nbytes=self.cmd_nbytes, **self.counters,
+                   driver=dict(self.driver.stats))
+        if not self._closed:
+            try:
+                out["smart"] = self.smart()
+            except (DriverError, NvmeIoError) as e:
+                log.warning("SMART log unavailable: %s", e)
+        return out
+
+    def close(self) -> None:
+        """Flush, then a normal controller shutdown (the device checkpoints its map)."""
+        if self._closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            for b in (self._stage, self._dsm, self._log, *self._bufs.values()):
+                b.free()
+            self._bufs.clear()
+            self.driver.shutdown()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ buffers
+    def buf_alloc(self, nbytes: int) -> np.ndarray:
+        """A zeroed buffer in guest RAM: I/O to and from it needs no bounce copy."""
+        b = self.driver.pool.alloc(nbytes)
+        self._bufs[b.addr] = b
+        return b.array
+
+    def buf_free(self, arr: np.ndarray) -> None:
+        addr = self._guest_addr(arr)
+        b = self._bufs.pop(addr, None) if addr is not None else None
+        if b is None:
+            raise BlockDeviceError("buf_free: not a buffer from buf_alloc")
+        b.free()
+
+    def _guest_addr(self, arr: np.ndarray) -> int | None:
+        """Guest address of a contiguous array living in guest RAM, else None."""
+        if not arr.flags.c_contiguous:
+            return None
+        p = arr.__array_interface__["data"][0] - self._ram_ptr
+        if 0 <= p and p + arr.nbytes <= self._ram_size and p % 4 == 0:
+            return p
+        return None
+
+    # ------------------------------------------------------------ the I/O path
+    def _check(self, lba: int, count: int) -> None:
+        if self._closed:
+            raise BlockDeviceError("the NVMe block device is closed")
+        if lba < 0 or count < 0 or lba + count > self.nlbas:
+            raise BlockDeviceError(f"sectors [{lba}, +{count}) outside the device of {self.nlbas} sectors")
+
+    def _rw(self, opcode: int, lba: int, count: int, buf: np.ndarray) -> None:
+        """Commands of at most cmd_sectors, `batch` per doorbell; bounce through the
+        staging buffer unless buf is in guest RAM."""
+        if count == 0:
+            return
+        sb = self.sector_nbytes
+        drv = self.driver
+        addr = self._guest_addr(buf)
+        if addr is not None:
+            self.counters["zero_copy"] += 1
+        writing = opcode == NvmOpc.WRITE
+        stage, stage_addr, cn = self._stage.array, self._stage.addr, self.cmd_nbytes
+        per = self.cmd_sectors
+        pos = 0
+        while pos < count:
+            cmds, spans = [], []
+            for slot in range(self.batch):
+                if pos >= count:
+                    break
+                k = min(per, count - pos)
+                nbytes = k * sb
+                if addr is not None:
+                    a = addr + pos * sb
+                else:
+                    a = stage_addr + slot * cn
+                    if writing:
+                        stage[slot * cn:slot * cn + nbytes] = buf[pos * sb:pos * sb + nbytes]
+                p1, p2 = drv.prps(QID, slot, a, nbytes)
+                s = lba + pos
+                cmds.append((opcode, 0, NSID, 0, p1, p2, s & 0xFFFF_FFFF, s >> 32, k - 1, 0, 0, 0))
+                spans.append((pos, k))
+                pos += k
+            comps = drv.submit(QID, cmds)
+            bad = next((c for c in comps if c.status), None)
+            if bad is not None:
+                what = "write" if writing else "read"
+                raise NvmeIoError(bad.status, f"{what} of {count} sectors at {lba}")
+            if writing:
+                self.counters["write_cmds"] += len(cmds)
+            else:
+                self.counters["read_cmds"] += len(cmds)
+                if addr is None:
+                    for slot, (p, k) in enumerate(spans):
+                        buf[p * sb:(p + k) * sb] = stage[slot * cn:slot * cn + k * sb]
+
+

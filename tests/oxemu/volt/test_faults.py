@@ -1,0 +1,137 @@
+"""Fault injection seen from the host: factory bad blocks, program and erase failures,
+read errors and a power cut -- all as NVMe statuses or a driver error, never a crash."""
+import time
+
+import numpy as np
+import pytest
+
+from oxemu import Faults, Geometry, Machine
+from oxhost.driver import ControllerFatal, DriverError
+from oxhost.lightnvm import Addr, BlockState, Device, NvmError, buf_diff
+
+from tests.helpers import block_planes, page_addrs, stamp_sectors
+
+
+def test_faults_factory_bad_blocks_show_in_the_bbt(open_dev):
+    bad = {(0, 1, 3, 1), (0, 1, 5, 0), (1, 0, 0, 0)}
+    dev = open_dev(faults=Faults(factory_bad=bad))
+    t = dev.bbt_get(Addr(0, 1))
+    assert t.tfact == 2 and t.tgrown == 0
+    assert t.state(3, 1) == BlockState.BAD and t.state(5, 0) == BlockState.BAD
+    assert np.count_nonzero(t.blks) == 2
+    assert dev.bbt_get(Addr(1, 0)).state(0, 0) == BlockState.BAD
+    assert not dev.bbt_get(Addr(1, 1)).blks.any()
+
+
+def test_faults_factory_bad_rate_is_seeded_and_reported_in_tfact(make_machine):
+    counts = []
+    for _ in range(2):
+        dev = Device.open(make_machine(geometry=Geometry.small(nblocks=32), faults=Faults(seed=7, factory_bad_rate=0.1)))
+        tables = [dev.bbt_get(Addr(ch, lun)) for ch in range(2) for lun in range(2)]
+        assert all(t.tfact == np.count_nonzero(t.blks == BlockState.BAD) for t in tables)
+        counts.append([t.blks.tolist() for t in tables])
+    total = sum(np.count_nonzero(np.array(t)) for t in counts[0])
+    assert counts[0] == counts[1]                        # same seed, same bad blocks
+    assert 0.02 * 256 < total < 0.25 * 256
+
+
+def test_faults_factory_bad_blocks_are_only_set_on_new_media(tmp_path):
+    path = str(tmp_path / "ox.disk")
+    with Machine(volt=0, disk=path, geometry=Geometry.small(), faults=Faults(factory_bad={(0, 0, 2, 0)})) as m:
+        dev = Device.open(m)
+        dev.bbt_mark([Addr(0, 0, pl=0, blk=2)], BlockState.FREE)     # the host repaired it
+    with Machine(volt=0, disk=path, geometry=Geometry.small(), faults=Faults(factory_bad={(0, 0, 2, 0)})) as m:
+        assert not Device.open(m).bbt_get(Addr(0, 0)).blks.any()
+
+
+def test_faults_program_failure_is_0x40FF_with_the_failed_pages_bitmap(open_dev):
+    dev = open_dev(faults=Faults(program_fail={(0, 0, 2, 1)}))
+    for blk in (1, 2):
+        dev.addr_erase(block_planes(0, 0, blk, 2))
+    for blk in (1, 2):
+        p = page_addrs(0, 0, blk, 0, 2)
+        dev.addr_write(p, stamp_sectors(p))
+    addrs = page_addrs(0, 0, 1, 1, 2) + page_addrs(0, 0, 2, 1, 2)    # page 1 of blocks 1 and 2
+    data = stamp_sectors(addrs, 3)
+    with pytest.raises(NvmError) as ei:
+        dev.addr_write(addrs, data)
+    assert ei.value.status == 0x40FF
+    assert ei.value.failed == 0xFF00                     # both planes of block 2's page
+    got, _ = dev.addr_read(addrs[:8])
+    assert buf_diff(got, data[:8 * 4096]) == 0           # block 1's page went down fine
+
+
+def test_faults_erase_failure_marks_the_block_grown_bad(open_dev):
+    dev = open_dev(faults=Faults(erase_fail={(1, 1, 4)}))
+    with pytest.raises(NvmError) as ei:
+        dev.addr_erase(block_planes(1, 1, 4, 2) + block_planes(1, 1, 5, 2))
+    assert ei.value.status == 0x40FF
+    assert ei.value.failed == 0b0011                     # block 4, both planes; block 5 fine
+    t = dev.bbt_get(Addr(1, 1))
+    assert t.state(4, 0) == t.state(4, 1) == BlockState.GRWN_BAD
+    assert t.tgrown == 2 and t.tfact == 0 and t.state(5, 0) == BlockState.FREE
+    p = page_addrs(1, 1, 4, 0, 2)
+    with pytest.raises(NvmError) as ei:                  # a grown-bad block takes no writes
+        dev.addr_write(p, stamp_sectors(p))
+    assert ei.value.status == 0x40FF
+
+
+def test_faults_read_errors_complete_with_0x4281(open_dev):
+    dev = open_dev(faults=Faults(seed=3, read_error_rate=1.0))
+    dev.addr_erase(block_planes(0, 0, 1, 2))
+    p = page_addrs(0, 0, 1, 0, 2)
+    dev.addr_write(p, stamp_sectors(p))
+    with pytest.raises(NvmError) as ei:
+        dev.addr_read(p)
+    assert ei.value.status == 0x4281 and ei.value.failed == 0xFF
+
+
+def test_faults_read_error_rate_is_a_fraction_of_reads(open_dev):
+    dev = open_dev(faults=Faults(seed=5, read_error_rate=0.3))
+    dev.addr_erase(block_planes(0, 0, 1, 2))
+    p = page_addrs(0, 0, 1, 0, 2)
+    dev.addr_write(p, stamp_sectors(p))
+    fails = 0
+    for _ in range(100):
+        try:
+            dev.addr_read(p[:1])
+        except NvmError as e:
+            assert e.status == 0x4281
+            fails += 1
+    assert 10 < fails < 60
+
+
+def test_faults_power_cut_stops_the_device_and_the_driver_reports_it_quickly(open_dev):
+    dev = open_dev(faults=Faults(power_cut_after=6), driver_kw=dict(timeout=0.5))
+    for blk in (1, 2):
+        dev.addr_erase(block_planes(0, 0, blk, 2))       # 4 media operations
+    p = page_addrs(0, 0, 1, 0, 2)
+    dev.addr_write(p, stamp_sectors(p))                  # 2 more: the last before the cut
+    t0 = time.monotonic()
+    with pytest.raises(ControllerFatal):
+        dev.addr_read(p)
+    assert time.monotonic() - t0 < 2.0
+    with pytest.raises(DriverError):                     # still dead, still no crash
+        dev.addr_erase(block_planes(0, 0, 3, 2))
+    dev.close()                                          # shutdown of a dead device: no raise
+
+
+def test_faults_power_cut_keeps_what_reached_the_disk_file(tmp_path):
+    path = str(tmp_path / "ox.disk")
+    p0, p1 = page_addrs(1, 0, 2, 0, 2), page_addrs(1, 0, 2, 1, 2)
+    data = stamp_sectors(p0, 9)
+    m = Machine(volt=0, disk=path, geometry=Geometry.small(), faults=Faults(power_cut_after=4))
+    try:
+        dev = Device.open(m, timeout=0.5)
+        dev.addr_erase(block_planes(1, 0, 2, 2))
+        dev.addr_write(p0, data)
+        with pytest.raises(DriverError):
+            dev.addr_write(p1, stamp_sectors(p1))
+    finally:
+        m.close()
+    with Machine(volt=0, disk=path, geometry=Geometry.small()) as m:
+        dev = Device.open(m)
+        assert buf_diff(dev.addr_read(p0)[0], data) == 0
+        with pytest.raises(NvmError) as ei:
+            dev.addr_read(p1)
+        assert ei.value.status == 0x42FF
