@@ -214,8 +214,11 @@ class LnvmFtl:
         sink = xfer.sink()
         out = sink if sink is not None else np.empty(xfer.nbytes, dtype=np.uint8)
         out2 = out.reshape(n, secb)
-        sector = rows[run] * nsec + f[:, 5]
-        np.take(self.volt.data_rows.reshape(-1, secb), sector, axis=0, out=out2)
+        if n == pages.shape[0] * nsec and np.array_equal(f[:, 5], np.resize(self._secs, n)):
+            # whole pages in order (line and pblk reads): gather 16 KiB rows, not 4 KiB
+            np.take(self.volt.data_rows, rows, axis=0, out=out.reshape(-1, geo.page_nbytes))
+        else:
+            np.take(self.volt.data_rows.reshape(-1, secb), rows[run] * nsec + f[:, 5], axis=0, out=out2)
         failed_addr = st[run] != _OK
         if failed_addr.any():
             out2[failed_addr] = 0

@@ -55,6 +55,7 @@ class Volt:
         self._next = store.next_page.reshape(-1)
         self._bbt = store.bbt.reshape(-1)
         self._erases = store.erase_count.reshape(-1)
+        self._failed_rows = set()     # pages whose program failed, until their block is erased
         self._zero_page = np.zeros(geo.page_nbytes, dtype=np.uint8)
         self._zero_oob = np.zeros(geo.oob_nbytes, dtype=np.uint8)
         self._zero_page.flags.writeable = False
@@ -105,6 +106,11 @@ class Volt:
                     bad[i] = True
         good = bp[~bad]
         self._next[good] = 0
+        if self._failed_rows:
+            g = self.geo
+            erased = set(good.tolist())
+            self._failed_rows = {r for r in self._failed_rows
+                                 if (r // (g.npages * g.nplanes)) * g.nplanes + r % g.nplanes not in erased}
         np.add.at(self._erases, good, 1)
         status[:k] = np.where(bad, _EFAIL, _OK)
         self.counters["erases"] += good.size
@@ -145,7 +151,11 @@ class Volt:
             for i in np.flatnonzero(ok):
                 if (int(ch[i]), int(lun[i]), int(blk[i]), int(pg[i])) in f.program_fail \
                         or f.roll(f.program_fail_rate):
-                    ok[i] = False                     # the page is consumed all the same
+                    ok[i] = False                     # the page is consumed all the same:
+                    row = int(np.ravel_multi_index((ch[i], lun[i], blk[i], pg[i], pl[i]), self._pg_shape))
+                    self._data[row] = 0               # no stale bytes from the last cycle,
+                    self._oob[row] = 0                # and reads report ECC until erased
+                    self._failed_rows.add(row)
         if ok.all():                                  # the usual case: no masking copies
             rows = np.ravel_multi_index((ch, lun, blk, pg, pl), self._pg_shape)
             data, oob = data[:k], None if oob is None else oob[:k]
@@ -179,11 +189,16 @@ class Volt:
             err = (st == _OK) & (self.faults._rng.random(k) < rate)
             st[err] = _ECC
             self.counters["read_errors"] += int(err.sum())
+        rows = (cl * g.npages + pg) * g.nplanes + pl
+        if self._failed_rows:
+            err = (st == _OK) & np.isin(rows[:k], list(self._failed_rows))
+            st[err] = _ECC
+            self.counters["read_errors"] += int(err.sum())
+            rate = rate or err.any()
         status[:k] = st
         empty = int(st.sum()) if not rate else int(np.count_nonzero(st == _EMPTY))
         self.counters["reads"] += int(np.count_nonzero(st == _OK)) if rate else k - empty
         self.counters["empty_reads"] += empty
-        rows = (cl * g.npages + pg) * g.nplanes + pl
         return status, rows
 
     @property
@@ -221,8 +236,11 @@ class Volt:
         if self.faults.read_error_rate and self.faults.roll(self.faults.read_error_rate):
             self.counters["read_errors"] += 1
             return MediaStatus.ECC, self._zero_page, self._zero_oob
-        self.counters["reads"] += 1
         row = (cl * g.npages + pg) * g.nplanes + pl
+        if row in self._failed_rows:
+            self.counters["read_errors"] += 1
+            return MediaStatus.ECC, self._zero_page, self._zero_oob
+        self.counters["reads"] += 1
         return MediaStatus.OK, self._data[row], self._oob[row]
 
     def charge(self, op: MediaOp, ch: int, lun: int, nbytes: int, arrival_ns: int) -> int:

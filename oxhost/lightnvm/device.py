@@ -144,7 +144,7 @@ class Device:
                     raise LightnvmError(f"read buffer of {out.nbytes} bytes is short of {n * secb}")
             data_addr = self._guest_addr(out)
             meta_out = np.empty(n * sos, dtype=np.uint8) if with_meta else None
-        status, failed = 0, 0
+        status, failed, per_cmd = 0, 0, []
         stage, stage_addr = self._stage.array, self._stage.addr
         chunk_nbytes = MAX_PPAS * secb
         for b0 in range(0, n, MAX_PPAS * self._batch):
@@ -184,11 +184,14 @@ class Device:
                         meta_out[s * sos:e * sos] = self._metas.array[mo:mo + (e - s) * sos]
                 if c.status:
                     status = status or c.status
-                    failed |= (c.result & ((1 << (e - s)) - 1) if c.result else (1 << (e - s)) - 1) << s
+                    bits = c.result & ((1 << (e - s)) - 1) if c.result else (1 << (e - s)) - 1
+                    failed |= bits << s
+                    per_cmd.append((s, e - s, c.status, bits))
         if status:
             what = {NvmOpc.PH_ERASE: "erase", NvmOpc.PH_WRITE: "write", NvmOpc.PH_READ: "read"}[opcode]
             raise NvmError(status, failed, f"{what} of {n} address(es)",
-                           data=out if reading else None, meta=meta_out if reading else None)
+                           data=out if reading else None, meta=meta_out if reading else None,
+                           statuses=per_cmd)
         if reading:
             return out[:n * secb], meta_out
         return None

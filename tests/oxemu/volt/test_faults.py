@@ -135,3 +135,43 @@ def test_faults_power_cut_keeps_what_reached_the_disk_file(tmp_path):
         with pytest.raises(NvmError) as ei:
             dev.addr_read(p1)
         assert ei.value.status == 0x42FF
+
+
+def test_failed_program_reads_back_as_ecc_until_the_block_is_erased(make_machine):
+    """A page whose program failed holds no stale data from the last cycle: it reads 0x4281."""
+    m = make_machine()
+    dev = Device.open(m)
+    blk = block_planes(0, 0, 1, 2)
+    p0, p1 = page_addrs(0, 0, 1, 0, 2), page_addrs(0, 0, 1, 1, 2)
+    dev.addr_erase(blk)
+    dev.addr_write(p0, stamp_sectors(p0))
+    dev.addr_write(p1, stamp_sectors(p1))            # first cycle: page 1 holds data
+    dev.addr_erase(blk)
+    m.device.volt.faults.program_fail.add((0, 0, 1, 1))
+    dev.addr_write(p0, stamp_sectors(p0))
+    with pytest.raises(NvmError) as w:
+        dev.addr_write(p1, stamp_sectors(p1))
+    assert w.value.status == 0x40FF
+    with pytest.raises(NvmError) as r:
+        dev.addr_read(p1, with_meta=True)
+    assert r.value.status == 0x4281 and r.value.failed == 0xFF
+    assert not r.value.data.any() and not r.value.meta.any()
+    m.device.volt.faults.program_fail.clear()
+    dev.addr_erase(blk)                              # erase makes the page usable again
+    dev.addr_write(p0, stamp_sectors(p0))
+    dev.addr_write(p1, stamp_sectors(p1))
+    data, _ = dev.addr_read(p1)
+    assert buf_diff(data, stamp_sectors(p1)) == 0
+
+
+def test_nvm_error_lists_each_failing_command_of_a_long_call(dev):
+    blk = block_planes(0, 1, 2, 2)
+    dev.addr_erase(blk)
+    p0 = page_addrs(0, 1, 2, 0, 2)
+    dev.addr_write(p0, stamp_sectors(p0))
+    addrs = p0 + [a for pg in range(1, 9) for a in page_addrs(0, 1, 2, pg, 2)]   # 72: two commands
+    with pytest.raises(NvmError) as e:
+        dev.addr_read(addrs)
+    st = e.value.statuses
+    assert [(s, n, status) for s, n, status, _ in st] == [(0, 64, 0x42FF), (64, 8, 0x42FF)]
+    assert st[0][3] == (1 << 64) - 1 - 0xFF and st[1][3] == 0xFF

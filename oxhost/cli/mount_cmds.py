@@ -1,0 +1,183 @@
+"""`ox mount`, `ox umount` and `ox up`: serve the emulated SSD's volume through FUSE, and the
+seed's whole flow (mount, mkfs.ext4 on first use, ext4 mount) in one command (SPEC 10)."""
+import logging
+import os
+
+import click
+
+from .common import GEOMETRY_HELP, parse_geometry
+
+_MODE_HELP = "pblk: host FTL over the open-channel device; appnvm: the device's own FTL."
+_LUNS_HELP = ("Inclusive LUN range for pblk, like `nvme lnvm create -b B -e E`; "
+              "default 0-31 (all LUNs of a smaller geometry).")
+
+
+def _luns(ctx, param, value):
+    if value is None:
+        return None
+    from ..stack import parse_luns
+    return parse_luns(value)            # StackError: one line, like every other bad input
+
+
+def _stack_options(f):
+    """The options that say which volume to serve (shared by mount and up)."""
+    opts = [
+        click.option("--ready-fd", type=int, default=None, hidden=True),
+        click.option("-f", "--foreground", is_flag=True,
+                     help="Stay in the foreground (Ctrl-C unmounts) instead of detaching."),
+        click.option("--geometry", default=None, metavar="CHxLUNxBLKxPG", hidden=True,
+                     help=GEOMETRY_HELP),
+        click.option("--luns", default=None, metavar="B-E", callback=_luns, help=_LUNS_HELP),
+        click.option("--timing", type=click.Choice(["off", "model", "realtime"]), default="off",
+                     show_default=True,
+                     help="NAND timing model: off, model (recorded), realtime (slept)."),
+        click.option("--debug", is_flag=True,
+                     help="Print the controller's per-command trace (to the log when detached)."),
+        click.option("--volatile", is_flag=True,
+                     help="Media in memory only (volt=1): gone on unmount."),
+        click.option("--disk", default="ox.disk", show_default=True, metavar="FILE",
+                     help="Media file (volt=0): created on first use, kept between mounts."),
+        click.option("--mode", type=click.Choice(["pblk", "appnvm"]), default="pblk",
+                     show_default=True, help=_MODE_HELP),
+    ]
+    for o in opts:
+        f = o(f)
+    return f
+
+
+def _stack_kw(mode, disk, volatile, debug, timing, luns, geometry) -> dict:
+    from ..stack import DEFAULT_LUNS, StackError
+    try:
+        geo = parse_geometry(geometry)
+    except click.BadParameter as e:
+        raise StackError(f"--geometry: {e.message}") from None
+    if mode == "appnvm" and luns is not None:
+        raise StackError("--luns is for pblk: in AppNVM mode the device's FTL uses every LUN")
+    return {"mode": mode, "disk": None if volatile else os.path.abspath(disk),
+            "volatile": volatile, "debug": debug, "timing": timing,
+            "luns": luns or DEFAULT_LUNS, "geometry": geo}
+
+
+def _child_args(cmd, path, mode, disk, volatile, debug, timing, luns, geometry, extra=()) -> list:
+    args = [cmd, os.path.abspath(path), "--mode", mode, "--timing", timing]
+    args += ["--volatile"] if volatile else ["--disk", os.path.abspath(disk)]
+    if debug:
+        args.append("--debug")
+    if luns is not None:
+        args += ["--luns", f"{luns[0]}-{luns[1]}"]
+    if geometry:
+        args += ["--geometry", geometry]
+    return args + list(extra)
+
+
+def _daemon_logging() -> None:
+    logging.basicConfig(force=True, level=logging.WARNING,
+                        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("oxhost.fuse").setLevel(logging.INFO)
+
+
+def _describe(msg: dict) -> str:
+    return f"{msg['mode']} volume of {msg['size']:,} bytes"
+
+
+def register(main: click.Group) -> None:
+
+    @main.command("mount")
+    @click.argument("mountpoint")
+    @click.option("--allow-other", is_flag=True,
+                  help="Let other users use the volume (default: only you; needs "
+                       "user_allow_other in /etc/fuse.conf unless root).")
+    @_stack_options
+    def mount_cmd(mountpoint, allow_other, mode, disk, volatile, debug, timing, luns, geometry,
+                  foreground, ready_fd):
+        """Serve the SSD's block device at MOUNTPOINT as MOUNTPOINT/volume.
+
+        The volume (3,435,134,976 bytes with pblk on LUNs 0-31) is a regular file you can
+        mkfs, loop-mount, or run fio on (O_DIRECT works); fsync on it flushes to media.
+        MOUNTPOINT/stats holds JSON counters (write amplification, GC, ...).
+        Detaches once the volume is usable and prints how to stop it (`ox umount`);
+        --foreground stays (Ctrl-C or SIGTERM unmount cleanly after a flush).
+        Only you can use the volume unless --allow-other (then its mode is 0666).
+        A detached process logs to the state directory: /run/ox as root, else
+        $XDG_RUNTIME_DIR/ox or /tmp/ox-UID ($OX_STATE_DIR overrides).
+        """
+        from ..fuse import daemon
+
+        kw = _stack_kw(mode, disk, volatile, debug, timing, luns, geometry)
+        if foreground:
+            if ready_fd is not None:
+                _daemon_logging()
+
+            def announce(msg):
+                if ready_fd is None:
+                    click.echo(f"ox: serving the {_describe(msg)} at {msg['mountpoint']} "
+                               f"(Ctrl-C to unmount)", err=True)
+            daemon.serve_foreground(mountpoint, kw, allow_other=allow_other, ready_fd=ready_fd,
+                                    announce=announce,
+                                    log_path=daemon.log_path_for(mountpoint) if ready_fd else None)
+            return
+        daemon.check_fuse()
+        if allow_other:
+            daemon.check_allow_other()
+        daemon.check_mountpoint(mountpoint)
+        daemon.check_disk(kw["disk"])
+        args = _child_args("mount", mountpoint, mode, disk, volatile, debug, timing, luns, geometry,
+                           ["--allow-other"] if allow_other else [])
+        msg = daemon.spawn(args, daemon.log_path_for(mountpoint))
+        click.echo(f"ox: mounted the {_describe(msg)} at {msg['mountpoint']} (pid {msg['pid']}); "
+                   f"stop with: ox umount {mountpoint}")
+
+    @main.command("umount")
+    @click.argument("path")
+    @click.option("--force", is_flag=True,
+                  help="Unmount lazily even if busy (programs still using it get errors).")
+    def umount_cmd(path, force):
+        """Flush and unmount a volume served by `ox mount` or `ox up`.
+
+        PATH is the mount point of `ox mount` or the directory of `ox up`: an ext4 file system
+        `ox up` mounted on the volume is unmounted first, then the volume is flushed and its
+        FUSE mount removed, and the command waits for the serving process to exit.
+        A mount left behind by a killed process is cleared.
+        """
+        from ..fuse import daemon
+        click.echo(f"ox: {daemon.unmount(path, force=force)}")
+
+    @main.command("up")
+    @click.argument("directory")
+    @_stack_options
+    def up_cmd(directory, mode, disk, volatile, debug, timing, luns, geometry, foreground,
+               ready_fd):
+        """Mount the SSD as an ext4 file system at DIRECTORY (created if missing).
+
+        The seed's flow in one command: serve the volume through FUSE (at a private mount
+        point), run mkfs.ext4 on it the first time (an existing ext4 is kept; any other file
+        system is refused), mount the ext4 at DIRECTORY (a loop mount as root; fuse2fs
+        otherwise) and give DIRECTORY to the invoking user (the one behind sudo).
+        Stop with `ox umount DIRECTORY` (or Ctrl-C / SIGTERM with --foreground).
+        """
+        from ..fuse import daemon, upper
+
+        kw = _stack_kw(mode, disk, volatile, debug, timing, luns, geometry)
+        if foreground:
+            if ready_fd is not None:
+                _daemon_logging()
+
+            def announce(msg):
+                if ready_fd is None:
+                    click.echo(f"ox: ext4 on the {_describe(msg)} mounted at {msg['upper']} "
+                               f"(Ctrl-C to unmount)", err=True)
+            daemon.serve_foreground(None, kw, upper_dir=directory, ready_fd=ready_fd,
+                                    announce=announce,
+                                    log_path=daemon.log_path_for(directory) if ready_fd else None)
+            return
+        daemon.check_fuse()
+        upper.choose_kind()
+        parent = os.path.dirname(os.path.abspath(directory))
+        if not os.path.isdir(parent):
+            raise daemon.MountError(f"{parent}: no such directory")
+        daemon.check_disk(kw["disk"])
+        args = _child_args("up", directory, mode, disk, volatile, debug, timing, luns, geometry)
+        msg = daemon.spawn(args, daemon.log_path_for(directory))
+        how = "formatted and mounted" if msg.get("formatted") else "mounted"
+        click.echo(f"ox: ext4 on the {_describe(msg)} {how} at {msg['upper']} (pid {msg['pid']}); "
+                   f"stop with: ox umount {directory}")

@@ -1,0 +1,330 @@
+"""Lines: block `i` on every LUN of the target forms line `i` (pblk-init.c, pblk-core.c).
+
+A line's sectors are numbered the way pblk's own PPA format numbers them (pblk_set_ppaf:
+sector, plane, then LUN, then page): a write unit is one page on all planes of one LUN
+(8 sectors, 32 KiB in dual-plane mode) and consecutive units stripe across the LUNs, the
+LUNs themselves ordered across channels first (pblk_luns_init). Units on bad blocks are
+skipped; the first good unit holds smeta and the last good units hold emeta.
+"""
+import enum
+import logging
+from collections import deque
+
+import numpy as np
+
+from oxemu.wire import BlockState, NvmOpc
+from oxhost.lightnvm import Addr, NvmError
+
+from .errors import PblkError
+from .metadata import MetaSizes
+
+log = logging.getLogger(__name__)
+
+OVER_PROVISION_PCT = 20       # pblk_set_provision, kernels 4.12-4.15
+
+
+class LineState(enum.IntEnum):
+    """PBLK_LINESTATE_*."""
+    FREE = 10
+    OPEN = 11
+    CLOSED = 12
+    GC = 13
+    BAD = 14
+
+
+class LineGeometry:
+    """The target's LUN range seen as lines, write units and device addresses."""
+
+    def __init__(self, geo, lun_begin: int = 0, lun_end: int | None = None):
+        total = geo.nchannels * geo.nluns
+        if lun_end is None:
+            lun_end = total - 1
+        if not (0 <= lun_begin <= lun_end < total):
+            raise PblkError(f"LUN range {lun_begin}-{lun_end} outside the device's LUNs 0-{total - 1}")
+        self.geo = geo
+        self.lun_begin, self.lun_end = lun_begin, lun_end
+        per_ch: dict[int, list[int]] = {}
+        for g in range(lun_begin, lun_end + 1):
+            ch, lun = divmod(g, geo.nluns)
+            per_ch.setdefault(ch, []).append(lun)
+        order = []                                        # stripe across channels first
+        for i in range(max(len(v) for v in per_ch.values())):
+            for ch in sorted(per_ch):
+                if i < len(per_ch[ch]):
+                    order.append((ch, per_ch[ch][i]))
+        self.luns: list[tuple[int, int]] = order
+        self.nluns = len(order)
+        self.nplanes, self.nsectors = geo.nplanes, geo.nsectors
+        self.npages, self.nlines = geo.npages, geo.nblocks
+        self.unit_secs = geo.nplanes * geo.nsectors        # pblk's min_write_pgs (sec_per_pl)
+        self.sec_per_chunk = geo.npages * self.unit_secs
+        self.units_per_line = geo.npages * self.nluns
+        self.sec_per_line = self.units_per_line * self.unit_secs
+        self.nchunks = self.nluns * geo.nblocks
+        self.capacity_sectors = self.nchunks * (100 - OVER_PROVISION_PCT) // 100 * self.sec_per_chunk
+        self.meta = MetaSizes(self.nluns, self.nlines, self.unit_secs, self.sec_per_line, geo.sector_nbytes)
+
+        f = geo.ppaf
+        self.blk_off = f.blk_off
+        paddr = np.arange(self.sec_per_line, dtype=np.int64)
+        unit, k = np.divmod(paddr, self.unit_secs)
+        pg, li = np.divmod(unit, self.nluns)
+        pl, sec = np.divmod(k, self.nsectors)
+        lun_ch = np.array([c for c, _ in order], dtype=np.uint64)
+        lun_lun = np.array([n for _, n in order], dtype=np.uint64)
+        u64 = np.uint64
+        self.paddr_ppa = ((lun_ch[li] << u64(f.ch_off)) | (lun_lun[li] << u64(f.lun_off))
+                          | (pl.astype(u64) << u64(f.pl_off)) | (pg.astype(u64) << u64(f.pg_off))
+                          | (sec.astype(u64) << u64(f.sec_off)))
+        # erase addresses: (lun index, plane) -> PPA without the block
+        self.block_ppa = ((lun_ch[:, None] << u64(f.ch_off)) | (lun_lun[:, None] << u64(f.lun_off))
+                          | (np.arange(self.nplanes, dtype=u64)[None, :] << u64(f.pl_off)))
+        self._unit_off = np.arange(self.unit_secs, dtype=np.int64)
+
+    # ------------------------------------------------------------ addressing
+    def unit_paddrs(self, units: np.ndarray) -> np.ndarray:
+        """Line sector numbers of the given write units, unit by unit."""
+        return (np.asarray(units, dtype=np.int64)[:, None] * self.unit_secs + self._unit_off).ravel()
+
+    def ppas(self, line_id: int, paddrs: np.ndarray) -> np.ndarray:
+        """Device PPAs (uint64) of line sectors."""
+        return self.paddr_ppa[paddrs] | np.uint64(line_id << self.blk_off)
+
+    def addr_ppas(self, addrs: np.ndarray) -> np.ndarray:
+        """Device PPAs of flat media addresses (line * sec_per_line + paddr), as the L2P holds them."""
+        line, paddr = np.divmod(addrs, self.sec_per_line)
+        return self.paddr_ppa[paddr] | (line.astype(np.uint64) << np.uint64(self.blk_off))
+
+    def lun_of_unit(self, units) -> np.ndarray:
+        return np.asarray(units) % self.nluns
+
+    def lun_addr(self, li: int, blk: int = 0, pl: int = 0) -> Addr:
+        ch, lun = self.luns[li]
+        return Addr(ch, lun, pl=pl, blk=blk)
+
+    def layout(self, good: np.ndarray):
+        """(smeta units, data units, emeta units) of a line whose blocks are `good`, or None
+        when too few remain to hold metadata and data (pblk's min_blk_line)."""
+        sz = self.meta
+        units = np.arange(self.units_per_line, dtype=np.int64)
+        usable = units[np.asarray(good, dtype=bool)[units % self.nluns]]
+        if usable.size < sz.smeta_units + sz.emeta_units + 1:
+            return None
+        return (usable[:sz.smeta_units], usable[sz.smeta_units:usable.size - sz.emeta_units],
+                usable[usable.size - sz.emeta_units:])
+
+
+class Line:
+    """struct pblk_line: state, sequence, which blocks it has, where its units are."""
+
+    __slots__ = (
+        "cur",
+        "data_units",
+        "emeta_units",
+        "good",
+        "id",
+        "nblocks",
+        "prev_id",
+        "seq",
+        "smeta_units",
+        "state",
+        "werr",
+    )
+
+    def __init__(self, line_id: int, nluns: int):
+        self.id = line_id
+        self.state = LineState.FREE
+        self.seq = 0
+        self.prev_id = 0xFFFFFFFF
+        self.good = np.ones(nluns, dtype=bool)       # blocks the line uses
+        self.werr = np.zeros(nluns, dtype=bool)      # blocks with a failed program this round
+        self.smeta_units = self.data_units = self.emeta_units = None
+        self.cur = 0                                 # next data unit to map
+        self.nblocks = 0
+
+    def set_layout(self, lg: LineGeometry, good: np.ndarray) -> bool:
+        self.good = np.array(good, dtype=bool)
+        lay = lg.layout(self.good)
+        if lay is None:
+            self.smeta_units = self.data_units = self.emeta_units = None
+            self.nblocks = 0
+            return False
+        self.smeta_units, self.data_units, self.emeta_units = lay
+        self.nblocks = int(np.count_nonzero(self.good))
+        return True
+
+    def units_left(self) -> int:
+        """Data units not yet mapped."""
+        return 0 if self.data_units is None else int(self.data_units.size) - self.cur
+
+    def __repr__(self) -> str:
+        return f"Line({self.id}, {self.state.name}, seq={self.seq}, blocks={self.nblocks})"
+
+
+class LineManager:
+    """pblk_line_mgmt: the free list, the open data line and the one erased ahead of it,
+    per-line valid counts and LBA lists, bad blocks and erases."""
+
+    def __init__(self, dev, lg: LineGeometry, counters: dict):
+        self.dev = dev
+        self.lg = lg
+        self.c = counters
+        self.on_change = None                     # called when the free space changes
+        n = lg.nlines
+        self.lines = [Line(i, lg.nluns) for i in range(n)]
+        self.vsc = np.zeros(n, dtype=np.int64)                    # valid sectors per line
+        self.inval_pos = np.zeros(n, dtype=np.int64)              # write-buffer position of the
+        #   last write that invalidated a sector of the line: the line may be erased only once
+        #   that write is on media, or a crash could lose both copies
+        self.lba = np.full((n, lg.meta.nr_lba_slots), -1, dtype=np.int64)   # LBA of each line sector
+        self.bad_blk = np.zeros((n, lg.nluns), dtype=bool)        # per the bad block tables
+        self.factory_bad = np.zeros((n, lg.nluns), dtype=bool)
+        self.free: deque[Line] = deque()
+        self.cur: Line | None = None                              # open data line
+        self.next: Line | None = None                             # erased ahead
+        self.next_seq = 1
+        self.last_id = 0xFFFFFFFF
+        self.free_blocks = 0
+        self.free_secs = 0
+        self.total_blocks = 0
+        self.reserve_secs = 0                                     # one line, for GC alone
+        self.uuid = b"\0" * 16
+
+    # ------------------------------------------------------------ bad blocks
+    def load_bbt(self) -> None:
+        """Fold every LUN's table: a block is unusable when any of its planes is not free."""
+        lg = self.lg
+        for li, (ch, lun) in enumerate(lg.luns):
+            blks = self.dev.bbt_get(Addr(ch, lun)).blks.reshape(lg.nlines, lg.nplanes)
+            self.bad_blk[:, li] = np.any(blks != BlockState.FREE, axis=1)
+            self.factory_bad[:, li] = np.any(blks == BlockState.BAD, axis=1)
+
+    def mark_grown_bad(self, line: Line, lis) -> None:
+        """Record blocks of `line` on LUN indices `lis` as grown bad on the device (state 2)."""
+        lis = [int(x) for x in np.atleast_1d(lis)]
+        if not lis:
+            return
+        addrs = [self.lg.lun_addr(li, blk=line.id, pl=pl) for li in lis for pl in range(self.lg.nplanes)]
+        try:
+            self.dev.bbt_mark(addrs, BlockState.GRWN_BAD)
+        except NvmError as e:
+            log.warning("pblk: could not mark grown bad blocks of line %d: %s", line.id, e)
+        self.bad_blk[line.id, lis] = True
+        self.c["grown_bad_marked"] += len(lis)
+        log.warning("pblk: line %d: block on LUN index(es) %s marked grown bad", line.id, lis)
+
+    # ------------------------------------------------------------ free list
+    # free_blocks / free_secs count the free list and the line erased ahead: both are empty
+    def _line_secs(self, line: Line) -> int:
+        return int(line.data_units.size) * self.lg.unit_secs
+
+    def _count(self, line: Line, sign: int) -> None:
+        self.free_blocks += sign * line.nblocks
+        self.free_secs += sign * self._line_secs(line)
+
+    def setup(self, line: Line, state: LineState) -> None:
+        """Give a line its layout from the bad block tables and put it in `state`."""
+        if not line.set_layout(self.lg, ~self.bad_blk[line.id]):
+            line.state = LineState.BAD
+            return
+        line.state = state
+        if state == LineState.FREE:
+            self.free.append(line)
+            self._count(line, +1)
+
+    def rl_update(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    def avail_secs(self) -> int:
+        """Data sectors the writer can still fill without GC freeing a line."""
+        cur = self.cur
+        return self.free_secs + (cur.units_left() * self.lg.unit_secs if cur is not None else 0)
+
+    def erase(self, line: Line) -> bool:
+        """Erase the line's good blocks (one multi-plane erase per block). Blocks whose erase
+        fails turn grown bad and the line goes on without them; False if too few remain."""
+        lg = self.lg
+        lis = np.flatnonzero(line.good)
+        ppas = (lg.block_ppa[lis] | np.uint64(line.id << lg.blk_off)).ravel()
+        try:
+            self.dev.ppa_io(NvmOpc.PH_ERASE, ppas.tolist(), self.dev.pmode)
+        except NvmError as e:
+            log.warning("pblk: erase of line %d: %s", line.id, e)
+            n = ppas.size
+            failed = bitmap(e.failed, n).reshape(lis.size, lg.nplanes).any(axis=1)
+            bad = lis[failed]
+            self.c["erase_failed"] += int(bad.size)
+            self.mark_grown_bad(line, bad)
+            good = line.good.copy()
+            good[bad] = False
+            if not line.set_layout(lg, good):
+                line.state = LineState.BAD
+                log.warning("pblk: line %d has too few good blocks left; retired", line.id)
+                return False
+        self.c["erases"] += 1
+        return True
+
+    def pop_erased(self) -> Line | None:
+        """The next free line, freshly erased and off the counts; None when there is none."""
+        while self.free:
+            line = self.free.popleft()
+            self._count(line, -1)
+            # the tables may have changed since the line was freed
+            if not line.set_layout(self.lg, line.good & ~self.bad_blk[line.id]):
+                line.state = LineState.BAD
+                continue
+            if self.erase(line):
+                return line
+        return None
+
+    def take_for_open(self) -> Line | None:
+        """The line to open next: the one erased ahead, else one erased now."""
+        line, self.next = self.next, None
+        if line is not None:
+            self._count(line, -1)
+        else:
+            line = self.pop_erased()
+        self.rl_update()
+        return line
+
+    def prepare_next(self) -> None:
+        """Erase ahead the line after the open one (pblk erases the next data line early)."""
+        if self.next is None:
+            line = self.pop_erased()
+            if line is not None:
+                self.next = line
+                self._count(line, +1)
+            self.rl_update()
+
+    def release(self, line: Line) -> None:
+        """A collected line goes back to the free list; blocks that failed a program while it
+        was in use are retired first."""
+        if line.werr.any():
+            self.mark_grown_bad(line, np.flatnonzero(line.werr & ~self.bad_blk[line.id]))
+        line.werr[:] = False
+        line.seq = 0
+        line.cur = 0
+        self.lba[line.id] = -1
+        self.vsc[line.id] = 0
+        if not line.set_layout(self.lg, line.good & ~self.bad_blk[line.id]):
+            line.state = LineState.BAD
+            return
+        line.state = LineState.FREE
+        self.free.append(line)
+        self._count(line, +1)
+        self.rl_update()
+
+    # ------------------------------------------------------------ views
+    def count(self, state: LineState) -> int:
+        return sum(1 for ln in self.lines if ln.state == state)
+
+    def closed(self) -> list[Line]:
+        return [ln for ln in self.lines if ln.state == LineState.CLOSED]
+
+
+def bitmap(failed: int, n: int) -> np.ndarray:
+    """The NVMe failed-address bitmap of a call over n addresses as a bool array."""
+    raw = (int(failed) & ((1 << n) - 1)).to_bytes((n + 7) // 8, "little")
+    return np.unpackbits(np.frombuffer(raw, np.uint8), bitorder="little")[:n].astype(bool)
+

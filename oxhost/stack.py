@@ -1,0 +1,162 @@
+"""One call that builds the whole stack a volume is served from: the emulated machine, the
+driver and the block device of the chosen mode (pblk over open-channel, or the AppNVM
+namespace), and tears it down in the right order (SPEC 1, 9)."""
+import dataclasses
+import logging
+import os
+import sys
+
+from oxemu import Geometry, Machine, probe_geometry
+
+from .blockdev import BlockDevice
+
+log = logging.getLogger(__name__)
+
+MODES = ("pblk", "appnvm")
+DEFAULT_LUNS = (0, 31)          # `nvme lnvm create -b 0 -e 31` on the default geometry
+
+
+class StackError(Exception):
+    """The stack cannot be built as asked: unknown mode, LUN range outside the geometry,
+    or a block-device implementation that is not available in this build."""
+
+
+class Stack:
+    """A machine and the block device served from it; a context manager.
+
+    `close()` stops the block device cleanly (flush, pblk's clean stop), then the
+    open-channel device / NVMe driver, then the machine (which flushes the disk file).
+    """
+
+    def __init__(self, machine: Machine, blockdev: BlockDevice, device=None, *, mode: str,
+                 geometry: Geometry, luns: tuple[int, int] | None, disk: str | None,
+                 timing: str):
+        self.machine = machine
+        self.blockdev = blockdev
+        self.device = device
+        self.mode = mode
+        self.geometry = geometry
+        self.luns = luns
+        self.disk = disk
+        self.timing = timing
+        self._closed = False
+
+    def info(self) -> dict:
+        """What the stack is, JSON-able (the `stats` file and status lines use it)."""
+        return {
+            "mode": self.mode,
+            "size": self.blockdev.size,
+            "geometry": dataclasses.asdict(self.geometry),
+            "luns": list(self.luns) if self.luns is not None else None,
+            "disk": self.disk,
+            "volatile": self.disk is None,
+            "timing": self.timing,
+        }
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        errors = []
+        for what, fn in (("block device", self.blockdev.close),
+                         ("device", self.device.close if self.device is not None else None),
+                         ("machine", self.machine.close)):
+            if fn is None:
+                continue
+            try:
+                fn()
+            except Exception as e:      # noqa: BLE001 - keep closing the lower layers
+                log.error("closing the %s failed: %s", what, e)
+                errors.append(e)
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> "Stack":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def parse_luns(text: str | None) -> tuple[int, int] | None:
+    """'B-E' (inclusive, like `nvme lnvm create -b B -e E`) -> (B, E); None stays None."""
+    if text is None:
+        return None
+    parts = text.split("-")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        b, e = int(parts[0]), int(parts[1])
+    except ValueError:
+        raise StackError(f"LUN range {text!r} is not B-E (e.g. 0-31)") from None
+    if b < 0 or e < b:
+        raise StackError(f"LUN range {text!r}: need 0 <= B <= E")
+    return b, e
+
+
+def _geometry_for(disk: str | None, geometry: Geometry | None) -> Geometry:
+    """An existing disk file's geometry wins when none is asked for; a mismatch between an
+    asked geometry and the file is refused by the machine itself."""
+    if disk is not None and geometry is None:
+        found = probe_geometry(disk)
+        if found is not None:
+            return found
+    return geometry or Geometry()
+
+
+def open_stack(mode: str = "pblk", disk: str | None = "ox.disk", volatile: bool = False,
+               debug: bool = False, timing: str = "off",
+               luns: tuple[int, int] | None = DEFAULT_LUNS, geometry: Geometry | None = None,
+               trace_stream=None) -> Stack:
+    """Build machine + driver + block device. `luns` is an inclusive (begin, end) range of
+    global LUN ids for pblk; None means every LUN. The default (0, 31) also means every LUN
+    on a geometry with fewer. Errors: StackError, oxemu.StoreError (disk file locked,
+    corrupt or of another geometry), the lower layers' own errors."""
+    if mode not in MODES:
+        raise StackError(f"unknown mode {mode!r} (pblk or appnvm)")
+    if volatile:
+        disk = None
+    elif disk is None:
+        disk = "ox.disk"
+    if disk is not None:
+        if os.path.isdir(disk):
+            raise StackError(f"{disk}: is a directory, not a disk file")
+        disk = os.path.abspath(disk)
+    geo = _geometry_for(disk, geometry)
+    nluns = geo.total_luns
+    if luns is None or (tuple(luns) == DEFAULT_LUNS and nluns < DEFAULT_LUNS[1] + 1):
+        luns = (0, nluns - 1)
+    b, e = luns
+    if not 0 <= b <= e < nluns:
+        raise StackError(f"LUN range {b}-{e} is outside the device's LUNs 0-{nluns - 1}")
+
+    if mode == "appnvm":
+        try:
+            from .nvme import NvmeBlockDevice
+        except ImportError as ex:
+            raise StackError(f"AppNVM mode is not available in this build ({ex})") from None
+
+    machine = Machine(lnvm=1 if mode == "pblk" else 0, volt=0 if disk else 1,
+                      debug=1 if debug else 0, disk=disk, geometry=geo, timing=timing,
+                      trace_stream=trace_stream or sys.stderr)
+    device = None
+    try:
+        if mode == "pblk":
+            from .lightnvm import Device
+            from .pblk import Pblk
+            device = Device.open(machine)
+            blockdev = Pblk(device, lun_begin=b, lun_end=e)
+        else:
+            blockdev = NvmeBlockDevice.open(machine)
+            luns = None
+    except BaseException:
+        try:
+            if device is not None:
+                device.close()
+        except Exception as ex:        # noqa: BLE001 - the original error matters more
+            log.debug("device close after a failed open: %s", ex)
+        machine.close()
+        raise
+    log.info("stack up: %s, %d bytes, geometry %s", mode, blockdev.size, geo.describe())
+    return Stack(machine, blockdev, device, mode=mode, geometry=geo, luns=luns, disk=disk,
+                 timing=timing)
