@@ -5,7 +5,6 @@ import struct
 import numpy as np
 
 from ..wire import PAGE_SIZE, AdminOpc, Cns, FeatureId, IdCtrl, LogPage, NvmOpc, Status
-from .errors import CommandError
 from .prp import Transfer
 
 

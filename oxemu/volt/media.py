@@ -156,6 +156,9 @@ class Volt:
                     self._data[row] = 0               # no stale bytes from the last cycle,
                     self._oob[row] = 0                # and reads report ECC until erased
                     self._failed_rows.add(row)
+        first = ok & (pg == 0)
+        if first.any():                               # a block starts filling: fault it in at once
+            self.store.prepare_block((ch[first] * self.geo.nluns + lun[first]) * self.geo.nblocks + blk[first])
         if ok.all():                                  # the usual case: no masking copies
             rows = np.ravel_multi_index((ch, lun, blk, pg, pl), self._pg_shape)
             data, oob = data[:k], None if oob is None else oob[:k]

@@ -231,7 +231,7 @@ def write(results, outdir) -> None:
           "fresh device with the NAND timing model on (virtual clock: reproducible, independent of this "
           "machine's speed). Requests are issued one at a time (QD1); writes carry (LBA, generation) stamps "
           "and every read is checked against them.", "",
-          f"Stacks: " + "; ".join(f"**{s}** = {STACKS.get(s, s)}" for s in _stacks(results)), "",
+          "Stacks: " + "; ".join(f"**{s}** = {STACKS.get(s, s)}" for s in _stacks(results)), "",
           f"Wall time of the run: {results['wall_s']:.0f} s.", ""]
     for key, label, d in METRICS:
         md += [f"## {label}", "", _md_table(results, key, d), ""]

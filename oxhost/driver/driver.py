@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from oxemu.wire import (CAP, CC, CQE, CQE_SIZE, CSTS, SHN, SHST, SQE, SQE_SIZE, AdminOpc, Cns,
-                        FeatureId, IdCtrl, PciCfg, Reg, Status, doorbell_offset)
+                        FeatureId, IdCtrl, PciCfg, Reg, doorbell_offset)
 
 from .dmamem import DmaBuffer, DmaPool
 from .errors import CommandTimeout, ControllerFatal, DriverError
@@ -59,6 +59,9 @@ class NvmeDriver:
         self.ram = machine.ram
         self.mv = memoryview(machine.ram)
         self.pool = DmaPool(machine.ram, machine.ram_free_base)
+        self._bufs = {}
+        self._ram_ptr = machine.ram.ctypes.data
+        self._ram_size = machine.ram.shape[0]
         self.vendor = machine.config_read(PciCfg.VENDOR_ID)
         self.device_id = machine.config_read(PciCfg.DEVICE_ID)
         cap = machine.reg_read32(Reg.CAP) | (machine.reg_read32(Reg.CAP + 4) << 32)
@@ -131,6 +134,31 @@ class NvmeDriver:
             self._wait_csts(3 << CSTS.SHST_SHIFT, SHST.COMPLETE << CSTS.SHST_SHIFT, "shutdown")
         except DriverError as e:
             log.warning("shutdown: %s", e)
+
+    # ------------------------------------------------------------ host buffers
+    def buf_alloc(self, nbytes: int) -> np.ndarray:
+        """A zeroed buffer in guest RAM: I/O to and from it needs no bounce copy."""
+        b = self.pool.alloc(nbytes)
+        self._bufs[b.addr] = b
+        return b.array
+
+    def buf_free(self, arr: np.ndarray) -> bool:
+        """Free a buf_alloc buffer; False when arr is not one."""
+        addr = self.guest_addr(arr)
+        b = self._bufs.pop(addr, None) if addr is not None else None
+        if b is None:
+            return False
+        b.free()
+        return True
+
+    def guest_addr(self, arr) -> int | None:
+        """Guest address of a contiguous array living in guest RAM (usable as a PRP), else None."""
+        if not isinstance(arr, np.ndarray) or not arr.flags.c_contiguous:
+            return None
+        p = arr.__array_interface__["data"][0] - self._ram_ptr
+        if 0 <= p and p + arr.nbytes <= self._ram_size and p % 4 == 0:
+            return p
+        return None
 
     # ------------------------------------------------------------ commands
     def identify(self, cns: int, nsid: int = 0) -> bytes:

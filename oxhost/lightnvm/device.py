@@ -29,9 +29,6 @@ class Device:
         self._lists = pool.alloc(self._batch * MAX_PPAS * 8)
         self._metas = pool.alloc(self._batch * MAX_PPAS * geo.meta_nbytes)
         self._list_u64 = self._lists.array.view("<u8").reshape(self._batch, MAX_PPAS)
-        self._ram_ptr = driver.ram.ctypes.data
-        self._ram_size = driver.ram.shape[0]
-        self._bufs = {}
 
     @classmethod
     def open(cls, machine, **driver_kw) -> "Device":
@@ -71,26 +68,12 @@ class Device:
 
     # ---------------------------------------------------------------- buffers
     def buf_alloc(self, nbytes: int) -> np.ndarray:
-        """A zeroed buffer in guest RAM: I/O to and from it needs no bounce copy."""
-        b = self.driver.pool.alloc(nbytes)
-        self._bufs[b.addr] = b
-        return b.array
+        """A zeroed buffer in guest RAM: I/O to and from it needs no bounce copy (nvm_buf_alloc)."""
+        return self.driver.buf_alloc(nbytes)
 
     def buf_free(self, arr: np.ndarray) -> None:
-        addr = self._guest_addr(arr)
-        b = self._bufs.pop(addr, None) if addr is not None else None
-        if b is None:
+        if not self.driver.buf_free(arr):
             raise LightnvmError("buf_free: not a buffer from buf_alloc")
-        b.free()
-
-    def _guest_addr(self, arr) -> int | None:
-        """Guest address of a contiguous array living in guest RAM, else None."""
-        if not isinstance(arr, np.ndarray) or not arr.flags.c_contiguous:
-            return None
-        p = arr.__array_interface__["data"][0] - self._ram_ptr
-        if 0 <= p and p + arr.nbytes <= self._ram_size and p % 4 == 0:
-            return p
-        return None
 
     # ---------------------------------------------------------------- addresses
     def _ppas(self, addrs) -> list:
@@ -130,7 +113,7 @@ class Device:
             data = np.asarray(data).reshape(-1).view(np.uint8)
             if data.nbytes < n * secb:
                 raise LightnvmError(f"write of {n} sectors needs {n * secb} bytes, got {data.nbytes}")
-            data_addr = self._guest_addr(data)
+            data_addr = self.driver.guest_addr(data)
         if meta is not None:
             meta = np.asarray(meta).reshape(-1).view(np.uint8)
             if meta.nbytes < n * sos:
@@ -142,7 +125,7 @@ class Device:
                 out = out.reshape(-1).view(np.uint8)
                 if out.nbytes < n * secb:
                     raise LightnvmError(f"read buffer of {out.nbytes} bytes is short of {n * secb}")
-            data_addr = self._guest_addr(out)
+            data_addr = self.driver.guest_addr(out)
             meta_out = np.empty(n * sos, dtype=np.uint8) if with_meta else None
         status, failed, per_cmd = 0, 0, []
         stage, stage_addr = self._stage.array, self._stage.addr

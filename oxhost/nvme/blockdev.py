@@ -49,9 +49,6 @@ class NvmeBlockDevice(BlockDevice):
         self._dsm = pool.alloc(DSM_MAX_RANGES * DSM_RANGE.itemsize)
         self._dsm_ranges = self._dsm.array.view(DSM_RANGE)
         self._log = pool.alloc(4096)
-        self._ram_ptr = driver.ram.ctypes.data
-        self._ram_size = driver.ram.shape[0]
-        self._bufs = {}
         self.counters = dict(reads=0, writes=0, flushes=0, discards=0, read_cmds=0, write_cmds=0,
                              bytes_read=0, bytes_written=0, sectors_discarded=0, zero_copy=0)
         self._closed = False
@@ -170,9 +167,8 @@ class NvmeBlockDevice(BlockDevice):
             self.flush()
         finally:
             self._closed = True
-            for b in (self._stage, self._dsm, self._log, *self._bufs.values()):
+            for b in (self._stage, self._dsm, self._log):
                 b.free()
-            self._bufs.clear()
             self.driver.shutdown()
 
     def __enter__(self):
@@ -184,25 +180,11 @@ class NvmeBlockDevice(BlockDevice):
     # ------------------------------------------------------------ buffers
     def buf_alloc(self, nbytes: int) -> np.ndarray:
         """A zeroed buffer in guest RAM: I/O to and from it needs no bounce copy."""
-        b = self.driver.pool.alloc(nbytes)
-        self._bufs[b.addr] = b
-        return b.array
+        return self.driver.buf_alloc(nbytes)
 
     def buf_free(self, arr: np.ndarray) -> None:
-        addr = self._guest_addr(arr)
-        b = self._bufs.pop(addr, None) if addr is not None else None
-        if b is None:
+        if not self.driver.buf_free(arr):
             raise BlockDeviceError("buf_free: not a buffer from buf_alloc")
-        b.free()
-
-    def _guest_addr(self, arr: np.ndarray) -> int | None:
-        """Guest address of a contiguous array living in guest RAM, else None."""
-        if not arr.flags.c_contiguous:
-            return None
-        p = arr.__array_interface__["data"][0] - self._ram_ptr
-        if 0 <= p and p + arr.nbytes <= self._ram_size and p % 4 == 0:
-            return p
-        return None
 
     # ------------------------------------------------------------ the I/O path
     def _check(self, lba: int, count: int) -> None:
@@ -218,7 +200,7 @@ class NvmeBlockDevice(BlockDevice):
             return
         sb = self.sector_nbytes
         drv = self.driver
-        addr = self._guest_addr(buf)
+        addr = self.driver.guest_addr(buf)
         if addr is not None:
             self.counters["zero_copy"] += 1
         writing = opcode == NvmOpc.WRITE

@@ -176,3 +176,24 @@ def test_store_power_cut_leaves_the_header_marked_unclean(tmp_path):
     with Machine(volt=0, disk=path, geometry=geo):
         pass
     assert _header(path).clean == 1
+
+
+def test_store_disk_file_grows_by_the_blocks_written_not_the_capacity(tmp_path):
+    path = tmp_path / "grow.disk"
+    with Machine(volt=0, disk=str(path)) as m:           # default geometry: 4.25 GiB file
+        dev = Device.open(m)
+        before = os.stat(path).st_blocks * 512
+        for blk in (3, 9):
+            dev.addr_erase(block_planes(1, 2, blk, 2))
+            p = page_addrs(1, 2, blk, 0, 2)
+            dev.addr_write(p, stamp_sectors(p))
+        dev.close()
+    grown = os.stat(path).st_blocks * 512 - before
+    block = 128 * 2 * 16384                               # one block, both planes
+    assert 2 * block <= grown <= 2 * block + (2 << 20)
+    with Machine(volt=0, disk=str(path)) as m:
+        dev = Device.open(m)
+        p = page_addrs(1, 2, 9, 0, 2)
+        data, _ = dev.addr_read(p)
+        assert (data == stamp_sectors(p)).all()
+        dev.close()
