@@ -19,7 +19,6 @@ _FAIL_STATUS = {
 }
 _VALID_BB_STATES = {int(s) for s in BlockState}
 _OK = int(MediaStatus.OK)
-_RUN1 = np.zeros(1, dtype=np.int64)
 
 
 class LnvmFtl:
@@ -41,7 +40,7 @@ class LnvmFtl:
         self._masks = np.array([(1 << f[k][1]) - 1 for k in order], dtype=np.uint64)
         self._lims = np.array([geo.nchannels, geo.nluns, geo.nblocks, geo.nplanes, geo.npages,
                                geo.nsectors], dtype=np.int64)
-        self._secs = np.arange(geo.nsectors)
+        self._sec_cycle = np.tile(np.arange(geo.nsectors), MAX_PPAS // geo.nsectors + 1)
         self._lim_list = self._lims.tolist()
         self._ppa_mask = (1 << geo.ppa_bits) - 1
         self.sector_nbytes = geo.sector_nbytes
@@ -137,6 +136,13 @@ class LnvmFtl:
         keys = units[:, 0]
         for c in range(1, units.shape[1]):
             keys = keys * 65536 + units[:, c]
+        k = pl.size
+        if k % planes == 0:               # the usual order: each unit's planes 0..p-1 in a row
+            grouped = keys.reshape(-1, planes)
+            heads = grouped[:, 0]
+            if (np.array_equal(pl, np.tile(np.arange(planes), k // planes))
+                    and np.all(grouped == heads[:, None]) and np.unique(heads).size == heads.size):
+                return
         uk, counts = np.unique(keys, return_counts=True)
         ok = (np.all(pl < planes) and np.all(counts == planes)
               and np.unique(keys * 8 + pl).size == keys.size)
@@ -155,12 +161,13 @@ class LnvmFtl:
             failed |= unit << (i * per)
         return _FAIL_STATUS[MediaStatus(int(st[bad[0]]))], failed & ((1 << n) - 1)
 
-    def _charge(self, op, units: np.ndarray, nbytes_each: int, arrival: int) -> int:
-        """Charge each multi-plane unit once, in order; the command ends with the last."""
+    def _charge(self, op, rows: np.ndarray, nbytes_each: int, arrival: int, unit=(0, 1, 2, 4)) -> int:
+        """Charge each multi-plane unit once, in order (a page on every plane, or a block for
+        erases); the command ends with the last. `rows` holds one decoded PPA per MMGR."""
         if not self.timing.enabled:
             return arrival
         done, last, pending = arrival, None, 0
-        for u in map(tuple, units.tolist()):
+        for u in map(tuple, rows[:, list(unit)].tolist()):
             if u != last and last is not None:
                 done = max(done, self.volt.charge(op, last[0], last[1], pending, arrival))
                 pending = 0
@@ -174,14 +181,14 @@ class LnvmFtl:
         self.core.submit(cmd, MmgrCmd.ERASE_BLK, int(ch[0]))
         st = self.core.erase_blocks(ch, lun, blk, pl)
         status, failed = self._outcome(st, 1, f.shape[0])
-        return status, failed, self._charge(MediaOp.ERASE, f[:, :3], 0, arrival)
+        return status, failed, self._charge(MediaOp.ERASE, f, 0, arrival, unit=(0, 1, 2))
 
     def _write(self, cmd, f, planes, xfer, meta, arrival):
         geo = self.geo
         nsec = geo.nsectors
         n = f.shape[0]
         pages = f[::nsec]
-        if n % nsec or not (np.array_equal(f[:, 5].reshape(-1, nsec), np.broadcast_to(self._secs, (n // nsec, nsec)))
+        if n % nsec or not (np.array_equal(f[:, 5], self._sec_cycle[:n])
                             and np.all(f[:, :5].reshape(-1, nsec, 5) == pages[:, None, :5])):
             raise CommandError(Status.INVALID_FIELD | Status.DNR,
                                f"a write covers whole pages: sectors 0-{nsec - 1} of each page, in order")
@@ -193,7 +200,7 @@ class LnvmFtl:
         st = self.core.program_pages(pages[:, 0], pages[:, 1], pages[:, 2], pages[:, 3], pages[:, 4], data, oob)
         status, failed = self._outcome(st, nsec, n)
         self.bytes_written += xfer.nbytes
-        return status, failed, self._charge(MediaOp.PROGRAM, units, geo.page_nbytes, arrival)
+        return status, failed, self._charge(MediaOp.PROGRAM, pages, geo.page_nbytes, arrival)
 
     def _read(self, cmd, f, xfer, meta, arrival):
         geo = self.geo
@@ -202,38 +209,34 @@ class LnvmFtl:
         if n == 1:
             return self._read_one(cmd, f[0].tolist(), xfer, meta, arrival)
         # consecutive addresses on the same page make one page read
-        if n > 1:
-            start = np.ones(n, dtype=bool)
-            start[1:] = np.any(f[1:, :5] != f[:-1, :5], axis=1)
-            pages = f[start]
-            run = np.cumsum(start) - 1
-        else:
-            pages, run = f, _RUN1
+        start = np.ones(n, dtype=bool)
+        start[1:] = np.any(f[1:, :5] != f[:-1, :5], axis=1)
+        pages = f[start]
+        run = np.cumsum(start) - 1
         self.core.submit(cmd, MmgrCmd.READ_PG, int(pages[0, 0]))
         st, rows = self.core.read_pages(pages[:, 0], pages[:, 1], pages[:, 2], pages[:, 3], pages[:, 4])
         sink = xfer.sink()
         out = sink if sink is not None else np.empty(xfer.nbytes, dtype=np.uint8)
         out2 = out.reshape(n, secb)
-        if n == pages.shape[0] * nsec and np.array_equal(f[:, 5], np.resize(self._secs, n)):
+        if n == pages.shape[0] * nsec and np.array_equal(f[:, 5], self._sec_cycle[:n]):
             # whole pages in order (line and pblk reads): gather 16 KiB rows, not 4 KiB
             np.take(self.volt.data_rows, rows, axis=0, out=out.reshape(-1, geo.page_nbytes))
         else:
             np.take(self.volt.data_rows.reshape(-1, secb), rows[run] * nsec + f[:, 5], axis=0, out=out2)
-        failed_addr = st[run] != _OK
-        if failed_addr.any():
+        failed_addr = st[run] != _OK if st.any() else None
+        if failed_addr is not None:
             out2[failed_addr] = 0
         if meta is not None:
             host_oob = self.volt.oob_rows[:, :nsec * sos].reshape(-1, nsec, sos)
             m2 = meta.reshape(n, sos)
             m2[:] = host_oob[rows[run], f[:, 5]]
-            if failed_addr.any():
+            if failed_addr is not None:
                 m2[failed_addr] = 0
         if sink is None:
             xfer.write(out)
         self.bytes_read += xfer.nbytes
-        status, failed = self._outcome(st[run], 1, n)
-        units = pages[:, [0, 1, 2, 4]]
-        return status, failed, self._charge(MediaOp.READ, units, geo.page_nbytes, arrival)
+        status, failed = self._outcome(st[run], 1, n) if failed_addr is not None else (Status.SUCCESS, 0)
+        return status, failed, self._charge(MediaOp.READ, pages, geo.page_nbytes, arrival)
 
     def _read_one(self, cmd, addr, xfer, meta, arrival):
         """One sector: the 4 KiB random read, kept to plain integers and one copy."""

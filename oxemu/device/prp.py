@@ -53,15 +53,16 @@ def prp_pages(dma: DmaEngine, prp1: int, prp2: int, nbytes: int) -> tuple[np.nda
 class Transfer:
     """A command's data buffer in guest RAM, read or filled through the DMA engine."""
 
-    __slots__ = ("dma", "pages", "offset", "nbytes")
+    __slots__ = ("dma", "pages", "offset", "nbytes", "contiguous")
 
     def __init__(self, dma: DmaEngine, prp1: int, prp2: int, nbytes: int):
         self.dma = dma
         self.nbytes = nbytes
-        self.pages, self.offset = prp_pages(dma, prp1, prp2, nbytes)
+        p, self.offset = prp_pages(dma, prp1, prp2, nbytes)
+        self.pages = p
+        self.contiguous = p.size == 1 or bool(np.all(np.diff(p) == PAGE_SIZE))
         try:                 # check every page now: no partial transfer on a bad pointer
-            p = self.pages
-            if p.size == 1 or np.all(np.diff(p) == PAGE_SIZE):
+            if self.contiguous:
                 dma.check(int(p[0]) + self.offset, nbytes)
             else:
                 dma.check(int(p.min()), 0)
@@ -69,13 +70,10 @@ class Transfer:
         except DmaError as e:
             raise CommandError(Status.DATA_XFER_ERROR, str(e)) from None
 
-    @property
-    def contiguous(self) -> bool:
-        p = self.pages
-        return p.size == 1 or bool(np.all(np.diff(p) == PAGE_SIZE))
-
     def read(self) -> np.ndarray:
         """Host -> device bytes (a view of guest RAM when contiguous)."""
+        if self.contiguous:
+            return self.dma.read(int(self.pages[0]) + self.offset, self.nbytes)
         try:
             return self.dma.gather(self.pages, self.offset, self.nbytes)
         except DmaError as e:
@@ -83,6 +81,9 @@ class Transfer:
 
     def write(self, data: np.ndarray) -> None:
         """Device -> host bytes."""
+        if self.contiguous:
+            self.dma.write(int(self.pages[0]) + self.offset, data)
+            return
         try:
             self.dma.scatter(self.pages, self.offset, data)
         except DmaError as e:
