@@ -47,16 +47,19 @@ def check_tree(root, files) -> None:
             assert f.read() == data, rel
 
 
-def test_e2e_ext4_on_volume_loop_mount_remount_fsck(ox, mnt, tmp_path):
+@pytest.mark.parametrize("mode", ["pblk", "appnvm"])
+def test_e2e_ext4_on_volume_loop_mount_remount_fsck(ox, mnt, tmp_path, mode):
     disk = tmp_path / "ox.disk"
     ext = tmp_path / "ext"
     ext.mkdir()
-    ox.mount(mnt, "--disk", disk)                      # default geometry, pblk, LUNs 0-31
+    ox.mount(mnt, "--mode", mode, "--disk", disk)     # default geometry; pblk on LUNs 0-31
     vol = str(mnt / "volume")
-    assert os.stat(vol).st_size == VOLUME_BYTES
+    assert os.stat(vol).st_size == VOLUME_BYTES       # AppNVM exports pblk's capacity
     stats = read_stats(mnt)
-    assert stats["mode"] == "pblk" and stats["size"] == VOLUME_BYTES
-    assert stats["geometry"]["nchannels"] == 8 and stats["luns"] == [0, 31]
+    assert stats["mode"] == mode and stats["size"] == VOLUME_BYTES
+    assert stats["geometry"]["nchannels"] == 8
+    if mode == "pblk":
+        assert stats["luns"] == [0, 31]
 
     subprocess.run(["mkfs.ext4", "-F", "-q", "-E", "nodiscard,lazy_itable_init=1", vol],
                    check=True, capture_output=True, timeout=300)
@@ -68,7 +71,7 @@ def test_e2e_ext4_on_volume_loop_mount_remount_fsck(ox, mnt, tmp_path):
         subprocess.run(["umount", str(ext)], check=True, timeout=120)
     ox.umount(mnt)                                     # flush, stop: the kernel cache is gone
 
-    ox.mount(mnt, "--disk", disk)
+    ox.mount(mnt, "--mode", mode, "--disk", disk)
     # This time through a loop device doing direct I/O on the FUSE file.
     loop = subprocess.run(["losetup", "-f", "--show", "--direct-io=on", "-r", vol], check=True,
                           capture_output=True, text=True, timeout=60).stdout.strip()

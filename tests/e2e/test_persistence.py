@@ -8,6 +8,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from .conftest import SMALL_GEOMETRY, VOLUME_BYTES, fio, pid_alive, read_stats
 
@@ -112,9 +113,10 @@ def test_e2e_data_survives_unmount_and_remount(ox, mnt, tmp_path):
     ox.umount(mnt)
 
 
-def test_e2e_fsynced_data_survives_kill9_at_several_points(ox, mnt, tmp_path):
+@pytest.mark.parametrize("mode", ["pblk", "appnvm"])
+def test_e2e_fsynced_data_survives_kill9_at_several_points(ox, mnt, tmp_path, mode):
     disk = tmp_path / "ox.disk"
-    pid = ox.mount(mnt, "--disk", disk, "--geometry", SMALL_GEOMETRY)
+    pid = ox.mount(mnt, "--mode", mode, "--disk", disk, "--geometry", SMALL_GEOMETRY)
     size = os.stat(mnt / "volume").st_size
     nblocks = size // BS
     model = Model(nblocks, seed=11)
@@ -136,7 +138,7 @@ def test_e2e_fsynced_data_survives_kill9_at_several_points(ox, mnt, tmp_path):
         finally:
             os.close(fd)
         kill9(ox, pid, mnt)
-        pid = ox.mount(mnt, "--disk", disk)
+        pid = ox.mount(mnt, "--mode", mode, "--disk", disk)
         verify(mnt, model)
     ox.umount(mnt)
 
