@@ -45,6 +45,20 @@ def _stack_options(f):
     return f
 
 
+def _serve_foreground(path, kw, ready_fd, banner, mountpoint, **serve_kw) -> None:
+    """Serve in this process: as the detached child (ready_fd set: report on the pipe, log
+    to the state directory) or for a user who asked for --foreground (banner on stderr)."""
+    from ..fuse import daemon
+    if ready_fd is not None:
+        _daemon_logging()
+
+    def announce(msg):
+        if ready_fd is None:
+            click.echo(banner(msg), err=True)
+    daemon.serve_foreground(mountpoint, kw, ready_fd=ready_fd, announce=announce,
+                            log_path=daemon.log_path_for(path) if ready_fd else None, **serve_kw)
+
+
 def _stack_kw(mode, disk, volatile, debug, timing, luns, geometry) -> dict:
     from ..stack import DEFAULT_LUNS, StackError
     try:
@@ -105,16 +119,9 @@ def register(main: click.Group) -> None:
 
         kw = _stack_kw(mode, disk, volatile, debug, timing, luns, geometry)
         if foreground:
-            if ready_fd is not None:
-                _daemon_logging()
-
-            def announce(msg):
-                if ready_fd is None:
-                    click.echo(f"ox: serving the {_describe(msg)} at {msg['mountpoint']} "
-                               f"(Ctrl-C to unmount)", err=True)
-            daemon.serve_foreground(mountpoint, kw, allow_other=allow_other, ready_fd=ready_fd,
-                                    announce=announce,
-                                    log_path=daemon.log_path_for(mountpoint) if ready_fd else None)
+            _serve_foreground(mountpoint, kw, ready_fd,
+                              lambda m: f"ox: serving the {_describe(m)} at {m['mountpoint']} (Ctrl-C to unmount)",
+                              mountpoint=mountpoint, allow_other=allow_other)
             return
         daemon.check_fuse()
         if allow_other:
@@ -159,16 +166,9 @@ def register(main: click.Group) -> None:
 
         kw = _stack_kw(mode, disk, volatile, debug, timing, luns, geometry)
         if foreground:
-            if ready_fd is not None:
-                _daemon_logging()
-
-            def announce(msg):
-                if ready_fd is None:
-                    click.echo(f"ox: ext4 on the {_describe(msg)} mounted at {msg['upper']} "
-                               f"(Ctrl-C to unmount)", err=True)
-            daemon.serve_foreground(None, kw, upper_dir=directory, ready_fd=ready_fd,
-                                    announce=announce,
-                                    log_path=daemon.log_path_for(directory) if ready_fd else None)
+            _serve_foreground(directory, kw, ready_fd,
+                              lambda m: f"ox: ext4 on the {_describe(m)} mounted at {m['upper']} (Ctrl-C to unmount)",
+                              mountpoint=None, upper_dir=directory)
             return
         daemon.check_fuse()
         upper.choose_kind()
