@@ -3,7 +3,7 @@ user-space NVMe driver, plus stamped sectors that say which LBA and version they
 import numpy as np
 import pytest
 
-from oxemu import Geometry, Machine
+from oxemu import Geometry
 from oxemu.wire import NvmOpc
 from oxhost.driver import NvmeDriver
 
@@ -104,20 +104,15 @@ class Nvme:
 
 
 @pytest.fixture
-def appnvm_machine():
+def appnvm_machine(make_machine):
     """appnvm_machine(**Machine kwargs): lnvm=0 machines on GEO, closed at teardown."""
-    made = []
 
     def make(**kw):
         kw.setdefault("geometry", GEO)
         kw.setdefault("lnvm", 0)
-        m = Machine(**kw)
-        made.append(m)
-        return m
+        return make_machine(**kw)
 
-    yield make
-    for m in reversed(made):
-        m.close()
+    return make
 
 
 @pytest.fixture
