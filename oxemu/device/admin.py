@@ -5,6 +5,7 @@ import struct
 import numpy as np
 
 from ..wire import PAGE_SIZE, AdminOpc, Cns, FeatureId, IdCtrl, LogPage, NvmOpc, Status
+from .controller import MAX_QUEUES
 from .prp import Transfer
 
 
@@ -95,7 +96,6 @@ class AdminCommands:
             if nsq > 0xFFFF or ncq > 0xFFFF:
                 return Status.INVALID_FIELD | Status.DNR, 0
             ctrl = self._ctrl()
-            from .controller import MAX_QUEUES
             ctrl.num_queues = (min(nsq, MAX_QUEUES), min(ncq, MAX_QUEUES))
             return Status.SUCCESS, (ctrl.num_queues[0] - 1) | ((ctrl.num_queues[1] - 1) << 16)
         if fid not in self.features:

@@ -6,8 +6,8 @@ modes (LNVM pass-through, AppNVM FTL) plug in through a small ops object, like F
 """
 import logging
 import time
-from collections import Counter
 import traceback
+from collections import Counter
 
 from ..machine.dma import DmaEngine
 from ..wire import (CAP, CC, CQE, CSTS, DOORBELL_BASE, SHN, SHST, SQE_SIZE, CQE_SIZE,

@@ -60,14 +60,13 @@ class DmaEngine:
             return
         if np.any(pages % PAGE_SIZE) or np.any(pages < 0) or np.any(pages + PAGE_SIZE > self._size):
             raise DmaError("PRP entry outside guest RAM or not page aligned")
-        from ..wire import PAGE_SIZE as P
-        buf = np.empty(pages.size * P, dtype=np.uint8)
+        buf = np.empty(pages.size * PAGE_SIZE, dtype=np.uint8)
         buf[offset:offset + nbytes] = data.reshape(-1).view(np.uint8)
-        flat = self._ram[: self._size - self._size % P].reshape(-1, P)
+        flat = self._ram[: self._size - self._size % PAGE_SIZE].reshape(-1, PAGE_SIZE)
         if offset:       # keep the bytes before the offset in the first page
-            buf[:offset] = flat[pages[0] // P][:offset]
-        tail = pages.size * P - offset - nbytes
+            buf[:offset] = flat[pages[0] // PAGE_SIZE][:offset]
+        tail = pages.size * PAGE_SIZE - offset - nbytes
         if tail:
-            buf[-tail:] = flat[pages[-1] // P][P - tail:]
-        flat[pages // P] = buf.reshape(-1, P)
+            buf[-tail:] = flat[pages[-1] // PAGE_SIZE][PAGE_SIZE - tail:]
+        flat[pages // PAGE_SIZE] = buf.reshape(-1, PAGE_SIZE)
         self.bytes_written += nbytes

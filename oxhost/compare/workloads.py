@@ -75,9 +75,7 @@ def run_workload(w: Workload, bdev, machine, stats_fn, progress=None, seed: int 
     region -= region % w.bs
     rng = np.random.default_rng(seed)
     payload = rng.integers(0, 256, w.bs, dtype=np.uint8)
-    shadow = getattr(bdev, "_compare_shadow", None)
-    if shadow is None:
-        shadow = bdev._compare_shadow = Shadow(bdev.size // sector)
+    shadow = Shadow(bdev.size // sector)        # every workload starts on a fresh device
 
     def write(off):
         shadow.counter += 1
