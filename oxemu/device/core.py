@@ -23,7 +23,6 @@ class OxCore:
     def __init__(self, volt: Volt, tracer=None):
         self.volt = volt
         self.tracer = tracer
-        self.ftl_queues = volt.geo.nchannels       # one FTL queue per channel
 
     def submit(self, cmd, mtype: MmgrCmd, channel: int) -> None:
         if self.tracer is not None:

@@ -81,14 +81,7 @@ class Volt:
 
     def _is_bad(self, bp: np.ndarray) -> np.ndarray:
         s = self._bbt[bp]
-        return (s == 1) | (s == 2)
-
-    def is_bad(self, ch, lun, blk, pl) -> bool:
-        return int(self.store.bbt[ch, lun, blk, pl]) in BAD_STATES
-
-    def page_index(self, ch, lun, blk, pl, pg) -> np.ndarray:
-        """Row of each page in the data/OOB arrays."""
-        return np.ravel_multi_index(_arr(ch, lun, blk, pg, pl), self._pg_shape)
+        return (s == BAD_STATES[0]) | (s == BAD_STATES[1])
 
     # ---------------------------------------------------------------- vector MMGR
     def erase_blocks(self, ch, lun, blk, pl) -> np.ndarray:
