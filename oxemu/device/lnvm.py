@@ -17,6 +17,8 @@ _FAIL_STATUS = {
     MediaStatus.ERASE_FAIL: Status.NVM_FAIL_WRITE,
     MediaStatus.ECC: Status.NVM_FAIL_ECC,
 }
+_SEVERITY = {int(MediaStatus.EMPTY): 1, int(MediaStatus.PROGRAM_FAIL): 2,
+             int(MediaStatus.ERASE_FAIL): 2, int(MediaStatus.ECC): 3}
 _VALID_BB_STATES = {int(s) for s in BlockState}
 _OK = int(MediaStatus.OK)
 
@@ -151,7 +153,9 @@ class LnvmFtl:
                                f"{what} in {planes}-plane mode does not cover planes 0-{planes - 1} of each unit")
 
     def _outcome(self, st: np.ndarray, per: int, n: int):
-        """(NVMe status, failed-address bitmap) from per-MMGR statuses covering `per` addresses each."""
+        """(NVMe status, failed-address bitmap) from per-MMGR statuses covering `per` addresses
+        each. The status is the worst among the failures (an ECC error outranks an empty
+        page), so a host that sees 0x42FF knows every failed address is merely empty."""
         bad = np.flatnonzero(st != _OK)
         if bad.size == 0:
             return Status.SUCCESS, 0
@@ -159,7 +163,8 @@ class LnvmFtl:
         unit = (1 << per) - 1
         for i in bad.tolist():
             failed |= unit << (i * per)
-        return _FAIL_STATUS[MediaStatus(int(st[bad[0]]))], failed & ((1 << n) - 1)
+        worst = max(np.unique(st[bad]).tolist(), key=_SEVERITY.__getitem__)
+        return _FAIL_STATUS[MediaStatus(worst)], failed & ((1 << n) - 1)
 
     def _charge(self, op, rows: np.ndarray, nbytes_each: int, arrival: int, unit=(0, 1, 2, 4)) -> int:
         """Charge each multi-plane unit once, in order (a page on every plane, or a block for

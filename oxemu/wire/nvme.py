@@ -6,6 +6,7 @@ import struct
 __all__ = [
     "Reg", "CAP", "CC", "CSTS", "SHN", "SHST", "DOORBELL_BASE", "doorbell_offset",
     "AdminOpc", "NvmOpc", "FeatureId", "LogPage", "Cns", "Status", "status_name",
+    "describe_status", "STATUS_REASONS",
     "SQE", "SQE_SIZE", "CQE", "CQE_SIZE", "PAGE_SIZE", "IdCtrl", "IdNs",
     "PCI_VENDOR_ID", "PCI_DEVICE_ID", "PciCfg",
 ]
@@ -103,6 +104,8 @@ class AdminOpc(enum.IntEnum):
     NVM_IDENTITY = 0xE2
     NVM_SET_BBT = 0xF1
     NVM_GET_BBT = 0xF2
+    # OX vendor commands (NVMe reserves 0xC0-0xFF for vendors)
+    OX_SET_TARGET = 0xC1      # record the host target in the media label (wire.ox)
 
 
 class NvmOpc(enum.IntEnum):
@@ -131,6 +134,7 @@ class LogPage(enum.IntEnum):
     ERROR = 0x01
     SMART = 0x02
     FW_SLOT = 0x03
+    OX_MEDIA_LABEL = 0xC0     # vendor: the media label (wire.ox.MediaLabel)
 
 
 class Cns(enum.IntEnum):
@@ -151,6 +155,7 @@ class Status(enum.IntEnum):
     ABORT_REQ = 0x0007
     INVALID_NS = 0x000B
     PRP_OFFSET_INVALID = 0x0013
+    NS_WRITE_PROTECTED = 0x0020
     LBA_RANGE = 0x0080
     CAP_EXCEEDED = 0x0081
     NS_NOT_READY = 0x0082
@@ -172,11 +177,61 @@ class Status(enum.IntEnum):
     DNR = 0x4000
 
 
+# One line per status: why a command completes with it.
+STATUS_REASONS = {
+    Status.SUCCESS: "the command completed",
+    Status.INVALID_OPCODE: "the opcode is not supported in this device mode",
+    Status.INVALID_FIELD: "a field of the command is invalid (address outside the geometry, "
+                          "too many addresses, plane mode not matching, or a write that does not "
+                          "cover whole pages)",
+    Status.CID_CONFLICT: "the command id is already in use on that queue",
+    Status.DATA_XFER_ERROR: "a data or list pointer lies outside guest RAM",
+    Status.ABORTED_POWER_LOSS: "the command was aborted by a power loss",
+    Status.INTERNAL: "the device failed internally (a device bug; see its log)",
+    Status.ABORT_REQ: "the command was aborted on request",
+    Status.INVALID_NS: "the namespace id is not 1",
+    Status.PRP_OFFSET_INVALID: "a PRP entry has an invalid offset",
+    Status.NS_WRITE_PROTECTED: "the media is read-only: its spare blocks are used up",
+    Status.LBA_RANGE: "the LBA range lies beyond the namespace",
+    Status.CAP_EXCEEDED: "the device has no room left for the data (capacity exceeded)",
+    Status.NS_NOT_READY: "the namespace is not ready",
+    Status.INVALID_CQ: "the completion queue id is invalid",
+    Status.INVALID_QID: "the queue id is invalid or in use",
+    Status.INVALID_QSIZE: "the queue size is invalid",
+    Status.INVALID_LOG_PAGE: "the log page is not supported",
+    Status.FEATURE_NOT_SAVEABLE: "the feature cannot be saved",
+    Status.WRITE_FAULT: "the media could not be written",
+    Status.UNRECOVERED_READ: "the media could not be read (uncorrectable error)",
+    Status.NVM_FAIL_CRC: "the data failed its CRC check",
+    Status.NVM_FAIL_WRITE: "program or erase failed: the page was not the next erased page "
+                           "of its block, or the block is bad",
+    Status.NVM_FAIL_ECC: "uncorrectable ECC error: the sector cannot be read",
+    Status.NVM_EMPTY_PAGE: "the page has not been written since its block was erased",
+    Status.NVM_WARN_HIGH_ECC: "read succeeded with a high ECC error count (refresh the data)",
+}
+
+
+def _status(status: int):
+    for code in (status, status & ~Status.DNR):
+        try:
+            return Status(code)
+        except ValueError:
+            continue
+    return None
+
+
 def status_name(status: int) -> str:
-    try:
-        return f"0x{status:04X} ({Status(status).name})"
-    except ValueError:
-        return f"0x{status:04X}"
+    """'0x4002 (INVALID_FIELD)': the code and, when known, its name."""
+    s = _status(status)
+    return f"0x{status:04X} ({s.name})" if s is not None else f"0x{status:04X}"
+
+
+def describe_status(status: int) -> str:
+    """'INVALID_FIELD (0x4002): <reason>', the form errors are reported in."""
+    s = _status(status)
+    if s is None:
+        return f"unknown status (0x{status:04X})"
+    return f"{s.name} (0x{status:04X}): {STATUS_REASONS.get(s, 'no description')}"
 
 
 # Submission queue entry (NVMe 1.2, 4.2): opcode, flags, cid, nsid, cdw2, cdw3,

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from oxemu.wire import (CAP, CC, CQE, CQE_SIZE, CSTS, SHN, SHST, SQE, SQE_SIZE, AdminOpc, Cns,
-                        FeatureId, IdCtrl, PciCfg, Reg, doorbell_offset)
+                        FeatureId, IdCtrl, LogPage, MediaLabel, PciCfg, Reg, describe_status,
+                        doorbell_offset)
 
 from .dmamem import DmaBuffer, DmaPool
 from .errors import CommandTimeout, ControllerFatal, DriverError
@@ -116,7 +117,7 @@ class NvmeDriver:
     @staticmethod
     def _check(c: Completion, what: str) -> Completion:
         if c.status:
-            raise DriverError(f"{what} failed with status 0x{c.status:04x}")
+            raise DriverError(f"{what}: {describe_status(c.status)}")
         return c
 
     def shutdown(self) -> None:
@@ -165,6 +166,23 @@ class NvmeDriver:
         buf = self._scratch
         self._check(self.admin(AdminOpc.IDENTIFY, nsid=nsid, prp1=buf.addr, cdw10=cns), "identify")
         return bytes(buf.array[:4096])
+
+    def get_log_page(self, lid: int, nbytes: int, nsid: int = 0xFFFF_FFFF) -> bytes:
+        """A log page (at most 4 KiB here), read through the scratch buffer."""
+        numd = nbytes // 4 - 1
+        self._check(self.admin(AdminOpc.GET_LOG_PAGE, nsid=nsid, prp1=self._scratch.addr,
+                               cdw10=lid | (numd << 16)), f"get log page 0x{lid:02x}")
+        return bytes(self._scratch.array[:nbytes])
+
+    def media_label(self) -> MediaLabel:
+        """What the media holds and for whom (OX vendor log page 0xC0)."""
+        return MediaLabel.from_buffer_copy(self.get_log_page(LogPage.OX_MEDIA_LABEL, 512))
+
+    def set_target(self, label: MediaLabel) -> None:
+        """Record the host target (kind, LUN range, uuid, capacity) in the media label."""
+        buf = self._scratch
+        buf.array[:512] = np.frombuffer(bytes(label), np.uint8)
+        self._check(self.admin(AdminOpc.OX_SET_TARGET, prp1=buf.addr), "record the target in the media label")
 
     def admin(self, opcode: int, nsid: int = 0, prp1: int = 0, prp2: int = 0, mptr: int = 0,
               cdw10: int = 0, cdw11: int = 0, cdw12: int = 0, cdw13: int = 0,

@@ -6,6 +6,8 @@ one u64, independent of the device. Byte offsets and LBAs number sectors in the 
 """
 import enum
 
+import numpy as np
+
 from .geo import Geo
 
 
@@ -115,6 +117,26 @@ def addr_check(addrs, geo: Geo) -> int:
             mask |= AddrCheck.PG
         if not 0 <= a.sec < geo.nsectors:
             mask |= AddrCheck.SEC
+    return int(mask)
+
+
+def ppa_check(ppas: np.ndarray, geo: Geo) -> int:
+    """addr_check for device PPAs (uint64 array): bits beyond the format count as the
+    channel's, a field at or past its geometry limit as its own."""
+    f = geo.ppaf
+    mask = 0
+    top = max(f.ch_off + f.ch_len, f.lun_off + f.lun_len, f.pl_off + f.pl_len,
+              f.blk_off + f.blk_len, f.pg_off + f.pg_len, f.sec_off + f.sec_len)
+    if top < 64 and np.any(ppas >> np.uint64(top)):
+        mask |= AddrCheck.CH
+    for bit, off, ln, lim in ((AddrCheck.CH, f.ch_off, f.ch_len, geo.nchannels),
+                              (AddrCheck.LUN, f.lun_off, f.lun_len, geo.nluns),
+                              (AddrCheck.PL, f.pl_off, f.pl_len, geo.nplanes),
+                              (AddrCheck.BLK, f.blk_off, f.blk_len, geo.nblocks),
+                              (AddrCheck.PG, f.pg_off, f.pg_len, geo.npages),
+                              (AddrCheck.SEC, f.sec_off, f.sec_len, geo.nsectors)):
+        if lim < (1 << ln) and np.any((ppas >> np.uint64(off)) & np.uint64((1 << ln) - 1) >= lim):
+            mask |= bit
     return int(mask)
 
 

@@ -3,12 +3,13 @@ plane modes with OOB metadata, bad block tables, DMA buffers (SPEC 9)."""
 import numpy as np
 
 from oxemu.wire import (MAX_PPAS, PCI_DEVICE_ID, PCI_VENDOR_ID, AdminOpc, BbTableHeader,
-                        BlockState, Cns, IdNs, MPOS_DUAL_PLANE, MPOS_QUAD_PLANE, NvmOpc, PMode)
+                        BlockState, Cns, IdNs, MPOS_DUAL_PLANE, MPOS_QUAD_PLANE, NvmOpc, PMode,
+                        Status)
 
 from ..driver import NvmeDriver
-from .addr import Addr, gen2dev
+from .addr import Addr, addr_check, gen2dev, ppa_check
 from .bbt import BbTable
-from .errors import LightnvmError, NotOpenChannel, NvmError
+from .errors import AddrError, LightnvmError, NotOpenChannel, NvmError
 from .geo import Geo
 
 BATCH = 16          # commands written per doorbell on multi-command calls
@@ -76,31 +77,54 @@ class Device:
             raise LightnvmError("buf_free: not a buffer from buf_alloc")
 
     # ---------------------------------------------------------------- addresses
-    def _ppas(self, addrs) -> list:
+    def ppas(self, addrs) -> np.ndarray:
+        """Device PPAs (uint64) of generic addresses or device PPA values, checked against
+        the geometry: AddrError names the fields outside it, and nothing is sent. No value
+        is ever masked into another block."""
         if isinstance(addrs, Addr):
             addrs = [addrs]
-        geo = self.geo
-        return [gen2dev(a, geo) if isinstance(a, Addr) else int(a) for a in addrs]
+        if isinstance(addrs, np.ndarray):
+            ppas = addrs.astype(np.uint64, copy=False).reshape(-1)
+        else:
+            addrs = list(addrs)
+            if addrs and isinstance(addrs[0], Addr):
+                bad = addr_check(addrs, self.geo)
+                if bad:
+                    raise AddrError(bad, f"{len(addrs)} address(es)")
+                return np.array([gen2dev(a, self.geo) for a in addrs], dtype=np.uint64)
+            try:
+                ppas = np.array([int(a) for a in addrs], dtype=np.uint64)
+            except (TypeError, ValueError, OverflowError):
+                raise LightnvmError("addresses must be Addr objects or device PPA values") from None
+        bad = ppa_check(ppas, self.geo)
+        if bad:
+            raise AddrError(bad, f"{ppas.size} device PPA(s)")
+        return ppas
 
     def addr_erase(self, addrs, pmode=None) -> None:
         """Erase blocks; in DUAL/QUAD mode pass one address per plane of each block."""
-        self.ppa_io(NvmOpc.PH_ERASE, self._ppas(addrs), self.pmode if pmode is None else pmode)
+        self.ppa_io(NvmOpc.PH_ERASE, addrs, self.pmode if pmode is None else pmode)
 
     def addr_write(self, addrs, data, meta=None, pmode=None) -> None:
         """Program whole pages: one sector of `data` (and sos bytes of `meta`) per address."""
-        self.ppa_io(NvmOpc.PH_WRITE, self._ppas(addrs), self.pmode if pmode is None else pmode,
+        self.ppa_io(NvmOpc.PH_WRITE, addrs, self.pmode if pmode is None else pmode,
                     data=data, meta=meta)
 
     def addr_read(self, addrs, pmode=None, with_meta=False, out=None):
         """(data, meta) for the addresses; meta is None unless with_meta."""
-        return self.ppa_io(NvmOpc.PH_READ, self._ppas(addrs), self.pmode if pmode is None else pmode,
+        return self.ppa_io(NvmOpc.PH_READ, addrs, self.pmode if pmode is None else pmode,
                            out=out, with_meta=with_meta)
 
     # ---------------------------------------------------------------- the I/O path
-    def ppa_io(self, opcode, ppas: list, pmode, data=None, meta=None, out=None, with_meta=False):
-        """Split device PPAs into commands of <= 64 addresses, BATCH per doorbell."""
+    def ppa_io(self, opcode, addrs, pmode, data=None, meta=None, out=None, with_meta=False):
+        """Split the addresses into commands of <= 64, BATCH per doorbell.
+
+        Raises NvmError with one status per address when any fails. A command reports one
+        status for all its failed addresses (the worst); when that is not an empty page and
+        several addresses failed, each is read again alone to learn its own status."""
+        ppas = self.ppas(addrs)
         geo = self.geo
-        n = len(ppas)
+        n = ppas.size
         if n == 0:
             raise LightnvmError("no addresses")
         secb, sos = geo.sector_nbytes, geo.meta_nbytes
@@ -118,6 +142,7 @@ class Device:
             meta = np.asarray(meta).reshape(-1).view(np.uint8)
             if meta.nbytes < n * sos:
                 raise LightnvmError(f"metadata for {n} sectors needs {n * sos} bytes, got {meta.nbytes}")
+        meta_out = None
         if reading:
             if out is None:
                 out = np.empty(n * secb, dtype=np.uint8)
@@ -127,7 +152,8 @@ class Device:
                     raise LightnvmError(f"read buffer of {out.nbytes} bytes is short of {n * secb}")
             data_addr = self.driver.guest_addr(out)
             meta_out = np.empty(n * sos, dtype=np.uint8) if with_meta else None
-        status, failed, per_cmd = 0, 0, []
+        statuses = None
+        ambiguous = []
         stage, stage_addr = self._stage.array, self._stage.addr
         chunk_nbytes = MAX_PPAS * secb
         for b0 in range(0, n, MAX_PPAS * self._batch):
@@ -136,7 +162,7 @@ class Device:
                 e = min(n, s + MAX_PPAS)
                 k = e - s
                 if k == 1:
-                    spba = ppas[s]
+                    spba = int(ppas[s])
                 else:
                     self._list_u64[slot, :k] = ppas[s:e]
                     spba = self._lists.addr + slot * MAX_PPAS * 8
@@ -165,19 +191,41 @@ class Device:
                     if with_meta:
                         mo = slot * MAX_PPAS * sos
                         meta_out[s * sos:e * sos] = self._metas.array[mo:mo + (e - s) * sos]
-                if c.status:
-                    status = status or c.status
-                    bits = c.result & ((1 << (e - s)) - 1) if c.result else (1 << (e - s)) - 1
-                    failed |= bits << s
-                    per_cmd.append((s, e - s, c.status, bits))
-        if status:
-            what = {NvmOpc.PH_ERASE: "erase", NvmOpc.PH_WRITE: "write", NvmOpc.PH_READ: "read"}[opcode]
-            raise NvmError(status, failed, f"{what} of {n} address(es)",
-                           data=out if reading else None, meta=meta_out if reading else None,
-                           statuses=per_cmd)
-        if reading:
+                if c.status and c.status != Status.NVM_WARN_HIGH_ECC:
+                    if statuses is None:
+                        statuses = np.zeros(n, dtype=np.uint16)
+                    k = e - s
+                    if c.result:
+                        bits = np.unpackbits(np.frombuffer(int(c.result).to_bytes(8, "little"), np.uint8),
+                                             bitorder="little")[:k].astype(bool)
+                    else:
+                        bits = np.ones(k, dtype=bool)
+                    statuses[s:e][bits] = c.status
+                    if reading and c.status != Status.NVM_EMPTY_PAGE and np.count_nonzero(bits) > 1:
+                        ambiguous.extend((s + np.flatnonzero(bits)).tolist())
+        if statuses is None:
+            return (out[:n * secb], meta_out) if reading else None
+        for i in ambiguous:
+            statuses[i] = self._read_one(int(ppas[i]), control, out[i * secb:(i + 1) * secb],
+                                         None if meta_out is None else meta_out[i * sos:(i + 1) * sos])
+        if not statuses.any():
             return out[:n * secb], meta_out
-        return None
+        what = {NvmOpc.PH_ERASE: "erase", NvmOpc.PH_WRITE: "write", NvmOpc.PH_READ: "read"}[opcode]
+        raise NvmError(statuses, f"{what} of {n} address(es)",
+                       data=out if reading else None, meta=meta_out)
+
+    def _read_one(self, ppa: int, control: int, out: np.ndarray, meta_out) -> int:
+        """One address read alone into out (and meta_out): its own status."""
+        secb, sos = self.geo.sector_nbytes, self.geo.meta_nbytes
+        stage = self._stage
+        mptr = self._metas.addr if meta_out is not None else 0
+        prp1, prp2 = self.driver.prps(1, 0, stage.addr, secb)
+        c = self.driver.submit(1, [(NvmOpc.PH_READ, 0, self.nsid, mptr, prp1, prp2, ppa & 0xFFFFFFFF,
+                                    ppa >> 32, control << 16, 0, 0, 0)])[0]
+        out[:] = stage.array[:secb]
+        if meta_out is not None:
+            meta_out[:] = self._metas.array[:sos]
+        return 0 if c.status == Status.NVM_WARN_HIGH_ECC else c.status
 
     # ---------------------------------------------------------------- bad blocks
     def bbt_get(self, addr: Addr) -> BbTable:
@@ -185,11 +233,11 @@ class Device:
         nblks = geo.nblocks * geo.nplanes
         buf = self.driver.pool.alloc(64 + nblks)
         try:
-            ppa = gen2dev(Addr(addr.ch, addr.lun), geo)
+            ppa = int(self.ppas(Addr(addr.ch, addr.lun))[0])
             c = self.driver.admin(AdminOpc.NVM_GET_BBT, nsid=1, prp1=buf.addr,
                                   cdw10=ppa & 0xFFFFFFFF, cdw11=ppa >> 32)
             if c.status:
-                raise NvmError(c.status, c.result, f"get bad block table of ch {addr.ch} lun {addr.lun}")
+                raise NvmError(np.array([c.status], np.uint16), f"get bad block table of ch {addr.ch} lun {addr.lun}")
             h = BbTableHeader.from_buffer_copy(bytes(buf.array[:64]))
             if h.tblid != b"BBLT" or h.tblks != nblks:
                 raise LightnvmError("bad block table from the device is malformed")
@@ -200,7 +248,7 @@ class Device:
 
     def bbt_mark(self, addrs, state: int) -> None:
         """Set the state of the block-planes the addresses name (nvm_bbt_mark)."""
-        ppas = self._ppas(addrs)
+        ppas = self.ppas(addrs)
         state = BlockState(state)
         for s in range(0, len(ppas), MAX_PPAS):
             chunk = ppas[s:s + MAX_PPAS]
@@ -210,10 +258,11 @@ class Device:
             else:
                 self._list_u64[0, :k] = chunk
                 spba = self._lists.addr
+            spba = int(spba)
             c = self.driver.admin(AdminOpc.NVM_SET_BBT, nsid=1, cdw10=spba & 0xFFFFFFFF,
                                   cdw11=spba >> 32, cdw12=(k - 1) | (int(state) << 16))
             if c.status:
-                raise NvmError(c.status, c.result, "set bad block table")
+                raise NvmError(np.full(k, c.status, np.uint16), "set bad block table")
 
     def bbt_set(self, table: BbTable) -> None:
         """Write a whole LUN's table: one set command per state present (nvm_bbt_set)."""

@@ -47,7 +47,7 @@ class VBlk:
         return f"VBlk(nblks={len(self.blks)}, nbytes={self.nbytes}, pos_write={self.pos_write})"
 
     # ---------------------------------------------------------------- addressing
-    def ppas(self, sector0: int, nsectors: int) -> list:
+    def ppas(self, sector0: int, nsectors: int) -> np.ndarray:
         """Device PPAs of the vblk's sectors [sector0, sector0 + nsectors)."""
         geo = self.dev.geo
         f = geo.ppaf
@@ -56,7 +56,7 @@ class VBlk:
         b, r = np.divmod(r, self.spage_nsectors)
         pl, sec = np.divmod(r, geo.nsectors)
         ppa = self._base[b] | (pg << f.pg_off) | (pl << f.pl_off) | (sec << f.sec_off)
-        return ppa.tolist()
+        return ppa.astype(np.uint64)
 
     def _span(self, nbytes: int, offset: int, unit: int, what: str) -> tuple[int, int]:
         secb = self.dev.geo.sector_nbytes
@@ -71,7 +71,7 @@ class VBlk:
         dev = self.dev
         geo = dev.geo
         f = geo.ppaf
-        ppas = [int(base) | (pl << f.pl_off) for base in self._base for pl in range(geo.nplanes)]
+        ppas = np.array([int(base) | (pl << f.pl_off) for base in self._base for pl in range(geo.nplanes)], dtype=np.uint64)
         dev.ppa_io(NvmOpc.PH_ERASE, ppas, dev.pmode)
         self.pos_write = 0
         self.pos_read = 0

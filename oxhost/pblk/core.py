@@ -20,7 +20,7 @@ from ..blockdev import BlockDevice
 from .errors import PblkError, PblkIOError, PblkNoSpace
 from .gc import Gc
 from .l2p import L2P, cache_code
-from .lines import LineGeometry, LineManager, LineState, bitmap
+from .lines import LineGeometry, LineManager, LineState
 from .recovery import Recovery
 from .rl import RateLimiter
 from .writebuffer import NR_ENTRIES, WriteBuffer
@@ -128,7 +128,7 @@ class Pblk(BlockDevice):
         for s in range(0, n, READ_CHUNK):
             e = min(n, s + READ_CHUNK)
             try:
-                self.dev.ppa_io(NvmOpc.PH_READ, ppas[s:e].tolist(), PMode.SNGL, out=out[s * secb:e * secb])
+                self.dev.ppa_io(NvmOpc.PH_READ, ppas[s:e], PMode.SNGL, out=out[s * secb:e * secb])
             except NvmError as err:
                 self._read_error(err, addrs[s:e], out[s * secb:e * secb])
         return out
@@ -136,7 +136,7 @@ class Pblk(BlockDevice):
     def _read_error(self, err: NvmError, addrs: np.ndarray, out: np.ndarray) -> None:
         if err.status == Status.NVM_WARN_HIGH_ECC:
             return
-        failed = bitmap(err.failed, addrs.size)
+        failed = err.mask
         if err.status == Status.NVM_EMPTY_PAGE:
             # a mapped sector that was never written: only a lost write can do this
             self.c["read_empty"] += int(failed.sum())

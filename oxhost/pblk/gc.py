@@ -15,7 +15,7 @@ from oxemu.wire import NvmOpc, PMode, Status
 from oxhost.lightnvm import NvmError
 
 from .l2p import L2P, cache_code
-from .lines import Line, LineGeometry, LineManager, LineState, bitmap
+from .lines import Line, LineGeometry, LineManager, LineState
 from .metadata import Kind
 from .writebuffer import WriteBuffer
 
@@ -124,12 +124,12 @@ class Gc:
 
     def _read(self, ppas: np.ndarray, out: np.ndarray) -> None:
         try:
-            self.dev.ppa_io(NvmOpc.PH_READ, ppas.tolist(), PMode.SNGL, out=out)
+            self.dev.ppa_io(NvmOpc.PH_READ, ppas, PMode.SNGL, out=out)
             return
         except NvmError as e:
             if e.status == Status.NVM_WARN_HIGH_ECC:
                 return
-            failed = np.flatnonzero(bitmap(e.failed, ppas.size))
+            failed = np.flatnonzero(e.mask)
         for i in failed:                 # one more try each, then the sector is lost
             try:
                 self.dev.ppa_io(NvmOpc.PH_READ, [int(ppas[i])], PMode.SNGL, out=out[i])

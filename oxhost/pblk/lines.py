@@ -248,11 +248,11 @@ class LineManager:
         lis = np.flatnonzero(line.good)
         ppas = (lg.block_ppa[lis] | np.uint64(line.id << lg.blk_off)).ravel()
         try:
-            self.dev.ppa_io(NvmOpc.PH_ERASE, ppas.tolist(), self.dev.pmode)
+            self.dev.ppa_io(NvmOpc.PH_ERASE, ppas, self.dev.pmode)
         except NvmError as e:
             log.warning("pblk: erase of line %d: %s", line.id, e)
             n = ppas.size
-            failed = bitmap(e.failed, n).reshape(lis.size, lg.nplanes).any(axis=1)
+            failed = e.mask.reshape(lis.size, lg.nplanes).any(axis=1)
             bad = lis[failed]
             self.c["erase_failed"] += int(bad.size)
             self.mark_grown_bad(line, bad)
@@ -321,10 +321,3 @@ class LineManager:
 
     def closed(self) -> list[Line]:
         return [ln for ln in self.lines if ln.state == LineState.CLOSED]
-
-
-def bitmap(failed: int, n: int) -> np.ndarray:
-    """The NVMe failed-address bitmap of a call over n addresses as a bool array."""
-    raw = (int(failed) & ((1 << n) - 1)).to_bytes((n + 7) // 8, "little")
-    return np.unpackbits(np.frombuffer(raw, np.uint8), bitorder="little")[:n].astype(bool)
-

@@ -20,7 +20,7 @@ import numpy as np
 from oxemu.wire import NvmOpc, PMode, Status
 from oxhost.lightnvm import NvmError
 
-from .lines import Line, LineState, bitmap
+from .lines import Line, LineState
 from .metadata import (
     ADDR_EMPTY,
     PBLK_MAGIC,
@@ -40,12 +40,12 @@ SCAN_SECS = 1024            # sectors per read while scanning a line's OOB
 def _read(dev, ppas: np.ndarray, with_meta: bool = False):
     """(data, meta, failed mask or None, status): reads that fail only in part are normal here."""
     try:
-        data, meta = dev.ppa_io(NvmOpc.PH_READ, ppas.tolist(), PMode.SNGL, with_meta=with_meta)
+        data, meta = dev.ppa_io(NvmOpc.PH_READ, ppas, PMode.SNGL, with_meta=with_meta)
         return data, meta, None, 0
     except NvmError as e:
         if e.status == Status.NVM_WARN_HIGH_ECC:
             return e.data, e.meta, None, 0
-        return e.data, e.meta, bitmap(e.failed, ppas.size), e.status
+        return e.data, e.meta, e.mask, e.status
 
 
 class Recovery:
@@ -163,7 +163,7 @@ class Recovery:
         paddrs = lg.unit_paddrs(ln.data_units[ln.cur:ln.cur + 1])[missing]
         n = paddrs.size
         try:
-            self.dev.ppa_io(NvmOpc.PH_WRITE, lg.ppas(ln.id, paddrs).tolist(), PMode.SNGL,
+            self.dev.ppa_io(NvmOpc.PH_WRITE, lg.ppas(ln.id, paddrs), PMode.SNGL,
                             data=np.zeros(n * lg.meta.sector_nbytes, np.uint8),
                             meta=pack_oob(ln.seq, Kind.PAD, ADDR_EMPTY, n))
         except NvmError as e:

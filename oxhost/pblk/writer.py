@@ -19,7 +19,7 @@ from oxhost.lightnvm import NvmError
 
 from .errors import PblkIOError, PblkNoSpace
 from .l2p import L2P, cache_code
-from .lines import Line, LineGeometry, LineManager, LineState, bitmap
+from .lines import Line, LineGeometry, LineManager, LineState
 from .metadata import ADDR_EMPTY, ID_NONE, Kind, pack_emeta, pack_oob, pack_smeta
 from .writebuffer import WriteBuffer
 
@@ -47,12 +47,12 @@ class Writer:
     def _program(self, ppas: np.ndarray, data: np.ndarray, meta: np.ndarray) -> np.ndarray | None:
         """Program sectors; None on success, else the bool mask of failed sectors."""
         try:
-            self.dev.ppa_io(NvmOpc.PH_WRITE, ppas.tolist(), self.pmode, data=data, meta=meta)
+            self.dev.ppa_io(NvmOpc.PH_WRITE, ppas, self.pmode, data=data, meta=meta)
             return None
         except NvmError as e:
             if e.status != Status.NVM_FAIL_WRITE:
                 raise PblkIOError(f"pblk: program failed with NVMe status 0x{e.status:04X}") from e
-            return bitmap(e.failed, ppas.size)
+            return e.mask
 
     # ------------------------------------------------------------ lines
     def open_line(self) -> Line:

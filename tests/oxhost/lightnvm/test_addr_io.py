@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from oxemu import Geometry
-from oxhost.lightnvm import Addr, BlockState, Device, LightnvmError, NvmError, PMode, buf_diff
+from oxemu.wire import AdminOpc
+from oxhost.lightnvm import (Addr, AddrCheck, AddrError, BlockState, Device, LightnvmError, NvmError, PMode,
+                            buf_diff, gen2dev)
 
 from tests.helpers import INVALID_FIELD, block_planes, page_addrs, stamp_meta, stamp_sectors
 
@@ -138,8 +140,43 @@ def test_addr_io_refuses_short_buffers_and_empty_address_lists(dev):
         dev.addr_read([])
 
 
-def test_addr_io_bbt_mark_outside_the_geometry_is_rejected_by_the_device(make_machine):
+def test_addr_io_bbt_mark_outside_the_geometry_is_refused_by_the_library_and_the_device(make_machine):
     d = Device.open(make_machine(geometry=Geometry.small(nblocks=6)))
-    with pytest.raises(NvmError) as ei:
+    with pytest.raises(AddrError) as ei:
         d.bbt_mark([Addr(0, 0, blk=6)], BlockState.BAD)
-    assert ei.value.status == INVALID_FIELD
+    assert ei.value.mask == AddrCheck.BLK
+    ppa = gen2dev(Addr(0, 0, blk=6), d.geo)           # what the library would have sent
+    c = d.driver.admin(AdminOpc.NVM_SET_BBT, nsid=1, cdw10=ppa & 0xFFFFFFFF, cdw11=ppa >> 32,
+                       cdw12=int(BlockState.BAD) << 16)
+    assert c.status == INVALID_FIELD
+
+
+def test_addr_erase_of_a_block_past_the_geometry_is_refused_and_erases_nothing(dev):
+    """Addr(blk=nblocks) once aliased onto ch 0 / lun 1 / blk 0 (fields were not masked)."""
+    victim = page_addrs(0, 1, 0, 0, dev.geo.nplanes)
+    dev.addr_erase(block_planes(0, 1, 0, dev.geo.nplanes))
+    dev.addr_write(victim, stamp_sectors(victim))
+    for bad, mask in ((Addr(blk=dev.geo.nblocks), AddrCheck.BLK), (Addr(lun=dev.geo.nluns), AddrCheck.LUN),
+                      (Addr(pg=dev.geo.npages, sec=dev.geo.nsectors), AddrCheck.PG | AddrCheck.SEC)):
+        with pytest.raises(AddrError) as ei:
+            dev.addr_erase([bad])
+        assert ei.value.mask == mask
+    with pytest.raises(AddrError):                      # a raw device PPA with bits past the format
+        dev.addr_read(np.array([1 << 40], dtype=np.uint64))
+    data, _ = dev.addr_read(victim)
+    assert buf_diff(data, stamp_sectors(victim)) == 0
+
+
+def test_addr_read_gives_an_empty_page_and_an_ecc_error_in_one_command_each_their_status(machine):
+    d = Device.open(machine)
+    d.addr_erase(block_planes(0, 0, 2, 2))
+    machine.device.volt.faults.program_fail.add((0, 0, 2, 0))
+    p0 = page_addrs(0, 0, 2, 0, 2)
+    with pytest.raises(NvmError):
+        d.addr_write(p0, stamp_sectors(p0))              # page 0 consumed, reads ECC from now on
+    addrs = p0 + page_addrs(0, 0, 2, 1, 2)              # 8 ECC, then 8 never written
+    with pytest.raises(NvmError) as ei:
+        d.addr_read(addrs)
+    assert ei.value.statuses.tolist() == [0x4281] * 8 + [0x42FF] * 8
+    assert ei.value.status == 0x4281                    # the worst stands for the call
+    assert not ei.value.data.any()

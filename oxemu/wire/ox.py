@@ -1,0 +1,93 @@
+"""OX's vendor extensions of the wire: the media label and the SMART / health log layout.
+
+The media label says what the media holds and for whom: the device mode that formatted
+it, the host target using it (pblk: its LUN range and instance uuid, as pblk's smeta
+carries the uuid in every line header), the exported capacity, and lifetime counters
+that NVMe defines as surviving power cycles. The device keeps it in its media file and
+answers it as vendor log page 0xC0; a host records its target with the vendor admin
+command 0xC1 (PRP1 -> a MediaLabel whose target fields are used).
+"""
+import ctypes
+import enum
+
+__all__ = ["MediaMode", "TargetKind", "MediaLabel", "LABEL_MAGIC", "LABEL_VERSION",
+           "CriticalWarning", "SmartLog", "SMART_DATA_UNIT_NBYTES"]
+
+LABEL_MAGIC = int.from_bytes(b"OXLB", "little")
+LABEL_VERSION = 1
+SMART_DATA_UNIT_NBYTES = 512 * 1000     # a SMART data unit: 1000 sectors of 512 bytes
+
+
+class MediaMode(enum.IntEnum):
+    """Which device mode wrote the media."""
+    BLANK = 0            # nothing written since the media was made or formatted
+    OPEN_CHANNEL = 1     # open-channel (LightNVM 1.2, lnvm > 0): the host places data
+    APPNVM = 2           # the device-side FTL behind a plain namespace (lnvm = 0)
+
+
+class TargetKind(enum.IntEnum):
+    """The host target recorded on open-channel media."""
+    NONE = 0
+    PBLK = 1
+
+
+class _LE(ctypes.LittleEndianStructure):
+    _pack_ = 1
+
+
+class MediaLabel(_LE):
+    """Vendor log page 0xC0 (and the label part of the media file header), 512 bytes."""
+    _fields_ = [
+        ("magic", ctypes.c_uint32), ("version", ctypes.c_uint16),
+        ("mode", ctypes.c_uint8),            # MediaMode
+        ("target", ctypes.c_uint8),          # TargetKind
+        ("lun_begin", ctypes.c_uint16), ("lun_end", ctypes.c_uint16),   # inclusive, global ids
+        ("read_only", ctypes.c_uint8),       # the device placed the media in read-only mode
+        ("last_stop_clean", ctypes.c_uint8),  # the last stop was a clean shutdown
+        ("rsvd0", ctypes.c_uint16),
+        ("uuid", ctypes.c_uint8 * 16),       # the host target's instance uuid
+        ("capacity_bytes", ctypes.c_uint64),  # exported: AppNVM namespace or pblk target
+        ("created_s", ctypes.c_uint64),      # unix time the media file was made
+        ("formatted_s", ctypes.c_uint64),    # last `ox format` (0: never)
+        ("labelled_s", ctypes.c_uint64),     # when mode / target were recorded
+        ("last_stop_s", ctypes.c_uint64),    # last clean stop (0: never)
+        ("power_cycles", ctypes.c_uint64),   # device starts that wrote to the media
+        ("unsafe_shutdowns", ctypes.c_uint64),
+        ("data_units_read", ctypes.c_uint64), ("data_units_written", ctypes.c_uint64),
+        ("host_read_cmds", ctypes.c_uint64), ("host_write_cmds", ctypes.c_uint64),
+        ("media_errors", ctypes.c_uint64),
+        ("reserved", ctypes.c_uint8 * 384),
+    ]
+
+
+assert ctypes.sizeof(MediaLabel) == 512
+
+
+class CriticalWarning(enum.IntFlag):
+    """SMART critical warning bits (NVMe 1.2, figure 94, byte 0)."""
+    SPARE = 1 << 0            # available spare below its threshold
+    TEMPERATURE = 1 << 1
+    RELIABILITY = 1 << 2      # degraded by media errors
+    READ_ONLY = 1 << 3        # the media has been placed in read-only mode
+    VOLATILE_BACKUP = 1 << 4
+
+
+class SmartLog(_LE):
+    """SMART / health information log page (NVMe 1.2, figure 94), 512 bytes.
+
+    The 128-bit counters are split into lo/hi u64 halves."""
+    _fields_ = [
+        ("critical_warning", ctypes.c_uint8), ("temperature", ctypes.c_uint16),
+        ("avail_spare", ctypes.c_uint8), ("spare_thresh", ctypes.c_uint8),
+        ("percent_used", ctypes.c_uint8), ("rsvd6", ctypes.c_uint8 * 26),
+        ("data_units_read", ctypes.c_uint64 * 2), ("data_units_written", ctypes.c_uint64 * 2),
+        ("host_reads", ctypes.c_uint64 * 2), ("host_writes", ctypes.c_uint64 * 2),
+        ("ctrl_busy_time", ctypes.c_uint64 * 2), ("power_cycles", ctypes.c_uint64 * 2),
+        ("power_on_hours", ctypes.c_uint64 * 2), ("unsafe_shutdowns", ctypes.c_uint64 * 2),
+        ("media_errors", ctypes.c_uint64 * 2), ("num_err_log_entries", ctypes.c_uint64 * 2),
+        ("rsvd192", ctypes.c_uint8 * 320),
+    ]
+
+
+assert ctypes.sizeof(SmartLog) == 512 and SmartLog.data_units_read.offset == 32
+assert SmartLog.num_err_log_entries.offset == 176
