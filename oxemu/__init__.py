@@ -1,8 +1,10 @@
 """oxemu: the emulated machine and the OX controller with its VOLT media.
 
-The host stack imports only `Machine` (and the wire formats in `oxemu.wire`).
+The host stack imports only this public face -- `Machine`, and for disk files
+`probe_geometry`, `probe_label` and `format_media` -- and the wire formats in `oxemu.wire`.
 """
 from .machine import Machine
-from .volt import Faults, Geometry, StoreError, probe_geometry
+from .volt import Faults, Geometry, StoreError, format_media, probe_geometry, probe_label
 
-__all__ = ["Faults", "Geometry", "Machine", "StoreError", "probe_geometry"]
+__all__ = ["Faults", "Geometry", "Machine", "StoreError", "format_media", "probe_geometry",
+           "probe_label"]

@@ -25,6 +25,7 @@ class MediaError(BlockDeviceError):
         super().__init__(msg)
         self.failed = failed
         self.data = data
+        self.valid_nbytes = 0       # BlockDevice.read: good bytes before the first bad sector
 
 
 class NoSpace(BlockDeviceError):
@@ -85,8 +86,15 @@ class BlockDevice(abc.ABC):
             return np.empty(0, dtype=np.uint8)
         s = self.sector_nbytes
         first, last = offset // s, (offset + nbytes - 1) // s
-        data = self.read_sectors(first, last - first + 1)
         skip = offset - first * s
+        try:
+            data = self.read_sectors(first, last - first + 1)
+        except MediaError as e:
+            if e.failed is not None and e.data is not None:
+                bad = int(np.argmax(e.failed)) if e.failed.any() else e.failed.size
+                e.valid_nbytes = max(0, min(nbytes, bad * s - skip))
+                e.data = e.data[skip:skip + nbytes]
+            raise
         return data[skip:skip + nbytes]
 
     def write(self, offset: int, data) -> int:

@@ -6,7 +6,8 @@ import logging
 import os
 import sys
 
-from oxemu import Geometry, Machine, probe_geometry
+from oxemu import Faults, Geometry, Machine, probe_geometry, probe_label
+from oxemu.wire import MediaMode, TargetKind
 
 from .blockdev import BlockDevice
 
@@ -52,6 +53,14 @@ class Stack:
             "volatile": self.disk is None,
             "timing": self.timing,
         }
+
+    def abandon(self) -> None:
+        """Pull the plug: the machine goes away with no flush and no clean stop of the block
+        device (after a power cut, or to crash it on purpose)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.machine.close()
 
     def close(self) -> None:
         if self._closed:
@@ -104,26 +113,91 @@ def _geometry_for(disk: str | None, geometry: Geometry | None) -> Geometry:
     return geometry or Geometry()
 
 
-def open_stack(mode: str = "pblk", disk: str | None = "ox.disk", volatile: bool = False,
+def describe_label(label) -> str:
+    """What a media label says the disk holds, in the words of the command line."""
+    if label is None or label.mode == MediaMode.BLANK:
+        return "blank media"
+    if label.mode == MediaMode.APPNVM:
+        cap = f" of {label.capacity_bytes:,} bytes" if label.capacity_bytes else ""
+        return f"an AppNVM volume{cap}"
+    if label.target == TargetKind.PBLK:
+        return f"a pblk volume on LUNs {label.lun_begin}-{label.lun_end}"
+    return "open-channel data written without a pblk target (ox addr / ox vblk)"
+
+
+def open_flags(label) -> str:
+    """The `ox mount` flags that open what the label describes."""
+    if label.mode == MediaMode.APPNVM:
+        return "--mode appnvm"
+    if label.target == TargetKind.PBLK:
+        return f"--mode pblk --luns {label.lun_begin}-{label.lun_end}"
+    return "--mode pblk"
+
+
+def label_mode(label) -> str | None:
+    """The stack mode the media was written in; None for blank media."""
+    if label is None or label.mode == MediaMode.BLANK:
+        return None
+    if label.mode == MediaMode.APPNVM:
+        return "appnvm"
+    return "pblk" if label.target == TargetKind.PBLK else "open-channel"
+
+
+def check_label(disk: str, label, mode: str, luns: tuple[int, int] | None) -> None:
+    """Refuse, before anything is written, to open media as something it is not: another
+    mode, or a pblk volume with another LUN range. One line naming what the disk holds and
+    the flags that open it; `ox format` is the way to reuse it."""
+    held = label_mode(label)
+    if held is None:
+        return
+    fmt = f"ox format --disk {disk} --mode {mode} --yes"
+    if held == "open-channel" and mode == "pblk":
+        return                      # raw open-channel use: pblk may create its target
+    if held != mode:
+        what = {"pblk": "a pblk volume", "appnvm": "an AppNVM volume"}[mode]
+        raise StackError(f"{disk} holds {describe_label(label)}, not {what}: open it with "
+                         f"{open_flags(label)}, or erase it for {mode} with: {fmt}")
+    if mode == "pblk" and luns is not None and (label.lun_begin, label.lun_end) != tuple(luns):
+        raise StackError(f"{disk} holds a pblk volume on LUNs {label.lun_begin}-{label.lun_end}, "
+                         f"not {luns[0]}-{luns[1]}: open it with --luns {label.lun_begin}-"
+                         f"{label.lun_end}, or erase it for LUNs {luns[0]}-{luns[1]} with: {fmt} "
+                         f"--luns {luns[0]}-{luns[1]}")
+
+
+def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: bool = False,
                debug: bool = False, timing: str = "off",
-               luns: tuple[int, int] | None = DEFAULT_LUNS, geometry: Geometry | None = None,
-               trace_stream=None) -> Stack:
-    """Build machine + driver + block device. `luns` is an inclusive (begin, end) range of
-    global LUN ids for pblk; None means every LUN. The default (0, 31) also means every LUN
-    on a geometry with fewer. Errors: StackError, oxemu.StoreError (disk file locked,
-    corrupt or of another geometry), the lower layers' own errors."""
-    if mode not in MODES:
+               luns: tuple[int, int] | None = None, geometry: Geometry | None = None,
+               trace_stream=None, faults: Faults | None = None) -> Stack:
+    """Build machine + driver + block device.
+
+    `mode` None means what the disk holds (its media label), pblk for new media; an
+    explicit mode the media was not written in is refused (StackError) before anything is
+    written. `luns` is an inclusive (begin, end) range of global LUN ids for pblk; None
+    means the range the media records, else every LUN (DEFAULT_LUNS also means every LUN
+    on a geometry with fewer). `faults` injects media faults (lab use: `ox torture`).
+    Errors: StackError, oxemu.StoreError (disk file locked, corrupt or of another
+    geometry), the lower layers' own errors."""
+    if mode is not None and mode not in MODES:
         raise StackError(f"unknown mode {mode!r} (pblk or appnvm)")
     if volatile:
         disk = None
     elif disk is None:
         disk = "ox.disk"
+    label = None
     if disk is not None:
         if os.path.isdir(disk):
             raise StackError(f"{disk}: is a directory, not a disk file")
         disk = os.path.abspath(disk)
+        label = probe_label(disk)
+    if mode is None:
+        held = label_mode(label)
+        mode = held if held in MODES else "pblk"
+    if label is not None:
+        check_label(disk, label, mode, luns)
     geo = _geometry_for(disk, geometry)
     nluns = geo.total_luns
+    if luns is None and mode == "pblk" and label is not None and label.target == TargetKind.PBLK:
+        luns = (label.lun_begin, label.lun_end)
     if luns is None or (tuple(luns) == DEFAULT_LUNS and nluns < DEFAULT_LUNS[1] + 1):
         luns = (0, nluns - 1)
     b, e = luns
@@ -138,7 +212,7 @@ def open_stack(mode: str = "pblk", disk: str | None = "ox.disk", volatile: bool 
 
     machine = Machine(lnvm=1 if mode == "pblk" else 0, volt=0 if disk else 1,
                       debug=1 if debug else 0, disk=disk, geometry=geo, timing=timing,
-                      trace_stream=trace_stream or sys.stderr)
+                      trace_stream=trace_stream or sys.stderr, faults=faults)
     device = None
     try:
         if mode == "pblk":

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs what the project needs on a fresh Debian 12 machine: the apt packages
-# (FUSE 3 and its headers for pyfuse3, e2fsprogs, fio) and a .venv holding the
-# project in editable mode. Idempotent: a second run changes nothing.
+# Installs what the project needs on a fresh Debian 12 machine: the apt packages (Python
+# venv and headers and gcc to build pyfuse3, FUSE 3 and its headers, e2fsprogs, fuse2fs for
+# ext4 without root, fio) and a .venv holding the project in editable mode.
+# Idempotent: a second run changes nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(fuse3 libfuse3-dev pkg-config e2fsprogs fio)
+APT_PKGS=(python3-venv python3-dev gcc fuse3 libfuse3-dev pkg-config e2fsprogs fuse2fs fio)
 missing=()
 for p in "${APT_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,10 +1,12 @@
-"""Admin command set (SPEC 5): queues, identify, features, log pages, and the
-LightNVM vendor commands (identity 0xE2, bad block table 0xF1/0xF2)."""
+"""Admin command set (SPEC 5): queues, identify, features, log pages (error, SMART with
+lifetime counters, firmware slot, and OX's media label 0xC0); the device mode adds its
+own commands (LightNVM identity 0xE2, bad block table 0xF1/0xF2, OX set target 0xC1)."""
 import struct
 
 import numpy as np
 
-from ..wire import PAGE_SIZE, AdminOpc, Cns, FeatureId, IdCtrl, LogPage, NvmOpc, Status
+from ..wire import (PAGE_SIZE, AdminOpc, Cns, CriticalWarning, FeatureId, IdCtrl, LogPage, SmartLog,
+                    Status)
 from .controller import MAX_QUEUES
 from .prp import Transfer
 
@@ -12,9 +14,10 @@ from .prp import Transfer
 class AdminCommands:
     """Dispatches admin opcodes; the device mode adds its own through `ops.admin_extra`."""
 
-    def __init__(self, ctrl_ref, ops, identify_ctrl: bytes):
+    def __init__(self, ctrl_ref, ops, identify_ctrl: bytes, volt=None):
         self._ctrl = ctrl_ref          # callable returning the Controller (built after us)
         self.ops = ops
+        self.volt = volt if volt is not None else ops.volt     # the media: label, read-only
         self.identify_ctrl = identify_ctrl
         vwc = IdCtrl.from_buffer_copy(identify_ctrl).vwc & 1       # cache on when present
         self.features = {FeatureId.ARBITRATION: 0, FeatureId.POWER_MGMT: 0,
@@ -122,17 +125,9 @@ class AdminCommands:
             for i, (count, sqid, cid, status) in enumerate(reversed(ctrl.error_log)):
                 struct.pack_into("<QHHH", data, i * 64, count, sqid, cid, status << 1)
         elif lid == LogPage.SMART:
-            data = bytearray(512)
-            units = 512 * 1000                                       # data units of 1000 sectors
-            struct.pack_into("<B", data, 0, 0)                       # critical warning
-            struct.pack_into("<H", data, 1, 273 + 40)                # composite temp, K
-            struct.pack_into("<BBB", data, 3, 100, 10, 0)            # spare, threshold, used
-            struct.pack_into("<QQ", data, 32, -(-self.ops.bytes_read // units), 0)
-            struct.pack_into("<QQ", data, 48, -(-self.ops.bytes_written // units), 0)
-            ops = ctrl.opcodes
-            struct.pack_into("<QQ", data, 64, ops[NvmOpc.READ] + ops[NvmOpc.PH_READ], 0)
-            struct.pack_into("<QQ", data, 80, ops[NvmOpc.WRITE] + ops[NvmOpc.PH_WRITE], 0)
-            struct.pack_into("<QQ", data, 176, ctrl.counters["errors"], 0)
+            data = bytes(self.smart_log(ctrl))
+        elif lid == LogPage.OX_MEDIA_LABEL:
+            data = bytes(self.volt.label())
         elif lid == LogPage.FW_SLOT:
             data = bytearray(512)
             data[0] = 1
@@ -141,3 +136,21 @@ class AdminCommands:
             return Status.INVALID_LOG_PAGE | Status.DNR, 0
         data = bytes(data[:nbytes]).ljust(nbytes, b"\0")
         return self._send(cmd, data)
+
+    def smart_log(self, ctrl) -> SmartLog:
+        """SMART / health log: the media label's lifetime counters, live."""
+        lab = self.volt.label()
+        s = SmartLog()
+        if self.volt.read_only or getattr(self.ops, "read_only", False):
+            s.critical_warning = CriticalWarning.READ_ONLY
+        s.temperature = 273 + 40                                     # composite temperature, K
+        s.avail_spare, s.spare_thresh, s.percent_used = 100, 10, 0
+        s.data_units_read[0] = lab.data_units_read
+        s.data_units_written[0] = lab.data_units_written
+        s.host_reads[0] = lab.host_read_cmds
+        s.host_writes[0] = lab.host_write_cmds
+        s.power_cycles[0] = lab.power_cycles
+        s.unsafe_shutdowns[0] = lab.unsafe_shutdowns
+        s.media_errors[0] = lab.media_errors
+        s.num_err_log_entries[0] = ctrl.counters["errors"]
+        return s

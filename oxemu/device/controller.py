@@ -59,6 +59,12 @@ class Controller:
         self.busy_ns = 0                  # CPU time spent executing commands (instrumentation)
         self.error_log = []
         self._regs32 = {}
+        self.unpowered = False            # the media lost power: fatal until the machine goes
+
+    def lose_power(self) -> None:
+        """The power was cut: CSTS.CFS for good (a reset does not bring the media back)."""
+        self.unpowered = True
+        self.csts |= CSTS.CFS
 
     # ---------------------------------------------------------------- registers
     def mmio_read(self, offset: int, size: int) -> int:
@@ -95,7 +101,7 @@ class Controller:
             else:
                 self._write_reg(offset, size, value)
         except PowerLost:
-            self.csts |= CSTS.CFS
+            self.lose_power()
         except Exception:
             log.error("controller fault on register write 0x%x=0x%x:\n%s", offset, value,
                       traceback.format_exc())
@@ -127,6 +133,8 @@ class Controller:
     def _set_cc(self, value: int) -> None:
         old = self.cc
         self.cc = value
+        if self.unpowered:
+            return
         was_en, en = old & CC.EN, value & CC.EN
         shn = (value >> CC.SHN_SHIFT) & 3
         if shn != SHN.NONE and ((old >> CC.SHN_SHIFT) & 3) == SHN.NONE:

@@ -1,11 +1,18 @@
 """LNVM FTL (lnvm > 0): open-channel 1.2 physical commands passed straight to VOLT with
 the NAND rules enforced (SPEC 5, 6). The host owns placement; the device checks and moves.
+
+Read-only media (the label says so, or the disk file was opened read-only): erases,
+writes, bad block table changes and label changes complete NS_WRITE_PROTECTED; reads work.
 """
+import logging
+
 import numpy as np
 
 from ..machine.dma import DmaError
-from ..volt import MediaOp, MediaStatus
-from ..wire import MAX_PPAS, AdminOpc, BbTableHeader, BlockState, NvmOpc, PMode, Status, BBT_MAGIC
+from ..volt import MediaOp, MediaStatus, describe
+from ..volt.label import uuid_is_zero
+from ..wire import (MAX_PPAS, AdminOpc, BbTableHeader, BlockState, MediaLabel, MediaMode, NvmOpc, PMode,
+                    Status, TargetKind, BBT_MAGIC)
 from .core import MmgrCmd
 from .errors import CommandError
 from .identity import identify_namespace, nvm_identity
@@ -21,6 +28,9 @@ _SEVERITY = {int(MediaStatus.EMPTY): 1, int(MediaStatus.PROGRAM_FAIL): 2,
              int(MediaStatus.ERASE_FAIL): 2, int(MediaStatus.ECC): 3}
 _VALID_BB_STATES = {int(s) for s in BlockState}
 _OK = int(MediaStatus.OK)
+_WRITE_PROTECTED = Status.NS_WRITE_PROTECTED | Status.DNR
+
+log = logging.getLogger(__name__)
 
 
 class LnvmFtl:
@@ -56,7 +66,8 @@ class LnvmFtl:
     def admin_extra(self, opcode):
         return {AdminOpc.NVM_IDENTITY: self.nvm_identity,
                 AdminOpc.NVM_GET_BBT: self.get_bbt,
-                AdminOpc.NVM_SET_BBT: self.set_bbt}.get(opcode)
+                AdminOpc.NVM_SET_BBT: self.set_bbt,
+                AdminOpc.OX_SET_TARGET: self.set_target}.get(opcode)
 
     def nvm_identity(self, cmd):
         data = nvm_identity(self.geo, self.timing.nand)
@@ -108,6 +119,8 @@ class LnvmFtl:
             return Status.INVALID_OPCODE | Status.DNR, 0, arrival_ns
         if cmd.nsid != 1:
             return Status.INVALID_NS | Status.DNR, 0, arrival_ns
+        if cmd.opcode != NvmOpc.PH_READ and self.volt.read_only:
+            return _WRITE_PROTECTED, 0, arrival_ns
         f = self._ppas(cmd)
         planes = self._pmode(cmd)
         if cmd.opcode == NvmOpc.PH_ERASE:
@@ -292,6 +305,41 @@ class LnvmFtl:
         if state not in _VALID_BB_STATES:
             return Status.INVALID_FIELD | Status.DNR, 0
         ppas = self._ppas(cmd)
-        bbt = self.volt.store.bbt
-        bbt[ppas[:, 0], ppas[:, 1], ppas[:, 2], ppas[:, 3]] = state
+        if self.volt.read_only:
+            return _WRITE_PROTECTED, 0
+        self.volt.set_block_states(ppas[:, 0], ppas[:, 1], ppas[:, 2], ppas[:, 3], state)
+        return Status.SUCCESS, 0
+
+    # ------------------------------------------------------------------ media label
+    def set_target(self, cmd):
+        """OX vendor 0xC1: record the host target (kind, LUN range, uuid, capacity) in the
+        media label. Accepted when the label has none, or names the same target and LUN
+        range (an all-zero uuid or capacity stored there is filled in); another target or
+        range is INVALID_FIELD. A change of the label is a media mutation."""
+        raw = Transfer(self.dma, cmd.prp1, cmd.prp2, 512).read()
+        want = MediaLabel.from_buffer_copy(raw.tobytes())
+        total = self.geo.total_luns
+        if want.target != TargetKind.PBLK or not want.lun_begin <= want.lun_end < total:
+            return Status.INVALID_FIELD | Status.DNR, 0
+        have = self.volt.label()
+        fields = {}
+        if have.target == TargetKind.NONE:
+            fields = dict(mode=MediaMode.OPEN_CHANNEL, target=want.target, lun_begin=want.lun_begin,
+                          lun_end=want.lun_end, uuid=bytes(want.uuid), capacity_bytes=want.capacity_bytes)
+        elif (have.target, have.lun_begin, have.lun_end) == (want.target, want.lun_begin, want.lun_end):
+            if uuid_is_zero(have) and not uuid_is_zero(want):
+                fields["uuid"] = bytes(want.uuid)
+            if not have.capacity_bytes and want.capacity_bytes:
+                fields["capacity_bytes"] = want.capacity_bytes
+        else:
+            asked = MediaLabel.from_buffer_copy(bytes(have))
+            asked.target, asked.lun_begin, asked.lun_end = want.target, want.lun_begin, want.lun_end
+            log.warning("OX set target refused: %s; the host asked for %s", describe(have, "the media"),
+                        describe(asked, "a target").removeprefix("a target holds "))
+            return Status.INVALID_FIELD | Status.DNR, 0
+        if not fields:
+            return Status.SUCCESS, 0
+        if self.volt.read_only:
+            return _WRITE_PROTECTED, 0
+        self.volt.update_label(**fields)
         return Status.SUCCESS, 0

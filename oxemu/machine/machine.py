@@ -18,17 +18,26 @@ class Machine:
 
     Parameters mirror QEMU's `-device ox-ctrl,lnvm=,volt=,debug=,serial=`; `disk` is the
     media file used when volt=0 (default ./ox.disk). `appnvm_capacity` (bytes) sets the
-    exported size in AppNVM mode (lnvm=0); None means pblk's rule, or what the disk file
-    was formatted with. The host stack sees only `ram`, the register accessors (executed
+    exported size in AppNVM mode (lnvm=0); None means what the media's label records, or
+    pblk's rule on blank media. `readonly` opens an existing disk file read-only, under a
+    shared lock (open-channel mode only): erases, writes and bad block table changes
+    complete NS_WRITE_PROTECTED and the file is never written. Media labelled by the other
+    mode, or an AppNVM volume of another capacity, is refused with StoreError before
+    anything is written. The host stack sees only `ram`, the register accessors (executed
     by the guest CPU) and the PCI ids.
     """
 
     def __init__(self, lnvm: int = 1, volt: int = 1, debug: int = 0, disk: str | None = None,
                  serial: str = "deadbeef", ram_mib: int = 256, *, geometry: Geometry | None = None,
                  timing: str = "off", faults: Faults | None = None, trace_stream=None,
-                 appnvm_capacity: int | None = None):
+                 appnvm_capacity: int | None = None, readonly: bool = False):
         if ram_mib < 1:
             raise ValueError("ram_mib must be at least 1")
+        if readonly and not lnvm:
+            raise ValueError("readonly=True needs open-channel mode (lnvm > 0): "
+                             "the AppNVM FTL writes its map at start")
+        if readonly and volt:
+            raise ValueError("readonly=True needs a disk file (volt=0)")
         TimingMode(timing)                   # refuse a bad mode before the disk file is locked
         from ..device import OxCtrl          # the device is built by the machine, not the host
         self.geometry = geometry or Geometry()
@@ -43,7 +52,7 @@ class Machine:
             self.device = OxCtrl(self.dma, lnvm=lnvm, volt=volt, debug=debug, disk=disk,
                                  serial=serial, geometry=self.geometry, timing=timing,
                                  faults=faults, trace_stream=trace_stream,
-                                 appnvm_capacity=appnvm_capacity)
+                                 appnvm_capacity=appnvm_capacity, readonly=readonly)
         except BaseException:
             self.cpu.close()
             self._ram.close()
@@ -92,6 +101,7 @@ class Machine:
         volt = dev.volt
         out = dict(ctrl.counters)
         out.update(virtual_ns=volt.timing.now_ns, device_cpu_s=ctrl.busy_ns / 1e9,
+                   media_ops=volt.ops, media_powered=volt.powered,
                    dma_bytes_to_device=self.dma.bytes_read, dma_bytes_to_host=self.dma.bytes_written,
                    media=dict(volt.counters),
                    media_bytes_programmed=volt.counters["programs"] * self.geometry.page_nbytes,

@@ -4,15 +4,26 @@ Media commands (MMGR) act on one plane's page or block each; the vector calls ta
 at once and behave exactly as issuing them one by one in order. NAND rules: a block is
 erased before it is programmed, its pages are programmed in order and once, reads of a
 never-programmed page report EMPTY and return zeros, bad blocks fail.
+
+A page whose program failed is consumed all the same and reads back as ECC (zeros)
+until its block is erased; its state is kept per plane page in the store, so it
+survives a restart.
+
+Power cut (Faults.power_cut_after = N): the first N media operations run; the MMGR
+command the cut interrupts is torn -- a program consumes its page (the block's next page
+advances) and leaves it unreadable (ECC until erased); an erase does not happen, while
+the per-plane erases of the same NVMe command before it did; a read returns nothing.
+Nothing after it happens: every later command reports POWER_LOSS.
 """
 import enum
 import logging
 
 import numpy as np
 
+from ..wire.ox import MediaLabel
 from .faults import Faults
 from .geometry import Geometry
-from .store import Store
+from .store import PageState, Store
 from .timing import MediaOp, TimingModel
 
 log = logging.getLogger(__name__)
@@ -45,9 +56,10 @@ class Volt:
         self.timing = timing
         self.faults = faults or Faults()
         self.counters = dict(reads=0, programs=0, erases=0, empty_reads=0,
-                             program_fails=0, erase_fails=0, read_errors=0)
+                             program_fails=0, erase_fails=0, read_errors=0, torn_pages=0)
         self._ops = 0
         self.powered = True
+        self.read_only = bool(store.label.read_only) or store.readonly   # no writes accepted
         self._bp_shape = (geo.nchannels, geo.nluns, geo.nblocks, geo.nplanes)
         self._pg_shape = (geo.nchannels, geo.nluns, geo.nblocks, geo.npages, geo.nplanes)
         self._data = store.data.reshape(-1, geo.page_nbytes)               # one row per page
@@ -55,13 +67,19 @@ class Volt:
         self._next = store.next_page.reshape(-1)
         self._bbt = store.bbt.reshape(-1)
         self._erases = store.erase_count.reshape(-1)
-        self._failed_rows = set()     # pages whose program failed, until their block is erased
+        self._pstate = store.page_state.reshape(-1)        # PageState per plane page (row)
+        self._unreadable = int(np.count_nonzero(self._pstate))
         self._zero_page = np.zeros(geo.page_nbytes, dtype=np.uint8)
         self._zero_oob = np.zeros(geo.oob_nbytes, dtype=np.uint8)
         self._zero_page.flags.writeable = False
         self._zero_oob.flags.writeable = False
 
     # ---------------------------------------------------------------- bookkeeping
+    @property
+    def ops(self) -> int:
+        """Media operations performed since power-on: what Faults.power_cut_after counts."""
+        return self._ops
+
     def _admit(self, n: int) -> int:
         """How many of n operations run before the power cut (all, when none is set)."""
         if not self.powered:
@@ -73,6 +91,19 @@ class Volt:
             self.powered = False
             log.warning("VOLT: power cut after %d media operations", cut)
         return k
+
+    def _mutating(self) -> None:
+        """The media is about to change: the store marks its header (once per stop)."""
+        if not self.store.writing:
+            self.store.begin_write()
+
+    def _spoil(self, row: int, state: PageState) -> None:
+        """A consumed page that cannot be read back: zeros, and ECC until erased."""
+        self._data[row] = 0               # no stale bytes from the last cycle
+        self._oob[row] = 0
+        if not self._pstate[row]:
+            self._unreadable += 1
+        self._pstate[row] = state
 
     def _faulty(self) -> bool:
         f = self.faults
@@ -88,7 +119,10 @@ class Volt:
         ch, lun, blk, pl = _arr(ch, lun, blk, pl)
         n = ch.size
         status = np.full(n, _PLOSS, dtype=np.uint8)
-        k = self._admit(n)
+        k = self._admit(n)              # an erase the cut interrupts does not happen
+        if k == 0:
+            return status
+        self._mutating()
         bp = np.ravel_multi_index((ch[:k], lun[:k], blk[:k], pl[:k]), self._bp_shape)
         bad = self._is_bad(bp)
         if self._faulty():
@@ -99,11 +133,14 @@ class Volt:
                     bad[i] = True
         good = bp[~bad]
         self._next[good] = 0
-        if self._failed_rows:
+        if self._unreadable and good.size:            # erased pages are readable (empty) again
             g = self.geo
-            erased = set(good.tolist())
-            self._failed_rows = {r for r in self._failed_rows
-                                 if (r // (g.npages * g.nplanes)) * g.nplanes + r % g.nplanes not in erased}
+            cl, pl_ = np.divmod(good, g.nplanes)
+            rows = ((cl[:, None] * g.npages + np.arange(g.npages)) * g.nplanes + pl_[:, None]).reshape(-1)
+            spoiled = np.unique(rows[self._pstate[rows] != 0])
+            if spoiled.size:
+                self._pstate[spoiled] = PageState.OK
+                self._unreadable -= int(spoiled.size)
         np.add.at(self._erases, good, 1)
         status[:k] = np.where(bad, _EFAIL, _OK)
         self.counters["erases"] += good.size
@@ -115,7 +152,13 @@ class Volt:
         ch, lun, blk, pl, pg = _arr(ch, lun, blk, pl, pg)
         n = pg.size
         status = np.full(n, _PLOSS, dtype=np.uint8)
+        was_powered = self.powered
         k = self._admit(n)
+        torn = was_powered and k < n                  # the cut interrupts command k
+        if k == 0 and not torn:
+            return status
+        self._mutating()
+        tear = (int(ch[k]), int(lun[k]), int(blk[k]), int(pl[k]), int(pg[k])) if torn else None
         ch, lun, blk, pl, pg = ch[:k], lun[:k], blk[:k], pl[:k], pg[:k]
         bp = np.ravel_multi_index((ch, lun, blk, pl), self._bp_shape)
         nxt = self._next[bp].astype(np.int64)
@@ -144,11 +187,9 @@ class Volt:
             for i in np.flatnonzero(ok):
                 if (int(ch[i]), int(lun[i]), int(blk[i]), int(pg[i])) in f.program_fail \
                         or f.roll(f.program_fail_rate):
-                    ok[i] = False                     # the page is consumed all the same:
+                    ok[i] = False                     # the page is consumed all the same
                     row = int(np.ravel_multi_index((ch[i], lun[i], blk[i], pg[i], pl[i]), self._pg_shape))
-                    self._data[row] = 0               # no stale bytes from the last cycle,
-                    self._oob[row] = 0                # and reads report ECC until erased
-                    self._failed_rows.add(row)
+                    self._spoil(row, PageState.PROGRAM_FAILED)
         first = ok & (pg == 0)
         if first.any():                               # a block starts filling: fault it in at once
             self.store.prepare_block((ch[first] * self.geo.nluns + lun[first]) * self.geo.nblocks + blk[first])
@@ -168,7 +209,19 @@ class Volt:
         status[:k] = np.where(ok, _OK, _PFAIL)
         self.counters["programs"] += rows.size
         self.counters["program_fails"] += k - rows.size
+        if tear is not None:
+            self._tear(*tear)
         return status
+
+    def _tear(self, ch: int, lun: int, blk: int, pl: int, pg: int) -> None:
+        """The program the power cut interrupted: when it would have gone down, its page
+        is consumed and unreadable (a half-programmed page fails its ECC)."""
+        b = ((ch * self.geo.nluns + lun) * self.geo.nblocks + blk) * self.geo.nplanes + pl
+        if int(self._bbt[b]) in BAD_STATES or pg != int(self._next[b]):
+            return                                    # refused anyway: nothing was programmed
+        self._next[b] = pg + 1
+        self._spoil(int(np.ravel_multi_index((ch, lun, blk, pg, pl), self._pg_shape)), PageState.TORN)
+        self.counters["torn_pages"] += 1
 
     def read_pages(self, ch, lun, blk, pl, pg) -> tuple[np.ndarray, np.ndarray]:
         """(status per page, row per page); rows of failed pages must not be used."""
@@ -186,8 +239,8 @@ class Volt:
             st[err] = _ECC
             self.counters["read_errors"] += int(err.sum())
         rows = (cl * g.npages + pg) * g.nplanes + pl
-        if self._failed_rows:
-            err = (st == _OK) & np.isin(rows[:k], list(self._failed_rows))
+        if self._unreadable:
+            err = (st == _OK) & (self._pstate[rows[:k]] != 0)
             st[err] = _ECC
             self.counters["read_errors"] += int(err.sum())
             rate = rate or err.any()
@@ -233,7 +286,7 @@ class Volt:
             self.counters["read_errors"] += 1
             return MediaStatus.ECC, self._zero_page, self._zero_oob
         row = (cl * g.npages + pg) * g.nplanes + pl
-        if row in self._failed_rows:
+        if self._unreadable and self._pstate[row]:
             self.counters["read_errors"] += 1
             return MediaStatus.ECC, self._zero_page, self._zero_oob
         self.counters["reads"] += 1
@@ -242,9 +295,47 @@ class Volt:
     def charge(self, op: MediaOp, ch: int, lun: int, nbytes: int, arrival_ns: int) -> int:
         return self.timing.charge(op, ch, lun, nbytes, arrival_ns)
 
+    # ---------------------------------------------------------------- bad blocks, label
+    def set_block_states(self, ch, lun, blk, pl, state: int) -> None:
+        """Set bad block table entries (a media mutation when any changes)."""
+        ch, lun, blk, pl = _arr(ch, lun, blk, pl)
+        bp = np.ravel_multi_index((ch, lun, blk, pl), self._bp_shape)
+        if bp.size and np.any(self._bbt[bp] != state):
+            self._mutating()
+            self._bbt[bp] = state
+
+    def label(self) -> MediaLabel:
+        """The media label with live lifetime counters (a copy)."""
+        return self.store.live_label()
+
+    def update_label(self, **fields) -> bool:
+        """Record label fields (a media mutation when any changes); False when nothing
+        changed or the power is gone."""
+        if not self.powered:
+            return False
+        return self.store.update_label(**fields)
+
+    def set_read_only(self, reason: str) -> None:
+        """Place the media in read-only mode for good (label.read_only, persisted): the
+        device accepts no more writes. Logs one warning with the reason."""
+        if self.read_only and (self.store.label.read_only or self.store.readonly):
+            return
+        self.read_only = True
+        log.warning("VOLT: media placed in read-only mode: %s", reason)
+        if not self.store.readonly:
+            self.update_label(read_only=1)
+
+    # ---------------------------------------------------------------- power
     def flush(self) -> None:
         self.store.flush()
 
+    def shutdown(self) -> None:
+        """Controller shutdown: durable, and recorded as a clean stop (nothing after a cut)."""
+        if self.powered:
+            self.store.shutdown()
+
     def close(self) -> None:
-        self._data = self._oob = self._next = self._bbt = self._erases = None
-        self.store.close(clean=self.powered)
+        """Power off: a stop is clean only after a controller shutdown (`shutdown`) with no
+        media change since; otherwise the store records an unsafe shutdown."""
+        self._data = self._oob = self._next = self._bbt = self._erases = self._pstate = None
+        self.store.close()

@@ -1,92 +1,171 @@
 """Where VOLT's bytes live: anonymous memory (volt>0) or a sparse disk file (volt=0).
 
-Disk file format, version 1 (all little-endian):
+Disk file format, version 2 (all little-endian):
 
-    0      4 KiB header (VoltHeader below, CRC32C over the struct with crc = 0)
+    0      4 KiB header: VoltHeader below -- geometry, region offsets, how the last
+           writer stopped, and the 512-byte media label (wire.ox.MediaLabel) -- with a
+           CRC32C over the struct taken with crc = 0
     4 KiB  block-plane state: bbt u8[N], next_page u16[N], erase_count u32[N],
            N = channels*luns*blocks*planes, in (ch, lun, blk, pl) order
+    ...    page state: u8[P], one per plane page (P = N*pages), in (ch, lun, blk, pg, pl)
+           order; PageState below. A page that is not OK reads back as uncorrectable
+           (ECC) until its block is erased
     ...    data: sector_nbytes per sector, in (ch, lun, blk, pg, pl, sec) order
     ...    OOB: oob_nbytes per page, in (ch, lun, blk, pg, pl) order
 
 Regions start on 4 KiB boundaries. The file is created sparse, so disk use grows with
-data written. A file whose magic, version, CRC or geometry does not match is refused
-and left untouched. The file is locked (flock) while open: one device per disk file.
+data written. A file whose magic, version, CRC, geometry or size does not match is
+refused and left untouched. The file is locked (flock) while open: one writer, or any
+number of read-only openers.
+
+Header life cycle. Opening writes nothing. The first media mutation of a power-on
+(erase, program, bad block table or label change: `begin_write`) marks the header
+RUNNING, counts a power cycle -- and an unsafe shutdown when the header still said
+RUNNING, i.e. the last writer died -- and gives a BLANK label the device's mode. A
+controller shutdown marks it CLEAN (last_stop_clean, last_stop_s); a close while the
+media is still being written -- after a power cut, or a power-off without a controller
+shutdown since the last mutation -- marks it UNSAFE, counted as an unsafe shutdown, as
+NVMe counts them. flush() and close()
+rewrite the header only when its bytes change: an open that is refused, or that only
+identified the device, leaves the file byte-identical. The session's lifetime counters
+(SMART data units, host commands, media errors) are added to the label's when the
+header is written.
 """
 import ctypes
+import enum
 import fcntl
+import logging
 import mmap
 import os
+import time
 
 import crc32c
 import numpy as np
 
+from ..wire.ox import MediaLabel, MediaMode
+from .errors import StoreError
 from .geometry import Geometry
+from .label import SESSION_COUNTERS, copy_label, new_label, set_uuid
+
+log = logging.getLogger(__name__)
 
 MAGIC = b"OXVOLT\x00\x01"
 MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)   # Linux 5.14
-VERSION = 1
+VERSION = 2
 HEADER_NBYTES = 4096
 
+__all__ = ["MAGIC", "VERSION", "HEADER_NBYTES", "PageState", "StopState", "Store", "StoreError",
+           "VoltHeader", "layout", "probe_geometry", "probe_label"]
 
-class StoreError(Exception):
-    """The disk file cannot be used (wrong geometry, corrupt header, locked, I/O error)."""
+
+class StopState(enum.IntEnum):
+    """How the last writer of the file stopped (VoltHeader.stop)."""
+    RUNNING = 0      # a writer is running, or died without stopping: an unsafe shutdown
+    CLEAN = 1        # controller shutdown after the last mutation
+    UNSAFE = 2       # closed while writing: a power cut, or no controller shutdown (counted)
+
+
+class PageState(enum.IntEnum):
+    """One byte per plane page: whether a programmed page can be read."""
+    OK = 0
+    PROGRAM_FAILED = 1   # the program reported a failure: the page is consumed, unreadable
+    TORN = 2             # the program the power cut interrupted
 
 
 class VoltHeader(ctypes.LittleEndianStructure):
-    """On-disk header of a VOLT media file (this project's own format)."""
+    """On-disk header of a VOLT media file, version 2 (this project's own format)."""
     _pack_ = 1
     _fields_ = [
         ("magic", ctypes.c_char * 8), ("version", ctypes.c_uint32), ("header_nbytes", ctypes.c_uint32),
         ("nchannels", ctypes.c_uint32), ("nluns", ctypes.c_uint32), ("nblocks", ctypes.c_uint32),
         ("npages", ctypes.c_uint32), ("nplanes", ctypes.c_uint32), ("nsectors", ctypes.c_uint32),
         ("sector_nbytes", ctypes.c_uint32), ("oob_nbytes", ctypes.c_uint32),
-        ("state_off", ctypes.c_uint64), ("data_off", ctypes.c_uint64), ("oob_off", ctypes.c_uint64),
-        ("file_nbytes", ctypes.c_uint64), ("clean", ctypes.c_uint32), ("crc", ctypes.c_uint32),
+        ("state_off", ctypes.c_uint64), ("pstate_off", ctypes.c_uint64), ("data_off", ctypes.c_uint64),
+        ("oob_off", ctypes.c_uint64), ("file_nbytes", ctypes.c_uint64),
+        ("stop", ctypes.c_uint32),            # StopState
+        ("rsvd", ctypes.c_uint32),
+        ("label", MediaLabel),
+        ("crc", ctypes.c_uint32),
     ]
 
 
+assert VoltHeader.version.offset == 8 and VoltHeader.label.offset % 8 == 0
+assert ctypes.sizeof(VoltHeader) <= HEADER_NBYTES
+
 _GEO_FIELDS = ("nchannels", "nluns", "nblocks", "npages", "nplanes", "nsectors",
                "sector_nbytes", "oob_nbytes")
+_LAYOUT_FIELDS = ("state_off", "pstate_off", "data_off", "oob_off", "file_nbytes")
 
 
 def _align(n: int, a: int = 4096) -> int:
     return (n + a - 1) // a * a
 
 
+def _now_s() -> int:
+    return int(time.time())
+
+
 def layout(geo: Geometry) -> dict:
+    """Byte offsets of the regions of a version-2 file of this geometry."""
     n = geo.block_planes
     state_off = HEADER_NBYTES
-    data_off = _align(state_off + n * (1 + 2 + 4))
+    pstate_off = _align(state_off + n * (1 + 2 + 4))
+    data_off = _align(pstate_off + geo.total_pages)
     oob_off = _align(data_off + geo.data_nbytes)
-    return dict(state_off=state_off, data_off=data_off, oob_off=oob_off,
+    return dict(state_off=state_off, pstate_off=pstate_off, data_off=data_off, oob_off=oob_off,
                 file_nbytes=_align(oob_off + geo.oob_total_nbytes), n=n)
 
 
-def _header_crc(h: VoltHeader) -> int:
+def _header_crc(h: ctypes.Structure) -> int:
     raw = bytearray(bytes(h))
-    raw[VoltHeader.crc.offset:VoltHeader.crc.offset + 4] = b"\0\0\0\0"
+    off = type(h).crc.offset
+    raw[off:off + 4] = b"\0\0\0\0"
     return crc32c.crc32c(bytes(raw))
 
 
-def probe_geometry(path: str) -> Geometry | None:
-    """The geometry recorded in an existing disk file; None if there is no such file.
+def new_header(geo: Geometry, label: MediaLabel) -> VoltHeader:
+    lay = layout(geo)
+    h = VoltHeader(version=VERSION, header_nbytes=HEADER_NBYTES, stop=StopState.CLEAN, label=label,
+                   **{f: lay[f] for f in _LAYOUT_FIELDS}, **{f: getattr(geo, f) for f in _GEO_FIELDS})
+    # c_char arrays stop at the first NUL: copy the whole 8-byte magic in
+    ctypes.memmove(ctypes.addressof(h) + VoltHeader.magic.offset, MAGIC, len(MAGIC))
+    return h
 
-    Raises StoreError when the file exists but is not a valid OX disk file.
-    """
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(ctypes.sizeof(VoltHeader))
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        raise StoreError(f"{path}: cannot read disk file: {e.strerror}") from None
-    if len(raw) == 0:
-        return None
-    if len(raw) < ctypes.sizeof(VoltHeader) or raw[:6] != MAGIC[:6]:
+
+def seal(h: ctypes.Structure) -> bytes:
+    h.crc = _header_crc(h)
+    return bytes(h)
+
+
+def _version_line(path, version: int) -> str:
+    if version < VERSION:
+        return (f"{path}: disk file format version {version}; this build reads version {VERSION} "
+                f"(`ox format` recreates it: its data is lost, its bad block table kept)")
+    return (f"{path}: disk file format version {version}; this build reads version {VERSION} "
+            f"(a newer build wrote it); refusing to use it")
+
+
+def peek_version(path, raw: bytes) -> int:
+    """The format version of an OX disk file's first bytes; StoreError when not one."""
+    if len(raw) < 12 or raw[:6] != MAGIC[:6]:
         raise StoreError(f"{path}: not an OX disk file (bad magic); refusing to use it")
+    return int.from_bytes(raw[8:12], "little")
+
+
+def parse_header(path, raw: bytes) -> VoltHeader:
+    """The version-2 header at the start of `raw`; StoreError for anything else."""
+    version = peek_version(path, raw)
+    if version != VERSION:
+        raise StoreError(_version_line(path, version))
+    if len(raw) < ctypes.sizeof(VoltHeader):
+        raise StoreError(f"{path}: disk file header is truncated; refusing to use it")
     h = VoltHeader.from_buffer_copy(raw)
-    if h.version != VERSION or h.crc != _header_crc(h):
-        raise StoreError(f"{path}: disk file header is corrupt or of another version; refusing to use it")
+    if h.crc != _header_crc(h):
+        raise StoreError(f"{path}: disk file header is corrupt (CRC mismatch); refusing to use it")
+    return h
+
+
+def header_geometry(path, h) -> Geometry:
     try:
         return Geometry(h.nchannels, h.nluns, h.nblocks, h.npages, h.nplanes, h.nsectors,
                         sector_nbytes=h.sector_nbytes, oob_nbytes=h.oob_nbytes)
@@ -94,31 +173,88 @@ def probe_geometry(path: str) -> Geometry | None:
         raise StoreError(f"{path}: disk file records an impossible {e}; refusing to use it") from None
 
 
-class Store:
-    """Byte regions of the media: state tables, data and OOB, as numpy views."""
+def _read_head(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read(HEADER_NBYTES)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise StoreError(f"{path}: cannot read disk file: {e.strerror}") from None
 
-    def __init__(self, geo: Geometry, path: str | None = None, factory_bad=None):
+
+def probe_geometry(path: str) -> Geometry | None:
+    """The geometry recorded in an existing disk file; None if there is no such file.
+
+    Raises StoreError when the file exists but is not a valid OX disk file of this version.
+    """
+    raw = _read_head(path)
+    if not raw:
+        return None
+    return header_geometry(path, parse_header(path, raw))
+
+
+def probe_label(path: str) -> MediaLabel | None:
+    """The media label recorded in an existing disk file, as stored (a running writer's
+    session counters are added only when it flushes or stops); None if there is no such
+    file. Reads without writing or locking; StoreError as probe_geometry."""
+    raw = _read_head(path)
+    if not raw:
+        return None
+    h = parse_header(path, raw)
+    header_geometry(path, h)
+    return copy_label(h.label)
+
+
+class Store:
+    """Byte regions of the media as numpy views, and the header with the media label.
+
+    `mode` is the MediaMode of the device writing (it labels BLANK media at the first
+    mutation); `readonly` opens an existing file read-only under a shared lock.
+    `counters_source`, when set, returns the session's lifetime counters (SESSION_COUNTERS
+    of wire.ox.MediaLabel) to add to the label's.
+    """
+
+    def __init__(self, geo: Geometry, path: str | None = None, factory_bad=None, *,
+                 readonly: bool = False, mode: MediaMode = MediaMode.BLANK):
         self.geo = geo
         self.path = path
+        self.mode = MediaMode(mode)
+        self.readonly = bool(readonly)
+        self.counters_source = None
+        self.writing = False          # the header says RUNNING for this session
+        self._started = False         # this power-on has mutated the media
         self._fd = None
         self._populate = True
+        self._on_disk = b""
         self._layout = lay = layout(geo)
         if path is None:
+            if self.readonly:
+                raise ValueError("volatile media cannot be opened read-only")
             self._mm = mmap.mmap(-1, lay["file_nbytes"], flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
             # A block's data is 4 MiB contiguous, so 2 MiB pages still fill only as data
             # arrives, and first-touch programs fault 512x less often. Not for the OOB
             # region: 1 KiB stores scattered over fresh huge pages are slower there.
             if hasattr(mmap, "MADV_HUGEPAGE"):
                 self._mm.madvise(mmap.MADV_HUGEPAGE, lay["data_off"], geo.data_nbytes)
+            self._hdr = new_header(geo, new_label(_now_s()))
             created = True
         else:
             created = self._open_file(path, lay)
+        self.label = copy_label(self._hdr.label)       # the base: lifetime up to this session
+        try:
+            self._stop_at_open = StopState(self._hdr.stop)
+        except ValueError:            # a state this build does not know: assume the worst
+            self._stop_at_open = StopState.RUNNING
         buf = np.frombuffer(self._mm, dtype=np.uint8)
         n, s = lay["n"], lay["state_off"]
         shape = (geo.nchannels, geo.nluns, geo.nblocks, geo.nplanes)
         self.bbt = buf[s:s + n].reshape(shape)
         self.next_page = buf[s + n:s + 3 * n].view("<u2").reshape(shape)
         self.erase_count = buf[s + 3 * n:s + 7 * n].view("<u4").reshape(shape)
+        p = lay["pstate_off"]
+        self.page_state = buf[p:p + geo.total_pages].reshape(
+            geo.nchannels, geo.nluns, geo.nblocks, geo.npages, geo.nplanes)
         d = lay["data_off"]
         self.data = buf[d:d + geo.data_nbytes].reshape(
             geo.nchannels, geo.nluns, geo.nblocks, geo.npages, geo.nplanes,
@@ -129,17 +265,20 @@ class Store:
         self.created = created
         if created and factory_bad is not None:
             self.bbt[factory_bad] = 1
-        if path is not None:
-            self._set_clean(False)
 
+    # ------------------------------------------------------------------ open
     def _open_file(self, path: str, lay: dict) -> bool:
-        geo = self.geo
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            if self.readonly:
+                fd = os.open(path, os.O_RDONLY)
+            else:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            raise StoreError(f"{path}: no such disk file") from None
         except OSError as e:
             raise StoreError(f"{path}: cannot open disk file: {e.strerror}") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if self.readonly else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
             raise StoreError(f"{path}: disk file is in use by another process") from None
@@ -147,51 +286,113 @@ class Store:
             size = os.fstat(fd).st_size
             created = size == 0
             if created:
+                if self.readonly:
+                    raise StoreError(f"{path}: empty file, not an OX disk file; refusing to use it")
                 os.ftruncate(fd, lay["file_nbytes"])
-                h = VoltHeader(magic=MAGIC, version=VERSION, header_nbytes=HEADER_NBYTES,
-                               state_off=lay["state_off"], data_off=lay["data_off"],
-                               oob_off=lay["oob_off"], file_nbytes=lay["file_nbytes"], clean=1,
-                               **{f: getattr(geo, f) for f in _GEO_FIELDS})
-                # c_char arrays stop at the first NUL: copy the whole 8-byte magic in
-                ctypes.memmove(ctypes.addressof(h) + VoltHeader.magic.offset, MAGIC, len(MAGIC))
-                h.crc = _header_crc(h)
-                os.pwrite(fd, bytes(h), 0)
+                self._hdr = new_header(self.geo, new_label(_now_s()))
+                self._on_disk = seal(self._hdr)
+                os.pwrite(fd, self._on_disk, 0)
             else:
-                self._check_header(path, os.pread(fd, ctypes.sizeof(VoltHeader), 0), size, lay)
-            self._mm = mmap.mmap(fd, lay["file_nbytes"], flags=mmap.MAP_SHARED)
+                raw = os.pread(fd, ctypes.sizeof(VoltHeader), 0)
+                self._hdr = self._check_header(path, raw, size, lay)
+                self._on_disk = raw
+            if self.readonly:
+                self._mm = mmap.mmap(fd, lay["file_nbytes"], flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+            else:
+                self._mm = mmap.mmap(fd, lay["file_nbytes"], flags=mmap.MAP_SHARED)
         except BaseException:
             os.close(fd)
             raise
         self._fd = fd
         return created
 
-    def _check_header(self, path, raw: bytes, size: int, lay: dict) -> None:
-        if len(raw) < ctypes.sizeof(VoltHeader) or raw[:6] != MAGIC[:6]:
-            raise StoreError(f"{path}: not an OX disk file (bad magic); refusing to use it")
-        h = VoltHeader.from_buffer_copy(raw)
-        if h.version != VERSION:
-            raise StoreError(f"{path}: disk file version {h.version}, this build reads {VERSION}")
-        if h.crc != _header_crc(h):
-            raise StoreError(f"{path}: disk file header is corrupt (CRC mismatch); refusing to use it")
+    def _check_header(self, path, raw: bytes, size: int, lay: dict) -> VoltHeader:
+        h = parse_header(path, raw)
         theirs = tuple(getattr(h, f) for f in _GEO_FIELDS)
         ours = tuple(getattr(self.geo, f) for f in _GEO_FIELDS)
         if theirs != ours:
             other = "{}ch x {}lun x {}blk x {}pg x {}pl x {}sec x {}B".format(*theirs[:7])  # may be invalid
             raise StoreError(f"{path}: disk file geometry {other} does not match "
                              f"the device's {self.geo.describe()}")
-        if (h.state_off, h.data_off, h.oob_off, h.file_nbytes) != (
-                lay["state_off"], lay["data_off"], lay["oob_off"], lay["file_nbytes"]) \
+        if tuple(getattr(h, f) for f in _LAYOUT_FIELDS) != tuple(lay[f] for f in _LAYOUT_FIELDS) \
                 or size < h.file_nbytes:
             raise StoreError(f"{path}: disk file layout or size is wrong (truncated?); refusing to use it")
-        self.was_clean = bool(h.clean)
+        return h
 
-    def _set_clean(self, clean: bool) -> None:
-        raw = os.pread(self._fd, ctypes.sizeof(VoltHeader), 0)
-        h = VoltHeader.from_buffer_copy(raw)
-        h.clean = int(clean)
-        h.crc = _header_crc(h)
-        os.pwrite(self._fd, bytes(h), 0)
+    # ------------------------------------------------------------------ the label
+    def _session(self) -> dict:
+        src = self.counters_source
+        return src() if src is not None else {}
 
+    def _persisted_label(self) -> MediaLabel:
+        lab = copy_label(self.label)
+        for k, v in self._session().items():
+            if k in SESSION_COUNTERS and v:
+                setattr(lab, k, getattr(lab, k) + int(v))
+        return lab
+
+    def live_label(self) -> MediaLabel:
+        """The label as the device reports it: lifetime counters up to now, and an unsafe
+        shutdown of the last writer counted even before this session writes."""
+        lab = self._persisted_label()
+        if not self._started and self._stop_at_open == StopState.RUNNING and not self.created:
+            lab.unsafe_shutdowns += 1
+            lab.last_stop_clean = 0
+        return lab
+
+    def begin_write(self) -> None:
+        """The media is about to change: mark the header RUNNING (at once, so a writer that
+        dies leaves it so), count the power cycle, label BLANK media with our mode."""
+        if self.writing:
+            return
+        if self.readonly:
+            raise StoreError(f"{self.path}: disk file is open read-only")
+        lab = self.label
+        if not self._started:
+            self._started = True
+            if self._stop_at_open == StopState.RUNNING and not self.created:
+                lab.unsafe_shutdowns += 1            # the last writer died without stopping
+                lab.last_stop_clean = 0
+            lab.power_cycles += 1
+        if lab.mode == MediaMode.BLANK and self.mode != MediaMode.BLANK:
+            lab.mode = self.mode
+            lab.labelled_s = _now_s()
+        self.writing = True
+        self._hdr.stop = StopState.RUNNING
+        self._write_header()
+
+    def update_label(self, **fields) -> bool:
+        """Change label fields (a media mutation); False when nothing would change."""
+        def apply(lab):
+            for k, v in fields.items():
+                if k == "uuid":
+                    set_uuid(lab, v)
+                else:
+                    setattr(lab, k, v)
+        new = copy_label(self.label)
+        apply(new)
+        if bytes(new) == bytes(self.label):
+            return False
+        self.begin_write()                    # may count the power cycle and label the mode
+        apply(self.label)
+        if fields.get("mode", MediaMode.BLANK) != MediaMode.BLANK or "target" in fields:
+            self.label.labelled_s = _now_s()
+        self._write_header(sync=True)
+        return True
+
+    def _write_header(self, sync: bool = False) -> None:
+        """Write the header when its bytes changed (disk file, writable, only)."""
+        if self._fd is None or self.readonly:
+            return
+        self._hdr.label = self._persisted_label()
+        raw = seal(self._hdr)
+        if raw != self._on_disk:
+            os.pwrite(self._fd, raw, 0)
+            self._on_disk = raw
+            if sync:
+                os.fsync(self._fd)
+
+    # ------------------------------------------------------------------ data
     def prepare_block(self, cl: np.ndarray) -> None:
         """Fault in the data and OOB of blocks (flat ch/lun/blk numbers) about to be written.
 
@@ -199,7 +400,7 @@ class Store:
         single-page faults into the sparse file (4x faster first writes), and it runs when
         a block's first page is programmed, so the file still grows with data written.
         """
-        if self._fd is None or not self._populate:
+        if self._fd is None or not self._populate or self.readonly:
             return
         geo = self.geo
         dblk = geo.npages * geo.nplanes * geo.page_nbytes
@@ -214,22 +415,39 @@ class Store:
         except OSError:               # kernel without it (< 5.14): plain faults still work
             self._populate = False
 
+    # ------------------------------------------------------------------ stop
     def flush(self) -> None:
-        """Make everything written so far durable (msync); a no-op for volatile media."""
-        if self._fd is not None:
+        """Make everything written so far durable (msync), with the label's counters; a
+        no-op for volatile media and read-only opens."""
+        if self._fd is not None and not self.readonly:
             self._mm.flush()
+            self._write_header()
             os.fsync(self._fd)
 
-    def close(self, clean: bool = True) -> None:
-        """Flush and release the file; `clean=False` after a power cut leaves the header
-        saying the media stopped uncleanly."""
+    def shutdown(self) -> None:
+        """A controller shutdown: durable, and the header says the writer stopped cleanly."""
+        if self.writing:
+            self.writing = False
+            self._hdr.stop = StopState.CLEAN
+            self.label.last_stop_clean = 1
+            self.label.last_stop_s = _now_s()
+        self.flush()
+
+    def close(self, clean: bool = False) -> None:
+        """Flush and release the file. Media still being written (no shutdown since the
+        last mutation) stops unsafely, unless `clean` says the owner shut it down."""
         if self._mm is None:
             return
-        if self._fd is not None:
+        if clean:
+            self.shutdown()
+        else:
+            if self.writing:
+                self.writing = False
+                self._hdr.stop = StopState.UNSAFE
+                self.label.unsafe_shutdowns += 1
+                self.label.last_stop_clean = 0
             self.flush()
-            self._set_clean(clean)
-            os.fsync(self._fd)
-        self.bbt = self.next_page = self.erase_count = self.data = self.oob = None
+        self.bbt = self.next_page = self.erase_count = self.page_state = self.data = self.oob = None
         try:
             self._mm.close()
         except BufferError:

@@ -191,7 +191,7 @@ STATUS_REASONS = {
     Status.ABORT_REQ: "the command was aborted on request",
     Status.INVALID_NS: "the namespace id is not 1",
     Status.PRP_OFFSET_INVALID: "a PRP entry has an invalid offset",
-    Status.NS_WRITE_PROTECTED: "the media is read-only: its spare blocks are used up",
+    Status.NS_WRITE_PROTECTED: "the media is read-only (its spare blocks are used up, or it was opened read-only)",
     Status.LBA_RANGE: "the LBA range lies beyond the namespace",
     Status.CAP_EXCEEDED: "the device has no room left for the data (capacity exceeded)",
     Status.NS_NOT_READY: "the namespace is not ready",

@@ -8,7 +8,7 @@ import sys
 import click
 
 # Subcommand modules; each defines `register(group)`.
-_MODULES = ("device_cmds", "mount_cmds", "compare_cmds", "bench_cmds")
+_MODULES = ("device_cmds", "mount_cmds", "compare_cmds", "bench_cmds", "torture_cmds")
 
 
 class OxGroup(click.Group):

@@ -1,5 +1,6 @@
 """Options and helpers the CLI commands share: which device, which geometry."""
 import contextlib
+import os
 import re
 import sys
 
@@ -27,13 +28,35 @@ def parse_geometry(text: str | None) -> Geometry | None:
 
 
 def device_options(f):
-    """--disk/--volatile, --geometry, --debug for commands that open a device."""
+    """--disk/--volatile/--create, --geometry, --debug for commands that open a device."""
     f = click.option("--debug", is_flag=True, help="Print the controller's per-command trace (stderr).")(f)
     f = click.option("--geometry", "geometry", default=None, metavar="CHxLUNxBLKxPG", help=GEOMETRY_HELP)(f)
     f = click.option("--volatile", is_flag=True, help="Keep the media in memory only (volt=1).")(f)
+    f = click.option("--create", is_flag=True,
+                     help="Create the disk file if it is missing (commands that write only).")(f)
     f = click.option("--disk", default="ox.disk", show_default=True, type=click.Path(dir_okay=False),
-                     help="Media file (volt=0): created on first use, kept between commands.")(f)
+                     help="Media file (volt=0), kept between commands. Commands that only read "
+                          "open it read-only; none creates it unless --create.")(f)
     return f
+
+
+def disk_exists(disk: str) -> bool:
+    """Whether the disk file is there; one-line errors for a directory or no access."""
+    try:
+        st = os.stat(disk)
+    except FileNotFoundError:
+        return False
+    except PermissionError:
+        raise click.ClickException(f"{disk}: permission denied (the file or a directory above "
+                                   f"it is not accessible to you)") from None
+    if os.path.isdir(disk) or not os.path.isfile(disk):
+        raise click.ClickException(f"{disk}: is a directory, not a disk file")
+    return bool(st)
+
+
+def missing_disk(disk: str) -> click.ClickException:
+    return click.ClickException(f"{disk}: no such disk file; create one with `ox format --disk {disk} "
+                                f"--mode pblk --yes` (or pass --create to a command that writes)")
 
 
 def resolve_geometry(disk: str | None, volatile: bool, geometry: str | None) -> Geometry:
@@ -49,9 +72,14 @@ def resolve_geometry(disk: str | None, volatile: bool, geometry: str | None) -> 
 
 
 @contextlib.contextmanager
-def open_machine(disk, volatile, geometry, debug, lnvm=1, timing="off"):
+def open_machine(disk, volatile, geometry, debug, lnvm=1, timing="off", *, write=False, create=False):
+    """A machine on the disk file: read-only (shared lock, nothing written) unless the
+    command writes; a missing disk file is an error unless the command writes and asks
+    --create. Commands that read never create media."""
+    if not volatile and not (disk_exists(disk) or (write and create)):
+        raise missing_disk(disk)
     geo = resolve_geometry(disk, volatile, geometry)
     with Machine(lnvm=lnvm, volt=1 if volatile else 0, debug=1 if debug else 0,
                  disk=None if volatile else disk, geometry=geo, timing=timing,
-                 trace_stream=sys.stderr) as m:
+                 trace_stream=sys.stderr, readonly=not (write or volatile)) as m:
         yield m

@@ -1,15 +1,17 @@
 """`ox dev`, `ox addr`, `ox vblk`, `ox bbt`: liblightnvm's nvm_* tools against a disk file."""
 import contextlib
+import os
 import re
+import time
 
 import click
 import numpy as np
 
-from oxemu.wire import BlockState, PMode
+from oxemu.wire import BlockState, MediaMode, PMode, TargetKind
 
 from ..lightnvm import (Addr, AddrCheck, Device, NvmError, VBlk, addr_check, buf_fill, dev2gen, fmt,
                         gen2dev)
-from .common import device_options, open_machine
+from .common import device_options, disk_exists, missing_disk, open_machine, parse_geometry, resolve_geometry
 
 ADDR_HELP = ("Addresses are generic liblightnvm values (0x... as printed by `ox addr fmt`) "
              "or CH:LUN:PL:BLK:PG:SEC with trailing fields optional (0).")
@@ -36,8 +38,8 @@ def _check(addrs, geo) -> None:
 
 
 @contextlib.contextmanager
-def open_device(disk, volatile, geometry, debug):
-    with open_machine(disk, volatile, geometry, debug) as m:
+def open_device(disk, volatile, geometry, debug, *, write=False, create=False):
+    with open_machine(disk, volatile, geometry, debug, write=write, create=create) as m:
         dev = Device.open(m)
         try:
             yield dev
@@ -89,15 +91,32 @@ def dev_group():
 
 @dev_group.command("info")
 @device_options
-def dev_info(disk, volatile, geometry, debug):
-    """Geometry, PPA format, timings and mode; one `name: value` per line."""
+def dev_info(disk, volatile, geometry, debug, create):
+    """The media label (what the disk holds), geometry, PPA format, timings and mode; one
+    `name: value` per line. Reads only: the disk file is opened read-only."""
+    from oxemu import probe_label
+
+    label = None
+    if not volatile:
+        if not disk_exists(disk):
+            raise missing_disk(disk)
+        label = probe_label(disk)
+    lines = _label_lines(label, disk) if label is not None else [("media", "volatile (volt=1)")]
+    if label is not None and label.mode == MediaMode.APPNVM:
+        g = resolve_geometry(disk, volatile, geometry)
+        lines += [("mode", "AppNVM (device-side FTL behind a plain NVMe namespace, lnvm=0)"),
+                  ("nchannels", g.nchannels), ("nluns", g.nluns), ("nplanes", g.nplanes),
+                  ("nblocks", g.nblocks), ("npages", g.npages), ("nsectors", g.nsectors),
+                  ("sector_nbytes", g.sector_nbytes)]
+        for k, v in lines:
+            click.echo(f"{k}: {v}")
+        return
     with open_device(disk, volatile, geometry, debug) as dev:
         g = dev.geo
         d = dev.driver
         f = g.ppaf
-        lines = [
+        lines += [
             ("mode", "open-channel (LightNVM 1.2, lnvm=1)"),
-            ("media", "volatile (volt=1)" if volatile else f"disk file {disk} (volt=0)"),
             ("serial", d.id_ctrl.sn.decode().strip()),
             ("model", d.id_ctrl.mn.decode().strip()),
             ("firmware", d.id_ctrl.fr.decode().strip()),
@@ -117,6 +136,28 @@ def dev_info(disk, volatile, geometry, debug):
         click.echo(f"{k}: {v}")
 
 
+def _when(t: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "never"
+
+
+def _label_lines(label, disk) -> list:
+    from ..stack import describe_label
+    out = [("media", f"disk file {disk} (volt=0)"), ("holds", describe_label(label))]
+    if label.target == TargetKind.PBLK:
+        out += [("luns", f"{label.lun_begin}-{label.lun_end}"),
+                ("uuid", bytes(label.uuid).hex() if any(label.uuid) else "not yet created")]
+    if label.capacity_bytes:
+        out.append(("capacity_bytes", label.capacity_bytes))
+    out += [("created", _when(label.created_s)), ("formatted", _when(label.formatted_s)),
+            ("last_clean_stop", _when(label.last_stop_s)),
+            ("last_stop", "clean" if label.last_stop_clean else "unclean (power cut or crash)"),
+            ("read_only", "yes: spare blocks used up" if label.read_only else "no"),
+            ("power_cycles", label.power_cycles), ("unsafe_shutdowns", label.unsafe_shutdowns),
+            ("data_units_written", label.data_units_written), ("data_units_read", label.data_units_read),
+            ("media_errors", label.media_errors)]
+    return out
+
+
 # ---------------------------------------------------------------------------- addr
 @click.group("addr", help=f"Physical address I/O and conversions (nvm_addr). {ADDR_HELP}")
 def addr_group():
@@ -127,10 +168,10 @@ def addr_group():
 @click.argument("addrs", nargs=-1, required=True)
 @pmode_option
 @device_options
-def addr_erase(addrs, pmode, disk, volatile, geometry, debug):
+def addr_erase(addrs, pmode, disk, volatile, geometry, debug, create):
     """Erase the blocks of ADDRS (in dual mode give both planes of each block)."""
     addrs = parse_addrs(addrs)
-    with open_device(disk, volatile, geometry, debug) as dev:
+    with open_device(disk, volatile, geometry, debug, write=True, create=create) as dev:
         _check(addrs, dev.geo)
         try:
             dev.addr_erase(addrs, pmode=_pm(dev, pmode))
@@ -147,10 +188,10 @@ def addr_erase(addrs, pmode, disk, volatile, geometry, debug):
 @click.option("--meta", "meta_seed", type=int, default=None, help="Also write OOB metadata from this seed.")
 @pmode_option
 @device_options
-def addr_write(addrs, input_path, seed, meta_seed, pmode, disk, volatile, geometry, debug):
+def addr_write(addrs, input_path, seed, meta_seed, pmode, disk, volatile, geometry, debug, create):
     """Program one sector per address; whole pages (all sectors, and both planes in dual mode)."""
     addrs = parse_addrs(addrs)
-    with open_device(disk, volatile, geometry, debug) as dev:
+    with open_device(disk, volatile, geometry, debug, write=True, create=create) as dev:
         _check(addrs, dev.geo)
         data = _input_data(input_path, seed, len(addrs) * dev.geo.sector_nbytes)
         meta = None
@@ -169,7 +210,7 @@ def addr_write(addrs, input_path, seed, meta_seed, pmode, disk, volatile, geomet
 @click.option("--meta", "show_meta", is_flag=True, help="Also print each sector's OOB metadata (hex).")
 @pmode_option
 @device_options
-def addr_read(addrs, output, show_meta, pmode, disk, volatile, geometry, debug):
+def addr_read(addrs, output, show_meta, pmode, disk, volatile, geometry, debug, create):
     """Read one sector per address."""
     addrs = parse_addrs(addrs)
     with open_device(disk, volatile, geometry, debug) as dev:
@@ -196,7 +237,7 @@ def addr_fmt(addrs):
 @addr_group.command("gen2dev")
 @click.argument("addrs", nargs=-1, required=True)
 @device_options
-def addr_gen2dev(addrs, disk, volatile, geometry, debug):
+def addr_gen2dev(addrs, disk, volatile, geometry, debug, create):
     """Generic address -> device PPA (per the device's ppaf)."""
     addrs = parse_addrs(addrs)
     with open_device(disk, volatile, geometry, debug) as dev:
@@ -208,7 +249,7 @@ def addr_gen2dev(addrs, disk, volatile, geometry, debug):
 @addr_group.command("dev2gen")
 @click.argument("ppas", nargs=-1, required=True)
 @device_options
-def addr_dev2gen(ppas, disk, volatile, geometry, debug):
+def addr_dev2gen(ppas, disk, volatile, geometry, debug, create):
     """Device PPA -> generic address."""
     try:
         values = [int(p, 0) for p in ppas]
@@ -240,9 +281,9 @@ def _vblk_cmd(name, doc, line: bool):
 
 
 @contextlib.contextmanager
-def _vblk(kw, debug_and_dev):
+def _vblk(kw, debug_and_dev, write=True):
     disk, volatile, geometry, debug = debug_and_dev
-    with open_device(disk, volatile, geometry, debug) as dev:
+    with open_device(disk, volatile, geometry, debug, write=write, create=kw.pop("create", False)) as dev:
         if "addrs" in kw:
             addrs = parse_addrs(kw["addrs"])
             _check(addrs, dev.geo)
@@ -277,7 +318,7 @@ def _make_vblk_commands(line: bool):
     @click.option("--nbytes", type=int, default=None, help="Bytes to read (default: all).")
     @_vblk_cmd("read", "Read the virtual block.", line)
     def read(disk, volatile, geometry, debug, output=None, nbytes=None, **kw):
-        with _vblk(kw, (disk, volatile, geometry, debug)) as vb:
+        with _vblk(kw, (disk, volatile, geometry, debug), write=False) as vb:
             n = vb.nbytes if nbytes is None else nbytes
             _output(vb.read(n).copy(), output, f"read {len(vb.blks)} block(s)")
 
@@ -317,7 +358,7 @@ def bbt_group():
 @click.argument("ch", type=int)
 @click.argument("lun", type=int)
 @device_options
-def bbt_get(ch, lun, disk, volatile, geometry, debug):
+def bbt_get(ch, lun, disk, volatile, geometry, debug, create):
     """Print the bad block table of a LUN (entries that are not free)."""
     with open_device(disk, volatile, geometry, debug) as dev:
         _check([Addr(ch, lun)], dev.geo)
@@ -328,10 +369,10 @@ def bbt_get(ch, lun, disk, volatile, geometry, debug):
 @click.argument("state", type=click.Choice(list(STATES)))
 @click.argument("addrs", nargs=-1, required=True)
 @device_options
-def bbt_mark(state, addrs, disk, volatile, geometry, debug):
+def bbt_mark(state, addrs, disk, volatile, geometry, debug, create):
     """Set the state of the block-planes named by ADDRS."""
     addrs = parse_addrs(addrs)
-    with open_device(disk, volatile, geometry, debug) as dev:
+    with open_device(disk, volatile, geometry, debug, write=True, create=create) as dev:
         _check(addrs, dev.geo)
         dev.bbt_mark(addrs, STATES[state])
     click.echo(f"marked {len(addrs)} block-plane(s) {state}")
@@ -356,9 +397,9 @@ def _parse_blocks(text: str, nblocks: int) -> list:
 @click.argument("state", type=click.Choice(list(STATES)))
 @click.option("--blocks", default=None, help="Blocks to set, e.g. 1,4-7 (default: every block).")
 @device_options
-def bbt_set(ch, lun, state, blocks, disk, volatile, geometry, debug):
+def bbt_set(ch, lun, state, blocks, disk, volatile, geometry, debug, create):
     """Write a LUN's table: the chosen blocks (all planes) get STATE, the rest keep theirs."""
-    with open_device(disk, volatile, geometry, debug) as dev:
+    with open_device(disk, volatile, geometry, debug, write=True, create=create) as dev:
         _check([Addr(ch, lun)], dev.geo)
         table = dev.bbt_get(Addr(ch, lun))
         blks = range(dev.geo.nblocks) if blocks is None else _parse_blocks(blocks, dev.geo.nblocks)
@@ -368,8 +409,57 @@ def bbt_set(ch, lun, state, blocks, disk, volatile, geometry, debug):
     click.echo(f"set {len(blks)} block(s) of ch {ch} lun {lun} to {state}")
 
 
+# ---------------------------------------------------------------------------- format
+@click.command("format")
+@click.option("--disk", default="ox.disk", show_default=True, type=click.Path(dir_okay=False),
+              help="The media file to format (created when missing).")
+@click.option("--mode", type=click.Choice(["pblk", "appnvm"]), required=True,
+              help="What the media is for: a pblk volume (open-channel) or an AppNVM volume.")
+@click.option("--luns", default=None, metavar="B-E",
+              help="pblk's LUN range (inclusive; default all LUNs).")
+@click.option("--geometry", default=None, metavar="CHxLUNxBLKxPG",
+              help="Geometry of a new disk file (an existing one keeps its own).")
+@click.option("--yes", is_flag=True, help="Confirm: every byte on the media is erased.")
+def format_cmd(disk, mode, luns, geometry, yes):
+    """Erase the media and label it for MODE: the one way to reuse a disk for another
+    mode or LUN range. Bad block tables (factory and grown) and erase counts are kept,
+    as a drive keeps them; every data block is erased. Refuses a disk in use."""
+    from oxemu import format_media, probe_label
+    from oxemu.wire import MediaMode, TargetKind
+
+    from ..fuse import registry
+    from ..stack import StackError, describe_label, parse_luns
+
+    if os.path.isdir(disk):
+        raise click.ClickException(f"{disk}: is a directory, not a disk file")
+    rng = parse_luns(luns)
+    if mode == "appnvm" and rng is not None:
+        raise StackError("--luns is for pblk: in AppNVM mode the device's FTL uses every LUN")
+    rec = registry.find_disk(os.path.abspath(disk))
+    if rec is not None:
+        raise click.ClickException(f"{disk}: in use: mounted at {rec.upper or rec.mountpoint} "
+                                   f"(pid {rec.pid}); unmount it first")
+    held = None
+    if os.path.exists(disk):
+        try:
+            held = describe_label(probe_label(disk))
+        except Exception:             # noqa: BLE001 - an old or foreign file: format says
+            held = "media this build cannot describe"
+    if not yes:
+        what = f"it holds {held}" if held else "a new disk file is created"
+        raise click.ClickException(f"ox format erases every byte on {disk} ({what}); "
+                                   f"add --yes to do it")
+    geo = parse_geometry(geometry)
+    if mode == "pblk":
+        kw = dict(mode=MediaMode.OPEN_CHANNEL, target=TargetKind.PBLK, luns=rng)
+    else:
+        kw = dict(mode=MediaMode.APPNVM)
+    label = format_media(disk, geometry=geo, **kw)
+    click.echo(f"ox: formatted {disk} for {describe_label(label)}; bad blocks and erase counts kept")
+
+
 def register(main):
-    for g in (dev_group, addr_group, vblk_group, bbt_group):
+    for g in (dev_group, addr_group, vblk_group, bbt_group, format_cmd):
         main.add_command(g)
 
 

@@ -7,9 +7,11 @@ import click
 
 from .common import GEOMETRY_HELP, parse_geometry
 
-_MODE_HELP = "pblk: host FTL over the open-channel device; appnvm: the device's own FTL."
-_LUNS_HELP = ("Inclusive LUN range for pblk, like `nvme lnvm create -b B -e E`; "
-              "default 0-31 (all LUNs of a smaller geometry).")
+_MODE_HELP = ("pblk: host FTL over the open-channel device; appnvm: the device's own FTL. "
+              "Default: what the disk holds (its media label), pblk for a new disk. Media "
+              "written in the other mode is refused, never overwritten (see `ox format`).")
+_LUNS_HELP = ("Inclusive LUN range for pblk, like `nvme lnvm create -b B -e E`; default: the "
+              "range the disk's pblk volume was made on, else all LUNs (0-31).")
 
 
 def _luns(ctx, param, value):
@@ -23,6 +25,9 @@ def _stack_options(f):
     """The options that say which volume to serve (shared by mount and up)."""
     opts = [
         click.option("--ready-fd", type=int, default=None, hidden=True),
+        click.option("--power-cut-after", type=click.IntRange(min=1), default=None, hidden=True,
+                     help="Lab use (ox torture): cut the device's power at the N-th media "
+                          "operation after the volume is ready."),
         click.option("-f", "--foreground", is_flag=True,
                      help="Stay in the foreground (Ctrl-C unmounts) instead of detaching."),
         click.option("--geometry", default=None, metavar="CHxLUNxBLKxPG", hidden=True,
@@ -37,8 +42,8 @@ def _stack_options(f):
                      help="Media in memory only (volt=1): gone on unmount."),
         click.option("--disk", default="ox.disk", show_default=True, metavar="FILE",
                      help="Media file (volt=0): created on first use, kept between mounts."),
-        click.option("--mode", type=click.Choice(["pblk", "appnvm"]), default="pblk",
-                     show_default=True, help=_MODE_HELP),
+        click.option("--mode", type=click.Choice(["pblk", "appnvm"]), default=None,
+                     help=_MODE_HELP),
     ]
     for o in opts:
         f = o(f)
@@ -59,8 +64,8 @@ def _serve_foreground(path, kw, ready_fd, banner, mountpoint, **serve_kw) -> Non
                             log_path=daemon.log_path_for(path) if ready_fd else None, **serve_kw)
 
 
-def _stack_kw(mode, disk, volatile, debug, timing, luns, geometry) -> dict:
-    from ..stack import DEFAULT_LUNS, StackError
+def _stack_kw(mode, disk, volatile, debug, timing, luns, geometry, power_cut_after=None) -> dict:
+    from ..stack import StackError
     try:
         geo = parse_geometry(geometry)
     except click.BadParameter as e:
@@ -69,11 +74,14 @@ def _stack_kw(mode, disk, volatile, debug, timing, luns, geometry) -> dict:
         raise StackError("--luns is for pblk: in AppNVM mode the device's FTL uses every LUN")
     return {"mode": mode, "disk": None if volatile else os.path.abspath(disk),
             "volatile": volatile, "debug": debug, "timing": timing,
-            "luns": luns or DEFAULT_LUNS, "geometry": geo}
+            "luns": luns, "geometry": geo, "power_cut_after": power_cut_after}
 
 
-def _child_args(cmd, path, mode, disk, volatile, debug, timing, luns, geometry, extra=()) -> list:
-    args = [cmd, os.path.abspath(path), "--mode", mode, "--timing", timing]
+def _child_args(cmd, path, mode, disk, volatile, debug, timing, luns, geometry, extra=(),
+                power_cut_after=None) -> list:
+    args = [cmd, os.path.abspath(path), "--timing", timing]
+    if mode is not None:
+        args += ["--mode", mode]
     args += ["--volatile"] if volatile else ["--disk", os.path.abspath(disk)]
     if debug:
         args.append("--debug")
@@ -81,6 +89,8 @@ def _child_args(cmd, path, mode, disk, volatile, debug, timing, luns, geometry, 
         args += ["--luns", f"{luns[0]}-{luns[1]}"]
     if geometry:
         args += ["--geometry", geometry]
+    if power_cut_after:
+        args += ["--power-cut-after", str(power_cut_after)]
     return args + list(extra)
 
 
@@ -103,7 +113,7 @@ def register(main: click.Group) -> None:
                        "user_allow_other in /etc/fuse.conf unless root).")
     @_stack_options
     def mount_cmd(mountpoint, allow_other, mode, disk, volatile, debug, timing, luns, geometry,
-                  foreground, ready_fd):
+                  foreground, ready_fd, power_cut_after):
         """Serve the SSD's block device at MOUNTPOINT as MOUNTPOINT/volume.
 
         The volume (3,435,134,976 bytes with pblk on LUNs 0-31) is a regular file you can
@@ -117,7 +127,7 @@ def register(main: click.Group) -> None:
         """
         from ..fuse import daemon
 
-        kw = _stack_kw(mode, disk, volatile, debug, timing, luns, geometry)
+        kw = _stack_kw(mode, disk, volatile, debug, timing, luns, geometry, power_cut_after)
         if foreground:
             _serve_foreground(mountpoint, kw, ready_fd,
                               lambda m: f"ox: serving the {_describe(m)} at {m['mountpoint']} (Ctrl-C to unmount)",
@@ -129,7 +139,7 @@ def register(main: click.Group) -> None:
         daemon.check_mountpoint(mountpoint)
         daemon.check_disk(kw["disk"])
         args = _child_args("mount", mountpoint, mode, disk, volatile, debug, timing, luns, geometry,
-                           ["--allow-other"] if allow_other else [])
+                           ["--allow-other"] if allow_other else [], power_cut_after)
         msg = daemon.spawn(args, daemon.log_path_for(mountpoint))
         click.echo(f"ox: mounted the {_describe(msg)} at {msg['mountpoint']} (pid {msg['pid']}); "
                    f"stop with: ox umount {mountpoint}")
@@ -153,7 +163,7 @@ def register(main: click.Group) -> None:
     @click.argument("directory")
     @_stack_options
     def up_cmd(directory, mode, disk, volatile, debug, timing, luns, geometry, foreground,
-               ready_fd):
+               ready_fd, power_cut_after):
         """Mount the SSD as an ext4 file system at DIRECTORY (created if missing).
 
         The seed's flow in one command: serve the volume through FUSE (at a private mount
@@ -164,7 +174,7 @@ def register(main: click.Group) -> None:
         """
         from ..fuse import daemon, upper
 
-        kw = _stack_kw(mode, disk, volatile, debug, timing, luns, geometry)
+        kw = _stack_kw(mode, disk, volatile, debug, timing, luns, geometry, power_cut_after)
         if foreground:
             _serve_foreground(directory, kw, ready_fd,
                               lambda m: f"ox: ext4 on the {_describe(m)} mounted at {m['upper']} (Ctrl-C to unmount)",
@@ -176,7 +186,8 @@ def register(main: click.Group) -> None:
         if not os.path.isdir(parent):
             raise daemon.MountError(f"{parent}: no such directory")
         daemon.check_disk(kw["disk"])
-        args = _child_args("up", directory, mode, disk, volatile, debug, timing, luns, geometry)
+        args = _child_args("up", directory, mode, disk, volatile, debug, timing, luns, geometry,
+                           power_cut_after=power_cut_after)
         msg = daemon.spawn(args, daemon.log_path_for(directory))
         how = "formatted and mounted" if msg.get("formatted") else "mounted"
         click.echo(f"ox: ext4 on the {_describe(msg)} {how} at {msg['upper']} (pid {msg['pid']}); "

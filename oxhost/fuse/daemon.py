@@ -13,7 +13,7 @@ import time
 
 import trio
 
-from oxemu import StoreError, probe_geometry
+from oxemu import Faults, StoreError, probe_geometry
 
 from . import registry
 from . import upper as upper_mod
@@ -131,8 +131,13 @@ def serve_foreground(mountpoint: str, stack_kw: dict, *, allow_other: bool = Fal
         created = disk is not None and not os.path.exists(disk)
         main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
+        stack_kw = dict(stack_kw)
+        cut_after = stack_kw.pop("power_cut_after", None)
+        faults = Faults() if cut_after else None
         try:
-            stack = open_stack(**stack_kw)
+            stack = open_stack(**stack_kw, faults=faults)
+            if cut_after:                   # lab use: the plug is pulled N media ops from now
+                faults.power_cut_after = stack.machine.stats()["media_ops"] + cut_after
         except StoreError as e:
             os.close(lock_fd)
             raise explain_store_error(e, disk) from None

@@ -10,7 +10,7 @@ import time
 
 import pyfuse3
 
-from ..blockdev import BlockDeviceError
+from ..blockdev import BlockDeviceError, MediaError
 
 log = logging.getLogger(__name__)
 
@@ -21,17 +21,6 @@ VOLUME_NAME = b"volume"
 STATS_NAME = b"stats"
 _NAMES = {VOLUME_NAME: VOLUME_INO, STATS_NAME: STATS_INO}
 _ATTR_TIMEOUT = 300.0        # nothing changes behind the kernel's back but the stats size
-
-
-def _errno_table() -> tuple:
-    """Block-device errors with a more telling errno than EIO/EINVAL, where importable."""
-    table = []
-    try:
-        from ..pblk.errors import PblkIOError, PblkNoSpace
-        table += [(PblkNoSpace, errno.ENOSPC), (PblkIOError, errno.EIO)]
-    except ImportError:
-        pass
-    return tuple(table)
 
 
 def _jsonable(obj):
@@ -66,6 +55,7 @@ class VolumeFs(pyfuse3.Operations):
         self._owner = {ino: (self.uid, self.gid) for ino in self._mode}
         self._times = {ino: [now, now, now] for ino in self._mode}     # atime, mtime, ctime
         self._handles: dict[int, bytes | None] = {}    # fh -> stats snapshot (None: volume)
+        self._direct: set[int] = set()                  # volume handles opened with O_DIRECT
         self._next_fh = 1
         self._stats_size = 0
         # counters; `io_count` also tells the background task whether the volume is idle
@@ -73,27 +63,22 @@ class VolumeFs(pyfuse3.Operations):
         self.reads = self.writes = self.fsyncs = 0
         self.read_bytes = self.write_bytes = 0
         self.errors = 0
-        self._errnos = _errno_table()
         self._stats_size = len(self.stats_bytes())
 
     # ------------------------------------------------------------------ helpers
     def _fail(self, what: str, e: Exception) -> pyfuse3.FUSEError:
-        """The one place a block-device error becomes an errno."""
+        """The one place an error becomes an errno: a block-device error class carries the
+        errno a real disk gives (EIO, ENOSPC, EROFS, EINVAL for misuse); anything else is a
+        bug, answered EIO and logged with its traceback."""
         self.errors += 1
         if isinstance(e, pyfuse3.FUSEError):
             return e
+        if isinstance(e, BlockDeviceError):
+            log.error("%s: %s: %s", what, type(e).__name__, e)
+            return pyfuse3.FUSEError(e.errno)
         if isinstance(e, OSError) and e.errno:
             log.error("%s: %s", what, e)
             return pyfuse3.FUSEError(e.errno)
-        code = getattr(e, "errno", None)            # a block device may name its errno
-        if not (isinstance(code, int) and code):
-            code = next((c for cls, c in self._errnos if isinstance(e, cls)), None)
-        if code:
-            log.error("%s: %s: %s", what, type(e).__name__, e)
-            return pyfuse3.FUSEError(code)
-        if isinstance(e, BlockDeviceError):
-            log.warning("%s: %s", what, e)
-            return pyfuse3.FUSEError(errno.EINVAL)
         log.error("%s failed: %s: %s", what, type(e).__name__, e, exc_info=e)
         return pyfuse3.FUSEError(errno.EIO)
 
@@ -248,6 +233,8 @@ class VolumeFs(pyfuse3.Operations):
         if flags & os.O_TRUNC:
             raise pyfuse3.FUSEError(errno.EPERM)     # the volume cannot shrink
         self._handles[fh] = None
+        if flags & os.O_DIRECT:
+            self._direct.add(fh)
         # Only this process changes the volume, so the kernel's cached pages stay valid.
         return pyfuse3.FileInfo(fh=fh, keep_cache=True)
 
@@ -261,6 +248,17 @@ class VolumeFs(pyfuse3.Operations):
         self.reads += 1
         try:
             data = self.blockdev.read(off, size)
+        except MediaError as e:
+            # O_DIRECT gets the good bytes before the bad sector (a short read; the caller's
+            # retry of the rest then fails). A cached read must fail whole: the kernel takes a
+            # short reply for the end of the file and would zero-fill the rest; it retries
+            # page by page instead, so every good page is still served.
+            if fh in self._direct and e.valid_nbytes:
+                self.errors += 1
+                log.error("read %d bytes at %d: %s; %d bytes served", size, off, e, e.valid_nbytes)
+                self.read_bytes += e.valid_nbytes
+                return e.data[:e.valid_nbytes]
+            raise self._fail(f"read {size} bytes at {off}", e) from None
         except Exception as e:          # noqa: BLE001 - only FUSEError leaves a handler
             raise self._fail(f"read {size} bytes at {off}", e) from None
         self.read_bytes += data.nbytes
@@ -300,3 +298,4 @@ class VolumeFs(pyfuse3.Operations):
 
     async def release(self, fh):
         self._handles.pop(fh, None)
+        self._direct.discard(fh)

@@ -6,11 +6,11 @@ import struct
 
 import numpy as np
 
-from oxemu.wire import AdminOpc, Cns, IdNs, LogPage, NvmOpc
+from oxemu.wire import AdminOpc, Cns, IdNs, LogPage, NvmOpc, Status
 
 from ..blockdev import BlockDevice, BlockDeviceError
 from ..driver import DriverError, NvmeDriver, OutOfDmaMemory
-from .errors import NotAppNvm, NvmeIoError
+from .errors import NotAppNvm, NvmeIoError, NvmeMediaError, io_error
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class NvmeBlockDevice(BlockDevice):
     def flush(self) -> None:
         c = self.driver.submit(QID, [(NvmOpc.FLUSH, 0, NSID, 0, 0, 0, 0, 0, 0, 0, 0, 0)])[0]
         if c.status:
-            raise NvmeIoError(c.status, "flush")
+            raise io_error(c.status, "flush")
         self.counters["flushes"] += 1
 
     def discard_sectors(self, lba: int, count: int) -> None:
@@ -126,7 +126,7 @@ class NvmeBlockDevice(BlockDevice):
             c = self.driver.submit(QID, [(NvmOpc.DSM, 0, NSID, 0, self._dsm.addr, 0,
                                           len(chunk) - 1, DSM_AD, 0, 0, 0, 0)])[0]
             if c.status:
-                raise NvmeIoError(c.status, f"deallocate of {count} sectors at {lba}")
+                raise io_error(c.status, f"deallocate of {count} sectors at {lba}")
         self.counters["discards"] += 1
         self.counters["sectors_discarded"] += count
 
@@ -226,10 +226,6 @@ class NvmeBlockDevice(BlockDevice):
                 spans.append((pos, k))
                 pos += k
             comps = drv.submit(QID, cmds)
-            bad = next((c for c in comps if c.status), None)
-            if bad is not None:
-                what = "write" if writing else "read"
-                raise NvmeIoError(bad.status, f"{what} of {count} sectors at {lba}")
             if writing:
                 self.counters["write_cmds"] += len(cmds)
             else:
@@ -237,5 +233,35 @@ class NvmeBlockDevice(BlockDevice):
                 if addr is None:
                     for slot, (p, k) in enumerate(spans):
                         buf[p * sb:(p + k) * sb] = stage[slot * cn:slot * cn + k * sb]
+            bad = [(span, c.status) for span, c in zip(spans, comps) if c.status]
+            if not bad:
+                continue
+            what = f"{'write' if writing else 'read'} of {count} sectors at {lba}"
+            if writing or any(st & ~Status.DNR != Status.UNRECOVERED_READ for _, st in bad):
+                raise io_error(bad[0][1], what)
+            failed = self._resolve_read(lba, [span for span, _ in bad], buf)
+            if failed is not None:
+                raise NvmeMediaError(bad[0][1], f"{what} ({int(failed.sum())} unreadable)",
+                                     failed=failed, data=buf[:count * sb])
+
+    def _resolve_read(self, lba: int, spans, buf: np.ndarray) -> np.ndarray | None:
+        """An unrecovered read fails a whole command: read its sectors again one by one, so
+        the good ones are served and the bad ones named. None when all read this time."""
+        sb = self.sector_nbytes
+        nsec = buf.nbytes // sb
+        failed = np.zeros(nsec, dtype=bool)
+        one = self._stage.array[:sb]
+        p1, _ = self.driver.prps(QID, 0, self._stage.addr, sb)
+        for pos, k in spans:
+            for i in range(pos, pos + k):
+                s = lba + i
+                c = self.driver.submit(QID, [(NvmOpc.READ, 0, NSID, 0, p1, 0, s & 0xFFFF_FFFF,
+                                              s >> 32, 0, 0, 0, 0)])[0]
+                if c.status:
+                    failed[i] = True
+                    buf[i * sb:(i + 1) * sb] = 0
+                else:
+                    buf[i * sb:(i + 1) * sb] = one
+        return failed if failed.any() else None
 
 

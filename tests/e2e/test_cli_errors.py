@@ -11,6 +11,8 @@ import pytest
 
 from oxemu import Geometry, Machine
 
+from tests.conftest import require, require_tools
+
 from .conftest import OX, ROOT_ONLY, SMALL_GEOMETRY, lazy_unmount_below, pid_alive, sha256
 
 
@@ -102,8 +104,8 @@ def test_cli_mount_bad_luns(ox, mnt):
 
 
 def test_cli_mount_without_dev_fuse(ox, mnt):
-    if os.geteuid() != 0 or not shutil.which("unshare"):
-        pytest.skip("needs root and unshare to hide /dev/fuse in a private mount namespace")
+    require(os.geteuid() == 0, "root (a private mount namespace hides /dev/fuse)")
+    require_tools("unshare")
     script = 'mount -t tmpfs none /dev && exec "$@"'
     cp = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
                          "sh", *OX, "mount", str(mnt), "--volatile"],
@@ -150,8 +152,7 @@ def test_cli_mount_on_a_stale_mount_after_kill9(ox, mnt):
 
 @ROOT_ONLY
 def test_cli_mount_is_owner_only_unless_allow_other(ox):
-    if not shutil.which("setpriv"):
-        pytest.skip("needs setpriv to act as another user")
+    require_tools("setpriv")
     base = tempfile.mkdtemp(prefix="ox-perm-")          # pytest's tmp is root-only
     os.chmod(base, 0o755)
     as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]

@@ -1,16 +1,19 @@
 """Admin command set: queue management, features and log pages. Malformed commands come
 back as NVMe statuses, never as exceptions across the bus."""
+import logging
 import struct
 
 import numpy as np
 
 import pytest
 
-from oxemu.wire import AdminOpc, FeatureId, LogPage, NvmOpc
-from oxhost.driver import QueuePair
-from oxhost.lightnvm import Addr
+from oxemu import Faults, Geometry, Machine
+from oxemu.wire import (LABEL_MAGIC, AdminOpc, CriticalWarning, FeatureId, LogPage, MediaLabel, MediaMode,
+                        NvmOpc, SmartLog, TargetKind)
+from oxhost.driver import DriverError, NvmeDriver, QueuePair
+from oxhost.lightnvm import Addr, Device, NvmError
 
-from tests.helpers import INVALID_FIELD, block_planes, ph_sqe, ppas_of
+from tests.helpers import INVALID_FIELD, block_planes, page_addrs, ph_sqe, ppas_of, stamp_sectors
 
 INVALID_QID = 0x4101
 INVALID_QSIZE = 0x4102
@@ -214,3 +217,136 @@ def test_admin_set_bbt_with_a_ppa_list_outside_guest_ram_fails_with_0x0004(dev):
 
 def test_admin_abort_is_answered(dev):
     assert dev.driver.admin(AdminOpc.ABORT, cdw10=1 | (5 << 16)).status == 0
+
+
+# ---------------------------------------------------------------- OX media label, SMART
+WRITE_PROTECTED = 0x4020
+
+
+def _set_target(drv, target=TargetKind.PBLK, b=0, e=3, uuid=b"", capacity=0):
+    lab = MediaLabel(target=target, lun_begin=b, lun_end=e, capacity_bytes=capacity)
+    lab.uuid[:] = list(uuid.ljust(16, b"\0"))
+    buf = drv.pool.alloc(4096)
+    buf.array[:512] = np.frombuffer(bytes(lab), np.uint8)
+    try:
+        return drv.admin(AdminOpc.OX_SET_TARGET, prp1=buf.addr).status
+    finally:
+        buf.free()
+
+
+def _smart(drv) -> SmartLog:
+    c, raw = _log(drv, LogPage.SMART, 512)
+    assert c.status == 0
+    return SmartLog.from_buffer_copy(raw[:512])
+
+
+def test_admin_media_label_log_page_reports_live_lifetime_counters(dev):
+    drv = dev.driver
+    c, raw = _log(drv, LogPage.OX_MEDIA_LABEL, 512)
+    assert c.status == 0
+    lab = MediaLabel.from_buffer_copy(raw[:512])
+    assert lab.magic == LABEL_MAGIC and lab.mode == MediaMode.BLANK and lab.power_cycles == 0
+    p = page_addrs(0, 0, 1, 0, 2)
+    dev.addr_erase(block_planes(0, 0, 1, 2))
+    dev.addr_write(p, stamp_sectors(p))
+    dev.addr_read(p)
+    lab = drv.media_label()
+    assert (lab.mode, lab.power_cycles, lab.unsafe_shutdowns) == (MediaMode.OPEN_CHANNEL, 1, 0)
+    assert (lab.host_write_cmds, lab.host_read_cmds, lab.data_units_written, lab.data_units_read) == (1, 1, 1, 1)
+
+
+def test_admin_set_target_records_the_pblk_target_on_open_channel_media(dev):
+    drv = dev.driver
+    assert _set_target(drv, b=1, e=2, uuid=b"0123456789abcdef", capacity=8 << 20) == 0
+    lab = drv.media_label()
+    assert (lab.mode, lab.target, lab.lun_begin, lab.lun_end) == (MediaMode.OPEN_CHANNEL, TargetKind.PBLK, 1, 2)
+    assert bytes(lab.uuid) == b"0123456789abcdef" and lab.capacity_bytes == 8 << 20
+    assert lab.power_cycles == 1 and lab.labelled_s > 0             # a media mutation
+    assert _set_target(drv, b=1, e=2, uuid=b"0123456789abcdef", capacity=8 << 20) == 0   # again: fine
+
+
+def test_admin_set_target_with_the_same_range_fills_in_an_all_zero_uuid_only(dev):
+    drv = dev.driver
+    assert _set_target(drv) == 0
+    assert not any(drv.media_label().uuid)
+    assert _set_target(drv, uuid=b"first-uuid") == 0
+    assert bytes(drv.media_label().uuid).rstrip(b"\0") == b"first-uuid"
+    assert _set_target(drv, uuid=b"second-uuid") == 0
+    assert bytes(drv.media_label().uuid).rstrip(b"\0") == b"first-uuid"
+
+
+def test_admin_set_target_with_another_range_is_refused_with_0x4002_and_a_warning(dev, caplog):
+    drv = dev.driver
+    assert _set_target(drv, b=0, e=3) == 0
+    with caplog.at_level(logging.WARNING, logger="oxemu.device.lnvm"):
+        assert _set_target(drv, b=0, e=1) == INVALID_FIELD
+    msg = caplog.records[-1].getMessage()
+    assert "LUNs 0-3" in msg and "LUNs 0-1" in msg
+    lab = drv.media_label()
+    assert (lab.lun_begin, lab.lun_end) == (0, 3)
+
+
+@pytest.mark.parametrize("kw", [dict(target=TargetKind.NONE), dict(target=9), dict(b=2, e=1), dict(b=0, e=4)],
+                         ids=["no-target", "unknown-target", "reversed", "beyond-the-luns"])
+def test_admin_set_target_with_an_impossible_target_is_refused_with_0x4002(dev, kw):
+    assert _set_target(dev.driver, **kw) == INVALID_FIELD
+    assert dev.driver.media_label().mode == MediaMode.BLANK
+
+
+def test_admin_set_target_in_appnvm_mode_is_an_invalid_opcode(make_machine):
+    drv = NvmeDriver(make_machine(lnvm=0, geometry=Geometry.small(nblocks=16)))
+    assert _set_target(drv) == 0x4001
+    assert drv.media_label().mode == MediaMode.APPNVM
+
+
+def test_admin_smart_log_reports_lifetime_power_cycles_unsafe_shutdowns_and_media_errors(tmp_path):
+    path = str(tmp_path / "ox.disk")
+    geo = Geometry.small()
+    with Machine(volt=0, disk=path, geometry=geo, faults=Faults(power_cut_after=2)) as m:
+        dev = Device.open(m, timeout=0.5)
+        dev.addr_erase(block_planes(0, 0, 1, 2))
+        with pytest.raises(DriverError):
+            dev.addr_erase(block_planes(0, 0, 2, 2))
+    with Machine(volt=0, disk=path, geometry=geo, faults=Faults(read_error_rate=1.0)) as m:
+        dev = Device.open(m)
+        p = page_addrs(0, 0, 1, 0, 2)
+        dev.addr_write(p, stamp_sectors(p))
+        with pytest.raises(NvmError):
+            dev.addr_read(p)
+        s = _smart(dev.driver)
+        assert (s.power_cycles[0], s.unsafe_shutdowns[0]) == (2, 1)
+        assert s.media_errors[0] == m.device.volt.counters["read_errors"] >= 2      # every failed page read
+        assert (s.host_writes[0], s.data_units_written[0]) == (1, 1)
+        assert s.host_reads[0] == m.device.controller.opcodes[NvmOpc.PH_READ] >= 1     # the host retries
+        assert s.critical_warning == 0 and s.temperature == 313 and s.avail_spare == 100
+        dev.close()
+
+
+def test_admin_smart_log_warns_read_only_media(make_machine, tmp_path):
+    m = make_machine()
+    dev = Device.open(m)
+    assert not _smart(dev.driver).critical_warning & CriticalWarning.READ_ONLY
+    m.device.volt.set_read_only("test")
+    assert _smart(dev.driver).critical_warning & CriticalWarning.READ_ONLY
+    m.device.ops.read_only = False
+    path = str(tmp_path / "ox.disk")
+    with Machine(volt=0, disk=path, geometry=Geometry.small()) as w:
+        Device.open(w).close()
+    r = make_machine(volt=0, disk=path, readonly=True)              # a read-only open: the same
+    assert _smart(Device.open(r).driver).critical_warning == CriticalWarning.READ_ONLY
+
+
+def test_admin_set_target_on_a_read_only_open_succeeds_only_when_nothing_changes(make_machine, tmp_path):
+    path = str(tmp_path / "ox.disk")
+    with Machine(volt=0, disk=path, geometry=Geometry.small()) as w:
+        drv = Device.open(w).driver
+        assert _set_target(drv, uuid=b"u") == 0
+        drv.shutdown()
+    drv = Device.open(make_machine(volt=0, disk=path, readonly=True)).driver
+    assert _set_target(drv, uuid=b"u") == 0
+    assert _set_target(drv, b=0, e=1) == INVALID_FIELD
+    m2 = make_machine(volt=0, disk=str(tmp_path / "blank.disk"))
+    Device.open(m2).close()
+    m2.close()
+    drv = Device.open(make_machine(volt=0, disk=str(tmp_path / "blank.disk"), readonly=True)).driver
+    assert _set_target(drv) == WRITE_PROTECTED

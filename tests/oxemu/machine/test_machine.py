@@ -105,3 +105,27 @@ def test_machine_rss_grows_with_data_written_not_capacity():
         assert np.array_equal(v.pread(4096, 0), buf[:4096])
     finally:
         m.close()
+
+
+def test_machine_stats_report_media_counters_including_torn_pages(make_machine):
+    from oxemu import Faults
+    from oxhost.driver import DriverError
+    from tests.helpers import page_addrs, stamp_sectors
+    m = make_machine(faults=Faults(power_cut_after=3))
+    dev = Device.open(m, timeout=0.5)
+    dev.addr_erase(block_planes(0, 0, 1, 2))
+    p = page_addrs(0, 0, 1, 0, 2)
+    with pytest.raises(DriverError):
+        dev.addr_write(p, stamp_sectors(p))          # plane 0 programmed, plane 1 torn
+    st = m.stats()
+    assert st["media"]["erases"] == 2 and st["media"]["programs"] == 1
+    assert st["media"]["torn_pages"] == 1
+    assert st["media_bytes_programmed"] == m.geometry.page_nbytes
+    assert st["io_cmds"] == 2 and "virtual_ns" in st and "device_cpu_s" in st
+
+
+@pytest.mark.parametrize("kw", [dict(lnvm=0, volt=0), dict(lnvm=1, volt=1)], ids=["appnvm", "volatile"])
+def test_machine_read_only_needs_open_channel_mode_and_a_disk_file(tmp_path, kw):
+    with pytest.raises(ValueError, match="readonly"):
+        Machine(disk=str(tmp_path / "ox.disk"), geometry=Geometry.small(), readonly=True, **kw)
+    assert not (tmp_path / "ox.disk").exists()

@@ -1,5 +1,6 @@
 """Fault injection seen from the host: factory bad blocks, program and erase failures,
 read errors and a power cut -- all as NVMe statuses or a driver error, never a crash."""
+import os
 import time
 
 import numpy as np
@@ -116,7 +117,9 @@ def test_faults_power_cut_stops_the_device_and_the_driver_reports_it_quickly(ope
     dev.close()                                          # shutdown of a dead device: no raise
 
 
-def test_faults_power_cut_keeps_what_reached_the_disk_file(tmp_path):
+def test_faults_power_cut_keeps_what_reached_the_disk_file_and_tears_the_interrupted_page(tmp_path):
+    """The cut interrupts page 1's plane-0 program: that page is consumed and torn (ECC
+    until erased); plane 1's program never ran, so its page is still empty."""
     path = str(tmp_path / "ox.disk")
     p0, p1 = page_addrs(1, 0, 2, 0, 2), page_addrs(1, 0, 2, 1, 2)
     data = stamp_sectors(p0, 9)
@@ -134,7 +137,8 @@ def test_faults_power_cut_keeps_what_reached_the_disk_file(tmp_path):
         assert buf_diff(dev.addr_read(p0)[0], data) == 0
         with pytest.raises(NvmError) as ei:
             dev.addr_read(p1)
-        assert ei.value.status == 0x42FF
+        assert ei.value.status == 0x4281 and ei.value.failed == 0xFF
+        assert ei.value.statuses.tolist() == [0x4281] * 4 + [0x42FF] * 4
 
 
 def test_failed_program_reads_back_as_ecc_until_the_block_is_erased(make_machine):
@@ -175,3 +179,104 @@ def test_nvm_error_gives_each_address_of_a_long_call_its_status(dev):
     st = e.value.statuses
     assert st.tolist() == [0] * 8 + [0x42FF] * 64
     assert e.value.failed == (1 << 72) - 1 - 0xFF
+
+
+# ---------------------------------------------------------------- torn pages at a power cut
+def _volt(geo, cut):
+    from oxemu.volt import Store, TimingMode, TimingModel, Volt
+    return Volt(geo, Store(geo), TimingModel(geo.nchannels, geo.nluns, TimingMode.OFF),
+                Faults(power_cut_after=cut))
+
+
+def test_faults_power_cut_tears_the_program_it_interrupts_and_runs_nothing_after_it():
+    from oxemu.volt import MediaStatus
+    geo = Geometry.small()
+    v = _volt(geo, cut=2 + 3)                   # two erases, then three of five programs
+    assert v.erase_blocks([0, 0], [0, 0], [1, 1], [0, 1]).tolist() == [0, 0]
+    data = np.full((5, geo.page_nbytes), 7, np.uint8)
+    st = v.program_pages([0] * 5, [0] * 5, [1] * 5, [0, 1, 0, 1, 0], [0, 0, 1, 1, 2], data, None)
+    assert st.tolist() == [0, 0, 0] + [MediaStatus.POWER_LOSS] * 2
+    assert v.store.next_page[0, 0, 1].tolist() == [2, 2]   # plane 1's page 1 consumed (torn),
+    assert v.store.page_state[0, 0, 1].sum() == v.store.page_state[0, 0, 1, 1, 1]   # plane 0's page 2 untouched
+    assert v.store.page_state[0, 0, 1, 1, 1] != 0
+    assert not v.store.data[0, 0, 1, 1, 1].any()
+    assert v.counters["torn_pages"] == 1 and v.counters["programs"] == 3
+    assert v.read(0, 0, 1, 0, 0)[0] is MediaStatus.POWER_LOSS          # nothing after it
+
+
+def test_faults_power_cut_does_not_tear_a_program_that_would_have_been_refused():
+    geo = Geometry.small()
+    v = _volt(geo, cut=1)
+    v.erase(0, 0, 1, 0)
+    data = np.zeros((1, geo.page_nbytes), np.uint8)
+    v.program_pages([0], [0], [1], [0], [5], data, None)              # out of order: refused
+    assert v.store.next_page[0, 0, 1, 0] == 0 and not v.store.page_state.any()
+    assert v.counters["torn_pages"] == 0
+
+
+def test_faults_power_cut_inside_a_dual_plane_erase_erases_the_planes_before_it_only(tmp_path):
+    path = str(tmp_path / "ox.disk")
+    geo = Geometry.small()
+    with Machine(volt=0, disk=path, geometry=geo) as m:
+        dev = Device.open(m)
+        dev.addr_erase(block_planes(0, 1, 3, 2))
+        p = page_addrs(0, 1, 3, 0, 2)
+        dev.addr_write(p, stamp_sectors(p))
+        dev.close()
+    with Machine(volt=0, disk=path, geometry=geo, faults=Faults(power_cut_after=1)) as m:
+        dev = Device.open(m, timeout=0.5)
+        with pytest.raises(DriverError):
+            dev.addr_erase(block_planes(0, 1, 3, 2))
+    with Machine(volt=0, disk=path, geometry=geo) as m:
+        dev = Device.open(m)
+        with pytest.raises(NvmError) as ei:
+            dev.addr_read(page_addrs(0, 1, 3, 0, 2))
+        assert ei.value.statuses.tolist() == [0x42FF] * 4 + [0] * 4     # plane 0 erased, plane 1 not
+        assert buf_diff(ei.value.data[4 * 4096:], stamp_sectors(page_addrs(0, 1, 3, 0, 2))[4 * 4096:]) == 0
+
+
+def test_faults_torn_page_reads_0x4281_after_reopen_and_is_writable_again_after_erase(tmp_path):
+    path = str(tmp_path / "ox.disk")
+    geo = Geometry.small()
+    p0, p1, p2 = (page_addrs(1, 1, 5, pg, 2) for pg in range(3))
+    with Machine(volt=0, disk=path, geometry=geo, faults=Faults(power_cut_after=2 + 2 + 1)) as m:
+        dev = Device.open(m, timeout=0.5)
+        dev.addr_erase(block_planes(1, 1, 5, 2))
+        dev.addr_write(p0, stamp_sectors(p0))
+        with pytest.raises(DriverError):
+            dev.addr_write(p1 + p2, stamp_sectors(p1 + p2))    # cut inside p1: plane 1 torn
+    with Machine(volt=0, disk=path, geometry=geo) as m:
+        dev = Device.open(m)
+        assert buf_diff(dev.addr_read(p0)[0], stamp_sectors(p0)) == 0
+        with pytest.raises(NvmError) as ei:
+            dev.addr_read(p1[4:] + p1[:4] + p2)
+        assert ei.value.statuses.tolist() == [0x4281] * 4 + [0] * 4 + [0x42FF] * 8
+        with pytest.raises(NvmError) as ei:                  # the torn page is used up
+            dev.addr_write(p1, stamp_sectors(p1))
+        assert ei.value.status == 0x40FF
+        dev.addr_erase(block_planes(1, 1, 5, 2))
+        for p in (p0, p1):
+            dev.addr_write(p, stamp_sectors(p, 4))
+        assert buf_diff(dev.addr_read(p1)[0], stamp_sectors(p1, 4)) == 0
+        dev.close()
+
+
+def test_faults_failed_program_still_reads_0x4281_after_reopen(tmp_path):
+    path = str(tmp_path / "ox.disk")
+    geo = Geometry.small()
+    p0, p1 = page_addrs(0, 0, 2, 0, 2), page_addrs(0, 0, 2, 1, 2)
+    with Machine(volt=0, disk=path, geometry=geo, faults=Faults(program_fail={(0, 0, 2, 1)})) as m:
+        dev = Device.open(m)
+        dev.addr_erase(block_planes(0, 0, 2, 2))
+        dev.addr_write(p0, stamp_sectors(p0))
+        with pytest.raises(NvmError):
+            dev.addr_write(p1, stamp_sectors(p1))
+        dev.close()
+    size = os.stat(path).st_blocks
+    with Machine(volt=0, disk=path, geometry=geo) as m:
+        dev = Device.open(m)
+        with pytest.raises(NvmError) as ei:
+            dev.addr_read(p0 + p1)
+        assert ei.value.statuses.tolist() == [0] * 8 + [0x4281] * 8
+        dev.close()
+    assert os.stat(path).st_blocks == size

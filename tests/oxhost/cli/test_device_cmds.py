@@ -1,8 +1,10 @@
 """`ox dev/addr/vblk/bbt` against a persistent disk file, as nvm_* tools are used."""
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -15,16 +17,23 @@ SMALL = ["--geometry", "2x2x8x16"]
 
 @pytest.fixture
 def ox(tmp_path):
+    """Runs `ox ARGS --disk D [--geometry small]`; the disk is made by `ox format` first (the
+    commands never create media on their own)."""
     runner = CliRunner()
     disk = str(tmp_path / "ox.disk")
 
     def run(*args, ok=True, geometry=True):
+        if not os.path.exists(disk):
+            made = runner.invoke(main, ["format", "--mode", "pblk", "--yes", "--disk", disk]
+                                 + (SMALL if geometry else []))
+            assert made.exit_code == 0, made.output
         argv = list(args) + ["--disk", disk] + (SMALL if geometry else [])
         res = runner.invoke(main, argv)
         if ok:
             assert res.exit_code == 0, (argv, res.output, res.stderr)
         return res
     run.disk = disk
+    run.runner = runner
     return run
 
 
@@ -148,9 +157,74 @@ def test_corrupt_disk_file_is_refused_and_left_unchanged(ox):
 def test_cli_errors_are_one_line_without_traceback_in_a_real_process(tmp_path):
     env = dict(os.environ)
     env.pop("OX_TRACEBACK", None)
-    p = subprocess.run([sys.executable, "-c", "from oxhost.cli import main; main()", "addr", "read",
-                        "0:0:0:0:0:0", "--disk", str(tmp_path / "x.disk"), *SMALL],
+    disk = str(tmp_path / "x.disk")
+    ox_cmd = [sys.executable, "-c", "from oxhost.cli import main; main()"]
+    subprocess.run([*ox_cmd, "format", "--mode", "pblk", "--yes", "--disk", disk, *SMALL],
+                   check=True, capture_output=True, env=env, timeout=60)
+    p = subprocess.run([*ox_cmd, "addr", "read", "0:0:0:0:0:0", "--disk", disk, *SMALL],
                        capture_output=True, text=True, env=env, timeout=60)
     assert p.returncode == 1
     assert p.stderr.strip().count("\n") == 0 and "Traceback" not in p.stderr
     assert "0x42FF" in p.stderr
+
+
+def test_commands_that_read_never_create_media(tmp_path):
+    runner = CliRunner()
+    missing = tmp_path / "typo.disk"
+    for argv in (["dev", "info"], ["addr", "read", "0:0:0:0:0:0"], ["bbt", "get", "0", "0"],
+                 ["vblk", "read", "0:0:0:1"]):
+        res = runner.invoke(main, [*argv, "--disk", str(missing)])
+        assert res.exit_code == 1 and "no such disk file" in res.stderr and "ox format" in res.stderr
+        assert res.stderr.count("\n") == 1
+    res = runner.invoke(main, ["addr", "erase", "0:0:0:1", "--disk", str(missing), *SMALL])
+    assert res.exit_code == 1 and "--create" in res.stderr
+    assert not missing.exists()
+    res = runner.invoke(main, ["addr", "erase", "0:0:0:1", "0:0:1:1", "--disk", str(missing), *SMALL,
+                               "--create"])
+    assert res.exit_code == 0 and missing.exists()
+
+
+def test_read_commands_open_the_disk_read_only_and_leave_it_byte_identical(ox):
+    ox("addr", "erase", "0:0:0:1", "0:0:1:1")
+    ox("addr", "write", *page_addrs(0, 0, 1, 0))
+    before, mtime = sha(ox.disk), os.stat(ox.disk).st_mtime_ns
+    ox("dev", "info")
+    ox("addr", "read", *page_addrs(0, 0, 1, 0))
+    ox("bbt", "get", "0", "0")
+    assert sha(ox.disk) == before and os.stat(ox.disk).st_mtime_ns == mtime
+
+
+def test_dev_info_works_on_a_disk_file_the_user_cannot_write(ox, tmp_path):
+    """As another user, on a 0644 root-owned file: only a read-only open can work."""
+    from tests.conftest import require, require_tools
+    require(os.geteuid() == 0, "root (to act as another user)")
+    require_tools("setpriv")
+    ox("addr", "erase", "0:0:0:1", "0:0:1:1")
+    base = tempfile.mkdtemp(prefix="ox-ro-")            # pytest's tmp is root-only
+    try:
+        os.chmod(base, 0o755)
+        disk = shutil.copy(ox.disk, os.path.join(base, "ox.disk"))
+        os.chmod(disk, 0o644)
+        before = sha(disk)
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            sys.executable, "-c", "from oxhost.cli import main; main()", "dev", "info",
+                            "--disk", disk], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, HOME="/tmp"), cwd=base)
+        assert p.returncode == 0, p.stderr
+        assert "holds: a pblk volume on LUNs 0-3" in p.stdout
+        assert "nchannels: 2" in p.stdout and sha(disk) == before
+    finally:
+        shutil.rmtree(base)
+
+
+def test_dev_info_shows_the_media_label_of_an_appnvm_disk(tmp_path):
+    runner = CliRunner()
+    disk = str(tmp_path / "a.disk")
+    assert runner.invoke(main, ["format", "--mode", "appnvm", "--yes", "--disk", disk, *SMALL]).exit_code == 0
+    res = runner.invoke(main, ["dev", "info", "--disk", disk])
+    assert res.exit_code == 0, res.output
+    info = dict(line.split(": ", 1) for line in res.stdout.strip().splitlines())
+    assert info["holds"].startswith("an AppNVM volume") and info["mode"].startswith("AppNVM")
+    assert info["formatted"] != "never" and info["nchannels"] == "2"
+    res = runner.invoke(main, ["addr", "read", "0:0:0:0:0:0", "--disk", disk])
+    assert res.exit_code == 1 and "AppNVM" in res.stderr and res.stderr.count("\n") == 1

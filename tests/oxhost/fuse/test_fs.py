@@ -10,7 +10,7 @@ import pyfuse3
 import pytest
 import trio
 
-from oxhost.blockdev import BlockDeviceError
+from oxhost.blockdev import BlockDeviceError, MediaError, NoSpace, ReadOnly
 from oxhost.fuse.fs import ROOT_INO, STATS_INO, VOLUME_INO, VolumeFs
 
 
@@ -143,7 +143,9 @@ def test_fs_namespace_is_fixed(fs):
     (RuntimeError("device bug"), errno.EIO),
     (BlockDeviceError("misaligned"), errno.EINVAL),
     (OSError(errno.ENOMEM, "no memory"), errno.ENOMEM),
-    (type("NoSpace", (Exception,), {"errno": errno.ENOSPC})("full"), errno.ENOSPC),
+    (NoSpace("full"), errno.ENOSPC),
+    (ReadOnly("spares used up"), errno.EROFS),
+    (MediaError("unreadable"), errno.EIO),
 ])
 def test_fs_device_errors_become_fuse_errors(fs, memdev, exc, code):
     fh = run(fs.open, VOLUME_INO, os.O_RDWR, None).fh

@@ -10,7 +10,7 @@ from oxhost.fuse import registry
 from oxhost.fuse.errors import MountError
 from oxhost.fuse.mount import Server
 
-pytestmark = pytest.mark.skipif(not os.path.exists("/dev/fuse"), reason="needs /dev/fuse")
+pytestmark = pytest.mark.usefixtures("needs_fuse")
 
 
 class Closer:

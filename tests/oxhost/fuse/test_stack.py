@@ -60,8 +60,49 @@ def test_stack_rejects_unknown_mode_and_directory_disk(tmp_path):
 
 
 def test_stack_appnvm_volume(tmp_path):
-    pytest.importorskip("oxhost.nvme")
     with open_stack(mode="appnvm", volatile=True, geometry=SMALL) as st:
         assert st.mode == "appnvm" and st.luns is None
         st.blockdev.write(4096, b"a" * 4096)
         assert st.blockdev.read(4096, 4096).tobytes() == b"a" * 4096
+
+
+def _sha(path) -> str:
+    import hashlib
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def test_stack_refuses_an_appnvm_disk_in_pblk_mode_and_leaves_it_byte_identical(tmp_path):
+    """One forgotten --mode once made pblk take an AppNVM disk as empty and write over it."""
+    disk = str(tmp_path / "ox.disk")
+    with open_stack(mode="appnvm", disk=disk, geometry=SMALL) as st:
+        st.blockdev.write(0, b"A" * (1 << 20))
+    before = _sha(disk)
+    with pytest.raises(StackError, match="holds an AppNVM volume.*--mode appnvm.*ox format"):
+        open_stack(mode="pblk", disk=disk)
+    assert _sha(disk) == before
+    with open_stack(disk=disk) as st:              # no mode given: what the disk holds
+        assert st.mode == "appnvm" and st.blockdev.read(0, 1 << 20).tobytes() == b"A" * (1 << 20)
+
+
+def test_stack_refuses_a_pblk_disk_in_appnvm_mode_and_leaves_it_byte_identical(tmp_path):
+    disk = str(tmp_path / "ox.disk")
+    with open_stack(mode="pblk", disk=disk, geometry=SMALL) as st:
+        st.blockdev.write(0, b"P" * 8192)
+    before = _sha(disk)
+    with pytest.raises(StackError, match="holds a pblk volume on LUNs 0-3.*--mode pblk --luns 0-3"):
+        open_stack(mode="appnvm", disk=disk)
+    assert _sha(disk) == before
+
+
+def test_stack_refuses_a_pblk_volume_opened_with_another_lun_range(tmp_path):
+    """Writing 2 MiB through --luns 0-1 on a volume made on LUNs 0-3 once replaced half of it."""
+    disk = str(tmp_path / "ox.disk")
+    with open_stack(mode="pblk", disk=disk, geometry=SMALL, luns=(0, 3)) as st:
+        st.blockdev.write(0, b"L" * (4 << 20))
+    before = _sha(disk)
+    with pytest.raises(StackError, match="LUNs 0-3, not 0-1.*--luns 0-3"):
+        open_stack(mode="pblk", disk=disk, luns=(0, 1))
+    assert _sha(disk) == before
+    with open_stack(disk=disk) as st:              # no range given: the volume's own
+        assert st.luns == (0, 3) and st.blockdev.read(0, 4 << 20).tobytes() == b"L" * (4 << 20)

@@ -1,0 +1,256 @@
+"""ext4 rounds of `ox torture --ext4`: the volume served by `ox mount`, ext4 loop-mounted on
+it, files written and fsync'd until the device's power is cut under it; then a new mount
+replays the journal, `e2fsck -fn` must find the file system clean, and every file that was
+fsync'd (and not deleted since) must read back intact."""
+import hashlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from oxemu import Geometry
+
+from ..fuse import registry
+
+log = logging.getLogger(__name__)
+
+EXT4_GEOMETRY = Geometry(nchannels=2, nluns=2, nblocks=16, npages=32)   # ~51 MiB volume
+FILES_PER_ROUND = 60
+CUT_WINDOW = 4000            # media operations after the mount a cut lands within
+
+
+class Ext4Error(Exception):
+    """An ext4 round cannot run here (not root, no /dev/fuse, a tool missing)."""
+
+
+def _run(cmd, check=True, timeout=300, env=None) -> subprocess.CompletedProcess:
+    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
+                        stdin=subprocess.DEVNULL, env=env)
+    if check and cp.returncode:
+        raise Ext4Error(f"{' '.join(map(str, cmd))} failed ({cp.returncode}): "
+                        f"{(cp.stderr or cp.stdout).strip()[-400:]}")
+    return cp
+
+
+def _preflight() -> None:
+    if os.geteuid() != 0:
+        raise Ext4Error("--ext4 needs root (loop mounts of the volume)")
+    if not os.path.exists("/dev/fuse"):
+        raise Ext4Error("--ext4 needs /dev/fuse")
+    for tool in ("mkfs.ext4", "e2fsck", "mount", "umount", "fusermount3"):
+        if not shutil.which(tool):
+            raise Ext4Error(f"--ext4 needs {tool} (apt-get install e2fsprogs fuse3)")
+
+
+class Ext4Campaign:
+    def __init__(self, mode: str, cfg, rounds: int, workdir: str):
+        self.mode, self.cfg, self.rounds = mode, cfg, rounds
+        self.dir = workdir
+        self.disk = os.path.join(workdir, f"ext4-{mode}.disk")
+        self.fuse_mnt = os.path.join(workdir, f"fuse-{mode}")
+        self.ext4_mnt = os.path.join(workdir, f"ext4-{mode}")
+        self.state = os.path.join(workdir, f"state-{mode}")
+        self.env = dict(os.environ, OX_STATE_DIR=self.state)
+        self.synced: dict[str, str] = {}          # file -> sha256 of what was fsync'd
+        self.report = dict(rounds=0, cuts=0, clean_stops=0, files_verified=0, fsck_clean=0,
+                           violations=[], recovery_s=[])
+        self.pid = None
+
+    # ------------------------------------------------------------ plumbing
+    def _ox(self, *args, check=True):
+        return _run([sys.executable, "-m", "oxhost.cli", *map(str, args)], check=check, env=self.env)
+
+    def _mount_volume(self, cut: int | None) -> float:
+        args = ["mount", self.fuse_mnt, "--disk", self.disk, "--mode", self.mode, "--geometry",
+                f"{EXT4_GEOMETRY.nchannels}x{EXT4_GEOMETRY.nluns}x{EXT4_GEOMETRY.nblocks}x{EXT4_GEOMETRY.npages}"]
+        if cut is not None:
+            args += ["--power-cut-after", str(cut)]
+        t0 = time.perf_counter()
+        out = self._ox(*args).stdout
+        took = time.perf_counter() - t0
+        self.pid = int(out.split("(pid ")[1].split(")")[0])
+        return took
+
+    def _volume(self) -> str:
+        return os.path.join(self.fuse_mnt, "volume")
+
+    def _violate(self, r: int, kind: str, detail: str) -> None:
+        self.report["violations"].append(dict(round=r, kind=kind, detail=detail,
+                                              replay=f"ox torture --ext4 --mode {self.mode} --seed "
+                                                     f"{self.cfg.seed} --cuts 1 --ext4-rounds {r + 1}"))
+        log.error("torture ext4 %s round %d: %s: %s", self.mode, r, kind, detail)
+
+    def _crash(self) -> None:
+        """The machine is gone: ext4 and the FUSE mount go lazily, the daemon is killed."""
+        _run(["umount", "-l", self.ext4_mnt], check=False)
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + 30
+            while _alive(self.pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+        _run(["fusermount3", "-uz", self.fuse_mnt], check=False)
+        self._ox("umount", self.fuse_mnt, check=False)        # clears the registry record
+        self.pid = None
+
+    def _stop(self) -> None:
+        _run(["umount", self.ext4_mnt])
+        self._ox("umount", self.fuse_mnt)
+        self.pid = None
+
+    # ------------------------------------------------------------ rounds
+    def setup(self) -> None:
+        for d in (self.fuse_mnt, self.ext4_mnt, self.state):
+            os.makedirs(d, exist_ok=True)
+        self._mount_volume(None)
+        _run(["mkfs.ext4", "-F", "-q", "-E", "nodiscard,lazy_itable_init=1", self._volume()])
+        self._ox("umount", self.fuse_mnt)
+
+    def round(self, r: int) -> None:
+        rng = np.random.default_rng([self.cfg.seed, 11, r])
+        cut = int(rng.integers(1, CUT_WINDOW))
+        self._mount_volume(cut)
+        cut_happened = False
+        try:
+            _run(["mount", "-t", "ext4", "-o", "loop", self._volume(), self.ext4_mnt])
+        except Ext4Error:
+            cut_happened = True                      # the cut came while mounting
+        if not cut_happened:
+            cut_happened = self._workload(r, rng)
+        if cut_happened:
+            self._crash()
+            self.report["cuts"] += 1
+        else:
+            self._stop()
+            self.report["clean_stops"] += 1
+        self._check(r)
+        self.report["rounds"] += 1
+
+    def _workload(self, r: int, rng) -> bool:
+        """Files written and fsync'd (some deleted) until an I/O error says the device died."""
+        try:
+            for i in range(FILES_PER_ROUND):
+                name = f"r{r:04d}-{i:03d}"
+                path = os.path.join(self.ext4_mnt, name)
+                if self.synced and rng.random() < 0.15:
+                    victim = sorted(self.synced)[int(rng.integers(0, len(self.synced)))]
+                    del self.synced[victim]
+                    os.unlink(os.path.join(self.ext4_mnt, victim))
+                    continue
+                data = rng.integers(0, 256, int(rng.integers(1, 256)) * 1024, dtype=np.uint8).tobytes()
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                try:
+                    os.write(fd, data)
+                    if rng.random() < 0.7:
+                        os.fsync(fd)
+                        dfd = os.open(self.ext4_mnt, os.O_RDONLY)
+                        try:
+                            os.fsync(dfd)
+                        finally:
+                            os.close(dfd)
+                        self.synced[name] = hashlib.sha256(data).hexdigest()
+                finally:
+                    os.close(fd)
+        except OSError as e:
+            log.info("torture ext4 %s round %d: the volume failed (%s): a cut", self.mode, r, e)
+            return True
+        return False
+
+    def _check(self, r: int) -> None:
+        t0 = time.perf_counter()
+        self._mount_volume(None)
+        try:
+            _run(["mount", "-t", "ext4", "-o", "loop", self._volume(), self.ext4_mnt])   # journal replay
+            self.report["recovery_s"].append(time.perf_counter() - t0)
+            _run(["umount", self.ext4_mnt])
+            fsck = _run(["e2fsck", "-fn", self._volume()], check=False)
+            if fsck.returncode:
+                self._violate(r, "fsck", (fsck.stdout + fsck.stderr).strip()[-600:])
+            else:
+                self.report["fsck_clean"] += 1
+            _run(["mount", "-t", "ext4", "-o", "loop,ro", self._volume(), self.ext4_mnt])
+            try:
+                for name, digest in sorted(self.synced.items()):
+                    try:
+                        with open(os.path.join(self.ext4_mnt, name), "rb") as f:
+                            got = hashlib.sha256(f.read()).hexdigest()
+                    except OSError as e:
+                        self._violate(r, "lost file", f"{name}: {e}")
+                        continue
+                    if got != digest:
+                        self._violate(r, "corrupt file", f"{name}: content differs from what was fsync'd")
+                    self.report["files_verified"] += 1
+            finally:
+                _run(["umount", self.ext4_mnt])
+        except Ext4Error as e:
+            self._violate(r, "unmountable", str(e))
+            _run(["umount", "-l", self.ext4_mnt], check=False)
+        self._ox("umount", self.fuse_mnt, check=False)
+
+    def cleanup(self) -> None:
+        _run(["umount", "-l", self.ext4_mnt], check=False)
+        if self.pid and _alive(self.pid):
+            self._crash()
+        elif registry.mount_entry(self.fuse_mnt) is not None:
+            _run(["fusermount3", "-uz", self.fuse_mnt], check=False)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def run_ext4(cfg, rounds: int, progress: bool = True, echo=print) -> dict:
+    """ext4 rounds for every mode of cfg; the per-mode report."""
+    _preflight()
+    out = {}
+    own = cfg.workdir is None
+    workdir = tempfile.mkdtemp(prefix="ox-torture-ext4-") if own else os.path.join(cfg.workdir, "ext4")
+    os.makedirs(workdir, exist_ok=True)
+    try:
+        for mode in cfg.modes:
+            camp = Ext4Campaign(mode, cfg, rounds, workdir)
+            bar = None
+            if progress:
+                from tqdm import tqdm
+                bar = tqdm(total=rounds, desc=f"torture ext4 {mode}", unit="round", dynamic_ncols=True)
+            try:
+                camp.setup()
+                for r in range(rounds):
+                    camp.round(r)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(violations=len(camp.report["violations"]))
+            finally:
+                camp.cleanup()
+                if bar is not None:
+                    bar.close()
+            rep = camp.report
+            rec = sorted(rep.pop("recovery_s"))
+            rep["recovery_s"] = dict(max=rec[-1] if rec else None, median=rec[len(rec) // 2] if rec else None)
+            out[mode] = rep
+            echo(f"{mode} ext4: {rep['rounds']} rounds ({rep['cuts']} cuts), {rep['files_verified']} "
+                 f"fsync'd files verified, e2fsck clean {rep['fsck_clean']}/{rep['rounds']}, "
+                 f"{len(rep['violations'])} violations"
+                 + (f", slowest mount after a cut {rec[-1]:.2f} s" if rec else ""))
+            for v in rep["violations"][:10]:
+                echo(f"  violation: round {v['round']}: {v['kind']}: {v['detail']}; replay: {v['replay']}")
+    finally:
+        if own and not cfg.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return out
