@@ -26,8 +26,9 @@ controller shutdown marks it CLEAN (last_stop_clean, last_stop_s); a close while
 media is still being written -- after a power cut, or a power-off without a controller
 shutdown since the last mutation -- marks it UNSAFE, counted as an unsafe shutdown, as
 NVMe counts them. flush() and close()
-rewrite the header only when its bytes change: an open that is refused, or that only
-identified the device, leaves the file byte-identical. The session's lifetime counters
+rewrite the header only when its bytes change, and only after a mutation: an open that is
+refused, or that only identified or read the device, leaves the file byte-identical (the
+read counters of such a session are not kept). The session's lifetime counters
 (SMART data units, host commands, media errors) are added to the label's when the
 header is written.
 """
@@ -381,8 +382,10 @@ class Store:
         return True
 
     def _write_header(self, sync: bool = False) -> None:
-        """Write the header when its bytes changed (disk file, writable, only)."""
-        if self._fd is None or self.readonly:
+        """Write the header when its bytes changed (disk file, writable, only). A power-on
+        that changed nothing on the media writes nothing at all -- not even its read
+        counters -- so a refused or look-only session leaves the file byte-identical."""
+        if self._fd is None or self.readonly or not self._started:
             return
         self._hdr.label = self._persisted_label()
         raw = seal(self._hdr)

@@ -145,8 +145,7 @@ class Server:
                 with trio.fail_after(READY_TIMEOUT):
                     await trio.to_thread.run_sync(os.stat, self.volume_path, abandon_on_cancel=True)
                 if self.upper is not None:
-                    head = self.blockdev.read(0, 2048).tobytes()
-                    await upper_mod.setup(self.upper, self.volume_path, head)
+                    await upper_mod.setup(self.upper, self.volume_path)
         except BaseException:
             with trio.CancelScope(shield=True):
                 if self.upper is not None and self.upper.mounted:

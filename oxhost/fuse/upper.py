@@ -17,8 +17,6 @@ log = logging.getLogger(__name__)
 
 MKFS_CMD = ("mkfs.ext4", "-F", "-q", "-L", "ox",
             "-E", "nodiscard,lazy_itable_init=1,lazy_journal_init=1")
-EXT4_MAGIC_OFFSET = 1024 + 0x38          # s_magic in the primary superblock
-EXT4_MAGIC = b"\x53\xef"
 
 
 @dataclasses.dataclass
@@ -68,24 +66,23 @@ async def _run(cmd) -> subprocess.CompletedProcess:
                          f"{'e2fsprogs' if cmd[0].startswith(('mkfs', 'e2')) else cmd[0]})") from None
 
 
-async def probe_type(volume: str, head: bytes) -> str | None:
-    """The file system type on the volume (blkid), None when there is none. `head` is the
-    volume's first 2 KiB, for the ext magic check when blkid is missing."""
-    if shutil.which("blkid"):
-        cp = await _run(["blkid", "-p", "-o", "value", "-s", "TYPE", volume])
-        if cp.returncode == 0:
-            return cp.stdout.decode().strip() or None
-        if cp.returncode == 2:              # nothing found
-            return None
-        log.warning("blkid failed (%s); checking the ext4 magic only", _why(cp))
-    if head[EXT4_MAGIC_OFFSET:EXT4_MAGIC_OFFSET + 2] == EXT4_MAGIC:
-        return "ext4"
-    return None
+async def probe_type(volume: str) -> str | None:
+    """The file system type on the volume (blkid), None when blkid finds none. Any other
+    blkid failure is an error: formatting a volume we could not read would destroy it."""
+    if not shutil.which("blkid"):
+        raise MountError("blkid not found: install util-linux (ox up checks the volume before "
+                         "it formats anything)")
+    cp = await _run(["blkid", "-p", "-o", "value", "-s", "TYPE", volume])
+    if cp.returncode == 0:
+        return cp.stdout.decode().strip() or None
+    if cp.returncode == 2:                  # nothing found
+        return None
+    raise MountError(f"blkid cannot tell what the volume holds ({_why(cp)}); refusing to format it")
 
 
-async def setup(upper: Upper, volume: str, head: bytes) -> None:
+async def setup(upper: Upper, volume: str) -> None:
     """mkfs.ext4 unless the volume already holds ext4; mount it at upper.dir; chown."""
-    fstype = await probe_type(volume, head)
+    fstype = await probe_type(volume)
     if fstype is None:
         cp = await _run([*MKFS_CMD, volume])
         if cp.returncode:

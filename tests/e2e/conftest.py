@@ -8,11 +8,11 @@ import hashlib
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -46,6 +46,19 @@ def lazy_unmount_below(*roots) -> None:
         for mp in sorted(set(found), key=len, reverse=True):
             subprocess.run(["umount", "-l", mp], capture_output=True, check=False)
             subprocess.run(["fusermount3", "-uz", mp], capture_output=True, check=False)
+
+
+def wait_exit(pid: int, timeout: float = 30.0) -> bool:
+    """Wait for a process (not our child) to exit, on its pidfd: no polling. True if it did."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        return bool(ready) or not pid_alive(pid)
+    finally:
+        os.close(fd)
 
 
 def pid_alive(pid: int) -> bool:
@@ -116,9 +129,8 @@ class Ox:
         for pid in self.pids:
             if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while any(pid_alive(pid) for pid in self.pids) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        for pid in self.pids:
+            wait_exit(pid, 10)
         lazy_unmount_below(self.tmp)
 
 

@@ -5,7 +5,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 
 import pytest
 
@@ -13,7 +12,7 @@ from oxemu import Geometry, Machine
 
 from tests.conftest import require, require_tools
 
-from .conftest import OX, ROOT_ONLY, SMALL_GEOMETRY, lazy_unmount_below, pid_alive, sha256
+from .conftest import OX, ROOT_ONLY, SMALL_GEOMETRY, lazy_unmount_below, sha256, wait_exit
 
 
 def assert_one_line_error(cp, *needles):
@@ -140,9 +139,7 @@ def test_cli_help_explains(ox, cmd):
 def test_cli_mount_on_a_stale_mount_after_kill9(ox, mnt):
     pid = ox.mount(mnt, "--volatile", "--geometry", SMALL_GEOMETRY)
     os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert wait_exit(pid)
     cp = ox.run("mount", mnt, "--volatile", check=False)
     assert_one_line_error(cp, "stale", "ox umount")
     ox.umount(mnt)

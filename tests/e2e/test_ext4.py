@@ -3,14 +3,13 @@ read back after a remount from the disk file, e2fsck clean; and `ox up` doing it
 import os
 import signal
 import subprocess
-import time
 
 import numpy as np
 import pytest
 
 from oxhost.fuse.registry import mounts
 
-from .conftest import ROOT_ONLY, VOLUME_BYTES, read_stats
+from .conftest import ROOT_ONLY, VOLUME_BYTES, read_stats, wait_exit
 
 pytestmark = ROOT_ONLY
 
@@ -167,10 +166,7 @@ def test_e2e_up_kill9_keeps_fsynced_files_and_fsck_is_clean(ox, tmp_path):
     with open(up / "unsynced.bin", "wb") as f:
         f.write(os.urandom(1 << 20))
     os.kill(pid, signal.SIGKILL)
-    for _ in range(500):
-        if not os.path.exists(f"/proc/{pid}"):
-            break
-        time.sleep(0.02)
+    assert wait_exit(pid)
     assert "already stopped" in ox.umount(up).stdout
     assert not os.path.ismount(up)
 

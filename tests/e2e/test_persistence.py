@@ -5,12 +5,11 @@ import os
 import signal
 import subprocess
 import threading
-import time
 
 import numpy as np
 import pytest
 
-from .conftest import SMALL_GEOMETRY, VOLUME_BYTES, fio, pid_alive, read_stats
+from .conftest import SMALL_GEOMETRY, VOLUME_BYTES, fio, read_stats, wait_exit
 
 BS = 4096
 
@@ -86,10 +85,7 @@ def verify(mnt, model: Model) -> None:
 
 def kill9(ox, pid: int, mnt) -> None:
     os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while pid_alive(pid):
-        assert time.monotonic() < deadline, "the serving process did not die"
-        time.sleep(0.02)
+    assert wait_exit(pid), "the serving process did not die"
     cp = ox.umount(mnt)                        # clears the dead mount
     assert "already stopped" in cp.stdout
 
@@ -154,6 +150,7 @@ def test_e2e_kill9_with_writes_in_flight(ox, mnt, tmp_path):
     hot = model.rng.choice(nblocks, 500, replace=False)
 
     written = []
+    busy = threading.Event()                   # set once the writes are well under way
 
     def writer():
         try:
@@ -161,12 +158,15 @@ def test_e2e_kill9_with_writes_in_flight(ox, mnt, tmp_path):
                 for lba in hot[:500]:
                     write_blocks(fd, model, [lba], synced=False)
                     written.append(lba)
+                    if len(written) == 600:
+                        busy.set()
         except OSError:
             pass                               # the mount died under us: expected
+        busy.set()
 
     t = threading.Thread(target=writer)
     t.start()
-    time.sleep(0.3)
+    assert busy.wait(120)
     kill9(ox, pid, mnt)
     stop.set()
     t.join(30)

@@ -1,7 +1,6 @@
 """Fault injection seen from the host: factory bad blocks, program and erase failures,
 read errors and a power cut -- all as NVMe statuses or a driver error, never a crash."""
 import os
-import time
 
 import numpy as np
 import pytest
@@ -103,15 +102,13 @@ def test_faults_read_error_rate_is_a_fraction_of_reads(open_dev):
 
 
 def test_faults_power_cut_stops_the_device_and_the_driver_reports_it_quickly(open_dev):
-    dev = open_dev(faults=Faults(power_cut_after=6), driver_kw=dict(timeout=0.5))
+    dev = open_dev(faults=Faults(power_cut_after=6), driver_kw=dict(timeout=3600.0))   # CFS, not a timeout
     for blk in (1, 2):
         dev.addr_erase(block_planes(0, 0, blk, 2))       # 4 media operations
     p = page_addrs(0, 0, 1, 0, 2)
     dev.addr_write(p, stamp_sectors(p))                  # 2 more: the last before the cut
-    t0 = time.monotonic()
     with pytest.raises(ControllerFatal):
         dev.addr_read(p)
-    assert time.monotonic() - t0 < 2.0
     with pytest.raises(DriverError):                     # still dead, still no crash
         dev.addr_erase(block_planes(0, 0, 3, 2))
     dev.close()                                          # shutdown of a dead device: no raise

@@ -177,9 +177,9 @@ def test_read_only_media_refuses_erase_write_and_bbt_changes_with_0x4020_and_sta
         dev.close()
     with open(path, "rb") as f:
         after = f.read()
-    assert after[4096:] == before[4096:], "read-only media changed past its header"
-    lab = probe_label(path)                                     # only the lifetime counters moved
-    assert lab.read_only == 1 and lab.power_cycles == 1 and lab.host_read_cmds == 1
+    assert after == before, "read-only media changed"           # not even the read counters
+    lab = probe_label(path)
+    assert lab.read_only == 1 and lab.power_cycles == 1 and lab.host_read_cmds == 0
 
 
 # ---------------------------------------------------------------- format_media

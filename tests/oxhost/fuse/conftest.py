@@ -20,6 +20,7 @@ class MemDevice(BlockDevice):
         self.fail_with = None
         self.background_slices = background_slices
         self.background_calls = 0
+        self.on_idle = None          # called when a background slice leaves nothing pending
         self.closed = False
 
     @property
@@ -52,6 +53,8 @@ class MemDevice(BlockDevice):
         self.background_calls += 1
         if self.background_slices:
             self.background_slices -= 1
+        if not self.background_slices and self.on_idle is not None:
+            self.on_idle()
         return self.background_slices > 0
 
     def stats(self):

@@ -5,6 +5,7 @@ import subprocess
 
 import pytest
 import trio
+import trio.testing
 
 from oxhost.fuse import registry
 from oxhost.fuse.errors import MountError
@@ -84,21 +85,24 @@ def test_mount_serves_volume_and_stops_cleanly(memdev, mountpoint):
 
 def test_mount_runs_background_work_only_when_idle(memdev, mountpoint):
     memdev.background_slices = 5
+    idle = [trio.Event()]                                 # set each time nothing is pending
+    memdev.on_idle = lambda: idle[-1].set()
     server = Server(memdev, mountpoint, handle_signals=False)
 
     async def body(s):
-        await trio.sleep(0.3)
-        assert memdev.background_calls >= 5 and memdev.background_slices == 0
+        with trio.fail_after(30):
+            await idle[-1].wait()                         # the 5 slices ran while idle
+        assert memdev.background_calls == 5 and memdev.background_slices == 0
         calls = memdev.background_calls
-        await trio.sleep(0.3)
-        assert memdev.background_calls == calls          # nothing pending: not called again
+        idle.append(trio.Event())
 
         def write():
             with open(os.path.join(mountpoint, "volume"), "r+b") as f:
                 f.write(b"w" * 4096)
-        await in_thread(write)                            # new work appears
-        await trio.sleep(0.4)
-        assert memdev.background_calls > calls
+        await in_thread(write)                            # new work appears (one slice)
+        with trio.fail_after(30):
+            await idle[-1].wait()
+        assert memdev.background_calls == calls + 1       # nothing pending in between: no calls
 
     serve(server, body)
 
@@ -127,13 +131,18 @@ def test_mount_refuses_a_missing_mountpoint(memdev, tmp_path):
 
 
 def test_mount_background_failure_keeps_serving(memdev, mountpoint):
+    failed = trio.Event()
+
     def broken():
+        failed.set()
         raise RuntimeError("gc bug")
     memdev.background = broken
     server = Server(memdev, mountpoint, handle_signals=False)
 
     async def body(s):
-        await trio.sleep(0.3)
+        with trio.fail_after(30):
+            await failed.wait()
+        await trio.testing.wait_all_tasks_blocked()       # the background task has handled it
         assert s.background_errors == 1
         assert (await in_thread(os.stat, os.path.join(mountpoint, "volume"))).st_size == memdev.size
 
