@@ -4,7 +4,7 @@ The host stack imports only this public face -- `Machine`, and for disk files
 `probe_geometry`, `probe_label` and `format_media` -- and the wire formats in `oxemu.wire`.
 """
 from .machine import Machine
-from .volt import Faults, Geometry, StoreError, format_media, probe_geometry, probe_label
+from .volt import Faults, Geometry, NandTiming, StoreError, format_media, probe_geometry, probe_label
 
-__all__ = ["Faults", "Geometry", "Machine", "StoreError", "format_media", "probe_geometry",
+__all__ = ["Faults", "Geometry", "Machine", "NandTiming", "StoreError", "format_media", "probe_geometry",
            "probe_label"]

@@ -1,0 +1,328 @@
+"""oxhost.compare.fiojob: fio job files parsed into JobSpecs and their request streams."""
+import collections
+import itertools
+
+import numpy as np
+import pytest
+
+from oxhost.compare.fiojob import FioJobError, JobSpec, load_fio_job, parse_fio_job
+
+MIB, GIB = 1 << 20, 1 << 30
+
+
+def jobs(text, device_bytes=GIB, **kw) -> list[JobSpec]:
+    return parse_fio_job(text, device_bytes=device_bytes, **kw)
+
+
+def job(text, device_bytes=GIB, **kw) -> JobSpec:
+    (j,) = jobs(text, device_bytes, **kw)
+    return j
+
+
+def reqs(j: JobSpec, n: int | None = None, rng=None) -> list[tuple[str, int, int]]:
+    return list(itertools.islice(j.requests(rng), n))
+
+
+def error(text, device_bytes=GIB, **kw) -> str:
+    with pytest.raises(FioJobError) as info:
+        parse_fio_job(text, device_bytes=device_bytes, **kw)
+    msg = str(info.value)
+    assert "\n" not in msg
+    return msg
+
+
+# ---------------------------------------------------------------- the file format
+
+def test_fiojob_jobs_inherit_global_and_override_it():
+    a, b = jobs("""
+; a comment
+# another
+[global]
+ioengine=libaio   ; ignored
+direct=1
+bs=16k
+size=64m
+rw=randwrite
+
+[first]
+[second]
+rw=read        # inline comment
+bs=128k
+name=renamed
+""")
+    assert (a.name, a.rw, a.block_sizes["write"], a.region_bytes) == ("first", "randwrite", ((16384, 100.0),), 64 * MIB)
+    assert (b.name, b.rw, b.block_sizes["read"], b.region_bytes) == ("renamed", "read", ((131072, 100.0),), 64 * MIB)
+
+
+def test_fiojob_later_global_applies_to_the_jobs_after_it():
+    a, b = jobs("[global]\nbs=8k\n[a]\n[global]\nrw=write\n[b]\n")
+    assert (a.rw, a.block_sizes["read"][0][0]) == ("read", 8192)
+    assert (b.rw, b.block_sizes["write"][0][0]) == ("write", 8192)
+
+
+def test_fiojob_defaults_are_fios():
+    j = job("[j]\n")
+    assert (j.rw, j.block_sizes["read"], j.region_offset, j.region_bytes, j.io_bytes) == \
+        ("read", ((4096, 100.0),), 0, GIB, GIB)
+    assert (j.iodepth, j.rwmixread, j.random_map, j.distribution, j.runtime_ns, j.loops) == \
+        (1, 50, True, "random", 0, 1)
+
+
+def test_fiojob_numjobs_clones_each_get_their_own_seed():
+    cl = jobs("[w]\nrw=randwrite\nnumjobs=3\nsize=1m\n[v]\nrw=randwrite\nsize=1m\n")
+    assert [(j.name, j.clone) for j in cl] == [("w", 0), ("w", 1), ("w", 2), ("v", 0)]
+    assert len({j.seed for j in cl}) == 4
+    assert len({tuple(reqs(j)) for j in cl}) == 4
+
+
+def test_fiojob_sizes_take_fio_suffixes_and_kb_base():
+    def size(v, extra=""):
+        return job(f"[j]\nsize={v}\n{extra}").region_bytes
+    assert [size(v) for v in ("4096", "8k", "8K", "8kb", "8KB", "1m", "1M", "0x4000")] == \
+        [4096, 8192, 8192, 8192, 8192, MIB, MIB, 16384]
+    assert size("8ki") == 8000 - 8000 % 4096         # fio's compat mode: ki is 1000
+    assert size("8k", "kb_base=1000\n") == 8000 - 8000 % 4096
+    assert size("8ki", "kb_base=1000\n") == 8192
+    assert size("25%") == GIB // 4
+
+
+@pytest.mark.parametrize("bs,want", [
+    ("256k", (262144, 262144, 262144)),
+    ("8k,32k", (8192, 32768, 32768)),
+    ("8k,32k,", (8192, 32768, 4096)),
+    (",8k", (4096, 8192, 8192)),
+    (",8k,", (4096, 8192, 4096)),
+    ("8k,16k,32k", (8192, 16384, 32768)),
+])
+def test_fiojob_bs_per_direction_follows_fios_comma_rules(bs, want):
+    j = job(f"[j]\nbs={bs}\n")
+    assert tuple(j.block_sizes[d][0][0] for d in ("read", "write", "trim")) == want
+
+
+def test_fiojob_ignored_options_are_accepted():
+    j = job("[j]\nioengine=io_uring\ndirect=1\nfilename=/dev/nvme0n1\ngroup_reporting\nthread\n"
+            "ramp_time=5\nstartdelay=1\nrandom_generator=lfsr\nstonewall\nend_fsync=1\nrw=randread\n")
+    assert j.rw == "randread"
+    assert j.options["filename"] == "/dev/nvme0n1"
+
+
+# ---------------------------------------------------------------- the request stream
+
+def test_fiojob_sequential_write_walks_the_region_from_offset():
+    j = job("[j]\nrw=write\nbs=16k\nsize=64k\noffset=1m\n")
+    assert reqs(j) == [("write", MIB + k * 16384, 16384) for k in range(4)]
+
+
+def test_fiojob_io_size_beyond_size_wraps_and_loops_repeat():
+    j = job("[j]\nrw=write\nbs=16k\nsize=32k\nio_size=64k\n")
+    assert [o for _, o, _ in reqs(j)] == [0, 16384, 0, 16384]
+    j = job("[j]\nrw=read\nbs=16k\nsize=32k\nloops=3\n")
+    assert [o for _, o, _ in reqs(j)] == [0, 16384] * 3
+
+
+def test_fiojob_sequential_mix_keeps_a_position_per_direction():
+    """As fio: rw=rw with bs=8k,32k reads 0, 8k, 16k... and writes 0, 32k, 64k..."""
+    out = reqs(job("[j]\nrw=rw\nbs=8k,32k\nsize=256k\n"))
+    reads = [o for op, o, _ in out if op == "read"]
+    writes = [o for op, o, _ in out if op == "write"]
+    assert reads == [k * 8192 for k in range(len(reads))]
+    assert writes == [k * 32768 for k in range(len(writes))]
+    assert sum(n for _, _, n in out) == 256 * 1024
+
+
+def test_fiojob_random_map_touches_every_block_once_per_pass():
+    out = reqs(job("[j]\nrw=randwrite\nsize=1m\n"))
+    assert sorted(o for _, o, _ in out) == list(range(0, MIB, 4096))
+    out = reqs(job("[j]\nrw=randwrite\nsize=1m\nio_size=3m\n"))
+    assert collections.Counter(o for _, o, _ in out) == {o: 3 for o in range(0, MIB, 4096)}
+    assert sorted(o for _, o, _ in out[:256]) == list(range(0, MIB, 4096))
+
+
+def test_fiojob_random_map_with_mixed_sizes_covers_each_block_once():
+    out = reqs(job("[j]\nrw=randwrite\nsize=4m\nbssplit=4k/50:16k/30:64k/20\n"))
+    blocks = collections.Counter(b for _, o, n in out for b in range(o // 4096, (o + n) // 4096))
+    assert blocks == {b: 1 for b in range(1024)}
+
+
+def test_fiojob_norandommap_lets_offsets_repeat():
+    j = job("[j]\nrw=randread\nsize=1m\nnorandommap\n")
+    assert not j.random_map
+    offs = [o for _, o, _ in reqs(j)]
+    assert len(offs) == 256 and len(set(offs)) < 256
+
+
+def test_fiojob_offsets_stay_in_the_region_and_on_the_grain():
+    for extra in ("rw=randrw\nbssplit=4k/50:64k/40:1m/10", "rw=randwrite\nbssplit=8k/50:64k/50\nnorandommap",
+                  "rw=randread\nbs=16k\nblockalign=4k", "rw=randwrite\nrandom_distribution=zipf:0.9\nbs=8k",
+                  "rw=randtrim\nrandom_distribution=pareto:0.3\nbs=12k", "rw=write\nbs=12k"):
+        j = job(f"[j]\nsize=3m\noffset=1m\nio_size=16m\n{extra}\n")
+        out = reqs(j)
+        assert sum(n for _, _, n in out) == j.total_bytes > 16 * MIB - j.grain, extra
+        for op, o, n in out:
+            assert op in j.directions
+            assert MIB <= o and o + n <= MIB + j.region_bytes, (extra, o, n)
+            assert (o - MIB) % j.grain == 0 and n % 4096 == 0 and n > 0, (extra, o, n)
+
+
+def test_fiojob_blockalign_turns_the_map_off_and_aligns_offsets():
+    j = job("[j]\nrw=randread\nbs=16k\nba=4k\nsize=1m\nnumber_ios=2000\n")
+    assert (j.grain, j.random_map) == (4096, False)
+    offs = [o for _, o, _ in reqs(j)]
+    assert any(o % 16384 for o in offs)
+
+
+def test_fiojob_bssplit_weights_the_sizes():
+    j = job("[j]\nrw=randwrite\nbssplit=4k/50:64k/40:1m/10\nnorandommap\nnumber_ios=20000\nio_size=1t\n")
+    counts = collections.Counter(n for _, _, n in reqs(j))
+    assert counts[4096] / 20000 == pytest.approx(0.5, abs=0.02)
+    assert counts[65536] / 20000 == pytest.approx(0.4, abs=0.02)
+    assert counts[MIB] / 20000 == pytest.approx(0.1, abs=0.02)
+
+
+def test_fiojob_bssplit_blank_percentages_share_the_rest():
+    j = job("[j]\nbssplit=4k/50:8k/:32k/\n")
+    assert j.block_sizes["read"] == ((4096, 50.0), (8192, 25.0), (32768, 25.0))
+
+
+def test_fiojob_bssplit_per_direction():
+    j = job("[j]\nrw=randrw\nbssplit=4k/50:8k/50,16k/90:32k/10\n")
+    assert j.block_sizes["read"] == ((4096, 50.0), (8192, 50.0))
+    assert j.block_sizes["write"] == ((16384, 90.0), (32768, 10.0))
+
+
+@pytest.mark.parametrize("opt,reads", [("rwmixread=70", 0.7), ("rwmixwrite=20", 0.8), ("", 0.5),
+                                       ("rwmixread=0", 0.0)])
+def test_fiojob_rwmix_sets_the_read_share(opt, reads):
+    out = reqs(job(f"[j]\nrw=randrw\nnorandommap\nnumber_ios=20000\n{opt}\n"))
+    share = sum(op == "read" for op, _, _ in out) / len(out)
+    assert share == pytest.approx(reads, abs=0.015)
+
+
+def test_fiojob_requests_are_deterministic_for_a_seed():
+    text = "[j]\nrw=randrw\nbssplit=4k/60:64k/40\nrandom_distribution=zipf:1.1\nnumber_ios=3000\nrandseed=42\n"
+    a, b = job(text), job(text)
+    assert reqs(a) == reqs(b)
+    assert reqs(a, rng=np.random.default_rng(5)) == reqs(a, rng=np.random.default_rng(5))
+    assert reqs(a, rng=np.random.default_rng(5)) != reqs(a, rng=np.random.default_rng(6))
+    assert reqs(job(text.replace("randseed=42", "randseed=43"))) != reqs(a)
+
+
+def test_fiojob_changing_bssplit_leaves_the_direction_stream_alone():
+    base = "[j]\nrw=randrw\nnorandommap\nnumber_ios=500\nrandseed=1\n"
+    a = [op for op, _, _ in reqs(job(base + "bs=4k\n"))]
+    b = [op for op, _, _ in reqs(job(base + "bssplit=4k/50:8k/50\n"))]
+    assert a == b
+
+
+@pytest.mark.parametrize("dist,top10", [("zipf:1.2", 88.76), ("pareto:0.2", 63.55)])
+def test_fiojob_skewed_distributions_match_fio_genzipf(dist, top10):
+    """fio-genzipf -t zipf -i 1.2 -g 1 -b 4096 (fio 3.33): the hottest 10% of the blocks hit get
+    88.76% of 262144 draws over 1 GiB; pareto 0.2: 63.55%."""
+    j = job(f"[j]\nrw=randread\nrandom_distribution={dist}\nnumber_ios=262144\n")
+    assert not j.random_map
+    blocks = np.fromiter((o // 4096 for _, o, _ in j.requests()), dtype=np.int64, count=262144)
+    hits = np.sort(np.bincount(blocks))[::-1]
+    hits = hits[hits > 0]
+    share = 100 * hits[:hits.size // 10].sum() / hits.sum()
+    assert share == pytest.approx(top10, abs=1.5)
+
+
+def test_fiojob_zipf_center_moves_the_hot_spot():
+    a = job("[j]\nrw=randread\nrandom_distribution=zipf:1.5:0\nnumber_ios=2000\n")
+    b = job("[j]\nrw=randread\nrandom_distribution=zipf:1.5:0.5\nnumber_ios=2000\n")
+    hot_a = collections.Counter(o for _, o, _ in reqs(a)).most_common(1)[0][0]
+    hot_b = collections.Counter(o for _, o, _ in reqs(b)).most_common(1)[0][0]
+    assert (hot_b - hot_a) % GIB == GIB // 2
+
+
+def test_fiojob_offset_percent_and_offset_increment_place_the_clones():
+    cl = jobs("[j]\nrw=write\nsize=1m\noffset=25%\noffset_increment=2m\nnumjobs=3\n")
+    assert [j.region_offset for j in cl] == [GIB // 4, GIB // 4 + 2 * MIB, GIB // 4 + 4 * MIB]
+    assert [reqs(j, 1)[0][1] for j in cl] == [j.region_offset for j in cl]
+
+
+def test_fiojob_size_is_capped_at_the_device_end():
+    j = job("[j]\nrw=write\nsize=1g\noffset=768m\n")
+    assert (j.region_offset, j.region_bytes) == (768 * MIB, 256 * MIB)
+
+
+def test_fiojob_number_ios_caps_the_stream():
+    assert len(reqs(job("[j]\nrw=randread\nnumber_ios=17\n"))) == 17
+
+
+def test_fiojob_time_based_runs_until_the_runner_stops_it():
+    j = job("[j]\nrw=randwrite\nsize=1m\nruntime=2m\ntime_based\n")
+    assert (j.runtime_ns, j.time_based, j.total_bytes) == (120 * 10**9, True, None)
+    assert len(reqs(j, 5000)) == 5000
+
+
+@pytest.mark.parametrize("value,ns", [("30", 30 * 10**9), ("10s", 10**10), ("500ms", 5 * 10**8),
+                                      ("250us", 250_000), ("1h", 3600 * 10**9), ("2msec", 2 * 10**6)])
+def test_fiojob_runtime_takes_fio_time_suffixes(value, ns):
+    j = job(f"[j]\nruntime={value}\n")
+    assert j.runtime_ns == ns and not j.time_based and j.total_bytes == GIB
+
+
+def test_fiojob_trim_jobs_issue_trims():
+    assert {op for op, _, _ in reqs(job("[j]\nrw=randtrim\nsize=1m\n"))} == {"trim"}
+    assert reqs(job("[j]\nrw=trim\nsize=8k\n")) == [("trim", 0, 4096), ("trim", 4096, 4096)]
+
+
+def test_fiojob_describe_is_one_line():
+    d = job("[j]\nrw=randrw\nbssplit=4k/50:64k/50\nrandom_distribution=zipf:1.2\n").describe()
+    assert "\n" not in d and "zipf:1.2" in d and "rwmixread=50" in d
+
+
+def test_fiojob_load_names_the_file_in_errors(tmp_path):
+    p = tmp_path / "bad.fio"
+    p.write_text("[global]\nbs=4k\n\n[j]\nrw=randwrite\nrate=10m\n")
+    with pytest.raises(FioJobError) as info:
+        load_fio_job(p, device_bytes=GIB)
+    assert str(info.value).startswith(f"{p}:6: rate: unsupported fio option")
+    p.write_text("[j]\nrw=randwrite\n")
+    assert load_fio_job(p, device_bytes=GIB)[0].rw == "randwrite"
+
+
+# ---------------------------------------------------------------- refusals
+
+@pytest.mark.parametrize("text,where", [
+    ("[j]\nrate=10m\n", "<job>:2: rate: unsupported fio option"),
+    ("[j]\nthinktime=100\n", "<job>:2: thinktime: unsupported fio option"),
+    ("[j]\nverify=md5\n", "<job>:2: verify: unsupported fio option"),
+    ("[j]\nfsync=1\n", "<job>:2: fsync: unsupported fio option"),
+    ("[j]\n\nrw=randwrte\n", "<job>:3: rw: 'randwrte' is not supported"),
+    ("[j]\nrw=randread:8\n", "<job>:2: rw: 'randread:8': the ':<nr>' offset modifier"),
+    ("[j]\nbs=512\n", "<job>:2: bs: 512 bytes is not a multiple of the 4096-byte sector"),
+    ("[j]\nbs=4x\n", "<job>:2: bs: '4x' is not a size"),
+    ("[j]\nbs=1k,2k,4k,8k\n", "<job>:2: bs: at most three"),
+    ("[j]\nbssplit=4k/60:8k/50\n", "<job>:2: bssplit: percentages in '4k/60:8k/50' add up to 110"),
+    ("[j]\nbssplit=4k/60:8k/30\n", "<job>:2: bssplit: percentages in '4k/60:8k/30' add up to 90, not 100"),
+    ("[j]\nbssplit=4k/50:2k/50\n", "<job>:2: bssplit: 2048 bytes is not a multiple"),
+    ("[j]\nrandom_distribution=zipf:1\n", "<job>:2: random_distribution: zipf theta must be positive and not 1"),
+    ("[j]\nrandom_distribution=pareto:1.5\n", "<job>:2: random_distribution: pareto h must be in (0, 1)"),
+    ("[j]\nrandom_distribution=normal:50\n", "<job>:2: random_distribution: 'normal' is not supported"),
+    ("[j]\nrandom_distribution=zoned:60/10:40/90\n", "<job>:2: random_distribution: 'zoned' is not supported"),
+    ("[j]\nruntime=10q\n", "<job>:2: runtime: '10q' is not a time"),
+    ("[j]\ntime_based\n", "<job>:2: time_based: needs a runtime"),
+    ("[j]\nrwmixread=120\n", "<job>:2: rwmixread: 120 is outside 0..100"),
+    ("[j]\nnorandommap=maybe\n", "<job>:2: norandommap: 'maybe' is not a boolean"),
+    ("[j]\noffset=1000\n", "<job>:2: offset: 1000 is not a multiple of the 4096-byte sector"),
+    ("[j]\noffset=2g\n", "<job>:2: offset: clone 0 would start at 2147483648"),
+    ("[j]\nsize=1m\noffset_increment=600m\nnumjobs=3\n", "<job>:3: offset_increment: clone 2 would start"),
+    ("[j]\nsize=0\n", "<job>:2: size: the region of 0 bytes holds no block"),
+    ("[j]\niodepth\n", "<job>:2: iodepth: needs a value"),
+    ("rw=read\n[j]\n", "<job>:1: option outside any [section]"),
+    ("[j\nrw=read\n", "<job>:1: malformed section header"),
+    ("[j]\ninclude other.fio\n", "<job>:2: malformed line"),
+    ("[global]\nrw=write\n", "<job>: no job sections"),
+])
+def test_fiojob_refusals_name_the_option_and_line(text, where):
+    assert error(text).startswith(where)
+
+
+def test_fiojob_source_name_is_used_in_errors():
+    assert error("[j]\nrate=1\n", source="my.fio").startswith("my.fio:2: rate:")
+
+
+def test_fiojob_sector_size_is_configurable():
+    assert job("[j]\nbs=512\n", sector_nbytes=512).block_sizes["read"] == ((512, 100.0),)
