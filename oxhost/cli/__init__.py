@@ -11,26 +11,48 @@ import click
 _MODULES = ("device_cmds", "mount_cmds", "compare_cmds", "bench_cmds", "torture_cmds")
 
 
+def _fail(msg: str, code: int) -> None:
+    click.echo(f"ox: error: {msg}", err=True)
+    sys.exit(code)
+
+
 class OxGroup(click.Group):
-    """Turns any error into one line on stderr and a non-zero exit (no tracebacks)."""
+    """Every error is one line on stderr, `ox: error: ...`, and an exit status: 2 for a
+    usage error (click's own included), 1 for a failure, 130 for Ctrl-C. No tracebacks
+    (OX_TRACEBACK=1 shows them)."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            rv = super().main(*args, **kwargs)
+        except click.UsageError as e:
+            hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
+            _fail(f"{e.format_message()}{hint}", 2)
+        except click.ClickException as e:
+            _fail(e.format_message(), e.exit_code)
+        except click.exceptions.Abort:
+            click.echo("ox: interrupted", err=True)
+            sys.exit(130)
+        except KeyboardInterrupt:
+            click.echo("ox: interrupted", err=True)
+            sys.exit(130)
+        except OSError as e:
+            if os.environ.get("OX_TRACEBACK"):
+                raise
+            _fail(str(e) or type(e).__name__, 1)
+        if isinstance(rv, int) and not isinstance(rv, bool):
+            sys.exit(rv)
+        sys.exit(0)
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (click.UsageError, click.exceptions.Exit, click.exceptions.Abort):
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
             raise
-        except click.ClickException as e:
-            click.echo(f"ox: error: {e.format_message()}", err=True)
-            sys.exit(e.exit_code)
-        except KeyboardInterrupt:
-            click.echo("ox: interrupted", err=True)
-            sys.exit(130)
         except Exception as e:            # noqa: BLE001 - the CLI edge: one line, exit 1
             if os.environ.get("OX_TRACEBACK"):
                 raise
-            msg = str(e) or type(e).__name__
-            click.echo(f"ox: error: {msg}", err=True)
-            sys.exit(1)
+            _fail(str(e) or type(e).__name__, 1)
 
 
 @click.group(cls=OxGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -48,7 +48,8 @@ def open_device(disk, volatile, geometry, debug, *, write=False, create=False):
 
 
 def _nvm_error(e: NvmError) -> click.ClickException:
-    return click.ClickException(f"{e} (failed addresses: {bin(e.failed).count('1')})")
+    """`ox: error: <what>: <STATUS> (0x4002): <reason> (k of n address(es) failed)`."""
+    return click.ClickException(str(e))
 
 
 PMODES = {"sngl": PMode.SNGL, "dual": PMode.DUAL, "quad": PMode.QUAD}

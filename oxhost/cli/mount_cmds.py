@@ -100,6 +100,12 @@ def _daemon_logging() -> None:
     logging.getLogger("oxhost.fuse").setLevel(logging.INFO)
 
 
+def _uptime(s: float) -> str:
+    s = int(s)
+    h, m = divmod(s // 60, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s % 60:02d}s"
+
+
 def _describe(msg: dict) -> str:
     return f"{msg['mode']} volume of {msg['size']:,} bytes"
 
@@ -158,6 +164,32 @@ def register(main: click.Group) -> None:
         """
         from ..fuse import daemon
         click.echo(f"ox: {daemon.unmount(path, force=force)}")
+
+    @main.command("status")
+    @click.option("--json", "as_json", is_flag=True, help="One JSON object per mount.")
+    def status_cmd(as_json):
+        """List the running mounts: mount point (and `ox up` directory), mode, disk, pid,
+        size and uptime, from the state directory's records of live serving processes."""
+        import json
+        import time
+
+        from ..fuse import registry
+        rows = registry.running()
+        if as_json:
+            for r in rows:
+                click.echo(json.dumps(dict(mountpoint=r.upper or r.mountpoint, fuse=r.mountpoint,
+                                           mode=r.mode, disk=r.disk, pid=r.pid, size=r.size,
+                                           uptime_s=round(time.time() - r.started, 1) if r.started else None,
+                                           state=r.state)))
+            return
+        if not rows:
+            click.echo("ox: no volume is mounted")
+            return
+        for r in rows:
+            up = _uptime(time.time() - r.started) if r.started else "?"
+            where = f"{r.upper} (ext4)" if r.upper else r.mountpoint
+            click.echo(f"{where}: {r.mode} volume of {r.size:,} bytes on "
+                       f"{r.disk or 'volatile media'}, pid {r.pid}, up {up}, {r.state}")
 
     @main.command("up")
     @click.argument("directory")

@@ -139,10 +139,10 @@ def serve_foreground(mountpoint: str, stack_kw: dict, *, allow_other: bool = Fal
             if cut_after:                   # lab use: the plug is pulled N media ops from now
                 faults.power_cut_after = stack.machine.stats()["media_ops"] + cut_after
         except StoreError as e:
-            os.close(lock_fd)
+            registry.release(lock_fd, mountpoint)
             raise explain_store_error(e, disk) from None
         except BaseException:
-            os.close(lock_fd)
+            registry.release(lock_fd, mountpoint)
             raise
         finally:
             if main_thread:                 # Trio takes over SIGTERM while serving
@@ -157,7 +157,7 @@ def serve_foreground(mountpoint: str, stack_kw: dict, *, allow_other: bool = Fal
     record = registry.Record(mountpoint=mountpoint, pid=os.getpid(), mode=stack.mode,
                              size=stack.blockdev.size, disk=stack.disk, log=log_path,
                              upper=upper_dir, upper_kind=upper.kind if upper else None,
-                             private=upper is not None)
+                             private=upper is not None, started=time.time())
     record.save()
 
     def on_ready(server: Server) -> None:
@@ -180,14 +180,16 @@ def serve_foreground(mountpoint: str, stack_kw: dict, *, allow_other: bool = Fal
         raise
     finally:
         record.state, record.error = "stopped", error
-        if error is None or not server.ready:       # a failed start was reported already
-            record.remove()
+        log.info("stopped%s", f" with error: {error}" if error else "")
+        if error is None:
+            registry.forget(record)                 # nothing of a clean stop stays behind
+        elif not server.ready:
+            record.remove()                         # a failed start was reported already
         else:
-            record.save()
+            record.save()                           # `ox umount` reports it, then forgets
         if upper is not None:
             _rmdir_quiet(mountpoint)
-        os.close(lock_fd)
-        log.info("stopped%s", f" with error: {error}" if error else "")
+        registry.release(lock_fd, mountpoint)
 
 
 def _terminated(signum, frame):
@@ -348,8 +350,10 @@ def unmount(path: str, force: bool = False, wait: float = DAEMON_EXIT_WAIT) -> s
     if rec.private:
         _rmdir_quiet(rec.mountpoint)
     if after is not None:
-        after.remove()
+        registry.forget(after)
         if after.error and alive:
             raise MountError(f"the mount process reported: {after.error}")
+    elif not alive:
+        registry.forget(rec)
     where = rec.upper or rec.mountpoint
     return f"unmounted {where}" + ("" if alive else " (its process had already stopped)")

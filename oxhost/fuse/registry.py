@@ -52,6 +52,7 @@ class Record:
     private: bool = False
     state: str = "starting"            # starting, serving, stopped
     error: str | None = None
+    started: float = 0.0               # unix time the serving process started
 
     @property
     def key(self) -> str:
@@ -118,16 +119,52 @@ def _lock_path(mountpoint: str) -> str:
 
 
 def claim(mountpoint: str) -> int:
-    """Lock the mount point for this process's life; MountError if another one holds it."""
-    fd = os.open(_lock_path(mountpoint), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
+    """Lock the mount point for this process's life; MountError if another one holds it.
+
+    The lock file is removed when its holder stops (`release`): a lock taken on a file
+    that was unlinked meanwhile is dropped and taken again on the current one."""
+    path = _lock_path(mountpoint)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise MountError(f"{mountpoint}: already served by another ox process") from None
+            raise
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
         os.close(fd)
-        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            raise MountError(f"{mountpoint}: already served by another ox process") from None
-        raise
-    return fd
+
+
+def release(fd: int, mountpoint: str) -> None:
+    """The serving process stops: its lock file goes (unlinked while still held)."""
+    try:
+        os.unlink(_lock_path(mountpoint))
+    except FileNotFoundError:
+        pass
+    os.close(fd)
+
+
+def forget(rec: "Record") -> None:
+    """A stopped mount leaves nothing behind: its record, lock file and log go."""
+    rec.remove()
+    for path in (_lock_path(rec.mountpoint), rec.log):
+        if path:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+
+def running() -> list["Record"]:
+    """Records of mounts whose serving process is alive."""
+    return [r for r in records() if r.alive()]
 
 
 def lock_holder_alive(mountpoint: str) -> bool:
