@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from oxhost.torture import Config, ModeCampaign, default_geometry
+from oxhost.torture import Config, ModeCampaign
 
 
 @pytest.mark.parametrize("mode", ["pblk", "appnvm"])
