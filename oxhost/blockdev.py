@@ -40,9 +40,14 @@ class ReadOnly(BlockDeviceError):
 
 
 class BlockDevice(abc.ABC):
-    """Implementations provide the sector methods; callers use read/write/flush/discard."""
+    """Implementations provide the sector methods; callers use read/write/flush/discard/
+    write_zeroes."""
 
     sector_nbytes: int = 4096
+    # Discarded sectors read back as zeros (true of both FTLs: an unmapped sector reads as
+    # zeros). A device that cannot promise it sets False: write_zeroes then writes zeros.
+    discard_zeroes: bool = True
+    _ZERO_CHUNK = 1 << 20
 
     @property
     @abc.abstractmethod
@@ -129,3 +134,28 @@ class BlockDevice(abc.ABC):
         end = (offset + nbytes) // s
         if end > first:
             self.discard_sectors(first, end - first)
+
+    def write_zeroes(self, offset: int, nbytes: int) -> None:
+        """Make the range read back as zeros. Whole sectors are discarded (unmapped: no
+        zero pages reach the media) when the device reads discarded sectors as zeros; the
+        partial sectors at the edges, and everything on a device that cannot, are zeroed by
+        writing."""
+        self._range(offset, nbytes)
+        if nbytes == 0:
+            return
+        s = self.sector_nbytes
+        end = offset + nbytes
+        first, last = -(-offset // s), end // s          # whole sectors: [first, last)
+        if not self.discard_zeroes or last <= first:
+            self._write_zeros(offset, end)
+            return
+        if offset < first * s:
+            self._write_zeros(offset, first * s)
+        self.discard_sectors(first, last - first)
+        if end > last * s:
+            self._write_zeros(last * s, end)
+
+    def _write_zeros(self, start: int, end: int) -> None:
+        zeros = np.zeros(min(end - start, self._ZERO_CHUNK), dtype=np.uint8)
+        for pos in range(start, end, zeros.nbytes):
+            self.write(pos, zeros[:min(zeros.nbytes, end - pos)])

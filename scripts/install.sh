@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian 12 machine: the apt packages (Python
-# venv and headers and gcc to build pyfuse3, FUSE 3 and its headers, e2fsprogs, fuse2fs for
-# ext4 without root, fio) and a .venv holding the project in editable mode.
+# venv and headers and gcc for packages built from source, FUSE 3 (libfuse3, which
+# oxhost.fuse.lowlevel loads through ctypes) and its headers, e2fsprogs, fuse2fs for ext4
+# without root, fio) and a .venv holding the project in editable mode.
 # Idempotent: a second run changes nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."

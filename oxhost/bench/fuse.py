@@ -1,24 +1,27 @@
 """FUSE benchmark (issue 4): the same fio jobs on our volume (`ox mount`, the whole stack
-under it) and on a null FUSE file system of the same pyfuse3/Trio shape that stores
+under it) and on a null FUSE file system of the same binding and Trio shape that stores
 nothing, in the same run, so the ratio isolates what our stack costs per request. Also the
 time from `ox mount` to a usable volume, fresh and with ~3 GB on the disk file.
 
+`--bindings` instead compares the FUSE bindings (TRIM issue): the null and store file
+systems of oxhost.bench.fusefs on each installed binding, and our volume, with the same fio
+jobs interleaved, best of N; `--baseline-tree DIR` adds the volume served by another source
+tree (e.g. `git archive` of the commit before a change of binding).
+
     python -m oxhost.bench.fuse [--region-mib 256] [--runtime 10] [--full]
+    python -m oxhost.bench.fuse --bindings [--runtime 3] [--repeat 3] [--baseline-tree DIR]
 """
 import argparse
-import errno
 import json
 import os
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
 import time
 
-import pyfuse3
-import trio
+from oxhost.fuse.registry import mounts
 
 VOLUME_BYTES = 3_435_134_976
 OX = [sys.executable, "-m", "oxhost.cli"]
@@ -32,81 +35,42 @@ JOBS = (
 )
 
 
-# ---------------------------------------------------------------------- null file system
-class NullFs(pyfuse3.Operations):
-    """A root with one `volume` file of `size` bytes: reads return zeros, writes are
-    accepted and dropped, fsync does nothing. The floor our VolumeFs is measured against."""
-
-    VOLUME = pyfuse3.ROOT_INODE + 1
-
-    def __init__(self, size: int):
-        super().__init__()
-        self.size = size
-        self.zeros = bytes(4 << 20)
-        self.uid, self.gid = os.getuid(), os.getgid()
-
-    def _attr(self, ino):
-        a = pyfuse3.EntryAttributes()
-        a.st_ino = ino
-        a.st_uid, a.st_gid = self.uid, self.gid
-        a.attr_timeout = a.entry_timeout = 300.0
-        if ino == pyfuse3.ROOT_INODE:
-            a.st_mode, a.st_nlink = stat.S_IFDIR | 0o700, 2
-        else:
-            a.st_mode, a.st_nlink, a.st_size = stat.S_IFREG | 0o600, 1, self.size
-        return a
-
-    async def getattr(self, inode, ctx=None):
-        if inode not in (pyfuse3.ROOT_INODE, self.VOLUME):
-            raise pyfuse3.FUSEError(errno.ENOENT)
-        return self._attr(inode)
-
-    async def lookup(self, parent_inode, name, ctx=None):
-        if parent_inode != pyfuse3.ROOT_INODE or name != b"volume":
-            raise pyfuse3.FUSEError(errno.ENOENT)
-        return self._attr(self.VOLUME)
-
-    async def opendir(self, inode, ctx):
-        return inode
-
-    async def readdir(self, fh, start_id, token):
-        if start_id == 0:
-            pyfuse3.readdir_reply(token, b"volume", self._attr(self.VOLUME), 1)
-
-    async def open(self, inode, flags, ctx):
-        return pyfuse3.FileInfo(fh=inode, keep_cache=True)
-
-    async def read(self, fh, off, size):
-        size = max(0, min(size, self.size - off))
-        return memoryview(self.zeros)[:size]
-
-    async def write(self, fh, off, buf):
-        return len(buf)
-
-    async def fsync(self, fh, datasync):
-        pass
-
-    async def flush(self, fh):
-        pass
-
-    async def release(self, fh):
-        pass
+# ---------------------------------------------------------------------- reference file systems
+def _wait_mounted(proc, mountpoint: str, timeout: float = 30.0) -> None:
+    """Until `mountpoint` is a FUSE mount whose volume answers a stat."""
+    end = time.monotonic() + timeout
+    vol = os.path.join(mountpoint, "volume")
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the file system at {mountpoint} exited ({proc.returncode})")
+        if any(m.mountpoint == mountpoint for m in mounts()):
+            os.stat(vol)
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"no file system mounted at {mountpoint} after {timeout:.0f} s")
 
 
-def serve_null(mountpoint: str, size: int) -> None:
-    """Serve NullFs until unmounted; prints `ready` once mounted (for the benchmark)."""
-    async def main():
-        opts = set(pyfuse3.default_options) | {"fsname=oxnull", "subtype=oxnull", "noatime"}
-        pyfuse3.init(NullFs(size), mountpoint, opts)
-        try:
-            async with trio.open_nursery() as n:
-                n.start_soon(pyfuse3.main, 1, 1)      # one worker, as `ox mount` runs
-                await trio.to_thread.run_sync(os.stat, os.path.join(mountpoint, "volume"))
-                print("ready", flush=True)
-        finally:
-            pyfuse3.close(unmount=False)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    trio.run(main)
+def _start_reference(binding: str, kind: str, mountpoint: str, size: int) -> subprocess.Popen:
+    """A reference file system (oxhost.bench.fusefs) served by a child process."""
+    proc = subprocess.Popen([sys.executable, "-m", "oxhost.bench.fusefs", binding, kind,
+                             mountpoint, "--size", str(size)], stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        _wait_mounted(proc, mountpoint)
+    except BaseException:
+        _stop_reference(proc, mountpoint)
+        raise
+    return proc
+
+
+def _stop_reference(proc: subprocess.Popen, mountpoint: str) -> None:
+    subprocess.run(["fusermount3", "-u", mountpoint], capture_output=True, check=False)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        subprocess.run(["fusermount3", "-uz", mountpoint], capture_output=True, check=False)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -126,10 +90,10 @@ def _fio(path: str, name: str, args: list, region: int, runtime: float) -> dict:
             "lat_us": side["clat_ns"]["mean"] / 1000, "bytes": side["io_bytes"]}
 
 
-def _ox(env, *args, check=True) -> tuple[float, subprocess.CompletedProcess]:
+def _ox(env, *args, check=True, cwd=None) -> tuple[float, subprocess.CompletedProcess]:
     t = time.perf_counter()
     cp = subprocess.run([*OX, *map(str, args)], env=env, capture_output=True, text=True,
-                        check=False)
+                        check=False, cwd=cwd)
     dt = time.perf_counter() - t
     if check and cp.returncode:
         raise RuntimeError(f"ox {' '.join(map(str, args))}: {cp.stderr.strip()}")
@@ -187,11 +151,7 @@ def run(region_mib: int = 256, runtime: float = 10.0, repeat: int = 2, full: boo
     ours_mounted = False
     extra_mounts = []
     try:
-        null_proc = subprocess.Popen([sys.executable, "-m", "oxhost.bench.fuse", "--serve-null",
-                                      null, "--size", str(VOLUME_BYTES)],
-                                     stdout=subprocess.PIPE, text=True, start_new_session=True)
-        if null_proc.stdout.readline().strip() != "ready":
-            raise RuntimeError("the null FUSE file system did not start")
+        null_proc = _start_reference("lowlevel", "null", null, VOLUME_BYTES)
 
         t, pid = _mount_usable(env, ours, "--volatile")
         out["mount_s"]["volatile"] = t
@@ -260,13 +220,7 @@ def run(region_mib: int = 256, runtime: float = 10.0, repeat: int = 2, full: boo
         if ours_mounted:
             _ox(env, "umount", ours, check=False)
         if null_proc is not None:
-            subprocess.run(["fusermount3", "-u", null], capture_output=True, check=False)
-            try:
-                null_proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                null_proc.kill()
-                subprocess.run(["fusermount3", "-uz", null], capture_output=True, check=False)
-            null_proc.stdout.close()
+            _stop_reference(null_proc, null)
         if not keep:
             shutil.rmtree(base, ignore_errors=True)
     _print(out, echo)
@@ -301,23 +255,121 @@ def _print(out: dict, echo) -> None:
              f"GC runs {s.get('gc_runs')}, fuse errors {s.get('fuse', {}).get('errors')}")
 
 
+# ---------------------------------------------------------------------- bindings
+def run_bindings(region_mib: int = 256, runtime: float = 3.0, repeat: int = 3,
+                 bindings=None, kinds=None, volume: bool = True,
+                 baseline_tree: str | None = None, baseline_label: str = "baseline",
+                 workdir: str | None = None, echo=print) -> dict:
+    """The reference file systems on every installed binding, our volume (`ox mount
+    --volatile`, pblk) on the binding it uses, and optionally the volume served by
+    `baseline_tree`: each job `repeat` times, every side in turn each round (the machine
+    may be shared), best kept. Every job is time-based (`runtime` s) over `region_mib`."""
+    from . import fusefs
+    for tool in ("fio", "fusermount3"):
+        if not shutil.which(tool):
+            raise RuntimeError(f"{tool} not found (scripts/install.sh installs it)")
+    bindings = [b for b in (bindings or fusefs.BINDINGS)]
+    missing = [b for b in bindings if not fusefs.available(b)]
+    region = region_mib << 20
+    base = tempfile.mkdtemp(prefix="ox-bench-bindings-", dir=workdir)
+    env = dict(os.environ, OX_STATE_DIR=os.path.join(base, "state"))
+    out = {"region_mib": region_mib, "runtime_s": runtime, "repeat": repeat,
+           "missing": missing, "sides": [], "jobs": {}}
+    refs, vols = [], []
+    try:
+        sides = []
+        for b in bindings:
+            if b in missing:
+                continue
+            for k in kinds or fusefs.KINDS:
+                mnt = os.path.join(base, f"{k}-{b}")
+                os.mkdir(mnt)
+                refs.append((_start_reference(b, k, mnt, VOLUME_BYTES), mnt))
+                sides.append((f"{k}/{b}", mnt))
+        trees = []
+        if volume:
+            trees.append(("volume/lowlevel", None))
+        if baseline_tree:
+            trees.append((f"volume/{baseline_label}", os.path.abspath(baseline_tree)))
+        for label, tree in trees:
+            mnt = os.path.join(base, label.replace("/", "-"))
+            os.mkdir(mnt)
+            # `python -m` puts the working directory first on sys.path: run in the tree
+            _, cp = _ox(env, "mount", mnt, "--volatile", "--mode", "pblk", cwd=tree)
+            vols.append((tree, mnt, _pid(cp)))
+            sides.append((label, mnt))
+        out["sides"] = [label for label, _ in sides]
+        for name, args in JOBS:
+            r = {}
+            for _ in range(max(1, repeat)):
+                for side, mnt in sides:
+                    got = _fio(os.path.join(mnt, "volume"), name, args, region, runtime)
+                    if side not in r or got["iops"] > r[side]["iops"]:
+                        r[side] = got
+            out["jobs"][name] = r
+    finally:
+        for tree, mnt, pid in vols:
+            _ox(env, "umount", mnt, check=False, cwd=tree)
+            _wait_gone(pid)
+        for proc, mnt in refs:
+            _stop_reference(proc, mnt)
+        shutil.rmtree(base, ignore_errors=True)
+    _print_bindings(out, echo)
+    return out
+
+
+def _print_bindings(out: dict, echo) -> None:
+    echo(f"FUSE bindings: QD1, O_DIRECT, psync, region {out['region_mib']} MiB, every job "
+         f"{out['runtime_s']:g} s, best of {out['repeat']}, sides interleaved")
+    if out["missing"]:
+        echo(f"not installed (skipped): {', '.join(out['missing'])}")
+    names = list(out["jobs"])
+    echo(f"{'side':<18}" + "".join(f"{n:>22}" for n in names))
+    for side in out["sides"]:
+        cells = []
+        for n in names:
+            g = out["jobs"][n][side]
+            cells.append(f"{g['mib_s']:>9.0f} MiB/s" if n.startswith("seq")
+                         else f"{g['iops']:>10.0f} IOPS")
+        echo(f"{side:<18}" + "".join(f"{c:>22}" for c in cells))
+    pairs = [(f"{k}/{b}", f"{k}/pyfuse3") for k in ("null", "store") for b in ("lowlevel", "mfusepy")]
+    pairs += [("volume/lowlevel", s) for s in out["sides"]
+              if s.startswith("volume/") and s != "volume/lowlevel"]
+    for side, ref in pairs:
+        if side in out["sides"] and ref in out["sides"] and side != ref:
+            ratios = [out["jobs"][n][side]["iops"] / (out["jobs"][n][ref]["iops"] or 1) for n in names]
+            echo(f"{side.split('/')[0] + ' ' + side.split('/')[1] + '/' + ref.split('/')[1]:<18}"
+                 + "".join(f"{r:>21.2f}x" for r in ratios))
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--region-mib", type=int, default=256)
-    p.add_argument("--runtime", type=float, default=10.0, help="seconds per random job")
-    p.add_argument("--repeat", type=int, default=2, help="runs per job and side (best kept)")
+    p.add_argument("--runtime", type=float, default=None,
+                   help="seconds per random job (10; with --bindings every job, 3)")
+    p.add_argument("--repeat", type=int, default=None,
+                   help="runs per job and side, best kept (2; with --bindings 3)")
     p.add_argument("--volatile", action="store_true", help="our media in RAM, not a disk file")
     p.add_argument("--full", action="store_true", help="also time mounts of a ~3 GiB disk")
     p.add_argument("--full-gib", type=float, default=3.0)
     p.add_argument("--modes", default="pblk", help="comma-separated: pblk plus e.g. appnvm")
     p.add_argument("--json", help="write the figures here too")
-    p.add_argument("--serve-null", metavar="MOUNTPOINT", help=argparse.SUPPRESS)
-    p.add_argument("--size", type=int, default=VOLUME_BYTES, help=argparse.SUPPRESS)
+    p.add_argument("--bindings", action="store_true",
+                   help="compare the FUSE bindings (null/store file systems, our volume)")
+    p.add_argument("--baseline-tree", metavar="DIR",
+                   help="with --bindings: also the volume served by this source tree")
+    p.add_argument("--baseline-label", default="baseline",
+                   help="with --baseline-tree: its name in the table (e.g. pyfuse3)")
     a = p.parse_args(argv)
-    if a.serve_null:
-        serve_null(a.serve_null, a.size)
+    if a.bindings:
+        out = run_bindings(region_mib=a.region_mib, runtime=a.runtime or 3.0,
+                           repeat=a.repeat or 3,
+                           baseline_tree=a.baseline_tree, baseline_label=a.baseline_label)
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(out, f, indent=2)
         return
-    out = run(region_mib=a.region_mib, runtime=a.runtime, repeat=a.repeat, full=a.full,
+    out = run(region_mib=a.region_mib, runtime=a.runtime or 10.0, repeat=a.repeat or 2, full=a.full,
               full_gib=a.full_gib, volatile=a.volatile, modes=a.modes.split(","))
     if a.json:
         with open(a.json, "w") as f:

@@ -106,10 +106,11 @@ class _Ready:
 
 def serve_foreground(mountpoint: str, stack_kw: dict, *, allow_other: bool = False,
                      upper_dir: str | None = None, ready_fd: int | None = None,
-                     log_path: str | None = None, announce=None) -> None:
+                     log_path: str | None = None, announce=None, discard: bool = False) -> None:
     """Mount and serve until unmounted or signalled. With `upper_dir` (ox up) the FUSE
-    volume goes to a private mount point and ext4 on top at upper_dir. `ready_fd` gets one
-    line, `ready {json}` or `error {message}`, when the volume is usable or has failed."""
+    volume goes to a private mount point and ext4 on top at upper_dir, mounted with online
+    discard if `discard`. `ready_fd` gets one line, `ready {json}` or `error {message}`,
+    when the volume is usable or has failed."""
     from ..stack import open_stack  # the stack pulls in the emulator: only now
 
     ready = _Ready(ready_fd)
@@ -118,7 +119,8 @@ def serve_foreground(mountpoint: str, stack_kw: dict, *, allow_other: bool = Fal
         if upper_dir is not None:
             upper_dir = os.path.abspath(upper_dir)
             uid, gid = upper_mod.invoking_user()
-            upper = upper_mod.Upper(dir=upper_dir, kind=upper_mod.choose_kind(), uid=uid, gid=gid)
+            upper = upper_mod.Upper(dir=upper_dir, kind=upper_mod.choose_kind(), uid=uid, gid=gid,
+                                    discard=discard)
             prepare_up_dirs(upper_dir, uid, gid)
             mountpoint = registry.private_mountpoint(upper_dir)
         mountpoint = os.path.abspath(mountpoint)

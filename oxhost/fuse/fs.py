@@ -1,6 +1,9 @@
 """The FUSE file system: a root directory holding `volume` (the block device as a regular
-file) and `stats` (JSON counters, read-only). Handlers are thin: they call the synchronous
-BlockDevice directly and translate its errors to FUSEError at the edge (SPEC 9)."""
+file) and `stats` (JSON counters, read-only). Handlers are thin and synchronous: they run on
+the Trio thread that serves the session (oxhost.fuse.lowlevel), call the BlockDevice
+directly and translate its errors to FUSEError at the edge (SPEC 9). fallocate on the
+volume carries discard and write-zeroes from a loop device (fstrim, blkdiscard) down to the
+FTL."""
 import errno
 import json
 import logging
@@ -8,13 +11,19 @@ import os
 import stat
 import time
 
-import pyfuse3
-
 from ..blockdev import BlockDeviceError, MediaError
+from . import lowlevel as ll
+from .lowlevel import (
+    FALLOC_FL_KEEP_SIZE,
+    FALLOC_FL_PUNCH_HOLE,
+    FALLOC_FL_WRITE_ZEROES,
+    FALLOC_FL_ZERO_RANGE,
+    FUSEError,
+)
 
 log = logging.getLogger(__name__)
 
-ROOT_INO = pyfuse3.ROOT_INODE
+ROOT_INO = ll.ROOT_INODE
 VOLUME_INO = ROOT_INO + 1
 STATS_INO = ROOT_INO + 2
 VOLUME_NAME = b"volume"
@@ -32,7 +41,7 @@ def _jsonable(obj):
     return str(obj)
 
 
-class VolumeFs(pyfuse3.Operations):
+class VolumeFs(ll.Operations):
     """SPEC 9 `fuse`: `volume` reads/writes go straight to the block device, `fsync` on it is
     a device flush; `stats` is regenerated on every open. Owner-only unless `allow_other`.
 
@@ -42,7 +51,6 @@ class VolumeFs(pyfuse3.Operations):
 
     def __init__(self, blockdev, info: dict | None = None, *, uid: int | None = None,
                  gid: int | None = None, allow_other: bool = False):
-        super().__init__()
         self.blockdev = blockdev
         self.size = blockdev.size
         self.info = dict(info or {})
@@ -60,39 +68,41 @@ class VolumeFs(pyfuse3.Operations):
         self._stats_size = 0
         # counters; `io_count` also tells the background task whether the volume is idle
         self.io_count = 0
-        self.reads = self.writes = self.fsyncs = 0
-        self.read_bytes = self.write_bytes = 0
+        self.reads = self.writes = self.fsyncs = self.discards = self.zeroes = 0
+        self.read_bytes = self.write_bytes = self.discard_bytes = self.zero_bytes = 0
         self.errors = 0
         self._stats_size = len(self.stats_bytes())
 
     # ------------------------------------------------------------------ helpers
-    def _fail(self, what: str, e: Exception) -> pyfuse3.FUSEError:
+    def _fail(self, what: str, e: Exception) -> FUSEError:
         """The one place an error becomes an errno: a block-device error class carries the
         errno a real disk gives (EIO, ENOSPC, EROFS, EINVAL for misuse); anything else is a
         bug, answered EIO and logged with its traceback."""
         self.errors += 1
-        if isinstance(e, pyfuse3.FUSEError):
+        if isinstance(e, FUSEError):
             return e
         if isinstance(e, BlockDeviceError):
             log.error("%s: %s: %s", what, type(e).__name__, e)
-            return pyfuse3.FUSEError(e.errno)
+            return FUSEError(e.errno)
         if isinstance(e, OSError) and e.errno:
             log.error("%s: %s", what, e)
-            return pyfuse3.FUSEError(e.errno)
+            return FUSEError(e.errno)
         log.error("%s failed: %s: %s", what, type(e).__name__, e, exc_info=e)
-        return pyfuse3.FUSEError(errno.EIO)
+        return FUSEError(errno.EIO)
 
     def stats_document(self) -> dict:
         """blockdev.stats() plus what the stack is and the FUSE layer's own counters."""
         try:
             doc = dict(self.blockdev.stats())
-        except Exception as e:          # noqa: BLE001 - a stats bug must not break the mount
+        except Exception as e:
             log.exception("blockdev.stats() failed")
             doc = {"stats_error": f"{type(e).__name__}: {e}"}
         doc.update(self.info)
         doc["size"] = self.size
         doc["fuse"] = {"reads": self.reads, "writes": self.writes, "fsyncs": self.fsyncs,
                        "read_bytes": self.read_bytes, "write_bytes": self.write_bytes,
+                       "discards": self.discards, "discard_bytes": self.discard_bytes,
+                       "zeroes": self.zeroes, "zero_bytes": self.zero_bytes,
                        "errors": self.errors}
         doc["time"] = time.time()
         return doc
@@ -101,86 +111,74 @@ class VolumeFs(pyfuse3.Operations):
         text = json.dumps(self.stats_document(), indent=2, sort_keys=True, default=_jsonable)
         return (text + "\n").encode()
 
-    def _attr(self, ino: int) -> pyfuse3.EntryAttributes:
-        a = pyfuse3.EntryAttributes()
-        a.st_ino = ino
-        a.st_mode = self._mode[ino]
-        a.st_uid, a.st_gid = self._owner[ino]
-        a.st_atime_ns, a.st_mtime_ns, a.st_ctime_ns = self._times[ino]
-        a.st_blksize = self.blockdev.sector_nbytes
-        if ino == ROOT_INO:
-            a.st_nlink = 2
-            a.st_size = 0
-        elif ino == VOLUME_INO:
-            a.st_nlink = 1
-            a.st_size = self.size
-        else:
-            a.st_nlink = 1
-            a.st_size = self._stats_size
-        a.st_blocks = (a.st_size + 511) // 512
-        a.attr_timeout = a.entry_timeout = 1.0 if ino == STATS_INO else _ATTR_TIMEOUT
-        a.generation = 0
-        return a
+    def _attr(self, ino: int) -> ll.EntryParam:
+        size = {ROOT_INO: 0, VOLUME_INO: self.size}.get(ino, self._stats_size)
+        return ll.entry(ino, self._mode[ino], size=size, nlink=2 if ino == ROOT_INO else 1,
+                        uid=self._owner[ino][0], gid=self._owner[ino][1],
+                        blksize=self.blockdev.sector_nbytes, times_ns=self._times[ino],
+                        timeout=1.0 if ino == STATS_INO else _ATTR_TIMEOUT)
 
     # ------------------------------------------------------------------ namespace
-    async def lookup(self, parent_inode, name, ctx=None):
-        if parent_inode != ROOT_INO:
-            raise pyfuse3.FUSEError(errno.ENOTDIR)
+    def lookup(self, parent, name):
+        if parent != ROOT_INO:
+            raise FUSEError(errno.ENOTDIR)
         if name in (b".", b".."):
             return self._attr(ROOT_INO)
         ino = _NAMES.get(bytes(name))
         if ino is None:
-            raise pyfuse3.FUSEError(errno.ENOENT)
+            raise FUSEError(errno.ENOENT)
         return self._attr(ino)
 
-    async def getattr(self, inode, ctx=None):
-        if inode not in self._mode:
-            raise pyfuse3.FUSEError(errno.ENOENT)
-        return self._attr(inode)
+    def getattr(self, ino, fh=None):
+        if ino not in self._mode:
+            raise FUSEError(errno.ENOENT)
+        return self._attr(ino)
 
-    async def setattr(self, inode, attr, fields, fh, ctx=None):
-        if inode not in self._mode:
-            raise pyfuse3.FUSEError(errno.ENOENT)
-        if fields.update_size:
-            size = self.size if inode == VOLUME_INO else (0 if inode == ROOT_INO else None)
+    def setattr(self, ino, attr: ll.Stat, to_set: int, fh=None):
+        if ino not in self._mode:
+            raise FUSEError(errno.ENOENT)
+        if to_set & ll.SET_ATTR_SIZE:
+            size = self.size if ino == VOLUME_INO else (0 if ino == ROOT_INO else None)
             if size is None:
-                raise pyfuse3.FUSEError(errno.EACCES)
+                raise FUSEError(errno.EACCES)
             if attr.st_size > size:
-                raise pyfuse3.FUSEError(errno.EFBIG)
+                raise FUSEError(errno.EFBIG)
             if attr.st_size < size:
-                raise pyfuse3.FUSEError(errno.EPERM)     # a volume has a fixed size
+                raise FUSEError(errno.EPERM)     # a volume has a fixed size
         now = time.time_ns()
-        t = self._times[inode]
-        if fields.update_mode:
-            self._mode[inode] = stat.S_IFMT(self._mode[inode]) | stat.S_IMODE(attr.st_mode)
-        if fields.update_uid or fields.update_gid:
-            uid, gid = self._owner[inode]
-            self._owner[inode] = (attr.st_uid if fields.update_uid else uid,
-                                  attr.st_gid if fields.update_gid else gid)
-        if fields.update_atime:
-            t[0] = attr.st_atime_ns
-        if fields.update_mtime:
-            t[1] = attr.st_mtime_ns
-        t[2] = attr.st_ctime_ns if fields.update_ctime else now
-        return self._attr(inode)
+        t = self._times[ino]
+        atime, mtime, ctime = ll.stat_times_ns(attr)
+        if to_set & ll.SET_ATTR_MODE:
+            self._mode[ino] = stat.S_IFMT(self._mode[ino]) | stat.S_IMODE(attr.st_mode)
+        if to_set & (ll.SET_ATTR_UID | ll.SET_ATTR_GID):
+            uid, gid = self._owner[ino]
+            self._owner[ino] = (attr.st_uid if to_set & ll.SET_ATTR_UID else uid,
+                                attr.st_gid if to_set & ll.SET_ATTR_GID else gid)
+        if to_set & ll.SET_ATTR_ATIME_NOW:
+            t[0] = now
+        elif to_set & ll.SET_ATTR_ATIME:
+            t[0] = atime
+        if to_set & ll.SET_ATTR_MTIME_NOW:
+            t[1] = now
+        elif to_set & ll.SET_ATTR_MTIME:
+            t[1] = mtime
+        t[2] = ctime if to_set & ll.SET_ATTR_CTIME else now
+        return self._attr(ino)
 
-    async def opendir(self, inode, ctx=None):
-        if inode != ROOT_INO:
-            raise pyfuse3.FUSEError(errno.ENOTDIR)
-        return inode
+    def opendir(self, ino):
+        if ino != ROOT_INO:
+            raise FUSEError(errno.ENOTDIR)
+        return ll.FileInfo(ino)
 
-    async def readdir(self, fh, start_id, token):
+    def readdir(self, ino, fh, off):
         entries = ((VOLUME_NAME, VOLUME_INO), (STATS_NAME, STATS_INO))
-        for i in range(start_id, len(entries)):
-            name, ino = entries[i]
-            if not pyfuse3.readdir_reply(token, name, self._attr(ino), i + 1):
-                break
+        return [(name, self._attr(i), n + 1) for n, (name, i) in enumerate(entries) if n >= off]
 
-    async def releasedir(self, fh):
+    def releasedir(self, ino, fh):
         pass
 
-    async def statfs(self, ctx=None):
-        s = pyfuse3.StatvfsData()
+    def statfs(self, ino):
+        s = ll.Statvfs()
         s.f_bsize = s.f_frsize = self.blockdev.sector_nbytes
         s.f_blocks = self.size // s.f_frsize
         s.f_bfree = s.f_bavail = 0
@@ -190,57 +188,59 @@ class VolumeFs(pyfuse3.Operations):
         return s
 
     # A fixed namespace: nothing can be created, removed or renamed.
-    async def create(self, parent_inode, name, mode, flags, ctx=None):
-        raise pyfuse3.FUSEError(errno.EPERM)
+    def create(self, parent, name, mode, flags):
+        raise FUSEError(errno.EPERM)
 
-    async def mknod(self, parent_inode, name, mode, rdev, ctx=None):
-        raise pyfuse3.FUSEError(errno.EPERM)
+    def mknod(self, parent, name, mode, rdev):
+        raise FUSEError(errno.EPERM)
 
-    async def mkdir(self, parent_inode, name, mode, ctx=None):
-        raise pyfuse3.FUSEError(errno.EPERM)
+    def mkdir(self, parent, name, mode):
+        raise FUSEError(errno.EPERM)
 
-    async def unlink(self, parent_inode, name, ctx=None):
-        raise pyfuse3.FUSEError(errno.EPERM)
+    def unlink(self, parent, name):
+        raise FUSEError(errno.EPERM)
 
-    async def rmdir(self, parent_inode, name, ctx=None):
-        raise pyfuse3.FUSEError(errno.EPERM)
+    def rmdir(self, parent, name):
+        raise FUSEError(errno.EPERM)
 
-    async def rename(self, parent_inode_old, name_old, parent_inode_new, name_new, flags, ctx=None):
-        raise pyfuse3.FUSEError(errno.EPERM)
+    def rename(self, parent, name, new_parent, new_name, flags):
+        raise FUSEError(errno.EPERM)
 
-    async def symlink(self, parent_inode, name, target, ctx=None):
-        raise pyfuse3.FUSEError(errno.EPERM)
+    def symlink(self, target, parent, name):
+        raise FUSEError(errno.EPERM)
 
-    async def link(self, inode, new_parent_inode, new_name, ctx=None):
-        raise pyfuse3.FUSEError(errno.EPERM)
+    def link(self, ino, new_parent, new_name):
+        raise FUSEError(errno.EPERM)
 
     # ------------------------------------------------------------------ files
-    async def open(self, inode, flags, ctx=None):
-        if inode == ROOT_INO:
-            raise pyfuse3.FUSEError(errno.EISDIR)
-        if inode not in self._mode:
-            raise pyfuse3.FUSEError(errno.ENOENT)
+    def open(self, ino, flags):
+        if ino == ROOT_INO:
+            raise FUSEError(errno.EISDIR)
+        if ino not in self._mode:
+            raise FUSEError(errno.ENOENT)
         fh = self._next_fh
         self._next_fh += 1
-        if inode == STATS_INO:
+        if ino == STATS_INO:
             if flags & os.O_ACCMODE != os.O_RDONLY or flags & os.O_TRUNC:
-                raise pyfuse3.FUSEError(errno.EACCES)
+                raise FUSEError(errno.EACCES)
             snap = self.stats_bytes()
             self._stats_size = len(snap)
             self._handles[fh] = snap
             # direct_io: every open reads the fresh snapshot, not a cached page
-            return pyfuse3.FileInfo(fh=fh, direct_io=True, keep_cache=False)
+            return ll.FileInfo(fh, direct_io=True, keep_cache=False)
         if flags & os.O_TRUNC:
-            raise pyfuse3.FUSEError(errno.EPERM)     # the volume cannot shrink
+            raise FUSEError(errno.EPERM)     # the volume cannot shrink
         self._handles[fh] = None
         if flags & os.O_DIRECT:
             self._direct.add(fh)
         # Only this process changes the volume, so the kernel's cached pages stay valid.
-        return pyfuse3.FileInfo(fh=fh, keep_cache=True)
+        return ll.FileInfo(fh, keep_cache=True)
 
-    async def read(self, fh, off, size):
-        snap = self._handles.get(fh, None)
-        if snap is not None:
+    def read(self, ino, fh, off, size):
+        if ino != VOLUME_INO:
+            snap = self._handles.get(fh)
+            if snap is None:
+                raise FUSEError(errno.EBADF)
             return snap[off:off + size]
         if off >= self.size:
             return b""
@@ -262,17 +262,17 @@ class VolumeFs(pyfuse3.Operations):
         except Exception as e:          # noqa: BLE001 - only FUSEError leaves a handler
             raise self._fail(f"read {size} bytes at {off}", e) from None
         self.read_bytes += data.nbytes
-        return data                     # any contiguous buffer will do: no copy to bytes
+        return data                     # replied from directly: no copy
 
-    async def write(self, fh, off, buf):
-        if self._handles.get(fh, None) is not None:
-            raise pyfuse3.FUSEError(errno.EBADF)
+    def write(self, ino, fh, off, buf):
+        if ino != VOLUME_INO:
+            raise FUSEError(errno.EBADF)
         n = len(buf)
         if off >= self.size:
-            raise pyfuse3.FUSEError(errno.ENOSPC if off == self.size else errno.EFBIG)
+            raise FUSEError(errno.ENOSPC if off == self.size else errno.EFBIG)
         if off + n > self.size:
             n = self.size - off             # short write; the retry of the rest gets ENOSPC
-            buf = memoryview(buf)[:n]
+            buf = buf[:n]
         self.io_count += 1
         self.writes += 1
         try:
@@ -283,8 +283,46 @@ class VolumeFs(pyfuse3.Operations):
         self._times[VOLUME_INO][1] = time.time_ns()
         return n
 
-    async def fsync(self, fh, datasync):
-        if self._handles.get(fh, None) is not None:
+    def fallocate(self, ino, fh, mode, off, length):
+        """The volume's fixed size is always allocated, so plain fallocate succeeds inside it
+        (EFBIG beyond: the file cannot grow). PUNCH_HOLE (always with KEEP_SIZE) is a
+        discard, ZERO_RANGE (and WRITE_ZEROES) a write-zeroes; the loop driver sends these
+        for REQ_OP_DISCARD / REQ_OP_WRITE_ZEROES. Both become BlockDevice.write_zeroes:
+        whole sectors are unmapped (they read back as zeros), partial ones at the edges
+        are zeroed by writing. Other modes (collapse, insert, unshare) are EOPNOTSUPP."""
+        log.debug("fallocate mode %#x, %d bytes at %d", mode, length, off)
+        if ino != VOLUME_INO:
+            raise FUSEError(errno.EBADF if ino in self._mode else errno.ENOENT)
+        if off < 0 or length <= 0:
+            raise FUSEError(errno.EINVAL)
+        end = off + length
+        keep = mode & FALLOC_FL_KEEP_SIZE
+        what = mode & ~FALLOC_FL_KEEP_SIZE
+        if what == FALLOC_FL_PUNCH_HOLE:
+            if not keep:
+                raise FUSEError(errno.EOPNOTSUPP)   # the kernel never sends this
+        elif what not in (0, FALLOC_FL_ZERO_RANGE, FALLOC_FL_WRITE_ZEROES):
+            raise FUSEError(errno.EOPNOTSUPP)
+        if end > self.size and not keep:
+            raise FUSEError(errno.EFBIG)        # the volume cannot grow
+        end = min(end, self.size)
+        if what == 0 or off >= end:
+            return                              # allocated already / nothing inside the file
+        self.io_count += 1
+        try:
+            self.blockdev.write_zeroes(off, end - off)
+        except Exception as e:          # noqa: BLE001 - only FUSEError leaves a handler
+            raise self._fail(f"fallocate mode {mode:#x} of {end - off} bytes at {off}", e) from None
+        if what == FALLOC_FL_PUNCH_HOLE:
+            self.discards += 1
+            self.discard_bytes += end - off
+        else:
+            self.zeroes += 1
+            self.zero_bytes += end - off
+        self._times[VOLUME_INO][1] = time.time_ns()
+
+    def fsync(self, ino, fh, datasync):
+        if ino != VOLUME_INO:
             return
         self.io_count += 1
         self.fsyncs += 1
@@ -293,9 +331,9 @@ class VolumeFs(pyfuse3.Operations):
         except Exception as e:          # noqa: BLE001 - only FUSEError leaves a handler
             raise self._fail("flush", e) from None
 
-    async def flush(self, fh):
+    def flush(self, ino, fh):
         """close(2): nothing to do, durability is fsync's job (as for a disk)."""
 
-    async def release(self, fh):
+    def release(self, ino, fh):
         self._handles.pop(fh, None)
         self._direct.discard(fh)

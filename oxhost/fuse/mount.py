@@ -1,5 +1,5 @@
-"""Mount, serve and tear down one volume: pyfuse3's main loop, the block device's background
-work when the volume is idle, signals, and the ext4 of `ox up` on top. Teardown goes
+"""Mount, serve and tear down one volume: the FUSE session's loop (oxhost.fuse.lowlevel), the
+block device's background work when the volume is idle, signals, and the ext4 of `ox up` on top. Teardown goes
 through an AsyncExitStack: the ext4 first, then a flush, then the FUSE mount, then the
 stack under it (SPEC 9, 11: unmount order matters)."""
 import contextlib
@@ -9,9 +9,9 @@ import shutil
 import signal
 import subprocess
 
-import pyfuse3
 import trio
 
+from . import lowlevel
 from . import upper as upper_mod
 from .errors import MountError
 from .fs import VolumeFs
@@ -36,7 +36,7 @@ class Server:
     def __init__(self, blockdev, mountpoint: str, *, info: dict | None = None,
                  allow_other: bool = False, upper: "upper_mod.Upper | None" = None,
                  on_ready=None, owns=None, background: bool = True,
-                 handle_signals: bool = True, max_tasks: int = 1):
+                 handle_signals: bool = True):
         self.blockdev = blockdev
         self.mountpoint = os.path.abspath(mountpoint)
         self.info = info or {}
@@ -46,8 +46,8 @@ class Server:
         self.owns = owns
         self.background = background
         self.handle_signals = handle_signals
-        self.max_tasks = max_tasks
         self.ops: VolumeFs | None = None
+        self.session: lowlevel.Session | None = None
         self.ready = False
         self.background_errors = 0
         self._nursery = None
@@ -77,13 +77,13 @@ class Server:
             self._stop = trio.Event()
             self._fuse_done = trio.Event()
             self.ops = VolumeFs(self.blockdev, self.info, allow_other=self.allow_other)
-            options = set(pyfuse3.default_options)
+            options = set(lowlevel.DEFAULT_OPTIONS)
             options |= {f"fsname={FSNAME}", f"subtype={FSNAME}", "noatime"}
             if self.allow_other:
                 options.add("allow_other")
             try:
-                pyfuse3.init(self.ops, self.mountpoint, options)
-            except RuntimeError as e:
+                self.session = lowlevel.Session(self.ops, self.mountpoint, options)
+            except lowlevel.SessionError as e:
                 raise MountError(f"cannot mount FUSE at {self.mountpoint}: {e}") from None
             stack.callback(self._close_fuse)
             log.info("FUSE mounted at %s", self.mountpoint)
@@ -103,7 +103,7 @@ class Server:
     # ------------------------------------------------------------------ tasks
     async def _serve_fuse(self) -> None:
         try:
-            await pyfuse3.main(min_tasks=1, max_tasks=self.max_tasks)
+            await self.session.serve()
         finally:
             self._fuse_done.set()
         self._fuse_exited = True
@@ -200,7 +200,7 @@ class Server:
 
     def _close_fuse(self) -> None:
         try:
-            pyfuse3.close(unmount=not self._fuse_exited)
+            self.session.close(unmount=not self._fuse_exited)
         except Exception as e:          # noqa: BLE001 - the stack under it must still close
             log.error("closing the FUSE session failed: %s", e)
 
