@@ -193,8 +193,11 @@ def register(main: click.Group) -> None:
 
     @main.command("up")
     @click.argument("directory")
+    @click.option("--discard", is_flag=True,
+                  help="Mount the ext4 with online discard: deleted blocks reach the FTL at once. "
+                       "Without it, run `fstrim DIRECTORY` now and then (it works either way).")
     @_stack_options
-    def up_cmd(directory, mode, disk, volatile, debug, timing, luns, geometry, foreground,
+    def up_cmd(directory, discard, mode, disk, volatile, debug, timing, luns, geometry, foreground,
                ready_fd, power_cut_after):
         """Mount the SSD as an ext4 file system at DIRECTORY (created if missing).
 
@@ -210,7 +213,7 @@ def register(main: click.Group) -> None:
         if foreground:
             _serve_foreground(directory, kw, ready_fd,
                               lambda m: f"ox: ext4 on the {_describe(m)} mounted at {m['upper']} (Ctrl-C to unmount)",
-                              mountpoint=None, upper_dir=directory)
+                              mountpoint=None, upper_dir=directory, discard=discard)
             return
         daemon.check_fuse()
         upper.choose_kind()
@@ -219,7 +222,7 @@ def register(main: click.Group) -> None:
             raise daemon.MountError(f"{parent}: no such directory")
         daemon.check_disk(kw["disk"])
         args = _child_args("up", directory, mode, disk, volatile, debug, timing, luns, geometry,
-                           power_cut_after=power_cut_after)
+                           ["--discard"] if discard else [], power_cut_after)
         msg = daemon.spawn(args, daemon.log_path_for(directory))
         how = "formatted and mounted" if msg.get("formatted") else "mounted"
         click.echo(f"ox: ext4 on the {_describe(msg)} {how} at {msg['upper']} (pid {msg['pid']}); "
