@@ -25,6 +25,7 @@ CAP_VALUE = ((MQES << CAP.MQES_SHIFT) | CAP.CQR | (20 << CAP.TO_SHIFT)
 VERSION = 0x00010200
 _RDY = int(CSTS.RDY)
 _RDY_CFS = int(CSTS.RDY | CSTS.CFS)
+_CFS = int(CSTS.CFS)
 
 
 class PowerLost(Exception):
@@ -64,7 +65,7 @@ class Controller:
     def lose_power(self) -> None:
         """The power was cut: CSTS.CFS for good (a reset does not bring the media back)."""
         self.unpowered = True
-        self.csts |= CSTS.CFS
+        self.csts |= _CFS
 
     # ---------------------------------------------------------------- registers
     def mmio_read(self, offset: int, size: int) -> int:
@@ -74,7 +75,7 @@ class Controller:
             return v & ((1 << (size * 8)) - 1)
         except Exception:                       # a device bug must not crash the bus
             log.error("controller fault on register read 0x%x:\n%s", offset, traceback.format_exc())
-            self.csts |= CSTS.CFS
+            self.csts |= _CFS
             return 0xFFFFFFFF
 
     def _read64(self, off: int) -> int:
@@ -105,7 +106,7 @@ class Controller:
         except Exception:
             log.error("controller fault on register write 0x%x=0x%x:\n%s", offset, value,
                       traceback.format_exc())
-            self.csts |= CSTS.CFS
+            self.csts |= _CFS
 
     def _write_reg(self, offset: int, size: int, value: int) -> None:
         if size == 8:
@@ -138,10 +139,10 @@ class Controller:
         was_en, en = old & CC.EN, value & CC.EN
         shn = (value >> CC.SHN_SHIFT) & 3
         if shn != SHN.NONE and ((old >> CC.SHN_SHIFT) & 3) == SHN.NONE:
-            self.csts = (self.csts & ~(3 << CSTS.SHST_SHIFT)) | (SHST.OCCURRING << CSTS.SHST_SHIFT)
+            self.csts = (self.csts & ~(3 << CSTS.SHST_SHIFT)) | (int(SHST.OCCURRING) << CSTS.SHST_SHIFT)
             if self.on_shutdown:
                 self.on_shutdown()
-            self.csts = (self.csts & ~(3 << CSTS.SHST_SHIFT)) | (SHST.COMPLETE << CSTS.SHST_SHIFT)
+            self.csts = (self.csts & ~(3 << CSTS.SHST_SHIFT)) | (int(SHST.COMPLETE) << CSTS.SHST_SHIFT)
         if en and not was_en:
             self._enable()
         elif was_en and not en:
@@ -162,12 +163,12 @@ class Controller:
             ok = False
         if not ok:
             log.warning("controller enable with an invalid admin queue setup: CSTS.CFS")
-            self.csts |= CSTS.CFS
+            self.csts |= _CFS
             return
         self.cqs = {0: CompletionQueue(0, self.acq, acqs, irq_enabled=True)}
         self.sqs = {0: SubmissionQueue(0, self.asq, asqs, 0)}
         self.cqs[0].sqs.add(0)
-        self.csts = CSTS.RDY
+        self.csts = _RDY
 
     def _reset(self) -> None:
         """CC.EN 1 -> 0: drop every queue; the media state is flushed (nvme reset)."""

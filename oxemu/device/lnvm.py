@@ -28,6 +28,7 @@ _SEVERITY = {int(MediaStatus.EMPTY): 1, int(MediaStatus.PROGRAM_FAIL): 2,
              int(MediaStatus.ERASE_FAIL): 2, int(MediaStatus.ECC): 3}
 _VALID_BB_STATES = {int(s) for s in BlockState}
 _OK = int(MediaStatus.OK)
+_PH_READ = int(NvmOpc.PH_READ)
 _WRITE_PROTECTED = Status.NS_WRITE_PROTECTED | Status.DNR
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,9 @@ class LnvmFtl:
                                geo.nsectors], dtype=np.int64)
         self._sec_cycle = np.tile(np.arange(geo.nsectors), MAX_PPAS // geo.nsectors + 1)
         self._lim_list = self._lims.tolist()
+        self._fields = [(int(o), int(m), int(lim)) for o, m, lim in zip(self._offs, self._masks, self._lims)]
         self._ppa_mask = (1 << geo.ppa_bits) - 1
+        self._planes = {int(PMode.SNGL): 1, int(PMode.DUAL): 2, int(PMode.QUAD): 4}
         self.sector_nbytes = geo.sector_nbytes
         self.bytes_read = 0
         self.bytes_written = 0
@@ -94,20 +97,28 @@ class LnvmFtl:
         if n > MAX_PPAS:
             raise CommandError(Status.INVALID_FIELD | Status.DNR, f"{n} addresses (at most {MAX_PPAS})")
         if n == 1:                 # the common single-sector command: no list, no numpy checks
-            ppa = cmd.spba
-            fields = [(ppa >> int(o)) & int(m) for o, m in zip(self._offs, self._masks)]
-            if ppa & ~self._ppa_mask or any(v >= lim for v, lim in zip(fields, self._lim_list)):
-                raise CommandError(Status.INVALID_FIELD | Status.DNR, f"PPA 0x{ppa:x} lies outside the geometry")
-            return np.array([fields], dtype=np.int64)
+            return np.array([self._decode_one(cmd.spba)], dtype=np.int64)
         try:
             raw = self.dma.read_u64s(cmd.spba, n)
         except DmaError as e:
             raise CommandError(Status.DATA_XFER_ERROR, str(e)) from None
         return self.decode_many(raw)
 
+    def _decode_one(self, ppa: int) -> list:
+        """[ch, lun, blk, pl, pg, sec] of one PPA, in plain integers."""
+        if ppa & ~self._ppa_mask:
+            raise CommandError(Status.INVALID_FIELD | Status.DNR, f"PPA 0x{ppa:x} has bits beyond the format")
+        out = []
+        for off, mask, lim in self._fields:
+            v = (ppa >> off) & mask
+            if v >= lim:
+                raise CommandError(Status.INVALID_FIELD | Status.DNR, f"PPA 0x{ppa:x} lies outside the geometry")
+            out.append(v)
+        return out
+
     def _pmode(self, cmd) -> int:
         pmode = cmd.control & 0x3
-        planes = {PMode.SNGL: 1, PMode.DUAL: 2, PMode.QUAD: 4}.get(pmode)
+        planes = self._planes.get(pmode)
         if planes is None or planes > self.geo.nplanes:
             raise CommandError(Status.INVALID_FIELD | Status.DNR,
                                f"plane mode {pmode} not supported by a {self.geo.nplanes}-plane device")
@@ -115,6 +126,8 @@ class LnvmFtl:
 
     # ------------------------------------------------------------------ I/O
     def io(self, cmd, arrival_ns):
+        if cmd.opcode == _PH_READ and not cmd.cdw12 & 0xFFFF and self.tracer is None and cmd.nsid == 1:
+            return self._read_single(cmd, arrival_ns)
         if cmd.opcode not in (NvmOpc.PH_ERASE, NvmOpc.PH_WRITE, NvmOpc.PH_READ):
             return Status.INVALID_OPCODE | Status.DNR, 0, arrival_ns
         if cmd.nsid != 1:
@@ -256,13 +269,31 @@ class LnvmFtl:
         status, failed = self._outcome(st[run], 1, n) if failed_addr is not None else (Status.SUCCESS, 0)
         return status, failed, self._charge(MediaOp.READ, pages, geo.page_nbytes, arrival)
 
+    def _read_single(self, cmd, arrival):
+        """The 4 KiB random read, untraced: one PPA in the command, plain integers, one copy
+        from the media page into the host's buffer."""
+        addr = self._decode_one(cmd.cdw10 | (cmd.cdw11 << 32))
+        self._pmode(cmd)
+        xfer = Transfer(self.dma, cmd.prp1, cmd.prp2, self.sector_nbytes)
+        meta = None
+        if cmd.mptr:
+            try:
+                meta = self.dma.view(cmd.mptr, self.geo.meta_nbytes)
+            except DmaError as e:
+                raise CommandError(Status.DATA_XFER_ERROR, str(e)) from None
+        return self._read_one(cmd, addr, xfer, meta, arrival)
+
     def _read_one(self, cmd, addr, xfer, meta, arrival):
-        """One sector: the 4 KiB random read, kept to plain integers and one copy."""
+        """One sector: plain integers and one copy."""
         ch, lun, blk, pl, pg, sec = addr
-        secb, sos = self.geo.sector_nbytes, self.geo.meta_nbytes
+        secb, sos = self.sector_nbytes, self.geo.meta_nbytes
         self.core.submit(cmd, MmgrCmd.READ_PG, ch)
         st, pdata, poob = self.core.read(ch, lun, blk, pl, pg)
-        xfer.write(pdata[sec * secb:(sec + 1) * secb])
+        sink = xfer.sink()
+        if sink is not None:
+            sink[:] = pdata[sec * secb:(sec + 1) * secb]
+        else:
+            xfer.write(pdata[sec * secb:(sec + 1) * secb])
         if meta is not None:
             meta[:] = poob[sec * sos:(sec + 1) * sos]
         self.bytes_read += secb

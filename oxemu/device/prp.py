@@ -58,6 +58,15 @@ class Transfer:
     def __init__(self, dma: DmaEngine, prp1: int, prp2: int, nbytes: int):
         self.dma = dma
         self.nbytes = nbytes
+        offset = prp1 % PAGE_SIZE
+        if offset + nbytes <= PAGE_SIZE and not offset % 4 and not prp1 >> 63:
+            # one page: the 4 KiB command's case, in plain integers
+            self.offset, self.pages, self.contiguous = offset, (prp1 - offset,), True
+            try:
+                dma.check(prp1, nbytes)
+            except DmaError as e:
+                raise CommandError(Status.DATA_XFER_ERROR, str(e)) from None
+            return
         p, self.offset = prp_pages(dma, prp1, prp2, nbytes)
         self.pages = p
         self.contiguous = p.size == 1 or bool(np.all(np.diff(p) == PAGE_SIZE))

@@ -4,24 +4,44 @@ Every register access the host driver makes is a real guest instruction, so the 
 sees it as a bus access (an MMIO callback), never as a Python method call.
 """
 
+import struct
+
 from unicorn import UC_ARCH_X86, UC_MODE_64, UC_PROT_ALL, Uc
-from unicorn.x86_const import UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDI, UC_X86_REG_RSI
+
+_PAIR = struct.Struct("<QQ")
+_U64 = struct.Struct("<Q")
+_U32 = struct.Struct("<I")
 
 # Stub layout in the first guest page after the zero page. Written once, never patched,
-# so unicorn's translation cache never runs stale code.
+# so unicorn's translation cache never runs stale code. The stubs take their operands from
+# guest memory, not from registers: setting a register through unicorn costs more than
+# the whole store.
 STUB_BASE = 0x1000
-STUB_WRITE32 = STUB_BASE + 0x00     # mov [rdi], esi ; hlt
-STUB_READ32 = STUB_BASE + 0x10      # mov eax, [rdi] ; hlt
-STUB_WRITE_MANY = STUB_BASE + 0x20  # for rcx entries at rsi: mov [entry.addr], entry.val
+STUB_READ32 = STUB_BASE + 0x00      # eax = [[READ_ADDR]] ; [READ_VALUE] = eax
+STUB_WRITE_MANY = STUB_BASE + 0x40  # for [BATCH_COUNT] entries at BATCH_TABLE: mov [addr], val
+BATCH_COUNT = 0x1FF0                # u64: entries in the table
+READ_ADDR = 0x1FE0                  # u64: the address STUB_READ32 loads from
+READ_VALUE = 0x1FE8                 # u32: what it loaded
 BATCH_TABLE = 0x2000                # (u64 address, u64 value) pairs
 BATCH_MAX = 256
 RESERVED_END = 0x10000              # guest memory the OS may use starts here
 
+
+def _disp32(v: int) -> list:
+    return list(v.to_bytes(4, "little"))
+
+
 _STUBS = {
-    STUB_WRITE32: bytes([0x89, 0x37, 0xF4]),
-    STUB_READ32: bytes([0x8B, 0x07, 0xF4]),
+    STUB_READ32: bytes([
+        0x48, 0x8B, 0x3C, 0x25, *_disp32(READ_ADDR),     # mov rdi, [READ_ADDR]
+        0x8B, 0x07,                                      # mov eax, [rdi]
+        0x89, 0x04, 0x25, *_disp32(READ_VALUE),          # mov [READ_VALUE], eax
+        0xF4,                                            # hlt
+    ]),
     STUB_WRITE_MANY: bytes([
-        0x48, 0x8B, 0x3E,          # mov rdi, [rsi]
+        0x48, 0xC7, 0xC6, *_disp32(BATCH_TABLE),         # mov rsi, BATCH_TABLE
+        0x48, 0x8B, 0x0C, 0x25, *_disp32(BATCH_COUNT),   # mov rcx, [BATCH_COUNT]
+        0x48, 0x8B, 0x3E,          # loop: mov rdi, [rsi]
         0x8B, 0x46, 0x08,          # mov eax, [rsi+8]
         0x89, 0x07,                # mov [rdi], eax
         0x48, 0x83, 0xC6, 0x10,    # add rsi, 16
@@ -41,9 +61,7 @@ class Cpu:
         self.uc.mem_map_ptr(0, ram.size, UC_PROT_ALL, ram.address)
         for addr, code in _STUBS.items():
             ram.array[addr:addr + len(code)] = bytearray(code)
-        self._table = ram.array[BATCH_TABLE:BATCH_TABLE + 16 * BATCH_MAX].view("<u8")
-        self._reg_write = self.uc.reg_write
-        self._reg_read = self.uc.reg_read
+        self._mem = memoryview(ram.array)
         self._start = self.uc.emu_start
 
     def map_mmio(self, base: int, size: int, read_cb, write_cb) -> None:
@@ -53,29 +71,26 @@ class Cpu:
                          lambda uc, off, sz, val, ud: write_cb(off, sz, val), None)
 
     def store32(self, addr: int, value: int) -> None:
-        self._reg_write(UC_X86_REG_RDI, addr)
-        self._reg_write(UC_X86_REG_RSI, value & 0xFFFFFFFF)
-        self._start(STUB_WRITE32, 0)
+        _PAIR.pack_into(self._mem, BATCH_TABLE, addr, value & 0xFFFFFFFF)
+        _U64.pack_into(self._mem, BATCH_COUNT, 1)
+        self._start(STUB_WRITE_MANY, 0)
 
     def load32(self, addr: int) -> int:
-        self._reg_write(UC_X86_REG_RDI, addr)
+        _U64.pack_into(self._mem, READ_ADDR, addr)
         self._start(STUB_READ32, 0)
-        return self._reg_read(UC_X86_REG_RAX) & 0xFFFFFFFF
+        return _U32.unpack_from(self._mem, READ_VALUE)[0]
 
     def store32_many(self, pairs) -> None:
         """Several 32-bit stores in one CPU run (e.g. an SQ tail and a CQ head doorbell)."""
         n = len(pairs)
         if n == 0:
             return
-        if n == 1:
-            self.store32(*pairs[0])
-            return
         if n > BATCH_MAX:
             raise ValueError(f"at most {BATCH_MAX} stores per batch")
-        flat = [v for addr, val in pairs for v in (addr, val & 0xFFFFFFFF)]
-        self._table[:2 * n] = flat
-        self._reg_write(UC_X86_REG_RSI, BATCH_TABLE)
-        self._reg_write(UC_X86_REG_RCX, n)
+        mem = self._mem
+        for i, (addr, val) in enumerate(pairs):
+            _PAIR.pack_into(mem, BATCH_TABLE + 16 * i, addr, val & 0xFFFFFFFF)
+        _U64.pack_into(mem, BATCH_COUNT, n)
         self._start(STUB_WRITE_MANY, 0)
 
     def close(self) -> None:

@@ -1,5 +1,6 @@
 """User-space NVMe driver: the controller bring-up, queues in guest RAM, doorbells
 through the guest CPU, completions by phase bit, timeouts and batching (SPEC 9)."""
+import ctypes
 import logging
 import time
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ class QueuePair:
         self.phase = 1
         self.inflight = 0
         self.next_cid = 0
-        self.cq_db_pending = False
+        self.cq_db_pending = 0          # completions reaped since the CQ head doorbell
+        self.cq_db_every = max(1, depth // 4)   # CQ head doorbells are batched, as drivers do
         self.sq_db = doorbell_offset(qid, False)
         self.cq_db = doorbell_offset(qid, True)
         self.lists = pool.alloc(depth * 4096)
@@ -156,7 +158,10 @@ class NvmeDriver:
         """Guest address of a contiguous array living in guest RAM (usable as a PRP), else None."""
         if not isinstance(arr, np.ndarray) or not arr.flags.c_contiguous:
             return None
-        p = arr.__array_interface__["data"][0] - self._ram_ptr
+        try:            # a writable array: its address without building the interface dict
+            p = ctypes.addressof(ctypes.c_char.from_buffer(arr)) - self._ram_ptr
+        except (TypeError, ValueError):
+            p = arr.__array_interface__["data"][0] - self._ram_ptr
         if 0 <= p and p + arr.nbytes <= self._ram_size and p % 4 == 0:
             return p
         return None
@@ -230,9 +235,9 @@ class NvmeDriver:
         qp.sq_tail = tail
         qp.inflight += n
         writes = []
-        if qp.cq_db_pending:
-            writes.append((qp.cq_db, qp.cq_head))
-            qp.cq_db_pending = False
+        if qp.cq_db_pending >= qp.cq_db_every or qp.cq_db_pending + n >= qp.depth - 1:
+            writes.append((qp.cq_db, qp.cq_head))       # the device may reuse those CQ slots
+            qp.cq_db_pending = 0
         writes.append((qp.sq_db, tail))
         if len(writes) == 1:
             self.m.reg_write32(*writes[0])
@@ -268,7 +273,7 @@ class NvmeDriver:
             if qp.cq_head == depth:
                 qp.cq_head = 0
                 qp.phase ^= 1
-            qp.cq_db_pending = True
+            qp.cq_db_pending += 1
             qp.inflight -= 1
             i = want.pop(cid, None)
             if i is None:
@@ -283,7 +288,7 @@ class NvmeDriver:
     def _ring_cq(self, qp: QueuePair) -> None:
         if qp.cq_db_pending:
             self.m.reg_write32(qp.cq_db, qp.cq_head)
-            qp.cq_db_pending = False
+            qp.cq_db_pending = 0
             self.stats["doorbells"] += 1
 
     def close(self) -> None:

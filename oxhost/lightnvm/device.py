@@ -7,7 +7,7 @@ from oxemu.wire import (MAX_PPAS, PCI_DEVICE_ID, PCI_VENDOR_ID, AdminOpc, BbTabl
                         Status)
 
 from ..driver import NvmeDriver
-from .addr import Addr, addr_check, gen2dev, ppa_check
+from .addr import Addr, AddrCheck, addr_check, gen2dev, ppa_check
 from .bbt import BbTable
 from .errors import AddrError, LightnvmError, NotOpenChannel, NvmError
 from .geo import Geo
@@ -30,6 +30,15 @@ class Device:
         self._lists = pool.alloc(self._batch * MAX_PPAS * 8)
         self._metas = pool.alloc(self._batch * MAX_PPAS * geo.meta_nbytes)
         self._list_u64 = self._lists.array.view("<u8").reshape(self._batch, MAX_PPAS)
+        f = geo.ppaf
+        self._limits = [(bit, off, ln, lim) for bit, off, ln, lim in (
+            (AddrCheck.CH, f.ch_off, f.ch_len, geo.nchannels), (AddrCheck.LUN, f.lun_off, f.lun_len, geo.nluns),
+            (AddrCheck.PL, f.pl_off, f.pl_len, geo.nplanes), (AddrCheck.BLK, f.blk_off, f.blk_len, geo.nblocks),
+            (AddrCheck.PG, f.pg_off, f.pg_len, geo.npages), (AddrCheck.SEC, f.sec_off, f.sec_len, geo.nsectors))
+            if lim < (1 << ln)]
+        top = max(f.ch_off + f.ch_len, f.lun_off + f.lun_len, f.pl_off + f.pl_len, f.blk_off + f.blk_len,
+                  f.pg_off + f.pg_len, f.sec_off + f.sec_len)
+        self._beyond = ~((1 << top) - 1) & 0xFFFF_FFFF_FFFF_FFFF
 
     @classmethod
     def open(cls, machine, **driver_kw) -> "Device":
@@ -85,6 +94,11 @@ class Device:
             addrs = [addrs]
         if isinstance(addrs, np.ndarray):
             ppas = addrs.astype(np.uint64, copy=False).reshape(-1)
+            if ppas.size == 1:                  # the 4 KiB request: plain integers
+                bad = self._check_one(int(ppas[0]))
+                if bad:
+                    raise AddrError(bad, "1 device PPA")
+                return ppas
         else:
             addrs = list(addrs)
             if addrs and isinstance(addrs[0], Addr):
@@ -100,6 +114,14 @@ class Device:
         if bad:
             raise AddrError(bad, f"{ppas.size} device PPA(s)")
         return ppas
+
+    def _check_one(self, ppa: int) -> int:
+        """ppa_check of one device PPA, in plain integers."""
+        mask = AddrCheck.CH if ppa & self._beyond else 0
+        for bit, off, ln, lim in self._limits:
+            if (ppa >> off) & ((1 << ln) - 1) >= lim:
+                mask |= bit
+        return int(mask)
 
     def addr_erase(self, addrs, pmode=None) -> None:
         """Erase blocks; in DUAL/QUAD mode pass one address per plane of each block."""
@@ -152,6 +174,8 @@ class Device:
                     raise LightnvmError(f"read buffer of {out.nbytes} bytes is short of {n * secb}")
             data_addr = self.driver.guest_addr(out)
             meta_out = np.empty(n * sos, dtype=np.uint8) if with_meta else None
+        if n == 1 and data_addr is not None and meta is None and not with_meta:
+            return self._io_one(opcode, int(ppas[0]), control, data_addr, out)
         statuses = None
         ambiguous = []
         stage, stage_addr = self._stage.array, self._stage.addr
@@ -213,6 +237,18 @@ class Device:
         what = {NvmOpc.PH_ERASE: "erase", NvmOpc.PH_WRITE: "write", NvmOpc.PH_READ: "read"}[opcode]
         raise NvmError(statuses, f"{what} of {n} address(es)",
                        data=out if reading else None, meta=meta_out)
+
+    def _io_one(self, opcode, ppa: int, control: int, data_addr: int, out):
+        """One address, its data in guest RAM: the 4 KiB request, one command, no lists."""
+        drv = self.driver
+        prp1, prp2 = drv.prps(1, 0, data_addr, self.geo.sector_nbytes)
+        c = drv.submit(1, [(opcode, 0, self.nsid, 0, prp1, prp2, ppa & 0xFFFFFFFF, ppa >> 32,
+                            control << 16, 0, 0, 0)])[0]
+        if c.status and c.status != Status.NVM_WARN_HIGH_ECC:
+            what = {NvmOpc.PH_WRITE: "write", NvmOpc.PH_READ: "read"}[opcode]
+            raise NvmError(np.array([c.status], dtype=np.uint16), f"{what} of 1 address(es)",
+                           data=out if opcode == NvmOpc.PH_READ else None)
+        return (out[:self.geo.sector_nbytes], None) if opcode == NvmOpc.PH_READ else None
 
     def _read_one(self, ppa: int, control: int, out: np.ndarray, meta_out) -> int:
         """One address read alone into out (and meta_out): its own status."""
