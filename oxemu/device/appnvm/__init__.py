@@ -1,12 +1,13 @@
 """AppNVM mode (lnvm = 0): the device-side FTL that makes ox-ctrl a plain NVMe disk of
 4 KiB LBAs (SPEC 6). `AppNvmFtl` is the ops object the controller drives.
 
-    ftl.py           the ops object: NVM commands, unit programming, write path, shutdown
+    ftl.py           the ops object: NVM commands, unit programming, write path, read-only, shutdown
+    media.py         the door to VOLT: retried reads, programs, erases, timing, bad blocks
     mapping.py       L2P / P2L / valid counts (numpy) and physical sector numbering
     writebuf.py      the volatile write buffer (one unit) and its modeled depth
-    blocks.py        block states, free lists per LUN, erase, bad-block retirement
+    blocks.py        block states, free lists per LUN, erase, bad-block retirement, open blocks
     provisioning.py  exported capacity (pblk's rule by default), GC and metadata reserves
-    gc.py            greedy victim choice and relocation
+    gc.py            greedy victim choice and relocation; unreadable sectors stay put
     checkpoint.py    map checkpoints and the trim journal, written to media
     recovery.py      rebuilding the map at start from checkpoint + page OOB
     layout.py        the on-media formats (OOB unit header, checkpoint header, records)

@@ -13,35 +13,47 @@ import logging
 
 import numpy as np
 
-from ...volt import MediaOp, MediaStatus
+from ...volt import MediaOp
 from ...wire import NvmOpc, Status
 from ..core import MmgrCmd
 from ..errors import CommandError
 from ..identity import identify_controller, identify_namespace
 from ..prp import Transfer
 from . import provisioning
-from .blocks import Blocks, BState
+from .blocks import Blocks
 from .checkpoint import Checkpointer
 from .gc import GarbageCollector
-from .layout import FORMAT_VERSION, OOB_MAGIC, Stream, UnitKind, unit_header_dtype
+from .layout import FORMAT_VERSION, OOB_MAGIC, Seq, Stream, UnitKind, unit_header_dtype
 from .mapping import CACHE_BASE, UNMAPPED, Addr, Mapping
-from .recovery import Recovery
+from .media import Media
+from .recovery import Recovered, Recovery
 from .writebuf import BufferClock, WriteBuffer
 
 log = logging.getLogger(__name__)
 
 ONCS_DSM = 1 << 2                # identify controller ONCS: dataset management
 PROGRAM_TRIES = 8                # a unit is re-placed this often after program failures
-READ_TRIES = 4                   # read retries on an uncorrectable read
 FUA = 1 << 30                    # write cdw12: force unit access
 DSM_AD = 1 << 2                  # dsm cdw11: attribute deallocate
 DSM_RANGE = np.dtype([("cattr", "<u4"), ("nlb", "<u4"), ("slba", "<u8")])
 NSID_ALL = 0xFFFF_FFFF
+WRITE_PROTECTED = Status.NS_WRITE_PROTECTED | Status.DNR
 
 
 class AppNvmFtl:
     """AppNVM mode ops: a page-mapped FTL with GC, over-provisioning, bad-block handling
-    and a map that survives power loss (OOB LBAs + checkpoints)."""
+    and a map that survives power loss (OOB LBAs + checkpoints) (SPEC 6).
+
+    The FTL wires its parts together and owns only the command paths: `media` is the
+    door to VOLT, `blocks` the block states and open blocks, `map` the L2P/P2L, `wbuf`
+    the write buffer, `ckpt` checkpoints and the trim journal, `gc` the collector, `seq`
+    the sequence counter; `program_units` is the one way units reach media.
+
+    Read-only (SPEC 8): once grown bad blocks leave fewer good blocks than the exported
+    capacity needs (`Provision.min_good`), or no metadata fits at start, `read_only` is
+    set for good (recorded in the media label): every byte stays readable, FLUSH works,
+    WRITE and DATASET MANAGEMENT complete with NS_WRITE_PROTECTED | DNR (0x4020).
+    """
 
     lnvm = False
 
@@ -60,50 +72,96 @@ class AppNvmFtl:
         if self.hdr_dtype.itemsize > self.geo.oob_nbytes:
             raise ValueError("geometry: the page OOB cannot hold the FTL's unit header")
         self._planes = np.arange(addr.nplanes, dtype=np.uint8)
-        self._program_pages = getattr(core, "program_pages", None)   # vector MMGR, when offered
-        self.now = 0
-        self.seq = 1
-        self.ckpt_seq = 0
         self.bytes_read = 0
         self.bytes_written = 0
         self.counters = dict(host_sectors_written=0, host_sectors_read=0, user_sectors=0, gc_sectors=0,
                              pad_sectors=0, meta_sectors=0, erases=0, checkpoints=0,
-                             trimmed_sectors=0, program_fails=0, read_retries=0, flushes=0)
-        self.blocks = Blocks(self)
-        self.open_user = [-1] * addr.total_luns
-        self.open_gc = -1
-        self.open_meta = -1
-        self.meta_blocks: list[int] = []
-        self.lun_order = [ch * addr.nluns + lun for lun in range(addr.nluns) for ch in range(addr.nchannels)]
-        self.rr = 0
-        self.pending_trims: list[tuple[int, int, int]] = []
-        self.dirty = False
-        self.ckpt_due = False
-        self.units_since_ckpt = 0
-        self.meta_units_since_ckpt = 0
+                             trimmed_sectors=0, program_fails=0, read_retries=0, flushes=0,
+                             unrecovered_reads=0)
+        self.media = Media(core, self.counters)
+        self.blocks = Blocks(self.media, addr, self.counters)
+        self.seq = Seq()
         self.wbuf = WriteBuffer(addr.unit_secs, addr.sector_nbytes)
-        self.gc = GarbageCollector(self)
-        self.ckpt = Checkpointer(self)
+        self.read_only = False
+        self.read_only_reason = ""
+        self._worn = (0, 0)                 # (retired, program failures) last looked at
         if capacity is not None:
             if capacity <= 0 or capacity % addr.sector_nbytes:
                 raise ValueError(f"AppNVM capacity {capacity} is not a positive multiple of {addr.sector_nbytes}")
             capacity //= addr.sector_nbytes
-        self.recovery = Recovery(self)
+        self.recovery = Recovery(addr, self.media, self.blocks, self.hdr_dtype, self.counters, self.seq)
         err = None
         try:
-            if self.recovery.run(capacity):
-                self.ckpt.write(clean=False)
+            rec = self.recovery.run(capacity)
+            self._setup(rec)
+            self._start(rec)
         except Exception as e:            # noqa: BLE001 - drop the frames: they hold views of the media,
             err = e.with_traceback(None)  # which would keep the disk file mapped and locked
         if err is not None:
             raise err
 
-    def setup(self, prov: provisioning.Provision) -> None:
-        """Size the tables once the capacity is known (called by recovery)."""
-        self.prov = prov
+    def _setup(self, rec: Recovered) -> None:
+        """Size the tables for the capacity recovery found and wire the parts."""
+        prov = self.prov = rec.prov
         self.nlbas = prov.nlbas
         self.map = Mapping(prov.nlbas, self.addr)
+        self.map.load(rec.l2p)
         self.clock = BufferClock(prov.wb_units)
+        self.ckpt = Checkpointer(self.addr, prov, self.blocks, self.map, self.wbuf, self.counters,
+                                 self.seq, self.program_units, ckpt_seq=rec.ckpt_seq)
+        self.gc = GarbageCollector(self.addr, prov, self.map, self.blocks, self.wbuf, self.media,
+                                   self.program_units, self.ckpt, self.counters)
+
+    def _start(self, rec: Recovered) -> None:
+        """Read-only as the media label says, or as the good blocks say; otherwise a fresh
+        checkpoint after an unclean stop (room is made for it first if need be)."""
+        if self.media.read_only:
+            self.read_only = True
+            self.read_only_reason = "recorded in the media label"
+            log.warning("AppNVM: the media is read-only (its spare blocks were used up in an earlier "
+                        "session); every byte stays readable, writes and deallocates fail")
+            return
+        self._check_wear(force=True)
+        if rec.clean or self.read_only:
+            return
+        try:
+            self.ckpt.write(clean=False)
+            return
+        except CommandError as e:
+            first = e
+        try:                               # room for the metadata, from data blocks with garbage
+            self.gc.make_room(self.prov.gc_floor + 1)
+            self.gc.flush()
+            self.ckpt.write(clean=False)
+        except CommandError as e:
+            self._go_read_only(f"no room for the map at start ({first}; then {e})")
+
+    # ------------------------------------------------------------------ read-only
+    def _check_wear(self, force: bool = False) -> None:
+        """Go read-only once the blocks that stay good cannot hold the capacity (looked at
+        again whenever a block was retired or a program failed)."""
+        worn = (self.blocks.counters["retired"], self.counters["program_fails"])
+        if worn == self._worn and not force:
+            return
+        self._worn = worn
+        lasting = self.blocks.lasting
+        if lasting < self.prov.min_good:
+            self._go_read_only(f"{lasting} good blocks left, {self.prov.min_good} needed for the exported "
+                               f"capacity of {self.nlbas * self.sector_nbytes} bytes")
+
+    def _go_read_only(self, reason: str) -> None:
+        if self.read_only:
+            return
+        self.read_only = True
+        self.read_only_reason = reason
+        log.warning("AppNVM: the device is read-only from now on: %s. Every byte stays readable; "
+                    "WRITE and DATASET MANAGEMENT fail with 0x%04x", reason, int(WRITE_PROTECTED))
+        self.media.set_read_only(reason)
+        if self.wbuf.n:                    # what was acknowledged goes to media while there is room
+            try:
+                self._flush_buffer()
+            except CommandError as e:
+                log.error("AppNVM: the write buffer could not be programmed on going read-only: %s", e)
 
     # ------------------------------------------------------------------ identity
     def identify_controller(self, serial: str) -> bytes:
@@ -116,21 +174,7 @@ class AppNvmFtl:
     def admin_extra(self, opcode):
         return None
 
-    # ------------------------------------------------------------------ media helpers
-    def read_raw(self, ch, lun, blk, pl, pg):
-        """One plane page, retried on uncorrectable errors: (status, data, oob)."""
-        for _ in range(READ_TRIES):
-            st, data, oob = self.core.read(ch, lun, blk, pl, pg)
-            if st is not MediaStatus.ECC:
-                return st, data, oob
-            self.counters["read_retries"] += 1
-        return st, data, oob
-
-    def read_page(self, ch, lun, blk, pl, pg):
-        """Data of a programmed plane page, or None when it cannot be read."""
-        st, data, _oob = self.read_raw(ch, lun, blk, pl, pg)
-        return data if st is MediaStatus.OK else None
-
+    # ------------------------------------------------------------------ programming units
     def program_units(self, stream: Stream, data: np.ndarray, lbas: np.ndarray, *, kind=UnitKind.DATA,
                       ckpt: int = 0, parts: np.ndarray | None = None, count: int = 0, buffered: bool = False,
                       tries: int = PROGRAM_TRIES) -> list[tuple[int, int, int]]:
@@ -146,23 +190,22 @@ class AppNvmFtl:
         """
         addr = self.addr
         blocks = self.blocks
-        npl, npages, ub = addr.nplanes, addr.npages, addr.unit_nbytes
+        npl, ub = addr.nplanes, addr.unit_nbytes
         k = lbas.shape[0]
-        slots = []
         redo = tries < PROGRAM_TRIES           # re-placing failed units: the reserve may be used
+        prov = self.prov
+        if stream == Stream.USER:          # read-only: only the buffer's last unit, from any block
+            floor = 0 if self.read_only else prov.gc_floor if redo else prov.reserve
+        else:
+            floor = self.gc.floor() if stream == Stream.GC else 0
+        slots = []
         for _ in range(k):
-            b = self._slot(stream, redo)
+            b = blocks.slot(stream, floor)
             if b < 0:
                 break
-            pg = int(blocks.wp[b])
-            seq = self.seq
-            self.seq = seq + 1
-            if pg == 0:
-                blocks.epoch[b] = seq
-            blocks.wp[b] = pg + 1
-            slots.append((b, pg, seq, int(blocks.epoch[b])))
-            if pg + 1 == npages:
-                self._close(b, stream)
+            seq = self.seq.take()
+            pg, epoch = blocks.fill(b, stream, seq)
+            slots.append((b, pg, seq, epoch))
         n = len(slots)
         if n == 0:
             return []
@@ -185,29 +228,20 @@ class AppNvmFtl:
         hdr["lba"] = np.repeat(lbas[:n].view(np.uint64), npl, axis=0)
         pages = data[:n * ub].reshape(n * npl, addr.page_nbytes)
         oob = hdr.view(np.uint8).reshape(n * npl, -1)
-        if self._program_pages is not None:
-            st = self._program_pages(np.repeat(ch_a, npl), np.repeat(lun_a, npl), np.repeat(blk_a, npl),
-                                     np.tile(self._planes, n), np.repeat(pg_a, npl), pages, oob)
-            bad = np.asarray(st).reshape(n, npl).any(axis=1)
-        else:
-            bad = np.zeros(n, dtype=bool)
-            for i in range(n):
-                for pl in range(npl):
-                    j = i * npl + pl
-                    if self.core.program(int(ch_a[i]), int(lun_a[i]), int(blk_a[i]), pl, int(pg_a[i]),
-                                         pages[j], oob[j]) is not MediaStatus.OK:
-                        bad[i] = True
-                        break
+        failed = self.media.program(np.repeat(ch_a, npl), np.repeat(lun_a, npl), np.repeat(blk_a, npl),
+                                    np.tile(self._planes, n), np.repeat(pg_a, npl), pages, oob)
+        bad = failed.reshape(n, npl).any(axis=1)
         out = []
+        media = self.media
         for i in range(n):
             ch, lun = int(ch_a[i]), int(lun_a[i])
             if buffered:
-                t = self.clock.admit(self.now)
-                end = self.volt.charge(MediaOp.PROGRAM, ch, lun, ub, t)
+                t = self.clock.admit(media.now)
+                end = media.charge(MediaOp.PROGRAM, ch, lun, ub, t)
                 self.clock.programmed(end)
                 out.append((int(b_a[i]), int(pg_a[i]), t))
             else:
-                out.append((int(b_a[i]), int(pg_a[i]), self.volt.charge(MediaOp.PROGRAM, ch, lun, ub, self.now)))
+                out.append((int(b_a[i]), int(pg_a[i]), media.charge(MediaOp.PROGRAM, ch, lun, ub)))
         if bad.any():
             idx = np.flatnonzero(bad)
             for i in idx.tolist():
@@ -224,81 +258,16 @@ class AppNvmFtl:
                 out[i] = r
         return out
 
-    def _close(self, b: int, stream: Stream) -> None:
-        if stream == Stream.META:
-            if self.open_meta == b:
-                self.open_meta = -1
-            return
-        self.blocks.state[b] = BState.CLOSED
-        if stream == Stream.GC:
-            if self.open_gc == b:
-                self.open_gc = -1
-        else:
-            glun = self.addr.glun(b)
-            if self.open_user[glun] == b:
-                self.open_user[glun] = -1
-
     def _program_failed(self, b: int, stream: Stream, pg: int) -> None:
         self.counters["program_fails"] += 1
         ch, lun, blk = self.addr.chlunblk(b)
         log.warning("AppNVM: program failed at ch %d lun %d blk %d pg %d; sealing the block", ch, lun, blk, pg)
-        self.blocks.doomed[b] = True       # GC empties it (it may hold units of this very batch)
-        self._close(b, stream)
+        self.blocks.seal(b, stream)
 
-    def release_data_block(self, b: int) -> None:
-        """Erase (or retire) a data block with nothing valid left; trims go to the
-        journal first, so no older copy of a deallocated LBA outlives the newer one."""
-        if self.pending_trims:
-            try:
-                self.ckpt.write_trims()
-            except CommandError as e:
-                log.error("AppNVM: trim journal not written before an erase: %s", e)
-        self.blocks.release(b)
-
-    # ------------------------------------------------------------------ placement
-    def _open(self, stream: Stream, glun: int | None, floor: int) -> int:
-        b = self.blocks.take(glun, floor)
-        if b >= 0:
-            self.blocks.state[b] = BState.META if stream == Stream.META else BState.OPEN
-            self.blocks.stream[b] = stream
-        return b
-
-    def _slot(self, stream: Stream, redo: bool = False) -> int:
-        if stream == Stream.USER:
-            return self._user_slot(self.prov.gc_floor if redo else self.prov.reserve)
-        if stream == Stream.GC:
-            if self.open_gc < 0:
-                b = self._open(Stream.GC, None, self.prov.gc_floor)
-                if b < 0:                  # GC releases more than it takes: let it dig deeper
-                    b = self._open(Stream.GC, None, 0)
-                self.open_gc = b
-            return self.open_gc
-        if self.open_meta < 0:
-            b = self._open(Stream.META, None, 0)
-            if b >= 0:
-                self.open_meta = b
-                self.meta_blocks.append(b)
-        return self.open_meta
-
-    def _user_slot(self, floor: int) -> int:
-        """The next LUN in the stripe that has (or can open) a user block."""
-        order = self.lun_order
-        n = len(order)
-        rr = self.rr
-        for i in range(n):
-            glun = order[(rr + i) % n]
-            b = self.open_user[glun]
-            if b < 0:
-                b = self._open(Stream.USER, glun, floor)
-                if b < 0:
-                    continue
-                self.open_user[glun] = b
-            self.rr = (rr + i + 1) % n
-            return b
-        return -1
-
+    # ------------------------------------------------------------------ room for user data
     def _user_room(self) -> bool:
-        return self.blocks.nfree > self.prov.reserve or any(b >= 0 for b in self.open_user)
+        floor = 0 if self.read_only else self.prov.reserve
+        return self.blocks.nfree > floor or any(b >= 0 for b in self.blocks.open_user)
 
     def _ensure_room(self) -> None:
         """GC before a user unit is placed, so that a place exists for it."""
@@ -319,7 +288,7 @@ class AppNvmFtl:
         from_buffer = lbas is None
         if from_buffer:
             lbas = wb.lba.reshape(1, us).copy()
-        done = self.now
+        done = self.media.now
         pos, k = 0, lbas.shape[0]
         stalls = 0
         while pos < k:
@@ -346,7 +315,7 @@ class AppNvmFtl:
             live = int(np.count_nonzero(rows >= 0))
             self.counters["user_sectors"] += live
             self.counters["pad_sectors"] += rows.size - live
-            self.units_since_ckpt += n
+            self.ckpt.note_units(n)
             pos += n
         return done
 
@@ -354,20 +323,42 @@ class AppNvmFtl:
         """Program the partly filled write buffer, padded. Returns the program's end."""
         wb = self.wbuf
         if wb.n == 0:
-            return self.now
+            return self.media.now
         wb.data[wb.n * self.sector_nbytes:] = 0
         self._user_units(None, wb.data)
         wb.reset()
-        return self.clock.drained(self.now)
+        return self.clock.drained(self.media.now)
 
     # ------------------------------------------------------------------ I/O
     def io(self, cmd, arrival_ns):
-        self.now = arrival_ns
+        self.media.now = arrival_ns
         op = cmd.opcode
         if op not in (NvmOpc.READ, NvmOpc.WRITE, NvmOpc.FLUSH, NvmOpc.DSM):
             return Status.INVALID_OPCODE | Status.DNR, 0, arrival_ns
         if cmd.nsid != 1 and not (op == NvmOpc.FLUSH and cmd.nsid == NSID_ALL):
             return Status.INVALID_NS | Status.DNR, 0, arrival_ns
+        if self.read_only and op in (NvmOpc.WRITE, NvmOpc.DSM):
+            return WRITE_PROTECTED, 0, arrival_ns
+        try:
+            done = self._io(cmd, op)
+        except CommandError as e:
+            self._check_wear()
+            if e.status == Status.CAP_EXCEEDED and self.blocks.grown_bad and not self.read_only:
+                self._go_read_only(f"no room for data although GC ran: {self.blocks.grown_bad} grown bad "
+                                   f"block(s) took the spare space it needs ({e})")
+            if not self.read_only:
+                raise
+            if op in (NvmOpc.WRITE, NvmOpc.DSM):          # it wore out on this one
+                raise CommandError(WRITE_PROTECTED, f"{e}; the device went read-only") from None
+            if op != NvmOpc.FLUSH:
+                raise
+            done = self.flush()                           # read-only: the buffer may take any block
+        self._check_wear()
+        if self.ckpt.wanted:
+            self._periodic_checkpoint()
+        return Status.SUCCESS, 0, done
+
+    def _io(self, cmd, op) -> int:
         if op == NvmOpc.FLUSH:
             if self.tracer is not None:
                 self._trace(cmd, 0, None)
@@ -392,25 +383,22 @@ class AppNvmFtl:
                 done = self._write(slba, n, xfer, bool(cmd.cdw12 & FUA))
             else:
                 done = self._read(slba, n, xfer)
-        if self.ckpt_due or self.units_since_ckpt >= self.prov.ckpt_every:
-            self._periodic_checkpoint()
-        return Status.SUCCESS, 0, done
+        return done
 
     def _periodic_checkpoint(self) -> None:
         try:
             self.ckpt.write()
         except CommandError as e:          # no room now: the command itself succeeded
             log.warning("AppNVM: periodic checkpoint postponed: %s", e)
-            self.ckpt_due = False
-            self.units_since_ckpt = max(0, self.prov.ckpt_every - self.addr.npages)
+            self.ckpt.postpone()
 
     def _write(self, slba: int, n: int, xfer: Transfer, fua: bool) -> int:
         data = xfer.read()
         sb = self.sector_nbytes
         us = self.addr.unit_secs
         wb = self.wbuf
-        l2p = self.map.l2p
-        done = self.now
+        m = self.map
+        done = self.media.now
         i = 0
         while i < n:
             if wb.n == 0 and n - i >= us:                 # whole units: no buffer copy
@@ -420,16 +408,17 @@ class AppNvmFtl:
                 i += q * us
             else:
                 k = min(us - wb.n, n - i)
-                wb.put(l2p, slba + i, data[i * sb:(i + k) * sb])
+                slots = wb.put(m.l2p, slba + i, data[i * sb:(i + k) * sb])
+                m.cache(np.arange(slba + i, slba + i + k), slots)
                 i += k
-                t = self.now
+                t = self.media.now
                 if wb.full:
                     t = self._user_units(None, wb.data)
                     wb.reset()
             done = max(done, t)
         self.counters["host_sectors_written"] += n
         self.bytes_written += n * sb
-        self.dirty = True
+        self.ckpt.note_write()
         if fua:
             done = max(done, self._flush_buffer())
         return done
@@ -439,7 +428,7 @@ class AppNvmFtl:
         sink = xfer.sink()
         out = sink if sink is not None else np.empty(n * sb, dtype=np.uint8)
         locs = self.map.l2p[slba:slba + n]
-        done = self.now
+        done = self.media.now
         if n == 1:
             loc = int(locs[0])
             if loc < CACHE_BASE:
@@ -474,9 +463,8 @@ class AppNvmFtl:
         """Fill out[idx[i]] from media sector locs[i], one page read per run of sectors."""
         addr = self.addr
         sb, ns, us = addr.sector_nbytes, addr.nsectors, addr.unit_secs
-        volt = self.volt
-        now = self.now
-        done = now
+        media = self.media
+        done = media.now
         if idx.size == 1:
             starts, ends = [0], [1]
         else:
@@ -487,8 +475,9 @@ class AppNvmFtl:
         for s, e in zip(starts, ends):
             loc = int(locs[s])
             ch, lun, blk, pl, pg, sec = addr.decode(loc)
-            page = self.read_page(ch, lun, blk, pl, pg)
-            if page is None:
+            page = media.read_page(ch, lun, blk, pl, pg)
+            if page is None:                   # SPEC 9: the sector stays mapped and keeps failing
+                self.counters["unrecovered_reads"] += 1
                 raise CommandError(Status.UNRECOVERED_READ,
                                    f"AppNVM: unrecoverable read at ch {ch} lun {lun} blk {blk} pl {pl} pg {pg}")
             o = int(idx[s])
@@ -497,24 +486,23 @@ class AppNvmFtl:
             unit = loc // us
             if unit != last_unit:
                 if nbytes:
-                    done = max(done, volt.charge(MediaOp.READ, *last_cl, nbytes, now))
+                    done = max(done, media.charge(MediaOp.READ, *last_cl, nbytes))
                 last_unit, last_cl, nbytes = unit, (ch, lun), 0
             nbytes += addr.page_nbytes
         if nbytes:
-            done = max(done, volt.charge(MediaOp.READ, *last_cl, nbytes, now))
+            done = max(done, media.charge(MediaOp.READ, *last_cl, nbytes))
         return done
 
     def flush(self) -> int:
         """Everything acknowledged is on media: program the buffer, journal the trims."""
         self.counters["flushes"] += 1
         done = self._flush_buffer()
-        if self.pending_trims:
-            self.ckpt.write_trims()
-        return max(done, self.clock.drained(self.now))
+        self.ckpt.write_trims()
+        return max(done, self.clock.drained(self.media.now))
 
     def _dsm(self, cmd) -> int:
         if not cmd.cdw11 & DSM_AD:
-            return self.now                     # only access hints: nothing to do
+            return self.media.now               # only access hints: nothing to do
         nr = (cmd.cdw10 & 0xFF) + 1
         raw = Transfer(self.dma, cmd.prp1, cmd.prp2, nr * DSM_RANGE.itemsize).read()
         ranges = np.frombuffer(raw.tobytes(), dtype=DSM_RANGE)
@@ -527,37 +515,34 @@ class AppNvmFtl:
         for s, k in zip(slba, nlb):
             if k:
                 self.trim(int(s), int(k))
-        return self.now
+        return self.media.now
 
     def trim(self, slba: int, nlb: int) -> None:
         """Deallocate [slba, slba + nlb): later reads return zeros."""
-        m = self.map
-        seg = m.l2p[slba:slba + nlb]
-        olds = seg[seg < CACHE_BASE]
+        seg = self.map.l2p[slba:slba + nlb]
         cached = np.flatnonzero((seg >= CACHE_BASE) & (seg < UNMAPPED))
-        if cached.size:
-            prevs = [self.wbuf.kill(int(seg[i]) - CACHE_BASE) for i in cached.tolist()]
-            olds = np.concatenate([olds, np.array(prevs, dtype=np.uint32)])
-        m.drop(olds)
-        seg[:] = UNMAPPED
-        self.pending_trims.append((self.seq, slba, nlb))
-        self.seq += 1
+        prevs = np.array([self.wbuf.kill(int(seg[i]) - CACHE_BASE) for i in cached.tolist()], dtype=np.uint32)
+        self.map.deallocate(slba, nlb, prevs)
         self.counters["trimmed_sectors"] += nlb
-        self.dirty = True
-        if len(self.pending_trims) >= self.ckpt.trims_per_unit:
-            self.ckpt.write_trims()
+        self.ckpt.note_trim(slba, nlb)
 
     # ------------------------------------------------------------------ power
     def shutdown(self) -> None:
         """Controller shutdown or reset: buffer and GC stage to media, a clean checkpoint,
-        and the media file flushed."""
+        and the media file flushed. With no room for them the data stays where it is (and
+        recovery finds it at the next start): the shutdown itself completes."""
         if not self.volt.powered:
             return
-        self.now = max(self.now, self.timing.now_ns)
-        self._flush_buffer()
-        self.gc.flush()
-        if self.dirty or self.pending_trims or self.ckpt_due:
-            self.ckpt.write(clean=True)
+        media = self.media
+        media.now = max(media.now, self.timing.now_ns)
+        try:
+            self._flush_buffer()
+            self.gc.flush()
+            ck = self.ckpt
+            if ck.dirty or ck.pending_trims or ck.due:
+                ck.write(clean=True)
+        except CommandError as e:
+            log.error("AppNVM: shutdown without a clean checkpoint: %s", e)
         self.volt.flush()
 
     # ------------------------------------------------------------------ reporting
@@ -573,8 +558,12 @@ class AppNvmFtl:
             waf=programmed / host if host else 0.0,
             waf_data=(c["user_sectors"] + c["pad_sectors"] + c["gc_sectors"]) / host if host else 0.0,
             free_blocks=blocks.nfree, good_blocks=blocks.good, factory_bad_blocks=blocks.factory_bad,
+            grown_bad_blocks=blocks.grown_bad,
             retired_blocks=blocks.counters["retired"], erase_fails=blocks.counters["erase_fails"],
             gc_victims=self.gc.counters["victims"], gc_read_errors=self.gc.counters["read_errors"],
+            gc_stuck_blocks=self.gc.counters["stuck_blocks"], held_blocks=len(self.ckpt.held),
+            read_only=self.read_only, read_only_reason=self.read_only_reason,
+            min_good_blocks=self.prov.min_good,
             recovery=dict(self.recovery.stats), **c)
 
     # ------------------------------------------------------------------ trace

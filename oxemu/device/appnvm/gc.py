@@ -7,6 +7,13 @@ staged and programmed as whole units in one batch; a remainder short of a unit w
 the stage for the next victim. A victim is erased only once none of its sectors is left
 in the stage, and before any data block is erased the pending trim records are
 journaled, so a power cut never exposes older data than the last durable copy.
+
+GC never takes the metadata's share of free blocks (what the next checkpoint and trim
+unit need beyond the open metadata block; one block more unless the victim fits in one
+block) and starts a victim only when its valid sectors fit in the room it has. If blocks
+still fail it (an erase that fails when a block is taken), the stage is dropped -- the
+sources are still valid where they are -- and the victims go back to being closed
+blocks. GC therefore never wedges with a victim half moved and no block to finish it.
 """
 import logging
 
@@ -21,10 +28,26 @@ log = logging.getLogger(__name__)
 
 
 class GarbageCollector:
-    def __init__(self, ftl):
-        self.ftl = ftl
-        addr = ftl.addr
+    """Greedy GC (SPEC 6). Collaborators: the mapping (what is valid where; moves go
+    through Mapping.relocate), blocks (states, victims), the write buffer (durable copies
+    of buffered sectors), media (reads, timing), `program_units`, the journal (the
+    Checkpointer: units written, victims released once trims are durable) and counters.
+
+    Media errors (SPEC 9): a sector GC cannot read stays where it is, mapped and failing
+    for the host, and its block is not erased while it holds it; GC then leaves that
+    block alone until its valid count changes, so it never spins on it.
+    """
+
+    def __init__(self, addr, prov, mapping, blocks, wbuf, media, program_units, journal, counters: dict):
         self.addr = addr
+        self.prov = prov
+        self.map = mapping
+        self.blocks = blocks
+        self.wbuf = wbuf
+        self.media = media
+        self.program_units = program_units
+        self.journal = journal
+        self.ftl_counters = counters
         self.unit_secs = addr.unit_secs
         cap = addr.block_secs + addr.unit_secs               # a whole victim + a remainder
         self.data = np.zeros(cap * addr.sector_nbytes, dtype=np.uint8)
@@ -32,23 +55,27 @@ class GarbageCollector:
         self.src = np.zeros(cap, dtype=np.int64)
         self.n = 0
         self.pending = []          # victims emptied except for sectors still in the stage
-        self.counters = dict(victims=0, moved=0, read_errors=0)
+        # blocks given up on for unreadable sectors, with the valid count they had then
+        self.stuck = np.full(addr.total_blocks, -1, dtype=np.int64)
+        self.unreadable: set[int] = set()    # pending victims where a page could not be read
+        self.counters = dict(victims=0, moved=0, read_errors=0, stuck_blocks=0, no_room=0)
 
     # ------------------------------------------------------------ policy
     def pick(self) -> int:
         """The closed block with the fewest valid sectors; -1 if none has any garbage.
 
-        Blocks sealed after a failed program go first when there is room to move them.
+        Blocks sealed after a failed program go first when there is room to move them;
+        blocks left with unreadable sectors only count again once their valid count moved.
         """
-        ftl = self.ftl
-        blocks = ftl.blocks
-        cand = blocks.state == BState.CLOSED
+        blocks = self.blocks
+        valid = self.map.valid
+        cand = (blocks.state == BState.CLOSED) & (self.stuck != valid)
         if not cand.any():
             return -1
         doomed = np.flatnonzero(cand & blocks.doomed)
-        if doomed.size and blocks.nfree > ftl.prov.gc_floor + 1:
+        if doomed.size and blocks.nfree > self.prov.gc_floor + 1:
             return int(doomed[0])
-        v = np.where(cand, ftl.map.valid, np.iinfo(np.int64).max)
+        v = np.where(cand, valid, np.iinfo(np.int64).max)
         b = int(np.argmin(v))
         if v[b] >= self.addr.block_secs:
             return -1
@@ -56,33 +83,35 @@ class GarbageCollector:
 
     def make_room(self, target: int | None = None) -> None:
         """Collect victims until `target` (default gc_low) blocks are free, or no victim."""
-        ftl = self.ftl
-        blocks = ftl.blocks
+        blocks = self.blocks
         if target is None:
-            target = ftl.prov.gc_low
+            target = self.prov.gc_low
         guard = self.addr.total_blocks * 2
         while blocks.nfree < target and guard > 0:
             guard -= 1
             v = self.pick()
-            if v < 0 or not self.collect(v):
+            if v < 0:
+                break
+            if not self.collect(v):
                 break
         if blocks.nfree < target and self.n:
             self.flush()
-
 
     # ------------------------------------------------------------ relocation
     def collect(self, v: int) -> bool:
         """Stage the victim's valid sectors and program the whole units among them.
 
         False (victim left alone) when the GC stream has no room for them."""
-        ftl = self.ftl
         addr = self.addr
         base = v * addr.block_secs
-        p2l = ftl.map.p2l
-        live = np.flatnonzero(p2l[base:base + addr.block_secs] != NO_LBA)
+        live = np.flatnonzero(self.map.p2l[base:base + addr.block_secs] != NO_LBA)
         if self.n + live.size > self.lba.size:   # the stage is backed up: no GC room left
             return False
-        ftl.blocks.state[v] = BState.VICTIM
+        if live.size and not self._fits(live.size):
+            self.counters["no_room"] += 1        # could not finish it: leave it alone
+            return False
+        self.blocks.make_victim(v)
+        self.stuck[v] = -1
         self.counters["victims"] += 1
         if live.size:
             self._stage(v, base, live)
@@ -96,9 +125,40 @@ class GarbageCollector:
             self._finish()
         return True
 
+    def _fits(self, live: int) -> bool:
+        """Whether the stage plus `live` sectors, padded, can be programmed: in the room GC
+        has, plus the blocks of the victims in flight, which the first unit releases.
+
+        GC keeps one free block beyond the metadata's need (the write buffer's last unit
+        and metadata take it when all else is full), except for a victim that fits in one
+        block: its release gives the block back."""
+        us = self.unit_secs
+        need = -(-(self.n + live) // us)
+        meta = self.floor()
+        for floor in (meta + 1, meta):
+            room = self.room(floor)
+            if self.pending and room >= 1 and self.n + live >= us:
+                room += len(self.pending) * self.addr.npages
+            if need <= room and (floor > meta or need <= self.addr.npages):
+                return True
+        return False
+
+    def floor(self) -> int:
+        """Free blocks GC never takes: what the next checkpoint and trim unit need beyond
+        the room left in the open metadata block."""
+        return self.blocks.meta_need(self.prov.ckpt_units + 1)
+
+    def room(self, floor: int | None = None) -> int:
+        """Units GC can program leaving `floor` (default: the metadata's need) blocks free."""
+        bl, addr = self.blocks, self.addr
+        units = max(0, bl.nfree - (self.floor() if floor is None else floor)) * addr.npages
+        if bl.open_gc >= 0:
+            units += addr.npages - int(bl.wp[bl.open_gc])
+        return units
+
     def _stage(self, v: int, base: int, live: np.ndarray) -> None:
-        ftl = self.ftl
         addr = self.addr
+        media = self.media
         ch, lun, blk = addr.chlunblk(v)
         ns, sb = addr.nsectors, addr.sector_nbytes
         pages = live // ns                       # plane pages (pg * nplanes + pl) to read
@@ -106,18 +166,20 @@ class GarbageCollector:
         starts = [0] + brk.tolist()
         ends = brk.tolist() + [live.size]
         last_pg, nread = -1, 0
-        data, lba, src, p2l = self.data, self.lba, self.src, ftl.map.p2l
+        data, lba, src, p2l = self.data, self.lba, self.src, self.map.p2l
         for s, e in zip(starts, ends):
             pg, pl = divmod(int(pages[s]), addr.nplanes)
             if pg != last_pg:
                 if nread:
-                    ftl.volt.charge(MediaOp.READ, ch, lun, nread * addr.page_nbytes, ftl.now)
+                    media.charge(MediaOp.READ, ch, lun, nread * addr.page_nbytes)
                 last_pg, nread = pg, 0
             nread += 1
-            page = ftl.read_page(ch, lun, blk, pl, pg)
+            page = media.read_page(ch, lun, blk, pl, pg)
             if page is None:                     # unreadable: the sectors stay where they are
                 self.counters["read_errors"] += 1
-                log.error("AppNVM GC: page ch %d lun %d blk %d pl %d pg %d unreadable", ch, lun, blk, pl, pg)
+                self.unreadable.add(v)
+                log.error("AppNVM GC: page ch %d lun %d blk %d pl %d pg %d unreadable; its %d sector(s) "
+                          "stay mapped there", ch, lun, blk, pl, pg, e - s)
                 continue
             offs = live[s:e]
             secs = offs % ns
@@ -133,7 +195,7 @@ class GarbageCollector:
             lba[k:k + m] = p2l[locs]
             self.n = k + m
         if nread:
-            ftl.volt.charge(MediaOp.READ, ch, lun, nread * addr.page_nbytes, ftl.now)
+            media.charge(MediaOp.READ, ch, lun, nread * addr.page_nbytes)
 
     def flush(self) -> None:
         """Program the whole stage (the last unit padded) and release the emptied victims."""
@@ -143,8 +205,7 @@ class GarbageCollector:
             self._finish()
 
     def _program(self, nunits: int) -> None:
-        ftl = self.ftl
-        m = ftl.map
+        m = self.map
         us, sb = self.unit_secs, self.addr.sector_nbytes
         take = min(self.n, nunits * us)
         lba = np.full(nunits * us, -1, dtype=np.int64)
@@ -155,9 +216,12 @@ class GarbageCollector:
         lba[:take][stale] = -1
         if take < nunits * us:
             self.data[take * sb:nunits * us * sb] = 0
-        placed = ftl.program_units(Stream.GC, self.data, lba.reshape(nunits, us))
-        if len(placed) < nunits:                 # out of blocks: keep the rest staged
-            log.debug("AppNVM GC: no free block for %d of %d units", nunits - len(placed), nunits)
+        placed = self.program_units(Stream.GC, self.data, lba.reshape(nunits, us))
+        short = len(placed) < nunits
+        if short:                                # out of blocks: drop the rest (still valid in place)
+            log.warning("AppNVM GC: no free block for %d of %d units; the victims stay as they are",
+                        nunits - len(placed), nunits)
+            self.counters["no_room"] += 1
             nunits = len(placed)
             take = min(take, nunits * us)
             lba, src = lba[:nunits * us], src[:take]
@@ -167,24 +231,19 @@ class GarbageCollector:
             new = unit_base[moved // us] + moved % us
             srcs = src[moved]
             lbas = lba[moved]
-            l2p = m.l2p
-            cur = l2p[lbas].astype(np.int64)
-            direct = cur == srcs
-            wb = ftl.wbuf
-            for i in np.flatnonzero(~direct).tolist():          # newest copy is buffered
-                j = int(cur[i]) - CACHE_BASE
-                if 0 <= j < wb.unit_secs and int(wb.prev[j]) == int(srcs[i]):
-                    wb.prev[j] = new[i]
-            m.drop(srcs.astype(np.uint32))
-            l2p[lbas[direct]] = new[direct]
-            m.p2l[new] = lbas
-            np.add.at(m.valid, new // self.addr.block_secs, 1)
-        ftl.counters["gc_sectors"] += int(moved.size)
-        ftl.counters["pad_sectors"] += nunits * us - int(moved.size)
-        ftl.units_since_ckpt += nunits
-        ftl.dirty = True
+            direct = m.relocate(lbas, srcs, new)
+            if not direct.all():                 # the newest copy is buffered: its durable one moved
+                cur = m.l2p[lbas].astype(np.int64)
+                wb = self.wbuf
+                for i in np.flatnonzero(~direct).tolist():
+                    j = int(cur[i]) - CACHE_BASE
+                    if 0 <= j < wb.unit_secs:
+                        wb.moved(j, int(srcs[i]), int(new[i]))
+        self.ftl_counters["gc_sectors"] += int(moved.size)
+        self.ftl_counters["pad_sectors"] += nunits * us - int(moved.size)
+        self.journal.note_units(nunits)
         self.counters["moved"] += int(moved.size)
-        rest = self.n - take
+        rest = 0 if short else self.n - take
         if rest:                                              # keep the remainder in front
             self.data[:rest * sb] = self.data[take * sb:self.n * sb]
             self.lba[:rest] = self.lba[take:self.n]
@@ -194,14 +253,20 @@ class GarbageCollector:
 
     def _finish(self) -> None:
         """Release victims with nothing valid left; keep those with sectors still staged."""
-        ftl = self.ftl
-        blocks = ftl.blocks
+        blocks = self.blocks
+        valid = self.map.valid
         staged = set((self.src[:self.n] // self.addr.block_secs).tolist()) if self.n else ()
         pending, self.pending = self.pending, []
         for v in pending:
-            if ftl.map.valid[v] == 0:
-                ftl.release_data_block(v)
+            if valid[v] == 0:
+                self.unreadable.discard(v)
+                self.journal.release_data_block(v)
             elif v in staged:
                 self.pending.append(v)
-            else:                                # unreadable leftovers: try again later
-                blocks.state[v] = BState.CLOSED
+            elif v in self.unreadable:           # unreadable leftovers: not erased, not retried
+                self.unreadable.discard(v)       # until the host rewrites or trims them
+                blocks.unmake_victim(v)
+                self.stuck[v] = valid[v]
+                self.counters["stuck_blocks"] += 1
+            else:                                # its stage was dropped: a victim another time
+                blocks.unmake_victim(v)

@@ -83,3 +83,18 @@ class CkptHeader(ctypes.LittleEndianStructure):
 
 
 assert ctypes.sizeof(CkptHeader) <= CKPT_HEADER_NBYTES and CkptHeader.header_crc.offset == ctypes.sizeof(CkptHeader) - 4
+
+
+class Seq:
+    """The global sequence number every unit header and trim record carries: strictly
+    increasing, so recovery can order what it finds on media. Recovery sets `next`."""
+
+    __slots__ = ("next",)
+
+    def __init__(self, first: int = 1):
+        self.next = first
+
+    def take(self) -> int:
+        s = self.next
+        self.next = s + 1
+        return s

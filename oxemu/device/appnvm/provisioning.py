@@ -4,6 +4,12 @@ for GC and metadata (SPEC 6).
 The default capacity is pblk's (Linux 4.12-4.15): floor(blocks x 80 / 100) x sectors per
 block, so both modes export the same 3,435,134,976 bytes on the default geometry and
 compare fairly. Everything else the device keeps for itself.
+
+Read-only threshold: the device accepts writes while its good blocks could still be
+formatted to the exported capacity, i.e. while they hold the capacity's blocks plus the
+reserves below (GC and metadata, two spare blocks, one checkpoint's span) -- the same
+bound `plan` puts on a new device. Once grown bad blocks take it under `min_good`, the
+capacity is no longer guaranteed and the device goes read-only (ftl.py).
 """
 import math
 from dataclasses import dataclass
@@ -28,12 +34,13 @@ class Provision:
     nlbas: int              # exported 4 KiB sectors
     ckpt_units: int         # units one checkpoint takes
     reserve: int            # free blocks user writes may not take (GC + metadata)
-    gc_floor: int           # free blocks GC may not take (metadata's share)
+    gc_floor: int           # the metadata's share of free blocks (at most; GC leaves what it needs now)
     gc_low: int             # GC runs while fewer blocks than this are free
     ckpt_every: int         # data units between periodic checkpoints
     meta_units_max: int     # trim-journal units that force a checkpoint
     wb_units: int           # modeled write-buffer depth in units
     max_sectors: int        # per command (MDTS)
+    min_good: int           # good blocks below which the device goes read-only
 
 
 def plan(addr: Addr, nlbas: int | None = None) -> Provision:
@@ -47,7 +54,8 @@ def plan(addr: Addr, nlbas: int | None = None) -> Provision:
     gc_floor = ckpt_span + 1                                    # next checkpoint + trim journal
     reserve = gc_floor + 1                                      # + one block for GC to move into
     gc_low = reserve + max(1, addr.total_luns // 8)
-    max_nlbas = (addr.total_blocks - reserve - 2 - ckpt_span) * addr.block_secs
+    overhead = reserve + 2 + ckpt_span
+    max_nlbas = (addr.total_blocks - overhead) * addr.block_secs
     if nlbas < 1 or nlbas > max_nlbas:
         raise ValueError(f"AppNVM capacity of {nlbas} sectors is outside 1..{max_nlbas} "
                          f"for a device of {addr.total_blocks} blocks")
@@ -55,4 +63,5 @@ def plan(addr: Addr, nlbas: int | None = None) -> Provision:
         nlbas=nlbas, ckpt_units=ckpt_units, reserve=reserve, gc_floor=gc_floor, gc_low=gc_low,
         ckpt_every=max(4, addr.total_blocks // 8) * npages, meta_units_max=meta_units_max,
         wb_units=WRITE_BUFFER_UNITS_PER_LUN * addr.total_luns,
-        max_sectors=MAX_IO_NBYTES // addr.sector_nbytes)
+        max_sectors=MAX_IO_NBYTES // addr.sector_nbytes,
+        min_good=-(-nlbas // addr.block_secs) + overhead)

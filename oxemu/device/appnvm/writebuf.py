@@ -32,8 +32,10 @@ class WriteBuffer:
     def full(self) -> bool:
         return self.n == self.unit_secs
 
-    def put(self, l2p: np.ndarray, slba: int, data: np.ndarray) -> None:
-        """Buffer len(data) // sector_nbytes sectors from slba (they fit in the unit)."""
+    def put(self, l2p: np.ndarray, slba: int, data: np.ndarray) -> np.ndarray:
+        """Buffer len(data) // sector_nbytes sectors from slba (they fit in the unit);
+        returns their slots. The L2P is only read here: the caller points the map at
+        the slots (Mapping.cache)."""
         sb = self.sector_nbytes
         k = data.size // sb
         s = self.n
@@ -47,8 +49,8 @@ class WriteBuffer:
                 old = int(self.prev[j])
             self.lba[s + i] = lba
             self.prev[s + i] = old
-            l2p[lba] = CACHE_BASE + s + i
         self.n = s + k
+        return np.arange(s, s + k, dtype=np.uint32)
 
     def take_prev(self, l2p: np.ndarray, lbas: np.ndarray) -> np.ndarray:
         """Durable copies of lbas (about to be overwritten), killing their buffered slots."""
@@ -61,6 +63,11 @@ class WriteBuffer:
                 self.lba[j] = -1
                 old[i] = self.prev[j]
         return old
+
+    def moved(self, slot: int, src: int, new: int) -> None:
+        """GC moved the durable copy of a buffered sector from src to new."""
+        if int(self.prev[slot]) == src:
+            self.prev[slot] = new
 
     def kill(self, slot: int) -> int:
         """Drop a buffered sector (deallocated); returns its durable predecessor."""

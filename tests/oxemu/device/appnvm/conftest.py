@@ -145,3 +145,23 @@ def check_map(ops) -> None:
     assert (m.valid == counts).all()
     holding = ops.blocks.state[counts > 0]
     assert np.isin(holding, [BState.OPEN, BState.CLOSED, BState.VICTIM]).all()
+    check_blocks(ops)
+
+
+def check_blocks(ops) -> None:
+    """Every good block is accounted for exactly once -- in a free list, open in a stream,
+    closed, a metadata block, or a GC victim (pending, or waiting for the trim journal) --
+    so no block can leak."""
+    from oxemu.device.appnvm.blocks import BState
+
+    bl = ops.blocks
+    state = bl.state
+    free = [b for dq in bl.free for b in dq]
+    assert len(free) == len(set(free)) == bl.nfree
+    assert set(free) == set(np.flatnonzero(np.isin(state, [BState.FREE, BState.DIRTY])).tolist())
+    opened = [b for b in bl.open_user if b >= 0] + ([bl.open_gc] if bl.open_gc >= 0 else [])
+    assert set(opened) == set(np.flatnonzero(state == BState.OPEN).tolist())
+    assert set(bl.meta_blocks) == set(np.flatnonzero(state == BState.META).tolist())
+    assert bl.open_meta < 0 or bl.open_meta in bl.meta_blocks
+    victims = set(ops.gc.pending) | set(ops.ckpt.held)
+    assert victims == set(np.flatnonzero(state == BState.VICTIM).tolist())

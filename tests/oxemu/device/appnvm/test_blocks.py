@@ -66,7 +66,7 @@ def test_a_failed_program_is_placed_again_and_its_block_retired(appnvm_machine):
     n = Nvme(m)
     ops = n.ops
     b = _block_id(ops, 0, 0, 1)
-    assert ops.open_user[0] == -1 and ops.blocks.free[0][0] == b     # LUN 0's first user block
+    assert ops.blocks.open_user[0] == -1 and ops.blocks.free[0][0] == b     # LUN 0's first user block
     lbas = np.arange(0, 8 * 4 * 6)                                   # six stripes of units
     assert n.write(0, stamp(lbas, 1)) == 0
     assert ops.stats()["program_fails"] == 1
@@ -98,9 +98,10 @@ def test_read_errors_are_retried(appnvm_machine):
     assert n.ops.stats()["read_retries"] > 0
 
 
-def test_worn_out_device_fails_writes_but_keeps_what_it_acknowledged(appnvm_machine):
-    """Program failures retire blocks until the spare is gone: then writes fail with a
-    status, and every acknowledged write still reads back."""
+def test_worn_out_device_goes_read_only_and_keeps_what_it_acknowledged(appnvm_machine):
+    """Program failures retire blocks until the spare is gone: then the device is
+    read-only (writes fail with NS_WRITE_PROTECTED | DNR), and every acknowledged write
+    still reads back."""
     m = appnvm_machine(faults=Faults(program_fail_rate=0.01, seed=3))
     n = Nvme(m)
     cap = n.nlbas
@@ -112,8 +113,10 @@ def test_worn_out_device_fails_writes_but_keeps_what_it_acknowledged(appnvm_mach
         if status:
             break
         ref[lba] = i
-    assert status == 0x0081                                 # capacity exceeded: out of spare blocks
-    assert n.ops.stats()["retired_blocks"] > 0
+    assert status == 0x4020                                 # write protected: out of spare blocks
+    assert n.ops.read_only
+    st = n.ops.stats()
+    assert st["program_fails"] > 0 and st["good_blocks"] - st["min_good_blocks"] < st["program_fails"]
     got = n.read_versions()
     assert got[lba] in (ref[lba], i)                        # the failed write: either version
     got[lba] = ref[lba]
