@@ -128,6 +128,8 @@ class AdminCommands:
             data = bytes(self.smart_log(ctrl))
         elif lid == LogPage.OX_MEDIA_LABEL:
             data = bytes(self.volt.label())
+        elif lid == LogPage.OX_FTL and hasattr(self.ops, "ftl_log"):
+            data = self.ops.ftl_log()
         elif lid == LogPage.FW_SLOT:
             data = bytearray(512)
             data[0] = 1

@@ -336,9 +336,11 @@ class Store:
         """The label as the device reports it: lifetime counters up to now, and an unsafe
         shutdown of the last writer counted even before this session writes."""
         lab = self._persisted_label()
-        if not self._started and self._stop_at_open == StopState.RUNNING and not self.created:
-            lab.unsafe_shutdowns += 1
-            lab.last_stop_clean = 0
+        if not self._started:                  # this power-on, counted once it writes
+            lab.power_cycles += 1
+            if self._stop_at_open == StopState.RUNNING and not self.created:
+                lab.unsafe_shutdowns += 1
+                lab.last_stop_clean = 0
         return lab
 
     def begin_write(self) -> None:

@@ -135,6 +135,7 @@ class LogPage(enum.IntEnum):
     SMART = 0x02
     FW_SLOT = 0x03
     OX_MEDIA_LABEL = 0xC0     # vendor: the media label (wire.ox.MediaLabel)
+    OX_FTL = 0xC1             # vendor: the device FTL's counters (wire.ox.FtlLog), AppNVM only
 
 
 class Cns(enum.IntEnum):

@@ -11,7 +11,7 @@ import ctypes
 import enum
 
 __all__ = ["MediaMode", "TargetKind", "MediaLabel", "LABEL_MAGIC", "LABEL_VERSION",
-           "CriticalWarning", "SmartLog", "SMART_DATA_UNIT_NBYTES"]
+           "CriticalWarning", "SmartLog", "SMART_DATA_UNIT_NBYTES", "FtlLog"]
 
 LABEL_MAGIC = int.from_bytes(b"OXLB", "little")
 LABEL_VERSION = 1
@@ -91,3 +91,28 @@ class SmartLog(_LE):
 
 assert ctypes.sizeof(SmartLog) == 512 and SmartLog.data_units_read.offset == 32
 assert SmartLog.num_err_log_entries.offset == 176
+
+
+class FtlLog(_LE):
+    """Vendor log page 0xC1: what a device-side FTL (AppNVM) did, in the same terms pblk
+    reports on the host -- sectors written by kind, GC, erases, valid data, bad blocks --
+    so the two stacks' figures compare one to one. Counts are lifetime counts: they are
+    kept in the FTL's checkpoints and survive restarts. 512 bytes."""
+    _fields_ = [
+        ("host_sectors_written", ctypes.c_uint64), ("host_sectors_read", ctypes.c_uint64),
+        ("user_sectors", ctypes.c_uint64), ("gc_sectors", ctypes.c_uint64),
+        ("pad_sectors", ctypes.c_uint64), ("meta_sectors", ctypes.c_uint64),
+        ("gc_runs", ctypes.c_uint64), ("erases", ctypes.c_uint64),
+        ("discarded_sectors", ctypes.c_uint64), ("checkpoints", ctypes.c_uint64),
+        ("valid_sectors", ctypes.c_uint64), ("capacity_sectors", ctypes.c_uint64),
+        ("free_blocks", ctypes.c_uint32), ("good_blocks", ctypes.c_uint32),
+        ("total_blocks", ctypes.c_uint32), ("factory_bad_blocks", ctypes.c_uint32),
+        ("grown_bad_blocks", ctypes.c_uint32), ("read_only", ctypes.c_uint8),
+        ("rsvd0", ctypes.c_uint8 * 3),
+        ("program_fails", ctypes.c_uint64), ("erase_fails", ctypes.c_uint64),
+        ("read_retries", ctypes.c_uint64), ("unrecovered_reads", ctypes.c_uint64),
+        ("reserved", ctypes.c_uint8 * 360),
+    ]
+
+
+assert ctypes.sizeof(FtlLog) == 512

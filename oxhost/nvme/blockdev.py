@@ -1,12 +1,13 @@
 """NvmeBlockDevice: a BlockDevice over namespace 1 of an NVMe controller in AppNVM mode
 (the device runs the FTL). Reads and writes are split at MDTS and several commands go
 out per doorbell; buffers that live in guest RAM are used in place (SPEC 9)."""
+import ctypes
 import logging
-import struct
 
 import numpy as np
 
-from oxemu.wire import AdminOpc, Cns, IdNs, LogPage, NvmOpc, Status
+from oxemu.wire import (SMART_DATA_UNIT_NBYTES, AdminOpc, Cns, FtlLog, IdNs, LogPage, NvmOpc, SmartLog,
+                        Status)
 
 from ..blockdev import BlockDevice, BlockDeviceError
 from ..driver import DriverError, NvmeDriver, OutOfDmaMemory
@@ -22,8 +23,6 @@ ONCS_DSM = 1 << 2
 DSM_AD = 1 << 2
 DSM_MAX_RANGES = 256
 DSM_RANGE = np.dtype([("cattr", "<u4"), ("nlb", "<u4"), ("slba", "<u8")])
-SMART_NBYTES = 512
-SMART_UNIT_NBYTES = 512 * 1000  # a SMART "data unit" is 1000 sectors of 512 bytes
 
 
 class NvmeBlockDevice(BlockDevice):
@@ -48,7 +47,6 @@ class NvmeBlockDevice(BlockDevice):
                 self.batch //= 2
         self._dsm = pool.alloc(DSM_MAX_RANGES * DSM_RANGE.itemsize)
         self._dsm_ranges = self._dsm.array.view(DSM_RANGE)
-        self._log = pool.alloc(4096)
         self.counters = dict(reads=0, writes=0, flushes=0, discards=0, read_cmds=0, write_cmds=0,
                              bytes_read=0, bytes_written=0, sectors_discarded=0, zero_copy=0)
         self._closed = False
@@ -132,31 +130,48 @@ class NvmeBlockDevice(BlockDevice):
 
     def smart(self) -> dict:
         """The SMART / health log page (NVMe 1.2, figure 94), the fields this device fills."""
-        numd = SMART_NBYTES // 4 - 1
-        c = self.driver.admin(AdminOpc.GET_LOG_PAGE, nsid=0xFFFF_FFFF, prp1=self._log.addr,
-                              cdw10=LogPage.SMART | (numd << 16))
-        if c.status:
-            raise NvmeIoError(c.status, "get log page (SMART)")
-        raw = bytes(self._log.array[:SMART_NBYTES])
+        raw = self.driver.get_log_page(LogPage.SMART, ctypes.sizeof(SmartLog))
+        log_ = SmartLog.from_buffer_copy(raw)
 
-        def u128(off):
-            lo, hi = struct.unpack_from("<QQ", raw, off)
-            return lo | (hi << 64)
+        def u128(v):
+            return v[0] | (v[1] << 64)
 
-        return dict(critical_warning=raw[0], temperature_k=struct.unpack_from("<H", raw, 1)[0],
-                    available_spare=raw[3], data_units_read=u128(32), data_units_written=u128(48),
-                    host_read_commands=u128(64), host_write_commands=u128(80),
-                    error_log_entries=u128(176), data_unit_nbytes=SMART_UNIT_NBYTES)
+        return dict(critical_warning=log_.critical_warning, temperature_k=log_.temperature,
+                    available_spare=log_.avail_spare, data_units_read=u128(log_.data_units_read),
+                    data_units_written=u128(log_.data_units_written),
+                    host_read_commands=u128(log_.host_reads), host_write_commands=u128(log_.host_writes),
+                    power_cycles=u128(log_.power_cycles), unsafe_shutdowns=u128(log_.unsafe_shutdowns),
+                    media_errors=u128(log_.media_errors), error_log_entries=u128(log_.num_err_log_entries),
+                    data_unit_nbytes=SMART_DATA_UNIT_NBYTES)
+
+    def ftl(self) -> dict:
+        """The device FTL's lifetime counters (vendor log page 0xC1), in pblk's terms."""
+        f = FtlLog.from_buffer_copy(self.driver.get_log_page(LogPage.OX_FTL, ctypes.sizeof(FtlLog)))
+        user, gc, pad, meta = f.user_sectors, f.gc_sectors, f.pad_sectors, f.meta_sectors
+        return dict(
+            user_sectors=user, gc_sectors=gc, pad_sectors=pad, meta_sectors=meta,
+            write_amplification=round((user + gc + pad) / user, 4) if user else 0.0,
+            media_write_amplification=round((user + gc + pad + meta) / user, 4) if user else 0.0,
+            gc_runs=f.gc_runs, gc_sectors_moved=gc, erases=f.erases,
+            discarded_sectors=f.discarded_sectors, valid_sectors=f.valid_sectors,
+            capacity_sectors=f.capacity_sectors, checkpoints=f.checkpoints,
+            host_sectors_written=f.host_sectors_written, host_sectors_read=f.host_sectors_read,
+            free_blocks=f.free_blocks, good_blocks=f.good_blocks, total_blocks=f.total_blocks,
+            bad_blocks={"factory": f.factory_bad_blocks, "grown": f.grown_bad_blocks},
+            read_only=bool(f.read_only), program_fails=f.program_fails, erase_fails=f.erase_fails,
+            read_retries=f.read_retries, unrecovered_reads=f.unrecovered_reads,
+            counters_persist=True)
 
     def stats(self) -> dict:
         out = dict(mode="appnvm", size=self.size, sector_nbytes=self.sector_nbytes,
-                   max_command_nbytes=self.cmd_nbytes, **self.counters,
+                   max_command_nbytes=self.cmd_nbytes, host=dict(self.counters),
                    driver=dict(self.driver.stats))
         if not self._closed:
             try:
+                out.update(self.ftl())
                 out["smart"] = self.smart()
             except (DriverError, NvmeIoError) as e:
-                log.warning("SMART log unavailable: %s", e)
+                log.warning("device logs unavailable: %s", e)
         return out
 
     def close(self) -> None:
@@ -167,7 +182,7 @@ class NvmeBlockDevice(BlockDevice):
             self.flush()
         finally:
             self._closed = True
-            for b in (self._stage, self._dsm, self._log):
+            for b in (self._stage, self._dsm):
                 b.free()
             self.driver.shutdown()
 

@@ -21,7 +21,7 @@ def discarded(stats: dict) -> int:
     """pblk's discarded-sector counter, or the sectors AppNVM was told to deallocate."""
     if "counters" in stats:
         return stats["counters"]["discarded_sectors"]
-    return stats["sectors_discarded"]
+    return stats["discarded_sectors"]                  # AppNVM: the device's own count
 
 
 def run(*cmd, timeout=60) -> str:

@@ -30,7 +30,7 @@ from .layout import (
 log = logging.getLogger(__name__)
 
 _COUNTERS = ("host_sectors_written", "host_sectors_read", "user_sectors", "gc_sectors",
-             "pad_sectors", "meta_sectors", "erases", "checkpoints")
+             "pad_sectors", "meta_sectors", "erases", "checkpoints", "gc_runs", "trimmed_sectors")
 _GEO = ("nchannels", "nluns", "nblocks", "npages", "nplanes", "nsectors", "sector_nbytes")
 
 

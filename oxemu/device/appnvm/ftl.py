@@ -14,7 +14,7 @@ import logging
 import numpy as np
 
 from ...volt import MediaOp
-from ...wire import NvmOpc, Status
+from ...wire import FtlLog, NvmOpc, Status
 from ..core import MmgrCmd
 from ..errors import CommandError
 from ..identity import identify_controller, identify_namespace
@@ -75,7 +75,7 @@ class AppNvmFtl:
         self.bytes_read = 0
         self.bytes_written = 0
         self.counters = dict(host_sectors_written=0, host_sectors_read=0, user_sectors=0, gc_sectors=0,
-                             pad_sectors=0, meta_sectors=0, erases=0, checkpoints=0,
+                             pad_sectors=0, meta_sectors=0, erases=0, checkpoints=0, gc_runs=0,
                              trimmed_sectors=0, program_fails=0, read_retries=0, flushes=0,
                              unrecovered_reads=0)
         self.media = Media(core, self.counters)
@@ -560,11 +560,26 @@ class AppNvmFtl:
             free_blocks=blocks.nfree, good_blocks=blocks.good, factory_bad_blocks=blocks.factory_bad,
             grown_bad_blocks=blocks.grown_bad,
             retired_blocks=blocks.counters["retired"], erase_fails=blocks.counters["erase_fails"],
-            gc_victims=self.gc.counters["victims"], gc_read_errors=self.gc.counters["read_errors"],
+            gc_victims=c["gc_runs"], gc_read_errors=self.gc.counters["read_errors"],
             gc_stuck_blocks=self.gc.counters["stuck_blocks"], held_blocks=len(self.ckpt.held),
             read_only=self.read_only, read_only_reason=self.read_only_reason,
             min_good_blocks=self.prov.min_good,
             recovery=dict(self.recovery.stats), **c)
+
+    def ftl_log(self) -> bytes:
+        """Vendor log page 0xC1: the counters a host compares with pblk's (wire.ox.FtlLog)."""
+        c, b = self.counters, self.blocks
+        return bytes(FtlLog(
+            host_sectors_written=c["host_sectors_written"], host_sectors_read=c["host_sectors_read"],
+            user_sectors=c["user_sectors"], gc_sectors=c["gc_sectors"], pad_sectors=c["pad_sectors"],
+            meta_sectors=c["meta_sectors"], gc_runs=c["gc_runs"], erases=c["erases"],
+            discarded_sectors=c["trimmed_sectors"], checkpoints=c["checkpoints"],
+            valid_sectors=int(self.map.valid.sum()), capacity_sectors=self.nlbas,
+            free_blocks=b.nfree, good_blocks=b.good, total_blocks=self.addr.total_blocks,
+            factory_bad_blocks=b.factory_bad, grown_bad_blocks=b.grown_bad,
+            read_only=int(self.read_only), program_fails=c["program_fails"],
+            erase_fails=b.counters["erase_fails"], read_retries=c["read_retries"],
+            unrecovered_reads=c["unrecovered_reads"]))
 
     # ------------------------------------------------------------------ trace
     def _trace(self, cmd, n: int, xfer) -> None:

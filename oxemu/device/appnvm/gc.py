@@ -58,7 +58,7 @@ class GarbageCollector:
         # blocks given up on for unreadable sectors, with the valid count they had then
         self.stuck = np.full(addr.total_blocks, -1, dtype=np.int64)
         self.unreadable: set[int] = set()    # pending victims where a page could not be read
-        self.counters = dict(victims=0, moved=0, read_errors=0, stuck_blocks=0, no_room=0)
+        self.counters = dict(moved=0, read_errors=0, stuck_blocks=0, no_room=0)
 
     # ------------------------------------------------------------ policy
     def pick(self) -> int:
@@ -112,7 +112,7 @@ class GarbageCollector:
             return False
         self.blocks.make_victim(v)
         self.stuck[v] = -1
-        self.counters["victims"] += 1
+        self.ftl_counters["gc_runs"] += 1
         if live.size:
             self._stage(v, base, live)
         self.pending.append(v)

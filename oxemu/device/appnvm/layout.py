@@ -78,6 +78,7 @@ class CkptHeader(ctypes.LittleEndianStructure):
         ("user_sectors", ctypes.c_uint64), ("gc_sectors", ctypes.c_uint64),
         ("pad_sectors", ctypes.c_uint64), ("meta_sectors", ctypes.c_uint64),
         ("erases", ctypes.c_uint64), ("checkpoints", ctypes.c_uint64),
+        ("gc_runs", ctypes.c_uint64), ("trimmed_sectors", ctypes.c_uint64),
         ("payload_crc", ctypes.c_uint32), ("header_crc", ctypes.c_uint32),
     ]
 

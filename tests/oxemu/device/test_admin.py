@@ -245,7 +245,7 @@ def test_admin_media_label_log_page_reports_live_lifetime_counters(dev):
     c, raw = _log(drv, LogPage.OX_MEDIA_LABEL, 512)
     assert c.status == 0
     lab = MediaLabel.from_buffer_copy(raw[:512])
-    assert lab.magic == LABEL_MAGIC and lab.mode == MediaMode.BLANK and lab.power_cycles == 0
+    assert lab.magic == LABEL_MAGIC and lab.mode == MediaMode.BLANK and lab.power_cycles == 1   # this power-on
     p = page_addrs(0, 0, 1, 0, 2)
     dev.addr_erase(block_planes(0, 0, 1, 2))
     dev.addr_write(p, stamp_sectors(p))

@@ -26,7 +26,7 @@ ZERO = ll.FALLOC_FL_ZERO_RANGE
 def discarded(dev) -> int:
     """The FTL's discarded-sector counter: pblk's own, or the NVMe deallocates of AppNVM."""
     st = dev.stats()
-    return st["counters"]["discarded_sectors"] if "counters" in st else st["sectors_discarded"]
+    return st["counters"]["discarded_sectors"] if "counters" in st else st["discarded_sectors"]
 
 
 def user_written(dev) -> int:
@@ -181,7 +181,7 @@ def test_fallocate_through_a_mount_reaches_the_ftl(stack, mountpoint):
         with open(os.path.join(mountpoint, "stats")) as f:  # answered by the serving thread
             st = json.load(f)
         seen["before"] = st["counters"]["discarded_sectors"] if "counters" in st \
-            else st["sectors_discarded"]
+            else st["discarded_sectors"]
         for args in (["-p", "-o", str(8 * S), "-l", str(16 * S)],
                      ["-z", "-n", "-o", str(32 * S), "-l", str(8 * S)],
                      ["-o", "0", "-l", str(S)]):

@@ -106,15 +106,22 @@ def test_flush_and_close_make_data_durable(make_machine, tmp_path):
     bd.close()
 
 
-def test_stats_are_json_with_driver_counts_and_smart(bdev):
+def test_stats_are_json_with_driver_counts_smart_and_the_device_ftl_in_pblk_terms(bdev):
     bdev.write_sectors(0, _pattern(1000 * SECTOR, 8))
     bdev.read_sectors(0, 1000)
+    bdev.discard_sectors(0, 10)
     bdev.flush()
     st = bdev.stats()
     json.dumps(st)
     assert st["mode"] == "appnvm" and st["size"] == bdev.size
-    assert st["bytes_written"] == st["bytes_read"] == 1000 * SECTOR
-    assert st["driver"]["commands"] >= 3 and st["flushes"] == 1
+    host = st["host"]
+    assert host["bytes_written"] == host["bytes_read"] == 1000 * SECTOR
+    assert st["driver"]["commands"] >= 3 and host["flushes"] == 1
+    # the device FTL's own figures, read over the bus (vendor log page 0xC1)
+    assert st["host_sectors_written"] == 1000 and st["user_sectors"] == 1000
+    assert st["write_amplification"] >= 1.0 and st["media_write_amplification"] >= st["write_amplification"]
+    assert st["valid_sectors"] == 990 and st["discarded_sectors"] == 10
+    assert st["capacity_sectors"] == bdev.nlbas and st["read_only"] is False
     smart = st["smart"]
     assert smart["data_units_written"] == -(-1000 * SECTOR // 512_000)
     assert smart["data_units_read"] == -(-1000 * SECTOR // 512_000)
@@ -153,3 +160,30 @@ def test_small_guest_ram_gets_a_smaller_batch(make_machine):
     bd.write_sectors(0, data)
     assert (bd.read_sectors(0, data.size // SECTOR) == data).all()
     bd.close()
+
+
+def test_lifetime_counters_survive_a_remount(tmp_path):
+    """SMART data units, host commands and power cycles live in the media label; the FTL's
+    WA/GC/erase counts in its checkpoints: a remount continues them, as a drive's do."""
+    from oxemu import Machine
+    disk = str(tmp_path / "a.disk")
+    with Machine(lnvm=0, volt=0, disk=disk, geometry=GEO) as m:
+        bd = NvmeBlockDevice.open(m)
+        bd.write_sectors(0, _pattern(bd.nlbas * SECTOR, 1))
+        rng = np.random.default_rng(2)
+        for lba in rng.integers(0, bd.nlbas, 3 * bd.nlbas):   # random overwrites: GC moves data
+            bd.write_sectors(int(lba), _pattern(SECTOR, int(lba)))
+        bd.discard_sectors(0, 64)
+        first = bd.stats()
+        bd.close()
+    assert first["gc_runs"] > 0 and first["erases"] > 0
+    with Machine(lnvm=0, volt=0, disk=disk, geometry=GEO) as m:
+        bd = NvmeBlockDevice.open(m)
+        bd.read_sectors(64, 8)
+        again = bd.stats()
+        bd.close()
+    for k in ("user_sectors", "gc_sectors", "gc_runs", "erases", "discarded_sectors", "host_sectors_written"):
+        assert again[k] >= first[k] > 0, k
+    assert again["smart"]["data_units_written"] >= first["smart"]["data_units_written"] > 0
+    assert again["smart"]["host_write_commands"] >= first["smart"]["host_write_commands"] > 0
+    assert again["smart"]["power_cycles"] == first["smart"]["power_cycles"] + 1
