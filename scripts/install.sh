@@ -20,9 +20,32 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-PY=${PYTHON:-python3}
+# The venv's python must be one every user can run (`ox up` as a user, from a venv made
+# with sudo): a python3 under a private home (pyenv in /root) is passed over for the
+# system's. $PYTHON forces a choice.
+others_can_run() {
+    local p d
+    p=$(readlink -f "$1") || return 1
+    [ -n "$p" ] && [ "$(( 0$(stat -Lc %a "$p") & 01 ))" -ne 0 ] || return 1
+    d=$(dirname "$p")
+    while [ "$d" != "/" ]; do
+        [ "$(( 0$(stat -Lc %a "$d") & 01 ))" -ne 0 ] || return 1
+        d=$(dirname "$d")
+    done
+}
+pick_python() {
+    local c p
+    if [ -n "${PYTHON:-}" ]; then echo "$PYTHON"; return; fi
+    for c in python3 /usr/bin/python3; do
+        p=$(command -v "$c") || continue
+        "$p" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || continue
+        if others_can_run "$p"; then echo "$p"; return; fi
+    done
+    command -v python3
+}
 if [ ! -x .venv/bin/python ]; then
-    echo "install: creating .venv" >&2
+    PY=$(pick_python)
+    echo "install: creating .venv with $PY" >&2
     "$PY" -m venv .venv
 fi
 stamp=.venv/.ox-installed

@@ -31,8 +31,13 @@ def check_fuse() -> None:
     if not os.path.exists(FUSE_DEVICE):
         raise MountError(f"{FUSE_DEVICE} is missing: FUSE is not available here "
                          f"(modprobe fuse, or run the container with --device /dev/fuse)")
-    if os.geteuid() != 0 and not shutil.which("fusermount3"):
-        raise MountError("fusermount3 not found: install fuse3 (apt-get install fuse3)")
+    if os.geteuid() != 0:
+        if not os.access(FUSE_DEVICE, os.R_OK | os.W_OK):
+            raise MountError(f"{FUSE_DEVICE}: permission denied: FUSE without root needs read and "
+                             f"write access to it (Debian's udev rule makes it 0666: "
+                             f"chmod 0666 {FUSE_DEVICE} as root), or run as root")
+        if not shutil.which("fusermount3"):
+            raise MountError("fusermount3 not found: install fuse3 (apt-get install fuse3)")
 
 
 def check_allow_other() -> None:
@@ -64,11 +69,17 @@ def check_mountpoint(path: str) -> None:
 
 
 def check_disk(disk: str | None) -> None:
-    """Refuse early a disk file that is corrupt or already being served."""
+    """Refuse early a disk file that is corrupt, not ours to write, or already being served."""
     if disk is None:
         return
     if os.path.isdir(disk):
         raise MountError(f"{disk}: is a directory, not a disk file")
+    if os.path.exists(disk) and not os.access(disk, os.R_OK | os.W_OK):
+        raise MountError(f"{disk}: permission denied: the disk file must be readable and "
+                         f"writable by you (uid {os.getuid()})")
+    parent = os.path.dirname(os.path.abspath(disk))
+    if not os.path.exists(disk) and not os.access(parent, os.W_OK | os.X_OK):
+        raise MountError(f"{disk}: cannot create the disk file: permission denied in {parent}")
     probe_geometry(disk)                  # StoreError: bad magic, corrupt header
     rec = registry.find_disk(disk)
     if rec is not None:
@@ -292,14 +303,25 @@ def log_path_for(path: str) -> str:
 
 
 # ---------------------------------------------------------------------- unmounting
-def _fusermount(path: str, lazy: bool = False) -> None:
+BUSY_WAIT = 10.0             # s an unmount retries while the volume is still held open
+
+
+def _fusermount(path: str, lazy: bool = False, busy_wait: float = BUSY_WAIT) -> None:
+    """Unmount a FUSE mount. While it is busy -- fuse2fs, just unmounted above it, takes a
+    moment to exit and close the volume -- try again for up to busy_wait seconds."""
     tool = shutil.which("fusermount3")
     cmd = [tool, "-u", *(["-z"] if lazy else []), path] if tool else \
         ["umount", *(["-l"] if lazy else []), path]
-    cp = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, check=False)
-    if cp.returncode:
+    deadline = time.monotonic() + busy_wait
+    while True:
+        cp = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, check=False)
+        if not cp.returncode:
+            return
         why = (cp.stderr or cp.stdout).decode(errors="replace").strip().splitlines()
-        raise MountError(f"cannot unmount {path}: {why[-1] if why else cp.returncode}")
+        why = why[-1] if why else str(cp.returncode)
+        if "busy" not in why.lower() or time.monotonic() > deadline:
+            raise MountError(f"cannot unmount {path}: {why}")
+        time.sleep(0.05)
 
 
 def _flush_volume(mountpoint: str) -> None:

@@ -191,12 +191,19 @@ class Server:
             cmd = [tool, "-u", *(["-z"] if force else []), self.mountpoint]
         else:
             cmd = ["umount", *(["-l"] if force else []), self.mountpoint]
-        cp = await trio.run_process(cmd, capture_stdout=True, capture_stderr=True, check=False,
-                                    stdin=subprocess.DEVNULL)
+        # fuse2fs, just unmounted above, may still hold the volume open for a moment: retry
+        # while the mount is busy (this task sleeping lets the volume's requests through)
+        with trio.move_on_after(UNMOUNT_WAIT):
+            while True:
+                cp = await trio.run_process(cmd, capture_stdout=True, capture_stderr=True,
+                                            check=False, stdin=subprocess.DEVNULL)
+                why = (cp.stderr or cp.stdout).decode(errors="replace").strip().splitlines()
+                why = why[-1] if why else f"exit status {cp.returncode}"
+                if not cp.returncode or "busy" not in why.lower() or self.upper is None:
+                    break
+                await trio.sleep(0.05)
         if cp.returncode:
-            why = (cp.stderr or cp.stdout).decode(errors="replace").strip().splitlines()
-            raise MountError(f"cannot unmount {self.mountpoint}: "
-                             f"{why[-1] if why else f'exit status {cp.returncode}'}")
+            raise MountError(f"cannot unmount {self.mountpoint}: {why}")
 
     def _close_fuse(self) -> None:
         try:

@@ -87,7 +87,8 @@ async def setup(upper: Upper, volume: str) -> None:
     """mkfs.ext4 unless the volume already holds ext4; mount it at upper.dir; chown."""
     fstype = await probe_type(volume)
     if fstype is None:
-        cp = await _run([*MKFS_CMD, volume])
+        owner = [] if upper.uid is None else ["-E", f"root_owner={upper.uid}:{upper.gid}"]
+        cp = await _run([*MKFS_CMD, *owner, volume])
         if cp.returncode:
             raise MountError(f"mkfs.ext4 failed: {_why(cp)}")
         upper.formatted = True
@@ -103,9 +104,12 @@ async def setup(upper: Upper, volume: str) -> None:
     if cp.returncode:
         raise MountError(f"mounting ext4 at {upper.dir} failed: {_why(cp)}")
     upper.mounted = True
-    if upper.uid is not None and (upper.uid, upper.gid) != (0, 0):
-        # A syscall on the upper file system may need our own FUSE service: not on this thread.
-        await trio.to_thread.run_sync(os.chown, upper.dir, upper.uid, upper.gid)
+    if upper.uid is not None and os.geteuid() == 0:
+        # mkfs made the root the invoking user's; an ext4 made elsewhere may not be. A syscall
+        # on the upper file system may need our own FUSE service: not on this thread.
+        st = await trio.to_thread.run_sync(os.stat, upper.dir)
+        if (st.st_uid, st.st_gid) != (upper.uid, upper.gid):
+            await trio.to_thread.run_sync(os.chown, upper.dir, upper.uid, upper.gid)
 
 
 def _umount_cmd(upper_dir: str, kind: str, lazy: bool) -> list[str]:
