@@ -6,21 +6,37 @@ are buffered (or users run out of their share) a drain cycle gives GC its share 
 buffer and programs every whole write unit. A flush pads the last unit and writes it. GC
 runs inline from that cycle as soon as free lines run low, so correctness never depends
 on `background()` being called; the FUSE layer may call it when idle to get ahead.
+
+Discards are durable by default: their TRIM records enter the log where they were issued
+(trim.py). Media errors follow one policy (media.py): a sector that cannot be read after
+retries fails its read with PblkIOError and stays mapped; the rest of the request is served.
+When grown bad blocks leave too little spare space for GC the target turns read-only.
 """
+import ctypes
 import logging
 from collections import Counter
 from typing import Self
 
 import numpy as np
 
-from oxemu.wire import NvmOpc, PMode, Status
+from oxemu.wire import LABEL_MAGIC, MediaLabel, NvmOpc, PMode, TargetKind
+from oxhost.driver import DriverError
 from oxhost.lightnvm import LightnvmError, NvmError
 
 from ..blockdev import BlockDevice
-from .errors import PblkError, PblkIOError, PblkNoSpace
-from .gc import Gc
-from .l2p import L2P, cache_code
+from . import media, trim
+from .errors import (
+    InvariantError,
+    PblkError,
+    PblkIOError,
+    PblkNoSpace,
+    PblkReadOnly,
+    PblkWrongTarget,
+)
+from .gc import MAX_GC_TRIES, Gc
+from .l2p import L2P
 from .lines import LineGeometry, LineManager, LineState
+from .metadata import ADDR_TRIM, Kind
 from .recovery import Recovery
 from .rl import RateLimiter
 from .writebuffer import NR_ENTRIES, WriteBuffer
@@ -31,18 +47,23 @@ log = logging.getLogger(__name__)
 DRAIN_AT = 512              # buffered entries that start a drain: 64 units, one doorbell
 READ_CHUNK = 1024           # sectors per device read call
 
-COUNTERS = ("user", "gc", "pad", "meta", "gc_runs", "gc_moved", "lines_opened", "lines_closed",
-            "lines_freed", "erases", "erase_failed", "write_failed", "requeued", "read_failed",
+COUNTERS = ("user", "gc", "pad", "meta", "trim_sectors", "gc_trim_sectors", "trim_records",
+            "gc_runs", "gc_moved", "lines_opened", "lines_closed", "lines_freed", "erases",
+            "erase_failed", "write_failed", "requeued", "read_retries", "read_failed",
             "read_failed_gc", "read_empty", "grown_bad_marked", "user_read_sectors",
             "media_read_sectors", "discarded_sectors", "flushes")
 
 
 class Pblk(BlockDevice):
     """A pblk target over the LUNs lun_begin..lun_end (inclusive, global numbering
-    ch * nluns + lun) of an open-channel Device. The constructor recovers the volume from
-    the media; fresh media give an empty volume. close() flushes; the Device stays open."""
+    ch * nluns + lun) of an open-channel Device. The constructor checks the media label,
+    recovers the volume from the media (fresh media give an empty volume) and records
+    the target in the label. close() flushes; the Device stays open.
 
-    def __init__(self, dev, lun_begin: int = 0, lun_end: int | None = None):
+    durable_discard=False keeps pblk 4.12's volatile discard: the mapping is dropped but
+    nothing is logged, so a restart can bring the old data back."""
+
+    def __init__(self, dev, lun_begin: int = 0, lun_end: int | None = None, *, durable_discard: bool = True):
         geo = dev.geo
         if geo.sector_nbytes != self.sector_nbytes:
             raise PblkError(f"pblk needs {self.sector_nbytes}-byte sectors, the device has {geo.sector_nbytes}")
@@ -50,31 +71,131 @@ class Pblk(BlockDevice):
             raise PblkError("pblk needs 16 OOB bytes per sector for its LBA map")
         self.dev = dev
         self.lg = lg = LineGeometry(geo, lun_begin, lun_end)
+        label = self._read_label()
+        uuid = self._label_uuid(label)             # PblkWrongTarget before anything is written
+        self.durable_discard = durable_discard
         self.c = dict.fromkeys(COUNTERS, 0)
-        self.l2p = L2P(lg.capacity_sectors)
         self._spl = lg.sec_per_line
+        self.l2p = L2P(lg.capacity_sectors, lg.nlines, lg.sec_per_line, lg.meta.nr_lba_slots)
         nentries = NR_ENTRIES - NR_ENTRIES % lg.unit_secs
         self.rl = RateLimiter(nentries)
         self.lm = LineManager(dev, lg, self.c)
         self._rb_buf = dev.buf_alloc(nentries * geo.sector_nbytes)
         self.rb = WriteBuffer(self._rb_buf, nentries, geo.sector_nbytes)
         self.gc = Gc(dev, lg, self.lm, self.rb, self.l2p, self.c)
-        self.writer = Writer(dev, lg, self.lm, self.rb, self.l2p, self.c, self.gc.reclaim)
+        self.writer = Writer(dev, lg, self.lm, self.rb, self.l2p, self.c, self._reclaim)
         self.lm.on_change = self._rl_update
+        self._trims = trim.PendingTrims(geo.sector_nbytes)
+        self._ro: str | None = None                # why the target is read-only
+        self._frozen = False                       # the device itself refuses writes
         self._closed = False
         self._max_cycles = 4 * lg.nlines * lg.units_per_line + 64
         try:
-            self.recovery = Recovery(self).run()
-            self.gc.reclaim()
+            rec = Recovery(self, uuid)
+            self.recovery = rec.load()
+            if label is not None and label.read_only:
+                self._enter_read_only("the media label marks the media read-only", frozen=True)
+            self._update_read_only()
+            self.lm.on_bad = self._update_read_only
+            if self._ro is None:
+                try:
+                    rec.resume()
+                    self.gc.reclaim()
+                except PblkReadOnly as e:
+                    self._enter_read_only(str(e), frozen=e.device)
+            self._record_target(label)
         except BaseException:
             self._release()
             raise
         log.info("pblk: luns %d-%d, %d lines of %d sectors, capacity %d sectors, buffer %d entries",
                  lg.lun_begin, lg.lun_end, lg.nlines, lg.sec_per_line, lg.capacity_sectors, nentries)
 
-    def _rl_update(self) -> None:
-        """The rate limiter sees the sectors still writable beyond what the buffer holds."""
-        self.rl.update(self.lm.avail_secs() - self.rb.count)
+    # ------------------------------------------------------------ media label
+    def _read_label(self) -> MediaLabel | None:
+        """The device's media label, or None when it has none (or cannot tell)."""
+        try:
+            label = self.dev.driver.media_label()
+        except DriverError as e:
+            log.debug("pblk: no media label: %s", e)
+            return None
+        return label if label.magic == LABEL_MAGIC else None
+
+    def _label_uuid(self, label: MediaLabel | None) -> bytes | None:
+        """The instance uuid the label records for this LUN range (None: unknown). A pblk
+        volume recorded on an overlapping but different range is refused."""
+        if label is None or label.target != TargetKind.PBLK:
+            return None
+        lg = self.lg
+        b, e = int(label.lun_begin), int(label.lun_end)
+        if (b, e) == (lg.lun_begin, lg.lun_end):
+            uuid = bytes(label.uuid)
+            return uuid if any(uuid) else None
+        if b <= lg.lun_end and lg.lun_begin <= e:
+            raise PblkWrongTarget(f"the media holds a pblk volume on LUNs {b}-{e}: open it with --luns {b}-{e}")
+        return None                    # a target on other LUNs: the label is not about us
+
+    def _record_target(self, label: MediaLabel | None) -> None:
+        """Record this target (LUN range, instance uuid, capacity) in a label that has none."""
+        if label is None or self._frozen:
+            return
+        lg = self.lg
+        if label.target == TargetKind.PBLK:
+            if (int(label.lun_begin), int(label.lun_end)) != (lg.lun_begin, lg.lun_end):
+                return
+            if any(bytes(label.uuid)) and label.capacity_bytes:
+                return
+        elif label.target != TargetKind.NONE:
+            return
+        new = MediaLabel.from_buffer_copy(bytes(label))
+        new.target = TargetKind.PBLK
+        new.lun_begin, new.lun_end = lg.lun_begin, lg.lun_end
+        ctypes.memmove(ctypes.addressof(new) + MediaLabel.uuid.offset, self.lm.uuid, 16)
+        new.capacity_bytes = self.size
+        try:
+            self.dev.driver.set_target(new)
+        except DriverError as e:
+            log.warning("pblk: could not record the target in the media label: %s", e)
+
+    # ------------------------------------------------------------ read-only mode
+    def _spare_secs(self) -> int:
+        """Data sectors beyond the exported capacity that GC can work with: every usable
+        line, less what lines left holding unreadable sectors cannot give back."""
+        lm, l2p = self.lm, self.l2p
+        spare = lm.usable_secs() - self.lg.capacity_sectors
+        for ln in lm.lines:
+            if ln.collected and ln.gc_tries >= MAX_GC_TRIES and ln.state == LineState.CLOSED:
+                spare -= int(ln.data_units.size) * self.lg.unit_secs - int(l2p.vsc[ln.id])
+        return spare
+
+    def _update_read_only(self) -> None:
+        """Go read-only once the spare space is below what GC needs to keep freeing lines
+        at a bounded cost: its reserve line and half a line more."""
+        need = self.lm.reserve_secs + self.lm.reserve_secs // 2
+        if self._ro is None and need:
+            spare = self._spare_secs()
+            if spare < need:
+                self._enter_read_only(f"bad blocks (and sectors GC cannot read) left {max(spare, 0)} "
+                                      f"spare sectors, GC needs {need}")
+
+    def _enter_read_only(self, reason: str, frozen: bool = False) -> None:
+        self._frozen |= frozen
+        if self._ro is None:
+            self._ro = reason
+            log.warning("pblk: LUNs %d-%d are read-only from now on: %s; reads keep working",
+                        self.lg.lun_begin, self.lg.lun_end, reason)
+
+    def _writable(self) -> None:
+        if self._ro is not None:
+            raise PblkReadOnly(f"pblk is read-only: {self._ro}")
+
+    @property
+    def _user_reserve(self) -> int:
+        """Free sectors users may not take: a line for GC, plus GC's margin for failures."""
+        return self.lm.reserve_secs + self.gc.margin
+
+    @property
+    def read_only(self) -> bool:
+        return self._ro is not None
 
     # ------------------------------------------------------------ BlockDevice
     @property
@@ -100,53 +221,61 @@ class Pblk(BlockDevice):
             line, paddr = divmod(v, self._spl)          # the 4 KiB fast path: no arrays
             out = np.empty(secb, dtype=np.uint8)
             self.c["media_read_sectors"] += 1
+            ppa = np.array([int(self.lg.paddr_ppa[paddr]) | (line << self.lg.blk_off)], dtype=np.uint64)
             try:
-                self.dev.ppa_io(NvmOpc.PH_READ, [int(self.lg.paddr_ppa[paddr]) | (line << self.lg.blk_off)],
-                                PMode.SNGL, out=out)
-            except NvmError as err:
-                self._read_error(err, np.array([v], dtype=np.int64), out)
+                self.dev.ppa_io(NvmOpc.PH_READ, ppa, PMode.SNGL, out=out)
+            except NvmError:
+                self.c["media_read_sectors"] -= 1           # read again with the retry policy
+                _, failed = self._read_media(np.array([v], dtype=np.int64), out)
+                if failed is not None:
+                    self._raise_read(failed, out)
             return out
         vals = self.l2p.map[lba:lba + count]
-        media = vals >= 0
-        nm = int(np.count_nonzero(media))
+        media_ = vals >= 0
+        nm = int(np.count_nonzero(media_))
         if nm == count:
-            return self._read_media(vals)
+            out = np.empty(count * secb, dtype=np.uint8)
+            _, failed = self._read_media(vals, out)
+            if failed is not None:
+                self._raise_read(failed, out)
+            return out
         out = np.zeros((count, secb), dtype=np.uint8)
         cache = vals <= -2
         if cache.any():
             out[cache] = self.rb.data[-2 - vals[cache]]
         if nm:
-            out[media] = self._read_media(vals[media]).reshape(nm, secb)
+            part = np.empty(nm * secb, dtype=np.uint8)
+            _, failed = self._read_media(vals[media_], part)
+            out[media_] = part.reshape(nm, secb)
+            if failed is not None:
+                full = np.zeros(count, dtype=bool)
+                full[media_] = failed
+                self._raise_read(full, out.reshape(-1))
         return out.reshape(-1)
 
-    def _read_media(self, addrs: np.ndarray) -> np.ndarray:
+    def _read_media(self, addrs: np.ndarray, out: np.ndarray):
+        """Read media sectors into out with the retry policy; (out, failed mask or None)."""
         secb = self.sector_nbytes
         n = addrs.size
         ppas = self.lg.addr_ppas(addrs)
-        out = np.empty(n * secb, dtype=np.uint8)
         self.c["media_read_sectors"] += n
+        failed = None
         for s in range(0, n, READ_CHUNK):
             e = min(n, s + READ_CHUNK)
-            try:
-                self.dev.ppa_io(NvmOpc.PH_READ, ppas[s:e], PMode.SNGL, out=out[s * secb:e * secb])
-            except NvmError as err:
-                self._read_error(err, addrs[s:e], out[s * secb:e * secb])
-        return out
+            _, st = media.read(self.dev, ppas[s:e], out[s * secb:e * secb], self.c)
+            if st is not None:
+                if failed is None:
+                    failed = np.zeros(n, dtype=bool)
+                failed[s:e] = st != 0
+                self.c["read_empty"] += int(np.count_nonzero(st == media.EMPTY))
+        return out, failed
 
-    def _read_error(self, err: NvmError, addrs: np.ndarray, out: np.ndarray) -> None:
-        if err.status == Status.NVM_WARN_HIGH_ECC:
-            return
-        failed = err.mask
-        if err.status == Status.NVM_EMPTY_PAGE:
-            # a mapped sector that was never written: only a lost write can do this
-            self.c["read_empty"] += int(failed.sum())
-            log.error("pblk: %d mapped sector(s) read as empty (first address %d); returning zeros",
-                      int(failed.sum()), int(addrs[failed][0]))
-            out.reshape(addrs.size, -1)[failed] = 0
-            return
-        self.c["read_failed"] += int(failed.sum())
-        raise PblkIOError(f"pblk: media read failed with NVMe status 0x{err.status:04X} "
-                          f"for {int(failed.sum())} sector(s)") from err
+    def _raise_read(self, failed: np.ndarray, data: np.ndarray):
+        nf = int(np.count_nonzero(failed))
+        self.c["read_failed"] += nf
+        first = int(np.argmax(failed))
+        raise PblkIOError(f"pblk: {nf} sector(s) of the read could not be read from the media "
+                          f"(first: request sector {first})", failed=failed, data=data)
 
     def write_sectors(self, lba: int, data) -> None:
         if isinstance(data, np.ndarray):
@@ -158,68 +287,84 @@ class Pblk(BlockDevice):
         if rem:
             raise PblkError(f"write of {d.nbytes} bytes is not a whole number of {secb}-byte sectors")
         self._check(lba, n)
+        if self._ro is not None:
+            self._writable()
         rb, rl, lm = self.rb, self.rl, self.lm
-        off = 0
-        while off < n:
-            room = min(rl.user_max - rb.nuser, rb.space, lm.avail_secs() - rb.count - lm.reserve_secs)
-            if room <= 0:
-                room = self._make_room()
-            k = min(room, n - off)
-            self._put(lba + off, d[off * secb:(off + k) * secb], k)
-            off += k
-            if rb.count >= DRAIN_AT:
-                self._cycle()
+        try:
+            if self._trims:
+                self._place_trims()
+            off = 0
+            while off < n:
+                room = min(rl.user_max - rb.nuser, rb.space, lm.avail_secs() - rb.count - self._user_reserve)
+                if room <= 0:
+                    room = self._make_room()
+                k = min(room, n - off)
+                self._put(lba + off, d[off * secb:(off + k) * secb], k)
+                off += k
+                if rb.count >= DRAIN_AT:
+                    self._cycle()
+        except PblkReadOnly as e:
+            self._enter_read_only(str(e), frozen=e.device)
+            raise
 
     def _put(self, lba: int, d: np.ndarray, k: int) -> None:
         """User sectors into the buffer; the L2P points at them and their old media copies
         stop counting as valid."""
-        rb, m, lm = self.rb, self.l2p.map, self.lm
+        rb = self.rb
         if k == 1:
-            old = int(m[lba])
             pos = rb.put_one(lba, d)
-            m[lba] = -2 - pos % rb.n
-            if old >= 0:
-                li = old // self._spl
-                lm.vsc[li] -= 1
-                lm.inval_pos[li] = rb.mem
+            self.l2p.write_one(lba, pos % rb.n, rb.mem)
             return
         pos = rb.put_user(lba, d, k)
-        view = m[lba:lba + k]
-        old = view[view >= 0]
-        view[:] = cache_code(rb.slots(pos, k))
-        if old.size:
-            self._invalidate(old)
+        self.l2p.write(lba, k, rb.slots(pos, k), rb.mem)
 
-    def _invalidate(self, old: np.ndarray) -> None:
-        lm = self.lm
-        lines = old // self._spl
-        lm.vsc -= np.bincount(lines, minlength=lm.vsc.size)
-        lm.inval_pos[lines] = self.rb.mem
+    def _place_trims(self) -> None:
+        """The pending TRIM records into the buffer as TRIM sectors, ahead of any later write."""
+        rec = self._trims.take()
+        secs = trim.pack(rec, self.sector_nbytes)
+        for _ in range(4):
+            if self.rb.space >= secs.shape[0]:
+                break
+            self._cycle()
+        else:
+            raise PblkNoSpace("pblk: no room in the write buffer for TRIM records")
+        self.rb.put(np.full(secs.shape[0], ADDR_TRIM, dtype=np.int64), Kind.TRIM, secs)
+        self.l2p.trims_placed(self.rb.mem)
+        self.c["trim_records"] += rec.shape[0]
 
     def _make_room(self) -> int:
-        """Run drain/GC cycles until users may put at least one entry in the buffer. GC that
-        has rewritten every line twice over without making room means the valid data does
-        not fit the media (a target too small for the exported capacity): PblkNoSpace."""
+        """Run drain/GC cycles until users may put at least one entry in the buffer.
+
+        The exported capacity always fits a target that is not read-only, so GC that stalls,
+        or rewrites every line twice over without making room, means what is left of the
+        spare space (after bad blocks, failed programs and sectors GC cannot read) is too
+        small or too scattered to go on: the target turns read-only rather than answer
+        ENOSPC forever. What the buffer holds can still be flushed (Pblk.flush)."""
         rb, rl, lm, c = self.rb, self.rl, self.lm, self.c
         freed0 = c["lines_freed"]
         stalls = 0
-        for _ in range(self._max_cycles):
-            room = min(rl.user_max - rb.nuser, rb.space, lm.avail_secs() - rb.count - lm.reserve_secs)
-            if room > 0:
-                return room
-            if c["lines_freed"] - freed0 > 2 * self.lg.nlines:
-                break
-            mark = (rb.sync, rb.mem, lm.free_secs, c["lines_freed"])
-            self._cycle()
-            if mark != (rb.sync, rb.mem, lm.free_secs, c["lines_freed"]):
-                stalls = 0
-                continue
-            stalls += 1
-            if stalls > 2:
-                break
-            self.writer.pad()        # a partial unit may be holding back a line's release
-        raise PblkNoSpace(f"pblk: GC cannot free space ({lm.count(LineState.FREE)} free lines, "
-                          f"{int(lm.vsc.sum())} valid sectors)")
+        try:
+            for _ in range(self._max_cycles):
+                room = min(rl.user_max - rb.nuser, rb.space, lm.avail_secs() - rb.count - self._user_reserve)
+                if room > 0:
+                    return room
+                if c["lines_freed"] - freed0 > 2 * self.lg.nlines:
+                    break
+                mark = (rb.sync, rb.mem, lm.free_secs, c["lines_freed"])
+                self._cycle()
+                if mark != (rb.sync, rb.mem, lm.free_secs, c["lines_freed"]):
+                    stalls = 0
+                    continue
+                stalls += 1
+                if stalls > 2:
+                    break
+                self.writer.pad()        # a partial unit may be holding back a line's release
+        except PblkNoSpace as e:         # the writer found no line for what the buffer holds
+            log.warning("%s", e)
+        self._update_read_only()
+        self._enter_read_only(f"GC cannot free space ({lm.count(LineState.FREE)} free lines, "
+                              f"{int(self.l2p.vsc.sum())} valid sectors, {self._spare_secs()} spare)")
+        raise PblkReadOnly(f"pblk is read-only: {self._ro}")
 
     def _cycle(self) -> None:
         """One drain cycle: GC puts in its share, the writer programs whole units, and lines
@@ -239,40 +384,105 @@ class Pblk(BlockDevice):
             self.gc.reclaim()
         self._rl_update()
 
+    def _reclaim(self) -> int:
+        return self.gc.reclaim()
+
+    def _rl_update(self) -> None:
+        """The rate limiter sees the sectors still writable beyond what the buffer holds."""
+        self.rl.update(self.lm.avail_secs() - self.rb.count)
+
     def flush(self) -> None:
         if self._closed:
             raise PblkError("pblk is closed")
-        self.writer.flush()
-        self.gc.reclaim()
+        if self._frozen:
+            if self.rb.count or self._trims:
+                raise PblkReadOnly(f"pblk is read-only: {self._ro}; {self.rb.count} buffered "
+                                   "sector(s) cannot be written")
+            return
+        try:
+            if self._trims:
+                self._place_trims()
+            try:
+                self.writer.flush()
+            except PblkNoSpace:
+                # no line left for what the buffer holds: GC's share can wait on its victims
+                self.gc.revert_buffered()
+                if self.gc.buffer_needed():
+                    raise
+                self.rb.drop()
+            self.gc.reclaim()
+        except PblkReadOnly as e:
+            self._enter_read_only(str(e), frozen=e.device)
+            raise
         self.c["flushes"] += 1
 
     def discard_sectors(self, lba: int, count: int) -> None:
         self._check(lba, count)
-        view = self.l2p.map[lba:lba + count]
-        old = view[view >= 0]
-        view[:] = -1
-        if old.size:
-            self._invalidate(old)
+        self._writable()
+        if not self.durable_discard:
+            self.l2p.discard(lba, count, self.rb.mem)
+        else:
+            rec = self.l2p.discard(lba, count, None)
+            if rec.size:
+                self._trims.add(rec)
+                if self._trims.full:
+                    try:
+                        self._place_trims()
+                    except PblkReadOnly as e:
+                        self._enter_read_only(str(e), frozen=e.device)
+                        raise
         self.c["discarded_sectors"] += count
 
     # ------------------------------------------------------------ housekeeping
     def background(self) -> bool:
         """A bounded slice of deferred work: one drain cycle (GC's share included while free
         lines are low). True if more is pending."""
-        if self._closed:
+        if self._closed or self._frozen:
             return False
         rb, us = self.rb, self.lg.unit_secs
-        if rb.count < us and not self.rl.gc_active:
-            self.gc.reclaim()
+        try:
+            if rb.count < us and not self.rl.gc_active:
+                self.gc.reclaim()
+                return False
+            mark = (rb.sync, rb.mem, self.lm.free_secs)
+            self._cycle()
+        except PblkReadOnly as e:
+            self._enter_read_only(str(e), frozen=e.device)
             return False
-        mark = (rb.sync, rb.mem, self.lm.free_secs)
-        self._cycle()
         progressed = mark != (rb.sync, rb.mem, self.lm.free_secs)
         return progressed and (rb.count >= us or self.rl.gc_active)
 
+    def check(self) -> None:
+        """Raise InvariantError unless the target's state is consistent: the mapping's own
+        invariants (L2P.check), free lines holding nothing, the free-space accounting, the
+        buffer's per-kind counts, and held lines only while TRIM records are pending."""
+        lm, rb = self.lm, self.rb
+        free = [ln.id for ln in lm.lines if ln.state in (LineState.FREE, LineState.BAD)]
+        self.l2p.check(rb, free)
+        errs = []
+        in_list = {ln.id for ln in lm.free}
+        if in_list != {ln.id for ln in lm.lines if ln.state == LineState.FREE and ln is not lm.next}:
+            errs.append("the free list and the FREE lines differ")
+        counted = sum(int(ln.data_units.size) * self.lg.unit_secs for ln in lm.free)
+        if lm.next is not None:
+            counted += int(lm.next.data_units.size) * self.lg.unit_secs
+        if counted != lm.free_secs:
+            errs.append(f"free sectors {lm.free_secs} but the free lines hold {counted}")
+        opened = [ln.id for ln in lm.lines if ln.state == LineState.OPEN]
+        if opened != ([lm.cur.id] if lm.cur is not None else []):
+            errs.append(f"open lines {opened} but the current line is {lm.cur}")
+        live = rb.slots(rb.sync, rb.count)
+        kinds = rb.kind[live]
+        if (rb.nuser, rb.ngc) != (int(np.count_nonzero(kinds == Kind.USER)), int(np.count_nonzero(kinds == Kind.GC))):
+            errs.append("write buffer user/GC counts differ from its entries")
+        if self.l2p.held.any() and not self._trims:
+            errs.append("lines held for TRIM records that are not pending")
+        if errs:
+            raise InvariantError("pblk: " + "; ".join(errs))
+
     def stats(self) -> dict:
-        c, lm, lg, rb = self.c, self.lm, self.lg, self.rb
-        user, gc, pad, meta = c["user"], c["gc"], c["pad"], c["meta"]
+        c, lm, lg, rb, l2p = self.c, self.lm, self.lg, self.rb, self.l2p
+        user, gc, pad, meta, tr = c["user"], c["gc"], c["pad"], c["meta"], c["trim_sectors"]
         states = Counter(ln.state for ln in lm.lines)
         grown = lm.bad_blk & ~lm.factory_bad
         return {
@@ -282,8 +492,9 @@ class Pblk(BlockDevice):
             "gc_sectors": gc,
             "pad_sectors": pad,
             "meta_sectors": meta,
-            "write_amplification": round((user + gc + pad) / user, 4) if user else 0.0,
-            "media_write_amplification": round((user + gc + pad + meta) / user, 4) if user else 0.0,
+            "trim_sectors": tr,
+            "write_amplification": round((user + gc + pad + tr) / user, 4) if user else 0.0,
+            "media_write_amplification": round((user + gc + pad + tr + meta) / user, 4) if user else 0.0,
             "free_lines": states[LineState.FREE],
             "open_lines": states[LineState.OPEN],
             "closed_lines": states[LineState.CLOSED],
@@ -293,8 +504,14 @@ class Pblk(BlockDevice):
             "gc_runs": c["gc_runs"],
             "gc_sectors_moved": c["gc_moved"],
             "bad_blocks": {"factory": int(lm.factory_bad.sum()), "grown": int(grown.sum())},
-            "valid_sectors": int(lm.vsc.sum()),
-            "mapped_sectors": int(np.count_nonzero(self.l2p.map != -1)),
+            "valid_sectors": int(l2p.vsc.sum()),
+            "mapped_sectors": int(np.count_nonzero(l2p.map != -1)),
+            "unreadable_sectors": l2p.stuck_total(),
+            "spare_sectors": self._spare_secs(),
+            "read_only": self._ro is not None,
+            "read_only_reason": self._ro,
+            "durable_discard": self.durable_discard,
+            "pending_trim_records": len(self._trims),
             "write_buffer": {"entries": rb.n, "buffered": rb.count, "user": rb.nuser, "gc": rb.ngc},
             "rate_limiter": self.rl.as_dict(),
             "counters": dict(c),

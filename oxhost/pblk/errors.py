@@ -1,6 +1,7 @@
-"""Errors of the pblk target: misuse of the block device and conditions it cannot serve.
-Device statuses (empty page, write or erase failure) are handled inside and never escape."""
-from ..blockdev import BlockDeviceError, MediaError, NoSpace
+"""Errors of the pblk target, each a BlockDeviceError with the errno a real disk gives:
+misuse (EINVAL), media errors (EIO), no space (ENOSPC), read-only media (EROFS). Device
+statuses (empty page, write or erase failure) are handled inside and never escape raw."""
+from ..blockdev import BlockDeviceError, MediaError, NoSpace, ReadOnly
 
 
 class PblkError(BlockDeviceError):
@@ -8,9 +9,30 @@ class PblkError(BlockDeviceError):
 
 
 class PblkNoSpace(PblkError, NoSpace):
-    """Garbage collection cannot free a line: more valid data than the media can hold
-    (the LUN range has too many bad blocks for its exported capacity)."""
+    """No line is left to write what the write buffer holds (a flush after the target ran
+    out of space; writes themselves turn the target read-only instead, see PblkReadOnly)."""
 
 
 class PblkIOError(PblkError, MediaError):
-    """A media read failed beyond repair (uncorrectable ECC): the data of those sectors is lost."""
+    """Sectors of a read could not be read after retries (uncorrectable ECC), or a mapped
+    sector reads as never written (a lost write). `failed` marks them per requested sector;
+    `data` holds the request with every other sector read."""
+
+
+class PblkReadOnly(PblkError, ReadOnly):
+    """The target went read-only: grown bad blocks (or sectors GC cannot read) ate the spare
+    space GC needs, GC could no longer make room, or the device refuses writes (`device`).
+    Reads work; writes and discards are refused; stats() names the reason."""
+
+    def __init__(self, msg: str, device: bool = False):
+        super().__init__(msg)
+        self.device = device
+
+
+class PblkWrongTarget(PblkError):
+    """The media label records a pblk volume on another LUN range than the one asked; the
+    message names the range and the flag that opens it. Nothing was written."""
+
+
+class InvariantError(PblkError):
+    """The target's own state contradicts itself (a bug): raised by check()."""

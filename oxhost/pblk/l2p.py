@@ -1,15 +1,23 @@
-"""The L2P table: where every exported LBA lives (pblk's trans_map, pblk-core.c).
+"""The target's mapping state and the only code that changes it: the L2P table (pblk's
+trans_map), the valid sector count of every line, the buffer position each line's release
+waits for, and every line's LBA list (pblk-core.c, pblk-map.c, pblk-gc.c, pblk-recovery.c).
 
-One int64 per LBA, in a numpy array so whole requests are looked up and updated at once:
+The L2P holds one int64 per LBA, in a numpy array so whole requests are looked up and
+updated at once:
 
     -1          empty: never written or discarded (reads return zeros, no device I/O)
     <= -2       in the write buffer, entry slot = -2 - value (pblk's cacheline PPA)
     >= 0        on media at flat address line * sec_per_line + line sector
 
-Flat media addresses keep the line of a mapping one division away, which is what valid
-counts and GC need; the device PPA is derived from them only when the media is read.
+The core, the writer, GC and recovery change this state only through the named operations
+below (write, discard, commit, requeue, GC move, release, replay); `check()` states the
+invariants they keep, and tests run it after every step.
 """
 import numpy as np
+
+from .errors import InvariantError
+from .metadata import ADDR_EMPTY, ADDR_TRIM
+from .trim import runs
 
 EMPTY = -1
 
@@ -24,51 +32,289 @@ def cache_slot(values):
 
 
 class L2P:
-    """The table and the few ways it changes; callers may read `map` directly."""
+    """The L2P table, valid counts (`vsc`), release positions (`inval_pos`, plus `held` for
+    lines waiting on discards whose TRIM sector is not yet in the buffer), the per-line LBA
+    lists (`lba`: the LBA of every programmed line sector, ADDR_TRIM for TRIM sectors,
+    ADDR_EMPTY for padding, metadata, failed programs and sectors not yet written) and the
+    media addresses GC found unreadable. Callers may read every array; only these methods
+    assign them."""
 
-    __slots__ = ("map", "nsectors")
+    __slots__ = ("held", "inval_pos", "lba", "map", "nlines", "nsectors", "nslots", "spl", "unreadable",
+                 "vsc")
 
-    def __init__(self, nsectors: int):
+    def __init__(self, nsectors: int, nlines: int = 1, sec_per_line: int = 1, nslots: int | None = None):
         self.nsectors = nsectors
+        self.nlines = nlines
+        self.spl = sec_per_line
+        self.nslots = sec_per_line if nslots is None else nslots
         self.map = np.full(nsectors, EMPTY, dtype=np.int64)
+        self.vsc = np.zeros(nlines, dtype=np.int64)
+        # the write-buffer position (entries ever put) past the last write that invalidated a
+        # sector of the line: the line may be erased only once that write is on media, or a
+        # crash could lose both copies
+        self.inval_pos = np.zeros(nlines, dtype=np.int64)
+        self.held = np.zeros(nlines, dtype=bool)
+        self.lba = np.full((nlines, self.nslots), ADDR_EMPTY, dtype=np.int64)
+        self.unreadable: set[int] = set()
 
+    # ------------------------------------------------------------ queries
     def lookup(self, lba: int, n: int) -> np.ndarray:
         return self.map[lba:lba + n]
 
-    def replace_range(self, lba: int, n: int, values) -> np.ndarray:
-        """Point lba..lba+n-1 at new values; returns the media addresses they left."""
-        view = self.map[lba:lba + n]
-        old = view[view >= 0].copy()
-        view[:] = values
-        return old
+    def cached_at(self, lbas: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        """Bool per entry: the LBA still points at that write-buffer slot."""
+        lbas = np.asarray(lbas, dtype=np.int64)
+        ok = lbas >= 0
+        out = np.zeros(lbas.size, dtype=bool)
+        out[ok] = self.map[lbas[ok]] == cache_code(np.asarray(slots)[ok])
+        return out
 
-    def commit(self, lbas: np.ndarray, slots: np.ndarray, addrs: np.ndarray) -> np.ndarray:
-        """Entries written to media: LBAs still pointing at their buffer slot now point at
-        the media address (pblk_update_map_dev). Returns the mask of those updated; the
-        others were overwritten or discarded while in the buffer."""
-        upd = self.map[lbas] == cache_code(slots)
-        self.map[lbas[upd]] = addrs[upd]
-        return upd
-
-    def move_if(self, lbas: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:
-        """GC: remap LBAs whose mapping is still `old` (pblk_update_map_gc). Returns the mask."""
-        ok = self.map[lbas] == old
-        self.map[lbas[ok]] = new[ok]
+    def still_at(self, line: int, paddrs: np.ndarray) -> np.ndarray:
+        """Bool per line sector: it holds the current copy of its LBA."""
+        lbas = self.lba[line, paddrs]
+        ok = lbas >= 0
+        ok[ok] = self.map[lbas[ok]] == line * self.spl + paddrs[ok]
         return ok
 
-    def load_line(self, lbas: np.ndarray, addrs: np.ndarray) -> int:
-        """Recovery: map LBAs to addresses written later in the log than anything loaded
-        so far. Within the call a later address wins over an earlier one for the same LBA."""
+    def trim_paddrs(self, line: int) -> np.ndarray:
+        return np.flatnonzero(self.lba[line] == ADDR_TRIM)
+
+    def present(self, lines) -> np.ndarray:
+        """Bool per LBA: some sector of these lines was written for it (any version)."""
+        out = np.zeros(self.nsectors, dtype=bool)
+        ids = np.asarray(list(lines), dtype=np.int64)
+        if ids.size:
+            rows = self.lba[ids].reshape(-1)
+            rows = rows[(rows >= 0) & (rows < self.nsectors)]
+            out[rows] = True
+        return out
+
+    def stuck(self, line: int) -> int:
+        """Valid sectors of the line GC could not read (they stay mapped and keep failing)."""
+        if not self.unreadable:
+            return 0
+        lo, hi = line * self.spl, (line + 1) * self.spl
+        n = 0
+        for a in self.unreadable:
+            if lo <= a < hi:
+                x = int(self.lba[line, a - lo])
+                n += x >= 0 and int(self.map[x]) == a
+        return n
+
+    def stuck_total(self) -> int:
+        """Valid sectors GC found unreadable, over all lines."""
+        n = 0
+        for a in self.unreadable:
+            x = int(self.lba[a // self.spl, a % self.spl])
+            n += x >= 0 and int(self.map[x]) == a
+        return n
+
+    def valid_counts(self) -> np.ndarray:
+        """Valid sectors per line, from scratch."""
+        media = self.map[self.map >= 0]
+        return np.bincount(media // self.spl, minlength=self.nlines).astype(np.int64)
+
+    # ------------------------------------------------------------ user writes and discards
+    def write_one(self, lba: int, slot: int, pos: int) -> None:
+        """One user sector entered buffer slot `slot`; pos = buffer position after it."""
+        m = self.map
+        old = int(m[lba])
+        m[lba] = -2 - slot
+        if old >= 0:
+            li = old // self.spl
+            self.vsc[li] -= 1
+            self.inval_pos[li] = pos
+
+    def write(self, lba: int, k: int, slots: np.ndarray, pos: int) -> None:
+        """k user sectors from lba entered the buffer at `slots`."""
+        view = self.map[lba:lba + k]
+        old = view[view >= 0]
+        view[:] = cache_code(slots)
+        if old.size:
+            self._invalidate(old, pos)
+
+    def discard(self, lba: int, k: int, pos: int | None) -> np.ndarray:
+        """Unmap lba..lba+k-1. Returns the (slba, nlb) runs that were mapped: the TRIM records
+        the discard needs (an LBA already unmapped is covered by an earlier record, or has
+        no copy at all). pos None: the records are not in the buffer yet, and lines losing
+        valid sectors are held until `trims_placed`."""
+        view = self.map[lba:lba + k]
+        mapped = view != EMPTY
+        if not mapped.any():
+            return np.empty((0, 2), dtype=np.int64)
+        old = view[view >= 0]
+        view[:] = EMPTY
+        if old.size:
+            self._invalidate(old, pos)
+        return runs(mapped, lba)
+
+    def _invalidate(self, old: np.ndarray, pos: int | None) -> None:
+        lines = old // self.spl
+        self.vsc -= np.bincount(lines, minlength=self.nlines)
+        if pos is None:
+            self.held[lines] = True
+        else:
+            self.inval_pos[lines] = pos
+
+    def trims_placed(self, pos: int) -> None:
+        """The pending TRIM records entered the buffer, ending at position pos."""
+        if self.held.any():
+            self.inval_pos[self.held] = np.maximum(self.inval_pos[self.held], pos)
+            self.held[:] = False
+
+    # ------------------------------------------------------------ the writer
+    def commit(self, line: int, paddrs: np.ndarray, lbas: np.ndarray, slots: np.ndarray,
+               ok: np.ndarray | None = None) -> int:
+        """Buffer entries were programmed at line sectors `paddrs` (`ok`: which succeeded).
+        The line's LBA list records them; LBAs still pointing at their buffer slot now point
+        at the media (pblk_update_map_dev). Returns how many became valid there."""
+        row = self.lba[line]
+        if ok is None:
+            row[paddrs] = lbas
+            sel = lbas >= 0
+        else:
+            row[paddrs] = np.where(ok, lbas, ADDR_EMPTY)
+            sel = ok & (lbas >= 0)
+        if not sel.all():
+            lbas, slots, paddrs = lbas[sel], slots[sel], paddrs[sel]
+        upd = self.map[lbas] == cache_code(slots)
+        if not upd.all():
+            lbas, paddrs = lbas[upd], paddrs[upd]
+        self.map[lbas] = line * self.spl + paddrs
+        self.vsc[line] += lbas.size
+        return int(lbas.size)
+
+    def requeue(self, lbas: np.ndarray, slots: np.ndarray, failed_pos: int, pos: int) -> None:
+        """Entries whose program failed were put in the buffer again at `slots` (the caller
+        checked with cached_at that they still matter). Lines a write at or after buffer
+        position failed_pos invalidated now wait for the buffer to reach pos: their newer
+        copies are not on media yet."""
+        if len(lbas):
+            self.map[lbas] = cache_code(slots)
+        late = self.inval_pos > failed_pos
+        self.inval_pos[late] = np.maximum(self.inval_pos[late], pos)
+
+    # ------------------------------------------------------------ GC
+    def gc_move(self, line: int, paddrs: np.ndarray, lbas: np.ndarray, slots: np.ndarray, pos: int) -> None:
+        """Valid sectors of a victim line were copied into the buffer (pblk_update_map_gc)."""
+        self.map[lbas] = cache_code(slots)
+        self.vsc[line] -= lbas.size
+        self.inval_pos[line] = max(int(self.inval_pos[line]), pos)
+
+    def gc_revert(self, lbas: np.ndarray, slots: np.ndarray, srcs: np.ndarray) -> np.ndarray:
+        """Undo GC moves still in the buffer: LBAs pointing at those slots point back at the
+        media copies they came from (their victims are not erased). Returns the lines that
+        got valid sectors back."""
+        back = self.cached_at(lbas, slots) & (srcs >= 0)
+        lbas, srcs = lbas[back], srcs[back]
+        self.map[lbas] = srcs
+        lines = srcs // self.spl
+        self.vsc += np.bincount(lines, minlength=self.nlines)
+        return np.unique(lines)
+
+    def gc_hold(self, line: int, pos: int) -> None:
+        """The victim's release waits for what GC put in the buffer up to pos."""
+        self.inval_pos[line] = max(int(self.inval_pos[line]), pos)
+
+    def mark_unreadable(self, addrs) -> None:
+        self.unreadable.update(int(a) for a in np.atleast_1d(addrs))
+
+    def releasable(self, line: int, sync: int) -> bool:
+        return self.vsc[line] <= 0 and not self.held[line] and self.inval_pos[line] <= sync
+
+    def release(self, line: int) -> None:
+        """The line is being freed: nothing on it is valid or listed any more."""
+        self.lba[line] = ADDR_EMPTY
+        self.vsc[line] = 0
+        self.inval_pos[line] = 0
+        self.held[line] = False
+        if self.unreadable:
+            lo, hi = line * self.spl, (line + 1) * self.spl
+            self.unreadable = {a for a in self.unreadable if not lo <= a < hi}
+
+    def open_line(self, line: int) -> None:
+        self.lba[line] = ADDR_EMPTY
+
+    # ------------------------------------------------------------ recovery
+    def replay_line(self, line: int, lbas: np.ndarray, trims: dict) -> int:
+        """Recovery: a line's LBA list, in log order after every line replayed before it.
+        Data maps its LBAs, a TRIM sector (trims: line sector -> records) unmaps its ranges;
+        each applies after what precedes it in the line and before what follows. Returns
+        the number of LBAs the line maps."""
+        lbas = np.asarray(lbas, dtype=np.int64)
+        self.lba[line] = lbas
+        base = line * self.spl
+        start = 0
+        n = 0
+        for p in sorted(trims):
+            n += self._load(lbas[start:p], base + start)
+            for s, k in np.asarray(trims[p], dtype=np.int64).reshape(-1, 2).tolist():
+                self.map[max(s, 0):max(0, min(s + k, self.nsectors))] = EMPTY
+            start = p + 1
+        return n + self._load(lbas[start:], base + start)
+
+    def _load(self, lbas: np.ndarray, first: int) -> int:
+        """Map LBAs to consecutive addresses from `first`; a later address wins."""
+        addrs = first + np.arange(lbas.size, dtype=np.int64)
         sel = (lbas >= 0) & (lbas < self.nsectors)
         lbas, addrs = lbas[sel], addrs[sel]
         if lbas.size == 0:
             return 0
-        rev_lbas = lbas[::-1]
-        uniq, first = np.unique(rev_lbas, return_index=True)
-        self.map[uniq] = addrs[::-1][first]
+        uniq, last = np.unique(lbas[::-1], return_index=True)
+        self.map[uniq] = addrs[::-1][last]
         return int(uniq.size)
 
-    def valid_counts(self, sec_per_line: int, nlines: int) -> np.ndarray:
-        """Valid sectors per line, from scratch."""
-        media = self.map[self.map >= 0]
-        return np.bincount(media // sec_per_line, minlength=nlines).astype(np.int64)
+    def recount(self) -> None:
+        """Recovery done: valid counts from the table; nothing waits on the buffer."""
+        self.vsc[:] = self.valid_counts()
+        self.inval_pos[:] = 0
+        self.held[:] = False
+
+    # ------------------------------------------------------------ invariants
+    def check(self, rb=None, free_lines=()) -> None:
+        """Raise InvariantError unless: valid counts equal a recount from the table and none
+        is negative; every media mapping lies in a line sector whose LBA list names that LBA;
+        every buffer mapping names a live entry written for that LBA; lines in `free_lines`
+        hold nothing. These hold after every public operation."""
+        errs = []
+        if (self.vsc < 0).any():
+            errs.append(f"negative valid counts on lines {np.flatnonzero(self.vsc < 0).tolist()}")
+        counted = self.valid_counts()
+        if not np.array_equal(counted, self.vsc):
+            bad = np.flatnonzero(counted != self.vsc)
+            errs.append("valid counts differ from the L2P on lines "
+                        + ", ".join(f"{i} ({int(self.vsc[i])} vs {int(counted[i])})" for i in bad[:8]))
+        media = np.flatnonzero(self.map >= 0)
+        if media.size:
+            addrs = self.map[media]
+            if (addrs >= self.nlines * self.spl).any():
+                errs.append("media addresses beyond the last line")
+            else:
+                line, paddr = np.divmod(addrs, self.spl)
+                if (paddr >= self.nslots).any():
+                    errs.append("media addresses inside a line's emeta")
+                else:
+                    wrong = self.lba[line, paddr] != media
+                    if wrong.any():
+                        errs.append(f"{int(wrong.sum())} LBAs map to line sectors listed for another LBA "
+                                    f"(first LBA {int(media[wrong][0])})")
+        cache = np.flatnonzero(self.map <= -2)
+        if cache.size and rb is not None:
+            slots = cache_slot(self.map[cache])
+            if (slots >= rb.n).any():
+                errs.append("buffer mappings beyond the ring")
+            else:
+                live = (slots - rb.sync) % rb.n < rb.count
+                if not live.all():
+                    errs.append(f"{int((~live).sum())} LBAs map to buffer entries already written")
+                if (rb.lba[slots] != cache).any():
+                    errs.append("LBAs map to buffer entries of other LBAs")
+        for ln in free_lines:
+            if self.vsc[ln] or (self.lba[ln] != ADDR_EMPTY).any() or self.held[ln]:
+                errs.append(f"free line {ln} still holds valid sectors or an LBA list")
+        for a in self.unreadable:
+            if not 0 <= a < self.nlines * self.spl:
+                errs.append(f"unreadable address {a} outside the media")
+                break
+        if errs:
+            raise InvariantError("pblk mapping: " + "; ".join(errs))

@@ -5,6 +5,11 @@ sector, plane, then LUN, then page): a write unit is one page on all planes of o
 (8 sectors, 32 KiB in dual-plane mode) and consecutive units stripe across the LUNs, the
 LUNs themselves ordered across channels first (pblk_luns_init). Units on bad blocks are
 skipped; the first good unit holds smeta and the last good units hold emeta.
+
+A line is erased when it is freed, not when it is next used: a freed line left holding its
+smeta would come back at the next recovery with data the L2P has long moved past (and
+after TRIM records for it were dropped). The erase goes LUN by LUN in stripe order, so
+the block holding smeta goes first and a power cut in the middle leaves no line behind.
 """
 import enum
 import logging
@@ -12,10 +17,10 @@ from collections import deque
 
 import numpy as np
 
-from oxemu.wire import BlockState, NvmOpc
+from oxemu.wire import BlockState, NvmOpc, Status
 from oxhost.lightnvm import Addr, NvmError
 
-from .errors import PblkError
+from .errors import PblkError, PblkReadOnly
 from .metadata import MetaSizes
 
 log = logging.getLogger(__name__)
@@ -118,9 +123,12 @@ class Line:
     """struct pblk_line: state, sequence, which blocks it has, where its units are."""
 
     __slots__ = (
+        "collected",
         "cur",
         "data_units",
         "emeta_units",
+        "erased",
+        "gc_tries",
         "good",
         "id",
         "nblocks",
@@ -141,6 +149,9 @@ class Line:
         self.smeta_units = self.data_units = self.emeta_units = None
         self.cur = 0                                 # next data unit to map
         self.nblocks = 0
+        self.erased = False                          # known erased since its last use
+        self.collected = False                       # GC moved all it could; what is left is unreadable
+        self.gc_tries = 0                            # GC runs that left unreadable sectors behind
 
     def set_layout(self, lg: LineGeometry, good: np.ndarray) -> bool:
         self.good = np.array(good, dtype=bool)
@@ -163,20 +174,16 @@ class Line:
 
 class LineManager:
     """pblk_line_mgmt: the free list, the open data line and the one erased ahead of it,
-    per-line valid counts and LBA lists, bad blocks and erases."""
+    bad blocks and erases. Valid counts and LBA lists live in the L2P (l2p.py)."""
 
     def __init__(self, dev, lg: LineGeometry, counters: dict):
         self.dev = dev
         self.lg = lg
         self.c = counters
         self.on_change = None                     # called when the free space changes
+        self.on_bad = None                        # called when blocks turn grown bad
         n = lg.nlines
         self.lines = [Line(i, lg.nluns) for i in range(n)]
-        self.vsc = np.zeros(n, dtype=np.int64)                    # valid sectors per line
-        self.inval_pos = np.zeros(n, dtype=np.int64)              # write-buffer position of the
-        #   last write that invalidated a sector of the line: the line may be erased only once
-        #   that write is on media, or a crash could lose both copies
-        self.lba = np.full((n, lg.meta.nr_lba_slots), -1, dtype=np.int64)   # LBA of each line sector
         self.bad_blk = np.zeros((n, lg.nluns), dtype=bool)        # per the bad block tables
         self.factory_bad = np.zeros((n, lg.nluns), dtype=bool)
         self.free: deque[Line] = deque()
@@ -212,6 +219,8 @@ class LineManager:
         self.bad_blk[line.id, lis] = True
         self.c["grown_bad_marked"] += len(lis)
         log.warning("pblk: line %d: block on LUN index(es) %s marked grown bad", line.id, lis)
+        if self.on_bad is not None:
+            self.on_bad()
 
     # ------------------------------------------------------------ free list
     # free_blocks / free_secs count the free list and the line erased ahead: both are empty
@@ -241,6 +250,10 @@ class LineManager:
         cur = self.cur
         return self.free_secs + (cur.units_left() * self.lg.unit_secs if cur is not None else 0)
 
+    def usable_secs(self) -> int:
+        """Data sectors of every line that can still hold data."""
+        return sum(self._line_secs(ln) for ln in self.lines if ln.state != LineState.BAD)
+
     def erase(self, line: Line) -> bool:
         """Erase the line's good blocks (one multi-plane erase per block). Blocks whose erase
         fails turn grown bad and the line goes on without them; False if too few remain."""
@@ -250,8 +263,9 @@ class LineManager:
         try:
             self.dev.ppa_io(NvmOpc.PH_ERASE, ppas, self.dev.pmode)
         except NvmError as e:
+            if (int(e.status) & ~int(Status.DNR)) == Status.NS_WRITE_PROTECTED:
+                raise PblkReadOnly("pblk: the device refuses erases (its media is read-only)", device=True) from e
             log.warning("pblk: erase of line %d: %s", line.id, e)
-            n = ppas.size
             failed = e.mask.reshape(lis.size, lg.nplanes).any(axis=1)
             bad = lis[failed]
             self.c["erase_failed"] += int(bad.size)
@@ -261,12 +275,15 @@ class LineManager:
             if not line.set_layout(lg, good):
                 line.state = LineState.BAD
                 log.warning("pblk: line %d has too few good blocks left; retired", line.id)
+                if self.on_bad is not None:
+                    self.on_bad()
                 return False
         self.c["erases"] += 1
+        line.erased = True
         return True
 
     def pop_erased(self) -> Line | None:
-        """The next free line, freshly erased and off the counts; None when there is none."""
+        """The next free line, erased and off the counts; None when there is none."""
         while self.free:
             line = self.free.popleft()
             self._count(line, -1)
@@ -274,7 +291,7 @@ class LineManager:
             if not line.set_layout(self.lg, line.good & ~self.bad_blk[line.id]):
                 line.state = LineState.BAD
                 continue
-            if self.erase(line):
+            if line.erased or self.erase(line):
                 return line
         return None
 
@@ -298,17 +315,23 @@ class LineManager:
             self.rl_update()
 
     def release(self, line: Line) -> None:
-        """A collected line goes back to the free list; blocks that failed a program while it
-        was in use are retired first."""
+        """A collected line is erased and goes back to the free list; blocks that failed a
+        program while it was in use are retired first. (The caller has dropped its mapping
+        state.)"""
         if line.werr.any():
             self.mark_grown_bad(line, np.flatnonzero(line.werr & ~self.bad_blk[line.id]))
         line.werr[:] = False
         line.seq = 0
         line.cur = 0
-        self.lba[line.id] = -1
-        self.vsc[line.id] = 0
+        line.collected = False
+        line.gc_tries = 0
+        line.erased = False
         if not line.set_layout(self.lg, line.good & ~self.bad_blk[line.id]):
             line.state = LineState.BAD
+            if self.on_bad is not None:
+                self.on_bad()
+            return
+        if not self.erase(line):
             return
         line.state = LineState.FREE
         self.free.append(line)

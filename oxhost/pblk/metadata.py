@@ -5,7 +5,8 @@ Each line begins with smeta (struct line_smeta + the bitmap of the LUNs the line
 and ends with emeta, whose sections start on sector boundaries like pblk's emeta_sec[]:
 
     [1] struct line_emeta + bad-block bitmap + struct wa_counters
-    [2] LBA list: one u64 per line sector before the emeta (ADDR_EMPTY where unmapped)
+    [2] LBA list: one u64 per line sector before the emeta (ADDR_EMPTY where unmapped,
+        ADDR_TRIM where the sector holds TRIM records)
     [3] valid sector count of every line (u32)
 
 Both carry CRC32C: header.crc over the header after its crc field, and the structure's
@@ -25,6 +26,7 @@ SMETA_VERSION = (0, 1)                   # SMETA_VERSION_MAJOR/MINOR
 EMETA_VERSION = (0, 2)                   # EMETA_VERSION_MAJOR/MINOR
 LINETYPE_DATA = 2                        # PBLK_LINETYPE_DATA
 ADDR_EMPTY = -1                          # as int64; 0xFFFF_FFFF_FFFF_FFFF on media
+ADDR_TRIM = -2                           # LBA list / OOB value of a TRIM sector (0x..FFFE)
 ID_NONE = 0xFFFFFFFF                     # no previous / next line
 SEQ_MASK = (1 << 48) - 1
 
@@ -36,6 +38,7 @@ class Kind(enum.IntEnum):
     GC = 2
     PAD = 3
     META = 4
+    TRIM = 5        # TRIM records of discards (trim.py), in log order with the data
 
 
 # struct pblk_sec_meta: the host's 16 OOB bytes of each sector

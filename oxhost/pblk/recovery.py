@@ -1,28 +1,39 @@
-"""Recovery: rebuild the L2P and the line lists from the media at start (pblk-recovery.c).
+"""Recovery: rebuild the mapping and the line lists from the media at start (pblk-recovery.c).
 
-Every line's smeta is read (one batched read); lines with a valid one were in use and are
-replayed in sequence order, so a later write of an LBA wins over an earlier one. A line
-with valid emeta gives its LBA list directly. A line without one (the open line at a
-crash, or one whose emeta is damaged) is scanned: the OOB of each written sector carries
-its LBA and the line's sequence number, and the empty-page status 0x42FF marks where the
-writing stopped. The newest line, if its written part is a clean prefix, is reopened and
-writing continues in it; a line found full without emeta gets its emeta now.
+Every line's smeta is read (one batched read); lines with a valid one of this instance were
+in use and are replayed in sequence order, so a later write of an LBA wins over an earlier
+one and a TRIM record unmaps what precedes it. A line with valid emeta gives its LBA list
+directly. A line without one (the open line at a crash, or one whose emeta is damaged or
+was cut short) is scanned: the OOB of each written sector carries its LBA and the line's
+sequence number, and the empty-page status 0x42FF marks where writing stopped.
+
+Recovery never programs a page it has not seen empty (SPEC 8: a power cut never costs a
+good block). The scan learns what every page of the newest line is -- programmed, torn by
+the cut (uncorrectable, consumed), or empty -- and NAND's in-order rule makes every page
+after a fully empty stripe row empty too. Writing goes on after the last consumed page: a
+unit the cut left half programmed gets its empty plane pages padded, a line whose data
+part is full gets its emeta only if every emeta page is empty, and a line whose emeta was
+cut short stays closed without it (later recoveries scan it). Nothing is written when the
+target comes up read-only.
 
 The same path serves a clean stop and a kill -9: nothing is written at close beyond the
 flush. Damaged smeta or emeta is reported with a warning and skipped, never fatal.
 """
 import logging
 import time
-import uuid
+import uuid as uuidlib
+from dataclasses import dataclass
 
 import numpy as np
 
-from oxemu.wire import NvmOpc, PMode, Status
-from oxhost.lightnvm import NvmError
+from oxemu.wire import PMode
 
+from . import media, trim
+from .errors import PblkReadOnly
 from .lines import Line, LineState
 from .metadata import (
     ADDR_EMPTY,
+    ADDR_TRIM,
     PBLK_MAGIC,
     Kind,
     MetaError,
@@ -31,34 +42,39 @@ from .metadata import (
     unpack_oob,
     unpack_smeta,
 )
+from .writer import program
 
 log = logging.getLogger(__name__)
 
 SCAN_SECS = 1024            # sectors per read while scanning a line's OOB
 
 
-def _read(dev, ppas: np.ndarray, with_meta: bool = False):
-    """(data, meta, failed mask or None, status): reads that fail only in part are normal here."""
-    try:
-        data, meta = dev.ppa_io(NvmOpc.PH_READ, ppas, PMode.SNGL, with_meta=with_meta)
-        return data, meta, None, 0
-    except NvmError as e:
-        if e.status == Status.NVM_WARN_HIGH_ECC:
-            return e.data, e.meta, None, 0
-        return e.data, e.meta, e.mask, e.status
+@dataclass
+class Scan:
+    """What a line's OOB scan found."""
+    lbas: np.ndarray        # LBA list (ADDR_TRIM for TRIM sectors, ADDR_EMPTY elsewhere)
+    counts: np.ndarray      # sectors per Kind written by this line
+    consumed: int           # plane pages programmed (readable or not), in program order
+    clean: bool             # nothing programmed after them
+    unreadable: int         # consumed sectors that read uncorrectable (torn or failed)
 
 
 class Recovery:
-    """pblk_recov_l2p for one target; `run()` leaves the Pblk ready to write."""
+    """pblk_recov_l2p for one target: `load()` rebuilds the state from the media without
+    writing; `resume()` then makes the newest line writable again."""
 
-    def __init__(self, pblk):
+    def __init__(self, pblk, uuid: bytes | None = None):
         self.p = pblk
         self.dev = pblk.dev
         self.lg = pblk.lg
         self.lm = pblk.lm
+        self.uuid = uuid                  # the label's instance uuid, when it names one
+        self._last = None                 # (newest line, its Scan or None)
         self.report = {"lines_in_use": 0, "lines_from_emeta": 0, "lines_scanned": 0, "lines_free": 0,
                        "lines_bad": 0, "corrupt_smeta": 0, "corrupt_emeta": 0, "foreign_lines": 0,
-                       "reopened_line": None, "lbas_mapped": 0, "seconds": 0.0}
+                       "reopened_line": None, "lbas_mapped": 0, "trim_sectors": 0, "trim_unreadable": 0,
+                       "unreadable_sectors": 0, "padded_pages": 0, "emeta_written": 0,
+                       "closed_without_emeta": 0, "seconds": 0.0}
 
     # ------------------------------------------------------------ smeta
     def _read_smetas(self, lines: list[Line]) -> list:
@@ -68,21 +84,20 @@ class Recovery:
         if not lines:
             return []
         ppas = np.concatenate([lg.ppas(ln.id, lg.unit_paddrs(ln.smeta_units)[:nsec]) for ln in lines])
-        data, _, failed, _ = _read(self.dev, ppas)
         secb = sz.sector_nbytes
+        data = np.empty(ppas.size * secb, dtype=np.uint8)
+        _, st = media.read(self.dev, ppas, data, self.p.c)
         found = []
         for i, ln in enumerate(lines):
-            sl = slice(i * nsec, (i + 1) * nsec)
-            buf = data[sl.start * secb:sl.stop * secb]
-            if failed is not None and failed[sl].any():
-                # a batch reports one status: ask this line alone whether it is just empty
-                buf, _, f1, st = _read(self.dev, ppas[sl])
-                if f1 is not None:
-                    if st != Status.NVM_EMPTY_PAGE:
-                        log.warning("pblk: smeta of line %d unreadable (status 0x%04X); line skipped",
-                                    ln.id, st)
-                        self.report["corrupt_smeta"] += 1
-                    continue
+            buf = data[i * nsec * secb:(i + 1) * nsec * secb]
+            s = None if st is None else st[i * nsec:(i + 1) * nsec]
+            if s is not None and s.any():
+                if (s != media.EMPTY).any():
+                    # a smeta program the power cut tore: the line never got data
+                    log.warning("pblk: smeta of line %d unreadable (status 0x%04X); line treated as free",
+                                ln.id, int(s.max()))
+                    self.report["corrupt_smeta"] += 1
+                continue
             try:
                 found.append((ln, unpack_smeta(sz, buf, ln.id)))
             except MetaError as e:
@@ -92,15 +107,16 @@ class Recovery:
                 # otherwise the first unit holds data of an older use of the block: free
         return found
 
-    # ------------------------------------------------------------ emeta / OOB
+    # ------------------------------------------------------------ emeta / OOB / TRIM
     def _read_emeta(self, ln: Line):
         lg, sz = self.lg, self.lg.meta
         ppas = lg.ppas(ln.id, lg.unit_paddrs(ln.emeta_units))
-        data, _, failed, status = _read(self.dev, ppas)
-        if failed is not None and failed.any():
-            if status != Status.NVM_EMPTY_PAGE:
+        data = np.empty(ppas.size * sz.sector_nbytes, dtype=np.uint8)
+        _, st = media.read(self.dev, ppas, data, self.p.c)
+        if st is not None:
+            if (st != media.EMPTY).any() and not (st == media.EMPTY).any():
                 log.warning("pblk: emeta of line %d unreadable (status 0x%04X); scanning its OOB",
-                            ln.id, status)
+                            ln.id, int(st.max()))
                 self.report["corrupt_emeta"] += 1
             return None
         try:
@@ -116,65 +132,71 @@ class Recovery:
             return None
         return em
 
-    def _scan(self, ln: Line):
-        """LBA list and write counts of a line from its OOB, and how far it was written.
-
-        Returns (lbas, counts, nfull, clean, missing): nfull counts the leading data units
-        fully programmed; clean is True when nothing is programmed after unit nfull; missing
-        lists the unprogrammed sectors of unit nfull when a power cut left it half written
-        (one plane page programmed, the other not), else None.
-        """
+    def _scan(self, ln: Line) -> Scan:
+        """The line's LBA list and write counts from its OOB, and what every page is, in
+        program order (smeta, data, emeta units; the planes of a unit in order). Stops
+        after a stripe row (one unit on every good LUN) found entirely empty: pages are
+        programmed in order within a block, so every later page of the line is empty."""
         lg, sz = self.lg, self.lg.meta
-        us = lg.unit_secs
-        du = ln.data_units
-        lbas = np.full(sz.nr_lba_slots, -1, dtype=np.int64)
+        us, npl, nsec, secb = lg.unit_secs, lg.nplanes, lg.nsectors, sz.sector_nbytes
+        units = np.concatenate([ln.smeta_units, ln.data_units, ln.emeta_units])
+        nu = units.size
+        prog = np.zeros((nu, npl), dtype=bool)
+        lbas = np.full(sz.nr_lba_slots, ADDR_EMPTY, dtype=np.int64)
         counts = np.zeros(len(Kind), dtype=np.int64)
-        wmap = np.zeros((du.size, us), dtype=bool)  # programmed sectors, unit by unit
-        step = max(ln.nblocks, SCAN_SECS // us)     # >= one unit per good LUN: an empty chunk ends it
-        trusted = True
-        for s in range(0, du.size, step):
-            units = du[s:s + step]
-            paddrs = lg.unit_paddrs(units)
-            _, meta, failed, status = _read(self.dev, lg.ppas(ln.id, paddrs), with_meta=True)
-            written = np.ones(paddrs.size, dtype=bool) if failed is None else ~failed
-            if failed is not None and status != Status.NVM_EMPTY_PAGE:
-                trusted = False
-                log.warning("pblk: line %d: read errors while scanning OOB (status 0x%04X)", ln.id, status)
+        unreadable = 0
+        row = max(1, ln.nblocks)
+        step = max(row, (SCAN_SECS // us) // row * row)
+        for s in range(0, nu, step):
+            u = units[s:s + step]
+            paddrs = lg.unit_paddrs(u)
+            buf = np.empty(paddrs.size * secb, dtype=np.uint8)
+            meta, st = media.read(self.dev, lg.ppas(ln.id, paddrs), buf, self.p.c, with_meta=True)
+            if st is None:
+                st = np.zeros(paddrs.size, dtype=np.uint16)
+            written = st != media.EMPTY
+            readable = st == 0
+            unreadable += int(np.count_nonzero(written & ~readable))
             seq, kind, lba = unpack_oob(meta)
-            mine = written & (seq == ln.seq)
-            data = mine & ((kind == Kind.USER) | (kind == Kind.GC))
+            mine = readable & (seq == ln.seq)
+            listed = mine & (paddrs < sz.nr_lba_slots)
+            data = listed & ((kind == Kind.USER) | (kind == Kind.GC))
             lbas[paddrs[data]] = lba[data]
+            lbas[paddrs[listed & (kind == Kind.TRIM)]] = ADDR_TRIM
             counts += np.bincount(kind[mine], minlength=len(Kind))[:len(Kind)]
-            wmap[s:s + units.size] = written.reshape(-1, us)
-            if not written.any():
+            pages = written.reshape(u.size, npl, nsec).any(axis=2)
+            prog[s:s + u.size] = pages
+            if u.size >= row and not pages[-row:].any():
                 break
-        full = wmap.all(axis=1)
-        nfull = int(np.argmin(full)) if not full.all() else du.size
-        clean = trusted and not wmap[nfull + 1:].any()
-        missing = None
-        if clean and nfull < du.size and wmap[nfull].any():
-            missing = np.flatnonzero(~wmap[nfull])
-        return lbas, counts, nfull, clean, missing
+        flat = prog.reshape(-1)
+        consumed = int(np.argmin(flat)) if not flat.all() else flat.size
+        return Scan(lbas, counts, consumed, not flat[consumed:].any(), unreadable)
 
-    def _pad_half_unit(self, ln: Line, missing: np.ndarray) -> bool:
-        """Program the plane pages a power cut left out of unit ln.cur (single-plane
-        writes of padding), so the planes line up again and writing can go on after it."""
+    def _read_trims(self, ln: Line, lbas: np.ndarray) -> dict:
+        """Records of the line's TRIM sectors, by line sector."""
+        tp = np.flatnonzero(lbas == ADDR_TRIM)
+        if tp.size == 0:
+            return {}
         lg = self.lg
-        paddrs = lg.unit_paddrs(ln.data_units[ln.cur:ln.cur + 1])[missing]
-        n = paddrs.size
-        try:
-            self.dev.ppa_io(NvmOpc.PH_WRITE, lg.ppas(ln.id, paddrs), PMode.SNGL,
-                            data=np.zeros(n * lg.meta.sector_nbytes, np.uint8),
-                            meta=pack_oob(ln.seq, Kind.PAD, ADDR_EMPTY, n))
-        except NvmError as e:
-            log.warning("pblk: line %d: padding its half-written unit failed: %s", ln.id, e)
-            return False
-        self.p.c["pad"] += n
-        ln.cur += 1
-        return True
+        secb = lg.meta.sector_nbytes
+        buf = np.empty(tp.size * secb, dtype=np.uint8)
+        _, st = media.read(self.dev, lg.ppas(ln.id, tp), buf, self.p.c)
+        out = {}
+        for i, pa in enumerate(tp.tolist()):
+            try:
+                if st is not None and st[i]:
+                    raise MetaError(f"status 0x{int(st[i]):04X}")
+                out[pa] = trim.unpack(buf[i * secb:(i + 1) * secb])
+            except MetaError as e:
+                log.error("pblk: line %d: TRIM sector %d unreadable (%s); its discards are lost",
+                          ln.id, pa, e)
+                self.report["trim_unreadable"] += 1
+        self.report["trim_sectors"] += len(out)
+        return out
 
     # ------------------------------------------------------------ the whole pass
-    def run(self) -> dict:
+    def load(self) -> dict:
+        """Read the media and rebuild the mapping, writing nothing."""
         t0 = time.perf_counter()
         p, lg, lm = self.p, self.lg, self.lm
         lm.load_bbt()
@@ -185,28 +207,29 @@ class Recovery:
             else:
                 ln.state = LineState.BAD
         found = self._read_smetas(candidates)
-        in_use = set()
-        if found:
-            newest = max(found, key=lambda f: f[1].seq)
-            lm.uuid = newest[1].uuid
-            mine = []
-            for ln, sm in found:
-                if sm.uuid != lm.uuid:
-                    log.warning("pblk: line %d belongs to another pblk instance; treated as free", ln.id)
-                    self.report["foreign_lines"] += 1
-                    continue
-                if not ln.set_layout(lg, sm.luns):
-                    log.warning("pblk: line %d: smeta names too few blocks; line skipped", ln.id)
-                    self.report["corrupt_smeta"] += 1
-                    continue
-                ln.seq, ln.prev_id = sm.seq, sm.prev_id
-                mine.append(ln)
-            mine.sort(key=lambda ln: ln.seq)
-            self._replay(mine)
-            in_use = {ln.id for ln in mine}
+        if self.uuid is not None:
+            lm.uuid = self.uuid
+        elif found:
+            lm.uuid = max(found, key=lambda f: f[1].seq)[1].uuid
         else:
-            lm.uuid = uuid.uuid4().bytes
-        # everything else that can hold data is free
+            lm.uuid = uuidlib.uuid4().bytes
+        mine = []
+        for ln, sm in found:
+            if sm.uuid != lm.uuid:
+                log.warning("pblk: line %d belongs to another pblk instance; treated as free", ln.id)
+                self.report["foreign_lines"] += 1
+                continue
+            if not ln.set_layout(lg, sm.luns):
+                log.warning("pblk: line %d: smeta names too few blocks; line skipped", ln.id)
+                self.report["corrupt_smeta"] += 1
+                continue
+            ln.seq, ln.prev_id = sm.seq, sm.prev_id
+            mine.append(ln)
+        mine.sort(key=lambda ln: ln.seq)
+        if mine:
+            self._replay(mine)
+        in_use = {ln.id for ln in mine}
+        # everything else that can hold data is free (and erased before it is used)
         for ln in candidates:
             if ln.id not in in_use:
                 ln.seq, ln.cur = 0, 0
@@ -228,16 +251,15 @@ class Recovery:
         return r
 
     def _replay(self, lines: list[Line]) -> None:
-        p, lg, lm = self.p, self.lg, self.lm
-        spl = lg.sec_per_line
-        nslots = lg.meta.nr_lba_slots
-        paddr = np.arange(nslots, dtype=np.int64)
+        p, lm, l2p = self.p, self.lm, self.p.l2p
+        nsectors = l2p.nsectors
         wa = np.zeros(3, dtype=np.int64)          # user, gc, pad
         wa_seq = -1
         scanned = []
         last = None
         for ln in lines:
             em = self._read_emeta(ln)
+            sc = None
             if em is not None:
                 lbas = em.lbas
                 ln.werr = em.bad & ln.good
@@ -246,35 +268,93 @@ class Recovery:
                     wa[:] = em.wa
                     wa_seq = em.seq
                 self.report["lines_from_emeta"] += 1
-                last = (ln, None, None)
             else:
-                lbas, counts, nfull, clean, missing = self._scan(ln)
-                ln.cur = nfull
-                scanned.append((ln, counts))
+                sc = self._scan(ln)
+                lbas = sc.lbas
+                ln.cur = int(np.clip(-(-sc.consumed // self.lg.nplanes) - ln.smeta_units.size,
+                                     0, ln.data_units.size))
+                scanned.append((ln, sc.counts))
                 self.report["lines_scanned"] += 1
-                last = (ln, clean, missing)
-            bad = (lbas >= p.l2p.nsectors)
+                self.report["unreadable_sectors"] += sc.unreadable
+            bad = (lbas >= nsectors) | ((lbas < 0) & (lbas != ADDR_EMPTY) & (lbas != ADDR_TRIM))
             if bad.any():
-                log.warning("pblk: line %d maps %d LBAs beyond the capacity; ignored", ln.id, int(bad.sum()))
-                lbas = np.where(bad, -1, lbas)
-            lm.lba[ln.id] = lbas
-            p.l2p.load_line(lbas, ln.id * spl + paddr)
+                log.warning("pblk: line %d lists %d LBAs outside the volume; ignored", ln.id, int(bad.sum()))
+                lbas = np.where(bad, ADDR_EMPTY, lbas)
+            l2p.replay_line(ln.id, lbas, self._read_trims(ln, lbas))
             ln.state = LineState.CLOSED
+            last = (ln, sc)
         for ln, counts in scanned:
             if ln.seq > wa_seq:
                 wa += (counts[Kind.USER], counts[Kind.GC], counts[Kind.PAD])
         p.c["user"], p.c["gc"], p.c["pad"] = (int(x) for x in wa)
-        lm.vsc[:] = p.l2p.valid_counts(spl, lg.nlines)
+        l2p.recount()
         lm.next_seq = lines[-1].seq + 1
         lm.last_id = lines[-1].id
-        ln, clean, missing = last
-        if clean and missing is not None:
-            clean = self._pad_half_unit(ln, missing)
-        if clean:                       # the newest line was open: go on writing it
-            ln.state = LineState.OPEN
-            lm.cur = ln
-            self.report["reopened_line"] = ln.id
-            if ln.units_left() == 0:
-                p.writer.close_line(ln)
-        elif clean is False:
-            log.info("pblk: line %d was left with a ragged end; closed as it is", ln.id)
+        self._last = last
+
+    # ------------------------------------------------------------ writing goes on
+    def resume(self) -> None:
+        """Make the newest line writable again if it was open at the stop: pad the plane
+        pages a cut left empty in its last unit and reopen it, or write its emeta when its
+        data part is full and every emeta page is empty. Pages seen programmed (readable or
+        torn) are never programmed again."""
+        if self._last is None:
+            return
+        ln, sc = self._last
+        self._last = None
+        if sc is None:                          # closed with its emeta: nothing to do
+            return
+        r = self.report
+        if not sc.clean:
+            log.warning("pblk: line %d has programmed pages after an empty one; closed as it is", ln.id)
+            r["closed_without_emeta"] += 1
+            return
+        npl = self.lg.nplanes
+        units = np.concatenate([ln.smeta_units, ln.data_units, ln.emeta_units])
+        nsm, ndu = ln.smeta_units.size, ln.data_units.size
+        touched, partial = divmod(sc.consumed, npl)
+        if partial:
+            touched += 1
+        if touched > nsm + ndu:
+            log.warning("pblk: line %d: its emeta write was cut short; closed without emeta "
+                        "(recovery scans it)", ln.id)
+            r["closed_without_emeta"] += 1
+            return
+        try:
+            if partial:
+                self._pad(ln, int(units[touched - 1]), np.arange(partial, npl))
+            if touched < nsm:
+                self._pad(ln, None, None, units=units[touched:nsm])
+                touched = nsm
+        except PblkReadOnly as e:
+            self.p._enter_read_only(str(e), frozen=e.device)
+            return
+        ln.cur = touched - nsm if touched > nsm else 0
+        ln.state = LineState.OPEN
+        self.lm.cur = ln
+        r["reopened_line"] = ln.id
+        if ln.units_left() == 0:                # data part full, emeta pages all seen empty
+            self.p.writer.close_line(ln)
+            r["emeta_written"] += 1
+
+    def _pad(self, ln: Line, unit: int | None, planes, units=None) -> None:
+        """Program padding into pages recovery saw empty: the given planes of one unit
+        (single-plane writes), or whole units. A failed program consumes the page all the
+        same, and the block is retired when the line is freed."""
+        lg = self.lg
+        if units is None:
+            paddrs = (unit * lg.unit_secs + planes[:, None] * lg.nsectors
+                      + np.arange(lg.nsectors)[None, :]).reshape(-1)
+            pmode = PMode.SNGL
+        else:
+            paddrs = lg.unit_paddrs(units)
+            pmode = self.dev.pmode
+        n = paddrs.size
+        failed = program(self.dev, lg.ppas(ln.id, paddrs), pmode,
+                         np.zeros(n * lg.meta.sector_nbytes, np.uint8), pack_oob(ln.seq, Kind.PAD, ADDR_EMPTY, n))
+        self.p.c["pad"] += n
+        self.report["padded_pages"] += n // lg.nsectors
+        if failed is not None:
+            self.p.c["write_failed"] += int(np.count_nonzero(failed))
+            ln.werr[lg.lun_of_unit(np.atleast_1d(unit if units is None else units))] = True
+            log.warning("pblk: line %d: padding a unit the cut left half written failed", ln.id)

@@ -7,7 +7,9 @@ DMAs from it with no bounce copy). Entries stay readable until the media holds t
 Positions `mem` (next entry to fill) and `sync` (first entry not yet on media) only grow;
 an entry's slot is position % nentries. The writer is synchronous, so pblk's separate
 `subm` and `sync` pointers coincide. Each entry records its LBA and what kind of write it
-is (user, GC, pad) so the rate limiter can count user and GC entries apart.
+is (user, GC, pad, TRIM) so the rate limiter can count user and GC entries apart; a GC
+entry also records the media address it was copied from (`src`), so GC work that cannot be
+written can be undone while the victim still holds the data.
 """
 import numpy as np
 
@@ -19,7 +21,7 @@ NR_ENTRIES = 2048            # pblk_rb_calculate_size for this geometry
 class WriteBuffer:
     """struct pblk_rb over a guest-RAM data area of nentries * sector_nbytes bytes."""
 
-    __slots__ = ("data", "kind", "lba", "mem", "n", "ngc", "nuser", "secb", "sync")
+    __slots__ = ("data", "kind", "lba", "mem", "n", "ngc", "nuser", "secb", "src", "sync")
 
     def __init__(self, data: np.ndarray, nentries: int = NR_ENTRIES, sector_nbytes: int = 4096):
         if data.nbytes < nentries * sector_nbytes:
@@ -29,6 +31,7 @@ class WriteBuffer:
         self.data = data.reshape(-1)[:nentries * sector_nbytes].reshape(nentries, sector_nbytes)
         self.lba = np.full(nentries, -1, dtype=np.int64)
         self.kind = np.zeros(nentries, dtype=np.uint8)
+        self.src = np.full(nentries, -1, dtype=np.int64)
         self.mem = 0
         self.sync = 0
         self.nuser = 0          # user entries between sync and mem (pblk_rl rb_user_cnt)
@@ -81,9 +84,9 @@ class WriteBuffer:
         self.nuser += 1
         return pos
 
-    def put(self, lbas: np.ndarray, kinds, rows: np.ndarray | None) -> np.ndarray:
-        """Entries with given LBAs and kinds; rows = their data (k, sector) or None for zeros.
-        Returns their slots."""
+    def put(self, lbas: np.ndarray, kinds, rows: np.ndarray | None, src=-1) -> np.ndarray:
+        """Entries with given LBAs and kinds; rows = their data (k, sector) or None for zeros;
+        src = the media addresses GC entries were copied from. Returns their slots."""
         k = len(lbas)
         sl = self.slots(self.mem, k)
         if rows is None:
@@ -92,6 +95,7 @@ class WriteBuffer:
             self.data[sl] = rows
         self.lba[sl] = lbas
         self.kind[sl] = kinds
+        self.src[sl] = src
         self.mem += k
         kinds = np.broadcast_to(np.asarray(kinds, dtype=np.uint8), (k,))
         self.nuser += int(np.count_nonzero(kinds == Kind.USER))
@@ -106,11 +110,12 @@ class WriteBuffer:
             raise ValueError("write buffer: no contiguous room")
         return start
 
-    def commit(self, lbas: np.ndarray, kind: int) -> int:
+    def commit(self, lbas: np.ndarray, kind: int, src=-1) -> int:
         k = len(lbas)
         start = self.mem % self.n
         self.lba[start:start + k] = lbas
         self.kind[start:start + k] = kind
+        self.src[start:start + k] = src
         pos = self.mem
         self.mem += k
         if kind == Kind.USER:
@@ -131,6 +136,11 @@ class WriteBuffer:
         if start + k > self.n or k > self.count:
             raise ValueError("write buffer: tail request crosses the ring end or the head")
         return start
+
+    def drop(self) -> None:
+        """Forget every entry not yet on media (only when none of them is needed)."""
+        self.sync = self.mem
+        self.nuser = self.ngc = 0
 
     def release(self, k: int) -> None:
         """The k entries at `sync` are on media: their slots may be reused."""

@@ -1,14 +1,16 @@
 """The writer: maps whole write units from the write buffer onto the open line, stripes them
-across its LUNs and programs them, then points the L2P at the media (pblk-write.c,
+across its LUNs and programs them, then commits them to the mapping (pblk-write.c,
 pblk-map.c). It also opens lines (erase-ahead, smeta) and closes them (emeta).
 
 A write unit is one page on every plane of one LUN (8 sectors in dual-plane mode); units
 go to the LUNs in stripe order, so consecutive units program different LUNs. One device
 call carries up to 1024 sectors (16 commands of 64 addresses, one doorbell).
 
-A failed program (0x40FF with a bitmap) is not fatal: the sectors that failed go back to
-the head of the buffer and are written again further on, the line is marked as having a
-write error on that block, and the block is retired when GC frees the line.
+A failed program (0x40FF with a bitmap) is not fatal: the sectors that still matter go
+back into the buffer and are written again further on (a TRIM sector keeps only the
+records still needed then), the line is marked as having a write error on that block,
+and the block is retired when GC frees the line. A device that refuses writes as
+read-only (NS_WRITE_PROTECTED) puts the target in read-only mode.
 """
 import logging
 
@@ -17,15 +19,43 @@ import numpy as np
 from oxemu.wire import NvmOpc, Status
 from oxhost.lightnvm import NvmError
 
-from .errors import PblkIOError, PblkNoSpace
-from .l2p import L2P, cache_code
+from . import trim
+from .errors import PblkIOError, PblkNoSpace, PblkReadOnly
+from .l2p import EMPTY, L2P
 from .lines import Line, LineGeometry, LineManager, LineState
-from .metadata import ADDR_EMPTY, ID_NONE, Kind, pack_emeta, pack_oob, pack_smeta
+from .metadata import (
+    ADDR_EMPTY,
+    ADDR_TRIM,
+    ID_NONE,
+    Kind,
+    MetaError,
+    pack_emeta,
+    pack_oob,
+    pack_smeta,
+)
 from .writebuffer import WriteBuffer
 
 log = logging.getLogger(__name__)
 
 MAX_SECS_PER_CALL = 1024
+
+
+def write_protected(status: int) -> bool:
+    return (int(status) & ~int(Status.DNR)) == Status.NS_WRITE_PROTECTED
+
+
+def program(dev, ppas: np.ndarray, pmode, data: np.ndarray, meta: np.ndarray) -> np.ndarray | None:
+    """Program sectors; None on success, else the bool mask of failed sectors. A device in
+    read-only mode raises PblkReadOnly; any other status than a write failure PblkIOError."""
+    try:
+        dev.ppa_io(NvmOpc.PH_WRITE, ppas, pmode, data=data, meta=meta)
+        return None
+    except NvmError as e:
+        if write_protected(e.status):
+            raise PblkReadOnly("pblk: the device refuses writes (its media is read-only)", device=True) from e
+        if e.status != Status.NVM_FAIL_WRITE:
+            raise PblkIOError(f"pblk: program failed with NVMe status 0x{e.status:04X}") from e
+        return e.mask
 
 
 class Writer:
@@ -43,16 +73,8 @@ class Writer:
         self.pmode = dev.pmode
         self.max_units = max(1, MAX_SECS_PER_CALL // lg.unit_secs)
 
-    # ------------------------------------------------------------ device
     def _program(self, ppas: np.ndarray, data: np.ndarray, meta: np.ndarray) -> np.ndarray | None:
-        """Program sectors; None on success, else the bool mask of failed sectors."""
-        try:
-            self.dev.ppa_io(NvmOpc.PH_WRITE, ppas, self.pmode, data=data, meta=meta)
-            return None
-        except NvmError as e:
-            if e.status != Status.NVM_FAIL_WRITE:
-                raise PblkIOError(f"pblk: program failed with NVMe status 0x{e.status:04X}") from e
-            return e.mask
+        return program(self.dev, ppas, self.pmode, data, meta)
 
     # ------------------------------------------------------------ lines
     def open_line(self) -> Line:
@@ -70,7 +92,8 @@ class Writer:
             line.prev_id = lm.last_id
             line.cur = 0
             line.werr[:] = False
-            lm.lba[line.id] = -1
+            line.erased = False
+            self.l2p.open_line(line.id)
             if self._write_smeta(line):
                 break
         line.state = LineState.OPEN
@@ -110,7 +133,7 @@ class Writer:
         nxt = lm.next.id if lm.next is not None else ID_NONE
         buf = pack_emeta(lg.meta, line.id, line.seq, line.prev_id, nxt, lm.uuid,
                          ~line.good | line.werr, (c["user"], c["gc"], c["pad"]),
-                         lm.lba[line.id], np.clip(lm.vsc, 0, None))
+                         self.l2p.lba[line.id], np.clip(self.l2p.vsc, 0, None))
         paddrs = lg.unit_paddrs(line.emeta_units)
         n = paddrs.size
         failed = self._program(lg.ppas(line.id, paddrs), buf, pack_oob(line.seq, Kind.META, ADDR_EMPTY, n))
@@ -124,7 +147,7 @@ class Writer:
         if lm.cur is line:
             lm.cur = None
         c["lines_closed"] += 1
-        log.debug("pblk: closed line %d seq %d, %d valid", line.id, line.seq, int(lm.vsc[line.id]))
+        log.debug("pblk: closed line %d seq %d, %d valid", line.id, line.seq, int(self.l2p.vsc[line.id]))
 
     def current_line(self) -> Line:
         line = self.lm.cur
@@ -155,7 +178,7 @@ class Writer:
                 self.close_line(line)
 
     def _write_units(self, line: Line, k: int) -> None:
-        rb, lg, lm, c = self.rb, self.lg, self.lm, self.c
+        rb, lg, c = self.rb, self.lg, self.c
         us = lg.unit_secs
         n = k * us
         start = rb.tail(n)
@@ -170,36 +193,67 @@ class Writer:
         c["user"] += int(counts[Kind.USER])
         c["gc"] += int(counts[Kind.GC])
         c["pad"] += int(counts[Kind.PAD])
+        c["trim_sectors"] += int(counts[Kind.TRIM])
         slots = np.arange(start, start + n, dtype=np.int64)
-        ok = np.ones(n, dtype=bool) if failed is None else ~failed
-        # LBA list of the line: every programmed sector's LBA (stale ones are told apart by
-        # the L2P, as in pblk)
-        row = lm.lba[line.id]
-        row[paddrs] = np.where(ok, lbas, ADDR_EMPTY)
-        mapped = ok & (lbas >= 0)
-        if mapped.all():
-            upd = self.l2p.commit(lbas, slots, line.id * lg.sec_per_line + paddrs)
-        else:
-            upd = self.l2p.commit(lbas[mapped], slots[mapped], line.id * lg.sec_per_line + paddrs[mapped])
-        lm.vsc[line.id] += int(np.count_nonzero(upd))
+        # the line's LBA list gets every programmed sector (stale ones are told apart by the
+        # L2P, as in pblk); LBAs still pointing at their slot now point at the media
+        self.l2p.commit(line.id, paddrs, lbas, slots, None if failed is None else ~failed)
         if failed is None:
             rb.release(n)
             return
-        # program failure: requeue the sectors that still matter
-        c["write_failed"] += int(np.count_nonzero(failed))
-        bad_units = failed.reshape(k, us).any(axis=1)
-        line.werr[lg.lun_of_unit(units[bad_units])] = True
-        retry = failed & (lbas >= 0)
-        retry &= self.l2p.map[np.where(retry, lbas, 0)] == cache_code(slots)
-        r_lbas, r_kinds = lbas[retry], kinds[retry]
-        rows = rb.data[slots[retry]].copy()
+        self._requeue(line, units, failed, lbas, kinds, slots)
+
+    def _requeue(self, line: Line, units, failed, lbas, kinds, slots) -> None:
+        """A program failed: data entries that still matter and TRIM records still needed go
+        back into the buffer, in their order, and the block is marked for retirement."""
+        rb, lg, c, l2p = self.rb, self.lg, self.c, self.l2p
+        n = lbas.size
+        nfail = int(np.count_nonzero(failed))
+        c["write_failed"] += nfail
+        line.werr[lg.lun_of_unit(units[failed.reshape(-1, lg.unit_secs).any(axis=1)])] = True
+        failed_pos = rb.sync + int(np.argmax(failed))
+        keep = failed & l2p.cached_at(lbas, slots)
+        rows, r_lbas, r_kinds, r_src = [], [], [], []
+        for i in np.flatnonzero(failed & (keep | (kinds == Kind.TRIM))).tolist():
+            if kinds[i] == Kind.TRIM:
+                for sec in self._still_needed_trims(rb.data[slots[i]]):
+                    rows.append(sec)
+                    r_lbas.append(ADDR_TRIM)
+                    r_kinds.append(Kind.TRIM)
+                    r_src.append(-1)
+            else:
+                rows.append(rb.data[slots[i]].copy())
+                r_lbas.append(int(lbas[i]))
+                r_kinds.append(int(kinds[i]))
+                r_src.append(int(rb.src[slots[i]]))
         rb.release(n)
-        if r_lbas.size:
-            new = rb.put(r_lbas, r_kinds, rows)
-            self.l2p.map[r_lbas] = cache_code(new)
-            c["requeued"] += int(r_lbas.size)
-        log.warning("pblk: program failure on line %d (%d sectors); %d requeued",
-                    line.id, int(np.count_nonzero(failed)), int(r_lbas.size))
+        new = np.empty(0, dtype=np.int64)
+        data_lbas = np.empty(0, dtype=np.int64)
+        if rows:
+            r_lbas_a = np.array(r_lbas, dtype=np.int64)
+            new = rb.put(r_lbas_a, np.array(r_kinds, dtype=np.uint8), np.stack(rows),
+                         src=np.array(r_src, dtype=np.int64))
+            data = r_lbas_a >= 0
+            data_lbas, new = r_lbas_a[data], new[data]
+            c["requeued"] += len(rows)
+        l2p.requeue(data_lbas, new, failed_pos, rb.mem)
+        log.warning("pblk: program failure on line %d (%d sectors); %d requeued", line.id, nfail, len(rows))
+
+    def _still_needed_trims(self, sector: np.ndarray) -> list:
+        """The TRIM sectors to write again for a failed one: its ranges that are still
+        unmapped (an LBA written since must not be unmapped by a record placed after it)."""
+        try:
+            rec = trim.unpack(sector)
+        except MetaError:
+            return []
+        m = self.l2p.map
+        keep = []
+        for s, k in rec.tolist():
+            keep.append(trim.runs(m[s:s + k] == EMPTY, s))
+        if not keep:
+            return []
+        rec = np.concatenate(keep)
+        return list(trim.pack(rec, self.rb.secb)) if rec.size else []
 
     def pad(self) -> int:
         """Complete the partial write unit at the buffer head with zero sectors."""
@@ -222,4 +276,3 @@ class Writer:
         line = self.lm.cur
         if line is not None and line.units_left() == 0:
             self.close_line(line)
-

@@ -26,14 +26,15 @@ def stamp(lba: int, n: int = 1, tag: int = 0) -> np.ndarray:
 
 @pytest.fixture
 def make_pblk(make_machine):
-    """make_pblk(geometry=small, lun_begin=0, lun_end=None, **Machine kw) -> Pblk on a new machine.
+    """make_pblk(geometry=small, lun_begin=0, lun_end=None, durable_discard=True, **Machine kw)
+    -> Pblk on a new machine.
 
     The Pblk keeps `.machine` for tests that stop the machine under it."""
 
-    def make(geometry=None, lun_begin=0, lun_end=None, **machine_kw):
+    def make(geometry=None, lun_begin=0, lun_end=None, durable_discard=True, **machine_kw):
         machine_kw.setdefault("ram_mib", 64)
         m = make_machine(geometry=geometry or small_geometry(), **machine_kw)
-        p = Pblk(Device.open(m), lun_begin, lun_end)
+        p = Pblk(Device.open(m), lun_begin, lun_end, durable_discard=durable_discard)
         p.machine = m
         return p
 

@@ -62,7 +62,7 @@ def test_failed_program_data_survives_an_unclean_stop(disk_pblk):
     unclean_stop(p)
     q = disk_pblk()
     assert (q.read_sectors(0, 300) == stamp(0, 300)).all()
-    assert int(q.lm.vsc.sum()) == 300
+    assert int(q.l2p.vsc.sum()) == 300
 
 
 def test_failed_erase_marks_the_block_grown_bad_and_the_line_goes_on_without_it(make_pblk):

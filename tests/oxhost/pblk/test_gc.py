@@ -45,7 +45,7 @@ def test_gc_frees_a_line_left_without_valid_data_without_moving_any(pblk):
     pblk.write_sectors(0, stamp(0, per_line))       # fills line 0 exactly: it closes
     pblk.flush()
     first = pblk.lm.lines[0]
-    assert first.state == LineState.CLOSED and pblk.lm.vsc[0] == per_line
+    assert first.state == LineState.CLOSED and pblk.l2p.vsc[0] == per_line
     pblk.write_sectors(0, stamp(0, per_line, tag=1))
     pblk.flush()
     st = pblk.stats()
@@ -87,9 +87,10 @@ def test_full_volume_random_overwrite_completes_with_gc_and_loses_nothing(pblk):
     assert st["gc_runs"] > 16 and st["gc_sectors_moved"] > 0
     assert st["write_amplification"] > 1.5
     assert st["bad_lines"] == 0
-    assert int(pblk.lm.vsc.sum()) == n              # every LBA valid exactly once
-    counted = pblk.l2p.valid_counts(pblk.lg.sec_per_line, pblk.lg.nlines)
-    assert (counted == pblk.lm.vsc).all()
+    assert int(pblk.l2p.vsc.sum()) == n              # every LBA valid exactly once
+    counted = pblk.l2p.valid_counts()
+    assert (counted == pblk.l2p.vsc).all()
+    pblk.check()
 
 
 def test_background_collects_when_free_lines_run_low(pblk):

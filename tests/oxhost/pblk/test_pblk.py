@@ -50,11 +50,11 @@ def test_discard_reads_zeros_and_drops_valid_counts(pblk):
     pblk.write_sectors(0, stamp(0, 64))
     pblk.flush()
     line = int(pblk.l2p.map[0]) // pblk.lg.sec_per_line
-    before = int(pblk.lm.vsc[line])
+    before = int(pblk.l2p.vsc[line])
     pblk.discard_sectors(8, 16)
     assert not pblk.read_sectors(8, 16).any()
     assert (pblk.read_sectors(0, 8) == stamp(0, 8)).all()
-    assert int(pblk.lm.vsc[line]) == before - 16
+    assert int(pblk.l2p.vsc[line]) == before - 16
     pblk.write_sectors(40, stamp(40, 4))             # discard of buffered sectors too
     pblk.discard(40 * SECTOR, 4 * SECTOR)
     assert not pblk.read_sectors(40, 4).any()

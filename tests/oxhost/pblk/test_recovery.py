@@ -196,7 +196,8 @@ def test_recovery_after_unclean_stop_during_gc(disk_pblk, monkeypatch, crash_at)
     unclean_stop(p)
     q = disk_pblk()
     log.check(q)
-    assert int(q.lm.vsc.sum()) == int(np.count_nonzero(q.l2p.map >= 0))
+    assert int(q.l2p.vsc.sum()) == int(np.count_nonzero(q.l2p.map >= 0))
+    q.check()
     _random_writes(q, log, 2000, rng)               # GC keeps working after recovery
     log.flush(q)
     log.check(q, strict=True)
@@ -214,10 +215,13 @@ def test_recovery_after_a_power_cut(disk_pblk, cut):
                 log.flush(p)
     unclean_stop(p)
     q = disk_pblk()
+    q.check()
     log.check(q)
     _random_writes(q, log, 1500, rng)
     log.flush(q)
     log.check(q, strict=True)
+    q.check()
+    assert q.stats()["counters"]["write_failed"] == 0        # recovery wrote no programmed page
 
 
 def _corrupt(p, ch, lun, blk, pg, pl=0, offset=100):
