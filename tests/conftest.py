@@ -3,6 +3,7 @@
 Every machine a test builds through `make_machine` is closed at teardown, newest first,
 so a failing test never leaves a locked disk file or a live unicorn instance behind.
 """
+import logging
 import os
 import shutil
 
@@ -90,3 +91,20 @@ def default_dev(default_machine):
 def quad_dev(make_machine):
     """A 4-plane device (small geometry), the only shape that accepts quad-plane mode."""
     return Device.open(make_machine(geometry=Geometry.small(nplanes=4)))
+
+
+DEVICE_LOGGERS = ("oxemu", "oxhost.pblk", "oxhost.nvme", "oxhost.lightnvm", "oxhost.driver")
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_logged_errors(request, caplog):
+    """A device bug turned into a status must not pass quietly: a test fails when the device
+    or an FTL logs an ERROR, unless it is marked `device_errors_expected` (a test of exactly
+    that error path)."""
+    yield
+    if request.node.get_closest_marker("device_errors_expected"):
+        return
+    errors = [r for when in ("setup", "call") for r in caplog.get_records(when)
+              if r.levelno >= logging.ERROR and r.name.startswith(DEVICE_LOGGERS)]
+    if errors:
+        pytest.fail("logged ERROR(s): " + " | ".join(f"{r.name}: {r.getMessage()[:300]}" for r in errors[:5]))

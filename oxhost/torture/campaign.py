@@ -32,7 +32,7 @@ FAULT_MIXES = {                      # what --faults NAME adds to every round (r
     "program": dict(program_fail_rate=0.002),
     "erase": dict(erase_fail_rate=0.01),
     "read": dict(read_error_rate=0.002),
-    "bad": dict(factory_bad_rate=0.03),
+    "bad": dict(factory_bad_rate=0.01),
 }
 OPS_PER_ROUND = 400                  # host requests a round issues when no cut ends it
 CUT_WINDOW = 6000                    # media operations a random cut lands within
@@ -201,14 +201,17 @@ class ModeCampaign:
                     lba = int(rng.integers(0, n))
                     k = int(min(rng.choice([1, 8, 64, 512]), n - lba))
                     if not self.read_only:
-                        o.discarded(lba, k, o.next_gen())      # in flight: may or may not land
+                        g = o.next_gen()
+                        o.maybe_discarded(lba, k, g)           # in flight: may or may not land
                         bdev.discard_sectors(lba, k)
+                        o.discarded(lba, k, g)
                 elif not self.read_only:
                     lba = int(rng.integers(0, hot) if rng.random() < 0.3 else rng.integers(0, n))
                     k = int(min(rng.choice(_SIZES), n - lba))
                     g = o.next_gen()
-                    o.wrote(lba, k, g)                         # in flight: may or may not land
+                    o.maybe_wrote(lba, k, g)                   # in flight: may or may not land
                     bdev.write_sectors(lba, stamp.make(np.arange(lba, lba + k), g))
+                    o.wrote(lba, k, g)
             except DriverError:
                 raise _Cut() from None
             except ReadOnly as e:
@@ -344,6 +347,7 @@ class ModeCampaign:
             try:
                 for lba in range(0, o.n, READ_CHUNK):
                     k = min(READ_CHUNK, o.n - lba)
+                    o.maybe_wrote(lba, k, g)
                     bdev.write_sectors(lba, stamp.make(np.arange(lba, lba + k), g))
                     o.wrote(lba, k, g)
                 bdev.flush()

@@ -42,6 +42,14 @@ class Oracle:
         self.gen += 1
         return self.gen
 
+    def maybe_wrote(self, lba: int, count: int, gen: int) -> None:
+        """A write was issued and may land, all or in part (in flight at a cut, or refused
+        midway): reads may return it, a flush does not require it."""
+        np.maximum(self.latest_data[lba:lba + count], gen, out=self.latest_data[lba:lba + count])
+
+    def maybe_discarded(self, lba: int, count: int, gen: int) -> None:
+        np.maximum(self.last_zero[lba:lba + count], gen, out=self.last_zero[lba:lba + count])
+
     def wrote(self, lba: int, count: int, gen: int) -> None:
         self.latest[lba:lba + count] = gen
         self.latest_data[lba:lba + count] = gen

@@ -96,6 +96,7 @@ def _check_shadow(p, shadow):
     assert (tags == shadow).all()
 
 
+@pytest.mark.device_errors_expected    # GC logs the sector it cannot read
 def test_gc_leaves_an_unreadable_sector_mapped_and_failing_and_never_writes_zeros(make_pblk):
     """The report: with read errors during GC, LBAs later read back as zeros and no EIO was
     raised. Sectors GC cannot read stay mapped on the victim (a reader gets EIO while the

@@ -7,6 +7,7 @@ The media here fails every read while `read_error_rate` is 1.0 (a page that cann
 read however often it is retried) and reads normally again once it is back to 0.
 """
 import numpy as np
+import pytest
 
 from oxemu.device.appnvm.blocks import BState
 from oxemu.wire import Status
@@ -30,6 +31,7 @@ def _garbage_everywhere(n):
     return ref
 
 
+@pytest.mark.device_errors_expected    # GC logs the sector it cannot read
 def test_gc_leaves_unreadable_sectors_mapped_erases_nothing_and_does_not_spin(appnvm_machine):
     """GC meets pages it cannot read: their sectors stay mapped in place, the victims are
     not erased while they hold them, a second GC pass does not touch them again, the
@@ -75,6 +77,7 @@ def test_gc_leaves_unreadable_sectors_mapped_erases_nothing_and_does_not_spin(ap
     check_map(ops)
 
 
+@pytest.mark.device_errors_expected    # GC logs the sector it cannot read
 def test_a_block_gc_gave_up_on_is_collected_once_its_valid_count_changes(appnvm_machine):
     """GC looks at a block it left for unreadable sectors again only when the host has
     rewritten or deallocated some of its data; then (the media readable again) it moves
