@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-from oxemu.wire import (SMART_DATA_UNIT_NBYTES, AdminOpc, Cns, FtlLog, IdNs, LogPage, NvmOpc, SmartLog,
+from oxemu.wire import (SMART_DATA_UNIT_NBYTES, Cns, FtlLog, IdNs, LogPage, NvmOpc, SmartLog,
                         Status)
 
 from ..blockdev import BlockDevice, BlockDeviceError
