@@ -36,7 +36,7 @@ from .errors import (
 from .gc import MAX_GC_TRIES, Gc
 from .l2p import L2P
 from .lines import LineGeometry, LineManager, LineState
-from .metadata import ADDR_TRIM, Kind
+from .metadata import ADDR_TRIM, COUNTERS, Kind
 from .recovery import Recovery
 from .rl import RateLimiter
 from .writebuffer import NR_ENTRIES, WriteBuffer
@@ -46,12 +46,6 @@ log = logging.getLogger(__name__)
 
 DRAIN_AT = 512              # buffered entries that start a drain: 64 units, one doorbell
 READ_CHUNK = 1024           # sectors per device read call
-
-COUNTERS = ("user", "gc", "pad", "meta", "trim_sectors", "gc_trim_sectors", "trim_records",
-            "gc_runs", "gc_moved", "lines_opened", "lines_closed", "lines_freed", "erases",
-            "erase_failed", "write_failed", "requeued", "read_retries", "read_failed",
-            "read_failed_gc", "read_empty", "grown_bad_marked", "user_read_sectors",
-            "media_read_sectors", "discarded_sectors", "flushes")
 
 
 class Pblk(BlockDevice):
@@ -515,6 +509,8 @@ class Pblk(BlockDevice):
             "write_buffer": {"entries": rb.n, "buffered": rb.count, "user": rb.nuser, "gc": rb.ngc},
             "rate_limiter": self.rl.as_dict(),
             "counters": dict(c),
+            "counters_persist": "all: as of the last line close (emeta), sector counts then "
+                                "exact from the OOB of later lines",
             "recovery": dict(self.recovery),
             "device": dict(self.dev.driver.stats),
         }

@@ -23,7 +23,7 @@ import numpy as np
 
 PBLK_MAGIC = 0x70626C6B                  # "pblk"
 SMETA_VERSION = (0, 1)                   # SMETA_VERSION_MAJOR/MINOR
-EMETA_VERSION = (0, 2)                   # EMETA_VERSION_MAJOR/MINOR
+EMETA_VERSION = (0, 3)                   # EMETA_VERSION_MAJOR/MINOR (0.3: + the target's counters)
 LINETYPE_DATA = 2                        # PBLK_LINETYPE_DATA
 ADDR_EMPTY = -1                          # as int64; 0xFFFF_FFFF_FFFF_FFFF on media
 ADDR_TRIM = -2                           # LBA list / OOB value of a TRIM sector (0x..FFFE)
@@ -64,6 +64,15 @@ LINE_EMETA = np.dtype({"names": ["header", "crc", "prev_id", "seq_nr", "window_w
 # struct wa_counters
 WA_COUNTERS = np.dtype([("user", "<u8"), ("gc", "<u8"), ("pad", "<u8")])
 assert WA_COUNTERS.itemsize == 24
+
+# The target's counters, all of them, in this order: emeta section [1] carries them after
+# wa_counters (a u64 count, then the values), so they persist as the WA counters do.
+COUNTERS = ("user", "gc", "pad", "meta", "trim_sectors", "gc_trim_sectors", "trim_records",
+            "gc_runs", "gc_moved", "lines_opened", "lines_closed", "lines_freed", "erases",
+            "erase_failed", "write_failed", "requeued", "read_retries", "read_failed",
+            "read_failed_gc", "read_empty", "grown_bad_marked", "user_read_sectors",
+            "media_read_sectors", "discarded_sectors", "flushes")
+COUNTERS_MAX = 64                        # room kept in emeta, so more can be added later
 
 _CRC_FROM = 36        # both structures: CRC covers everything after their own crc field
 
@@ -107,7 +116,7 @@ class MetaSizes:
 
     def _sections(self, emeta_secs: int) -> tuple[int, int, int]:
         s = self.sector_nbytes
-        head = LINE_EMETA.itemsize + 8 * self.bitmap_words + WA_COUNTERS.itemsize
+        head = LINE_EMETA.itemsize + 8 * self.bitmap_words + WA_COUNTERS.itemsize + 8 * (1 + COUNTERS_MAX)
         return (_ceil(head, s), _ceil((self.sec_per_line - emeta_secs) * 8, s), _ceil(self.nlines * 4, s))
 
     @property
@@ -154,6 +163,7 @@ class Emeta:
     wa: tuple                 # (user, gc, pad) sectors written by the target so far
     lbas: np.ndarray          # int64 per line sector before the emeta; -1 = empty
     vsc: np.ndarray           # uint32 valid sectors of every line when this one closed
+    counters: dict            # the target's counters (COUNTERS) when this line closed
 
 
 # ---------------------------------------------------------------- helpers
@@ -224,7 +234,7 @@ def unpack_smeta(sz: MetaSizes, buf: np.ndarray, line_id: int | None = None) -> 
 
 # ---------------------------------------------------------------- emeta
 def pack_emeta(sz: MetaSizes, line_id: int, seq: int, prev_id: int, next_id: int, uuid: bytes,
-               bad, wa: tuple, lbas: np.ndarray, vsc: np.ndarray) -> np.ndarray:
+               bad, wa: tuple, lbas: np.ndarray, vsc: np.ndarray, counters: dict | None = None) -> np.ndarray:
     secb = sz.sector_nbytes
     e1, e2, e3 = sz.emeta_sections
     buf = np.zeros(sz.emeta_secs * secb, dtype=np.uint8)
@@ -241,6 +251,9 @@ def pack_emeta(sz: MetaSizes, line_id: int, seq: int, prev_id: int, next_id: int
     buf[off:off + 8 * sz.bitmap_words] = _bits_to_words(bad, sz.bitmap_words).view(np.uint8)
     off += 8 * sz.bitmap_words
     buf[off:off + WA_COUNTERS.itemsize] = np.array([wa], dtype=WA_COUNTERS).view(np.uint8)
+    off += WA_COUNTERS.itemsize
+    vals = [int((counters or {}).get(k, 0)) for k in COUNTERS]
+    buf[off:off + 8 * (1 + len(vals))] = np.array([len(vals), *vals], dtype="<u8").view(np.uint8)
     lo = e1 * secb
     buf[lo:lo + 8 * sz.nr_lba_slots] = lbas[:sz.nr_lba_slots].astype("<i8").view(np.uint8)
     vo = (e1 + e2) * secb
@@ -259,6 +272,10 @@ def unpack_emeta(sz: MetaSizes, buf: np.ndarray, line_id: int | None = None) -> 
     bad = _words_to_bits(buf[off:off + 8 * sz.bitmap_words].view("<u8"), sz.nluns)
     off += 8 * sz.bitmap_words
     wa = buf[off:off + WA_COUNTERS.itemsize].view(WA_COUNTERS)[0]
+    off += WA_COUNTERS.itemsize
+    n = min(int(buf[off:off + 8].view("<u8")[0]), COUNTERS_MAX, len(COUNTERS))
+    vals = buf[off + 8:off + 8 + 8 * n].view("<u8")
+    counters = {k: int(v) for k, v in zip(COUNTERS, vals)}
     lo = e1 * secb
     vo = (e1 + e2) * secb
     return Emeta(line_id=int(h["id"]), seq=int(e["seq_nr"]), prev_id=int(e["prev_id"]),
@@ -266,7 +283,7 @@ def unpack_emeta(sz: MetaSizes, buf: np.ndarray, line_id: int | None = None) -> 
                  nr_valid_lbas=int(e["nr_valid_lbas"]), bad=bad,
                  wa=(int(wa["user"]), int(wa["gc"]), int(wa["pad"])),
                  lbas=buf[lo:lo + 8 * sz.nr_lba_slots].view("<i8").copy(),
-                 vsc=buf[vo:vo + 4 * sz.nlines].view("<u4").copy())
+                 vsc=buf[vo:vo + 4 * sz.nlines].view("<u4").copy(), counters=counters)
 
 
 # ---------------------------------------------------------------- OOB

@@ -255,6 +255,7 @@ class Recovery:
         nsectors = l2p.nsectors
         wa = np.zeros(3, dtype=np.int64)          # user, gc, pad
         wa_seq = -1
+        kept: dict = {}                           # all counters, as the newest emeta has them
         scanned = []
         last = None
         for ln in lines:
@@ -267,6 +268,7 @@ class Recovery:
                 if em.seq > wa_seq:
                     wa[:] = em.wa
                     wa_seq = em.seq
+                    kept = em.counters
                 self.report["lines_from_emeta"] += 1
             else:
                 sc = self._scan(ln)
@@ -283,9 +285,17 @@ class Recovery:
             l2p.replay_line(ln.id, lbas, self._read_trims(ln, lbas))
             ln.state = LineState.CLOSED
             last = (ln, sc)
+        # Counters persist: all of them as the newest emeta has them, then what the OOB of
+        # later lines shows (sectors by kind: exact). Event counts since that line closed
+        # (GC runs, lines opened...) are not on media and start from there.
+        for k, v in kept.items():
+            if k in p.c:
+                p.c[k] = v
         for ln, counts in scanned:
             if ln.seq > wa_seq:
                 wa += (counts[Kind.USER], counts[Kind.GC], counts[Kind.PAD])
+                p.c["meta"] += int(counts[Kind.META])
+                p.c["trim_sectors"] += int(counts[Kind.TRIM])
         p.c["user"], p.c["gc"], p.c["pad"] = (int(x) for x in wa)
         l2p.recount()
         lm.next_seq = lines[-1].seq + 1

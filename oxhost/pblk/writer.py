@@ -131,11 +131,12 @@ class Writer:
         """Write emeta (LBA list, valid counts, WA counters) into the line's last units."""
         lg, lm, c = self.lg, self.lm, self.c
         nxt = lm.next.id if lm.next is not None else ID_NONE
-        buf = pack_emeta(lg.meta, line.id, line.seq, line.prev_id, nxt, lm.uuid,
-                         ~line.good | line.werr, (c["user"], c["gc"], c["pad"]),
-                         self.l2p.lba[line.id], np.clip(self.l2p.vsc, 0, None))
         paddrs = lg.unit_paddrs(line.emeta_units)
         n = paddrs.size
+        counters = dict(c, meta=c["meta"] + n, lines_closed=c["lines_closed"] + 1)   # this emeta too
+        buf = pack_emeta(lg.meta, line.id, line.seq, line.prev_id, nxt, lm.uuid,
+                         ~line.good | line.werr, (c["user"], c["gc"], c["pad"]),
+                         self.l2p.lba[line.id], np.clip(self.l2p.vsc, 0, None), counters)
         failed = self._program(lg.ppas(line.id, paddrs), buf, pack_oob(line.seq, Kind.META, ADDR_EMPTY, n))
         c["meta"] += n
         if failed is not None:

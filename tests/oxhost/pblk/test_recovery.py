@@ -286,3 +286,29 @@ def test_recovery_pads_a_unit_a_power_cut_left_half_written(disk_pblk):
     log.write(q, 2000, 100)
     log.flush(q)
     log.check(q, strict=True)
+
+
+def test_counters_all_persist_across_a_remount(disk_pblk):
+    """Not only pblk's WA counters: GC runs, metadata sectors, discards... all come back, so
+    the media WA after a remount is the volume's whole history."""
+    p = disk_pblk()
+    n = p.size // 4096
+    rng = np.random.default_rng(3)
+    p.write_sectors(0, np.ones(n * 4096, np.uint8))
+    p.discard_sectors(0, 64)
+    for lba in rng.integers(64, n - 8, 600):                # overwrites: GC runs, lines close
+        p.write_sectors(int(lba), np.full(8 * 4096, 7, np.uint8))
+    p.flush()
+    before = dict(p.c)
+    assert before["gc_runs"] > 0 and before["lines_closed"] > 0 and before["meta"] > 0
+    p.close()
+    p.machine.close()
+    q = disk_pblk()
+    after = q.c
+    for k in ("user", "gc", "pad", "meta", "trim_sectors"):            # sector counts: exact
+        assert after[k] == before[k], k
+    for k in ("gc_runs", "gc_moved", "lines_closed", "erases", "discarded_sectors"):
+        assert 0 < after[k] <= before[k], k                           # as of the last line close
+    st = q.stats()
+    assert st["media_write_amplification"] > st["write_amplification"] >= 1.0
+    assert "counters_persist" in st
