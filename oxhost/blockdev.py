@@ -70,6 +70,19 @@ class BlockDevice(abc.ABC):
     def discard_sectors(self, lba: int, count: int) -> None:
         """The sectors' contents are no longer needed; later reads return zeros."""
 
+    def read_into(self, lba: int, count: int, out: np.ndarray) -> np.ndarray:
+        """read_sectors into `out` (at least count * sector_nbytes bytes); returns the view
+        of out holding them. Devices that can read in place override this."""
+        data = self.read_sectors(lba, count)
+        view = out.reshape(-1).view(np.uint8)[:data.nbytes]
+        view[:] = data
+        return view
+
+    def buf_alloc(self, nbytes: int) -> np.ndarray:
+        """A zeroed buffer I/O can use in place (devices on a DMA bus give one in their
+        memory; read_into and write_sectors then move no extra copy)."""
+        return np.zeros(nbytes, dtype=np.uint8)
+
     def stats(self) -> dict:
         return {}
 
@@ -82,8 +95,10 @@ class BlockDevice(abc.ABC):
         if offset < 0 or nbytes < 0 or offset + nbytes > self.size:
             raise BlockDeviceError(f"range [{offset}, +{nbytes}) outside the device of {self.size} bytes")
 
-    def read(self, offset: int, nbytes: int) -> np.ndarray:
-        """Bytes at offset; a read past the end is cut short, as a file read is."""
+    def read(self, offset: int, nbytes: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Bytes at offset; a read past the end is cut short, as a file read is. With `out`
+        (room for every sector the range touches) the bytes land there and the result is
+        a view of it."""
         if offset < 0 or nbytes < 0:
             raise BlockDeviceError(f"negative offset or length ({offset}, {nbytes})")
         nbytes = max(0, min(nbytes, self.size - offset))
@@ -93,7 +108,10 @@ class BlockDevice(abc.ABC):
         first, last = offset // s, (offset + nbytes - 1) // s
         skip = offset - first * s
         try:
-            data = self.read_sectors(first, last - first + 1)
+            if out is None:
+                data = self.read_sectors(first, last - first + 1)
+            else:
+                data = self.read_into(first, last - first + 1, out)
         except MediaError as e:
             if e.failed is not None and e.data is not None:
                 bad = int(np.argmax(e.failed)) if e.failed.any() else e.failed.size

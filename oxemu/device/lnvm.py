@@ -16,6 +16,7 @@ from ..wire import (MAX_PPAS, AdminOpc, BbTableHeader, BlockState, MediaLabel, M
 from .core import MmgrCmd
 from .errors import CommandError
 from .identity import identify_namespace, nvm_identity
+from .lnvm_runs import Runs
 from .prp import Transfer
 
 _FAIL_STATUS = {
@@ -61,6 +62,7 @@ class LnvmFtl:
         self.sector_nbytes = geo.sector_nbytes
         self.bytes_read = 0
         self.bytes_written = 0
+        self._runs = Runs(self)
 
     # ------------------------------------------------------------------ identity
     def identify_namespace(self) -> bytes:
@@ -156,6 +158,13 @@ class LnvmFtl:
             return self._write(cmd, f, planes, xfer, meta, arrival_ns)
         return self._read(cmd, f, xfer, meta, arrival_ns)
 
+    # ------------------------------------------------------------------ runs of commands
+    def io_run(self, ents, i: int, arrival_ns: int):
+        """Execute the run of writes or reads starting at SQE record i at once (lnvm_runs):
+        (k, (status, result, done) arrays) exactly as `io` one by one would answer those k
+        commands, or (k, None) for k commands to run one by one instead."""
+        return self._runs.run(ents, i, arrival_ns)
+
     @staticmethod
     def _check_planes(units: np.ndarray, pl: np.ndarray, planes: int, what: str) -> None:
         """Multi-plane commands cover each unit (block, or page) on planes 0..planes-1 once."""
@@ -200,11 +209,11 @@ class LnvmFtl:
         done, last, pending = arrival, None, 0
         for u in map(tuple, rows[:, list(unit)].tolist()):
             if u != last and last is not None:
-                done = max(done, self.volt.charge(op, last[0], last[1], pending, arrival))
+                done = max(done, self.volt.charge(op, last[0], last[1], pending, arrival, last[-1]))
                 pending = 0
             last = u
             pending += nbytes_each
-        return max(done, self.volt.charge(op, last[0], last[1], pending, arrival))
+        return max(done, self.volt.charge(op, last[0], last[1], pending, arrival, last[-1]))
 
     def _erase(self, cmd, f, planes, arrival):
         ch, lun, blk, pl = f[:, 0], f[:, 1], f[:, 2], f[:, 3]
@@ -251,9 +260,12 @@ class LnvmFtl:
         out2 = out.reshape(n, secb)
         if n == pages.shape[0] * nsec and np.array_equal(f[:, 5], self._sec_cycle[:n]):
             # whole pages in order (line and pblk reads): gather 16 KiB rows, not 4 KiB
-            np.take(self.volt.data_rows, rows, axis=0, out=out.reshape(-1, geo.page_nbytes))
+            # mode="clip": the rows are in range, and numpy's bounds-checked take copies rows
+            # several times slower than a memcpy
+            np.take(self.volt.data_rows, rows, axis=0, out=out.reshape(-1, geo.page_nbytes), mode="clip")
         else:
-            np.take(self.volt.data_rows.reshape(-1, secb), rows[run] * nsec + f[:, 5], axis=0, out=out2)
+            np.take(self.volt.data_rows.reshape(-1, secb), rows[run] * nsec + f[:, 5], axis=0, out=out2,
+                    mode="clip")
         failed_addr = st[run] != _OK if st.any() else None
         if failed_addr is not None:
             out2[failed_addr] = 0
@@ -271,17 +283,41 @@ class LnvmFtl:
 
     def _read_single(self, cmd, arrival):
         """The 4 KiB random read, untraced: one PPA in the command, plain integers, one copy
-        from the media page into the host's buffer."""
-        addr = self._decode_one(cmd.cdw10 | (cmd.cdw11 << 32))
-        self._pmode(cmd)
-        xfer = Transfer(self.dma, cmd.prp1, cmd.prp2, self.sector_nbytes)
+        from the media page into the host's buffer (in place when it is one guest page)."""
+        ppa = cmd.cdw10 | (cmd.cdw11 << 32)
+        if ppa & ~self._ppa_mask:
+            raise CommandError(Status.INVALID_FIELD | Status.DNR, f"PPA 0x{ppa:x} has bits beyond the format")
+        (o0, m0, l0), (o1, m1, l1), (o2, m2, l2), (o3, m3, l3), (o4, m4, l4), (o5, m5, l5) = self._fields
+        ch, lun, blk, pl, pg, sec = ((ppa >> o0) & m0, (ppa >> o1) & m1, (ppa >> o2) & m2, (ppa >> o3) & m3,
+                                     (ppa >> o4) & m4, (ppa >> o5) & m5)
+        if ch >= l0 or lun >= l1 or blk >= l2 or pl >= l3 or pg >= l4 or sec >= l5:
+            raise CommandError(Status.INVALID_FIELD | Status.DNR, f"PPA 0x{ppa:x} lies outside the geometry")
+        planes = self._planes.get((cmd.cdw12 >> 16) & 0x3)
+        if planes is None or planes > self.geo.nplanes:
+            self._pmode(cmd)                                 # raises its INVALID_FIELD
+        secb = self.sector_nbytes
+        prp1 = cmd.prp1
+        off = prp1 & 0xFFF
+        dma = self.dma
+        if off + secb <= 4096 and not off & 3 and prp1 + secb <= dma.size and not cmd.mptr:
+            st, pdata, _ = self.core.read(ch, lun, blk, pl, pg)       # one guest page: in place
+            dma.bytes_written += secb
+            dma.ram[prp1:prp1 + secb] = pdata[sec * secb:(sec + 1) * secb]
+            self.bytes_read += secb
+            done = arrival
+            if self.timing.enabled:
+                done = self.volt.charge(MediaOp.READ, ch, lun, self.geo.page_nbytes, arrival, pg)
+            if st is MediaStatus.OK:
+                return Status.SUCCESS, 0, done
+            return _FAIL_STATUS[st], 1, done
+        xfer = Transfer(dma, prp1, cmd.prp2, secb)
         meta = None
         if cmd.mptr:
             try:
-                meta = self.dma.view(cmd.mptr, self.geo.meta_nbytes)
+                meta = dma.view(cmd.mptr, self.geo.meta_nbytes)
             except DmaError as e:
                 raise CommandError(Status.DATA_XFER_ERROR, str(e)) from None
-        return self._read_one(cmd, addr, xfer, meta, arrival)
+        return self._read_one(cmd, (ch, lun, blk, pl, pg, sec), xfer, meta, arrival)
 
     def _read_one(self, cmd, addr, xfer, meta, arrival):
         """One sector: plain integers and one copy."""
@@ -299,7 +335,7 @@ class LnvmFtl:
         self.bytes_read += secb
         done = arrival
         if self.timing.enabled:
-            done = self.volt.charge(MediaOp.READ, ch, lun, self.geo.page_nbytes, arrival)
+            done = self.volt.charge(MediaOp.READ, ch, lun, self.geo.page_nbytes, arrival, pg)
         if st is MediaStatus.OK:
             return Status.SUCCESS, 0, done
         return _FAIL_STATUS[st], 1, done

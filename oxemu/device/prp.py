@@ -6,6 +6,7 @@ from ..wire import PAGE_SIZE, Status
 from .errors import CommandError
 
 _ENTRIES_PER_LIST = PAGE_SIZE // 8
+_STEPS = np.arange(1, _ENTRIES_PER_LIST + 1, dtype=np.uint64) * np.uint64(PAGE_SIZE)
 
 
 def prp_pages(dma: DmaEngine, prp1: int, prp2: int, nbytes: int) -> tuple[np.ndarray, int]:
@@ -67,6 +68,33 @@ class Transfer:
             except DmaError as e:
                 raise CommandError(Status.DATA_XFER_ERROR, str(e)) from None
             return
+        npages = (offset + nbytes + PAGE_SIZE - 1) // PAGE_SIZE
+        first = prp1 - offset
+        if npages == 2 and prp2 == first + PAGE_SIZE and not offset % 4 and not prp1 >> 63:
+            # two pages, the second right after the first (4 KiB not page aligned)
+            self.offset, self.pages, self.contiguous = offset, (first, prp2), True
+            try:
+                dma.check(prp1, nbytes)
+            except DmaError as e:
+                raise CommandError(Status.DATA_XFER_ERROR, str(e)) from None
+            return
+        if (npages > 2 and not offset % 4 and not prp1 >> 63 and not prp2 % 8
+                and npages - 1 <= _ENTRIES_PER_LIST - (prp2 % PAGE_SIZE) // 8):
+            # one list page, no chain (a PPA command's 256 KiB): when its entries are the
+            # pages after PRP1's, the transfer is one extent of guest RAM
+            try:
+                ent = dma.read_u64s(prp2, npages - 1)
+            except DmaError as e:
+                raise CommandError(Status.DATA_XFER_ERROR, str(e)) from None
+            if int(ent[0]) == first + PAGE_SIZE and np.array_equal(ent, _STEPS[:npages - 1] + np.uint64(first)):
+                self.offset, self.contiguous = offset, True
+                self.pages = range(first, first + npages * PAGE_SIZE, PAGE_SIZE)
+                try:
+                    dma.check(prp1, nbytes)
+                except DmaError as e:
+                    raise CommandError(Status.DATA_XFER_ERROR, str(e)) from None
+                return
+            dma.bytes_read -= 8 * (npages - 1)            # prp_pages reads (and counts) it again
         p, self.offset = prp_pages(dma, prp1, prp2, nbytes)
         self.pages = p
         self.contiguous = p.size == 1 or bool(np.all(np.diff(p) == PAGE_SIZE))

@@ -14,8 +14,26 @@ class DmaEngine:
     def __init__(self, ram: np.ndarray):
         self._ram = ram
         self._size = ram.shape[0]
+        self._words = None
         self.bytes_read = 0
         self.bytes_written = 0
+
+    @property
+    def ram(self) -> np.ndarray:
+        """Guest RAM as bytes, for the device's ring and list views (bounds-checked by the
+        caller through `check`)."""
+        return self._ram
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def words(self) -> np.ndarray:
+        """Guest RAM as little-endian 64-bit words, to gather PRP and PPA lists at once."""
+        if self._words is None:
+            self._words = self._ram[: self._size - self._size % 8].view("<u8")
+        return self._words
 
     def check(self, addr: int, nbytes: int) -> None:
         if addr < 0 or nbytes < 0 or addr + nbytes > self._size:

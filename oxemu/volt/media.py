@@ -39,6 +39,7 @@ class MediaStatus(enum.IntEnum):
 
 
 BAD_STATES = (1, 2)    # BlockState.BAD, BlockState.GRWN_BAD
+_FEW = 4               # program_pages of at most this many pages runs in plain integers
 _OK, _EMPTY, _PFAIL, _EFAIL, _ECC, _PLOSS = (int(s) for s in MediaStatus)
 assert (_OK, _EMPTY) == (0, 1)
 
@@ -110,6 +111,12 @@ class Volt:
         return bool(f.program_fail or f.program_fail_rate or f.erase_fail or f.erase_fail_rate
                     or f.read_error_rate)
 
+    @property
+    def faultless(self) -> bool:
+        """Powered, with no fault and no power cut to inject: a batch of MMGR commands
+        then has only the NAND rules to tell it apart from the same commands one by one."""
+        return self.powered and self.faults.power_cut_after is None and not self._faulty()
+
     def _is_bad(self, bp: np.ndarray) -> np.ndarray:
         s = self._bbt[bp]
         return (s == BAD_STATES[0]) | (s == BAD_STATES[1])
@@ -133,6 +140,8 @@ class Volt:
                     bad[i] = True
         good = bp[~bad]
         self._next[good] = 0
+        if good.size:                                 # about to be written: fault it in ahead
+            self.store.prepare_erased(np.unique(good // self.geo.nplanes))
         if self._unreadable and good.size:            # erased pages are readable (empty) again
             g = self.geo
             cl, pl_ = np.divmod(good, g.nplanes)
@@ -159,6 +168,12 @@ class Volt:
             return status
         self._mutating()
         tear = (int(ch[k]), int(lun[k]), int(blk[k]), int(pl[k]), int(pg[k])) if torn else None
+        if k <= _FEW:
+            self._program_few(ch[:k].tolist(), lun[:k].tolist(), blk[:k].tolist(), pl[:k].tolist(),
+                              pg[:k].tolist(), data, oob, status)
+            if tear is not None:
+                self._tear(*tear)
+            return status
         ch, lun, blk, pl, pg = ch[:k], lun[:k], blk[:k], pl[:k], pg[:k]
         bp = np.ravel_multi_index((ch, lun, blk, pl), self._bp_shape)
         nxt = self._next[bp].astype(np.int64)
@@ -213,6 +228,59 @@ class Volt:
             self._tear(*tear)
         return status
 
+    def _program_few(self, ch, lun, blk, pl, pg, data, oob, status) -> None:
+        """program_pages for a few pages (a unit of AppNVM, one page pair), in plain integers:
+        the page-at-a-time rule the vector path replays when it must -- a page is taken
+        when it is its block-plane's next and the block is not bad, and only a taken page
+        moves the write pointer -- then faults, first-page population and the copies."""
+        g = self.geo
+        nch, nl, nb, npg, npl = g.nchannels, g.nluns, g.nblocks, g.npages, g.nplanes
+        k = len(pg)
+        bps, oks, expect = [], [], {}
+        for i in range(k):
+            c, lu, b, p, q = ch[i], lun[i], blk[i], pl[i], pg[i]
+            if not (0 <= c < nch and 0 <= lu < nl and 0 <= b < nb and 0 <= p < npl and 0 <= q < npg):
+                raise ValueError("invalid entry in coordinates array")
+            bp = ((c * nl + lu) * nb + b) * npl + p
+            e = expect.get(bp)
+            if e is None:
+                e = int(self._next[bp])
+            s = int(self._bbt[bp])
+            ok = q == e and s != BAD_STATES[0] and s != BAD_STATES[1]
+            expect[bp] = e + 1 if ok else e
+            bps.append(bp)
+            oks.append(ok)
+        for i in range(k):                            # the pages taken move the write pointers
+            if oks[i]:
+                self._next[bps[i]] = expect[bps[i]]
+        rows = [((((ch[i] * nl + lun[i]) * nb + blk[i]) * npg + pg[i]) * npl + pl[i]) for i in range(k)]
+        if self._faulty():
+            f = self.faults
+            for i in range(k):
+                if oks[i] and ((ch[i], lun[i], blk[i], pg[i]) in f.program_fail or f.roll(f.program_fail_rate)):
+                    oks[i] = False                    # the page is consumed all the same
+                    self._spoil(rows[i], PageState.PROGRAM_FAILED)
+        first = [(ch[i] * nl + lun[i]) * nb + blk[i] for i in range(k) if oks[i] and pg[i] == 0]
+        if first:                                     # a block starts filling: fault it in
+            self.store.prepare_block(np.array(first, dtype=np.int64))
+        done = 0
+        w = 0 if oob is None else oob.shape[1]
+        for i in range(k):
+            if oks[i]:
+                r = rows[i]
+                self._data[r] = data[i]
+                if oob is None:
+                    self._oob[r] = 0
+                else:
+                    self._oob[r, :w] = oob[i]
+                    self._oob[r, w:] = 0
+                status[i] = _OK
+                done += 1
+            else:
+                status[i] = _PFAIL
+        self.counters["programs"] += done
+        self.counters["program_fails"] += k - done
+
     def _tear(self, ch: int, lun: int, blk: int, pl: int, pg: int) -> None:
         """The program the power cut interrupted: when it would have gone down, its page
         is consumed and unreadable (a half-programmed page fails its ECC)."""
@@ -249,6 +317,18 @@ class Volt:
         self.counters["reads"] += int(np.count_nonzero(st == _OK)) if rate else k - empty
         self.counters["empty_reads"] += empty
         return status, rows
+
+    def readable(self, ch, lun, blk, pl, pg) -> bool:
+        """Every one of these pages would read back fine now (programmed, not spoiled, no
+        injected read errors, power on): asks without reading, counting or tracing."""
+        if not self.faultless:
+            return False
+        ch, lun, blk, pl, pg = _arr(ch, lun, blk, pl, pg)
+        g = self.geo
+        cl = (ch * g.nluns + lun) * g.nblocks + blk
+        if np.count_nonzero(pg >= self._next[cl * g.nplanes + pl]):
+            return False
+        return not (self._unreadable and np.count_nonzero(self._pstate[(cl * g.npages + pg) * g.nplanes + pl]))
 
     @property
     def data_rows(self) -> np.ndarray:
@@ -292,8 +372,8 @@ class Volt:
         self.counters["reads"] += 1
         return MediaStatus.OK, self._data[row], self._oob[row]
 
-    def charge(self, op: MediaOp, ch: int, lun: int, nbytes: int, arrival_ns: int) -> int:
-        return self.timing.charge(op, ch, lun, nbytes, arrival_ns)
+    def charge(self, op: MediaOp, ch: int, lun: int, nbytes: int, arrival_ns: int, pg: int = 0) -> int:
+        return self.timing.charge(op, ch, lun, nbytes, arrival_ns, pg)
 
     # ---------------------------------------------------------------- bad blocks, label
     def set_block_states(self, ch, lun, blk, pl, state: int) -> None:

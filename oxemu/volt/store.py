@@ -47,11 +47,12 @@ from ..wire.ox import MediaLabel, MediaMode
 from .errors import StoreError
 from .geometry import Geometry
 from .label import SESSION_COUNTERS, copy_label, new_label, set_uuid
+from .populate import Populator
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"OXVOLT\x00\x01"
-MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)   # Linux 5.14
+HUGE_PAGE = 2 << 20
 VERSION = 2
 HEADER_NBYTES = 4096
 
@@ -226,18 +227,23 @@ class Store:
         self.writing = False          # the header says RUNNING for this session
         self._started = False         # this power-on has mutated the media
         self._fd = None
-        self._populate = True
+        self._base = 0                # where the layout starts in the mapping
         self._on_disk = b""
         self._layout = lay = layout(geo)
         if path is None:
             if self.readonly:
                 raise ValueError("volatile media cannot be opened read-only")
-            self._mm = mmap.mmap(-1, lay["file_nbytes"], flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+            self._mm = mmap.mmap(-1, lay["file_nbytes"] + HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
             # A block's data is 4 MiB contiguous, so 2 MiB pages still fill only as data
-            # arrives, and first-touch programs fault 512x less often. Not for the OOB
-            # region: 1 KiB stores scattered over fresh huge pages are slower there.
+            # arrives, and first-touch programs fault 512x less often -- when the data
+            # region starts on a 2 MiB boundary: the regions are placed so that it does
+            # (else every block straddles three huge pages and a half-written block holds
+            # twice its data in RSS). Not for the OOB region: 1 KiB stores scattered over
+            # fresh huge pages are slower there.
+            addr = ctypes.addressof(ctypes.c_char.from_buffer(self._mm))
+            self._base = -(addr + lay["data_off"]) % HUGE_PAGE
             if hasattr(mmap, "MADV_HUGEPAGE"):
-                self._mm.madvise(mmap.MADV_HUGEPAGE, lay["data_off"], geo.data_nbytes)
+                self._mm.madvise(mmap.MADV_HUGEPAGE, self._base + lay["data_off"], geo.data_nbytes)
             self._hdr = new_header(geo, new_label(_now_s()))
             created = True
         else:
@@ -247,7 +253,7 @@ class Store:
             self._stop_at_open = StopState(self._hdr.stop)
         except ValueError:            # a state this build does not know: assume the worst
             self._stop_at_open = StopState.RUNNING
-        buf = np.frombuffer(self._mm, dtype=np.uint8)
+        buf = np.frombuffer(self._mm, dtype=np.uint8)[self._base:self._base + lay["file_nbytes"]]
         n, s = lay["n"], lay["state_off"]
         shape = (geo.nchannels, geo.nluns, geo.nblocks, geo.nplanes)
         self.bbt = buf[s:s + n].reshape(shape)
@@ -266,6 +272,12 @@ class Store:
         self.created = created
         if created and factory_bad is not None:
             self.bbt[factory_bad] = 1
+        self._populator = None
+        if not self.readonly:
+            at = ctypes.c_char.from_buffer(self._mm)
+            address = ctypes.addressof(at)
+            del at                         # no export may outlive the mapping's close
+            self._populator = Populator(address, geo.nchannels * geo.nluns * geo.nblocks, self._block_extents)
 
     # ------------------------------------------------------------------ open
     def _open_file(self, path: str, lay: dict) -> bool:
@@ -398,33 +410,39 @@ class Store:
                 os.fsync(self._fd)
 
     # ------------------------------------------------------------------ data
-    def prepare_block(self, cl: np.ndarray) -> None:
-        """Fault in the data and OOB of blocks (flat ch/lun/blk numbers) about to be written.
-
-        For the disk file only: one MADV_POPULATE_WRITE per block replaces hundreds of
-        single-page faults into the sparse file (4x faster first writes), and it runs when
-        a block's first page is programmed, so the file still grows with data written.
-        """
-        if self._fd is None or not self._populate or self.readonly:
-            return
-        geo = self.geo
+    def _block_extents(self, c: int):
+        """(offset, length) in the mapping of block c's data and OOB, page aligned."""
+        geo, lay = self.geo, self._layout
         dblk = geo.npages * geo.nplanes * geo.page_nbytes
         oblk = geo.npages * geo.nplanes * geo.oob_nbytes
-        lay = self._layout
-        try:
-            for c in cl.tolist():
-                self._mm.madvise(MADV_POPULATE_WRITE, lay["data_off"] + c * dblk, dblk)
-                o = lay["oob_off"] + c * oblk
-                start = o - o % mmap.PAGESIZE
-                self._mm.madvise(MADV_POPULATE_WRITE, start, o + oblk - start)
-        except OSError:               # kernel without it (< 5.14): plain faults still work
-            self._populate = False
+        d = self._base + lay["data_off"] + c * dblk
+        o = self._base + lay["oob_off"] + c * oblk
+        page = mmap.PAGESIZE
+        start, end = o - o % page, -(-(o + oblk) // page) * page
+        return ((d, dblk), (start, end - start))
+
+    def prepare_block(self, cl: np.ndarray) -> None:
+        """Blocks (flat ch/lun/blk numbers) whose first page is being programmed: their data
+        and OOB are populated at once, on the populating thread (populate.py), ahead of
+        the pages that follow; they are complete by the time the media closes."""
+        if self._populator is not None:
+            self._populator.now(np.asarray(cl).tolist())
+
+    def prepare_erased(self, cl: np.ndarray) -> None:
+        """Blocks just erased, about to be written (a pblk line is erased ahead of its
+        use): populated when the populating thread has time. For the disk file only, where
+        a first touch also allocates the file's blocks; fresh anonymous memory comes in
+        2 MiB pages at a fault, cheaply enough to wait for the block's first program."""
+        if self._populator is not None and self._fd is not None:
+            self._populator.ahead(np.asarray(cl).tolist())
 
     # ------------------------------------------------------------------ stop
     def flush(self) -> None:
         """Make everything written so far durable (msync), with the label's counters; a
         no-op for volatile media and read-only opens."""
         if self._fd is not None and not self.readonly:
+            if self._populator is not None:
+                self._populator.settle()      # no page dirtied behind the write-back
             self._mm.flush()
             self._write_header()
             os.fsync(self._fd)
@@ -443,6 +461,9 @@ class Store:
         last mutation) stops unsafely, unless `clean` says the owner shut it down."""
         if self._mm is None:
             return
+        if self._populator is not None:
+            self._populator.close()
+            self._populator = None
         if clean:
             self.shutdown()
         else:

@@ -3,6 +3,8 @@ import ctypes
 import enum
 import struct
 
+import numpy as np
+
 __all__ = [
     "Reg", "CAP", "CC", "CSTS", "SHN", "SHST", "DOORBELL_BASE", "doorbell_offset",
     "AdminOpc", "NvmOpc", "FeatureId", "LogPage", "Cns", "Status", "status_name",
@@ -250,6 +252,17 @@ __all__.append("SQE_PH")
 CQE = struct.Struct("<QHHHH")
 CQE_SIZE = 16
 assert CQE.size == CQE_SIZE
+
+# The same two layouts as numpy records, for a ring read or written many entries at once.
+SQE_DTYPE = np.dtype([("opcode", "u1"), ("flags", "u1"), ("cid", "<u2"), ("nsid", "<u4"),
+                      ("cdw2", "<u4"), ("cdw3", "<u4"), ("mptr", "<u8"), ("prp1", "<u8"),
+                      ("prp2", "<u8"), ("cdw10", "<u4"), ("cdw11", "<u4"), ("cdw12", "<u4"),
+                      ("cdw13", "<u4"), ("cdw14", "<u4"), ("cdw15", "<u4")])
+assert SQE_DTYPE.itemsize == SQE_SIZE
+CQE_DTYPE = np.dtype([("result", "<u8"), ("sq_head", "<u2"), ("sq_id", "<u2"), ("cid", "<u2"),
+                      ("status", "<u2")])
+assert CQE_DTYPE.itemsize == CQE_SIZE
+__all__ += ["SQE_DTYPE", "CQE_DTYPE"]
 
 
 class _LE(ctypes.LittleEndianStructure):

@@ -1,23 +1,41 @@
-"""`ox bench ...`: benchmarks that print figures (run on purpose, never in CI)."""
+"""`ox bench`: the volume's figures against their baselines in one run (run on purpose, never
+in CI); `ox bench bus` and `ox bench fuse` run one part alone."""
 import json
 
 import click
 
 
-@click.group("bench")
-def bench_group():
-    """Benchmarks; each prints its figures (and --json writes them)."""
+@click.group("bench", invoke_without_command=True)
+@click.option("--quick", is_flag=True, help="A smaller run (under two minutes).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures here.")
+@click.option("--ext4", is_flag=True, help="Also time copies onto ext4 on the volume (root).")
+@click.option("--modes", default="pblk,appnvm", show_default=True, help="Stacks to measure.")
+@click.option("--volatile", is_flag=True, help="Our volumes' media in RAM instead of fresh disk files.")
+@click.pass_context
+def bench_group(ctx, quick, json_path, ext4, modes, volatile):
+    """Bus, FUSE and (with --ext4) ext4 figures of our volume against a numpy copy and the
+    store / null FUSE file systems, in one run: a table of ratios, each against its goal.
+
+    Each figure is the best of a few runs, baselines interleaved with ours. Needs /dev/fuse
+    and fio (and root for --ext4).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from ..bench.suite import run
+    run(quick=quick, ext4=ext4, json_path=json_path, volatile=volatile,
+        modes=[m.strip() for m in modes.split(",") if m.strip()], echo=click.echo)
 
 
 @bench_group.command("bus")
 @click.option("--mib", default=64, show_default=True, help="vblk line transfer size.")
 @click.option("--reads", default=20000, show_default=True, help="Single-address reads to time.")
 @click.option("--fill-mib", default=256, show_default=True, help="Data written for the RSS figure.")
+@click.option("--repeat", default=3, show_default=True, help="Runs per figure; the best counts.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures here.")
-def bench_bus(mib, reads, fill_mib, json_path):
+def bench_bus(mib, reads, fill_mib, repeat, json_path):
     """vblk line write/read vs a numpy copy, 4 KiB commands/s through the bus, RSS."""
     from ..bench.bus import run
-    out = run(mib=mib, reads=reads, fill_mib=fill_mib, echo=click.echo)
+    out = run(mib=mib, reads=reads, fill_mib=fill_mib, repeat=repeat, echo=click.echo)
     if json_path:
         with open(json_path, "w") as f:
             json.dump(out, f, indent=2)
@@ -33,10 +51,11 @@ def bench_bus(mib, reads, fill_mib, json_path):
               help="Stacks to mount beside the null file system (pblk always runs).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures here.")
 def bench_fuse(region_mib, runtime, repeat, volatile, full, modes, json_path):
-    """fio on our FUSE volume vs a null FUSE file system, mounted in the same run.
+    """fio on our FUSE volume vs a null FUSE file system, mounted in the same run, and the
+    time from `ox mount` to a usable volume (fresh, and with ~3 GiB on it with --full).
 
     Jobs: 1 MiB sequential write and read, 4 KiB random write and read, QD1, O_DIRECT.
-    Also the time from `ox mount` to a usable volume. Needs root, /dev/fuse and fio.
+    Needs root, /dev/fuse and fio.
     """
     from ..bench.fuse import run
     out = run(region_mib=region_mib, runtime=runtime, repeat=repeat, full=full, volatile=volatile,

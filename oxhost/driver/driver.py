@@ -7,15 +7,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from oxemu.wire import (CAP, CC, CQE, CQE_SIZE, CSTS, SHN, SHST, SQE, SQE_SIZE, AdminOpc, Cns,
-                        FeatureId, IdCtrl, LogPage, MediaLabel, PciCfg, Reg, describe_status,
-                        doorbell_offset)
+from oxemu.wire import (CAP, CC, CQE, CQE_DTYPE, CQE_SIZE, CSTS, PAGE_SIZE, SHN, SHST, SQE,
+                        SQE_DTYPE, SQE_SIZE, AdminOpc, Cns, FeatureId, IdCtrl, LogPage, MediaLabel,
+                        PciCfg, Reg, describe_status, doorbell_offset)
 
 from .dmamem import DmaBuffer, DmaPool
 from .errors import CommandTimeout, ControllerFatal, DriverError
 from .prp import PrpBuilder
 
 log = logging.getLogger(__name__)
+
+_STEPS = np.arange(1, PAGE_SIZE // 8 + 1, dtype=np.int64) * PAGE_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,10 @@ class QueuePair:
         self.prp = [PrpBuilder(DmaBuffer(self.lists.addr + i * 4096, 4096,
                                          self.lists.array[i * 4096:(i + 1) * 4096], None))
                     for i in range(depth)]
+        # the same rings and list pages as records and words, for many commands at once
+        self.sq_ring = self.sq.array[:depth * SQE_SIZE].view(SQE_DTYPE)
+        self.cq_ring = self.cq.array[:depth * CQE_SIZE].view(CQE_DTYPE)
+        self.list_words = self.lists.array.view("<u8").reshape(depth, PAGE_SIZE // 8)
 
     def free(self) -> None:
         for b in (self.sq, self.cq, self.lists):
@@ -73,6 +79,7 @@ class NvmeDriver:
         self.version = machine.reg_read32(Reg.VS)
         self.stats = dict(commands=0, doorbells=0, bytes_out=0, bytes_in=0)
         self._scratch = self.pool.alloc(4096)
+        self._index = np.arange(4096, dtype=np.int64)
         self.queues: dict[int, QueuePair] = {}
         self._enable()
         self.id_ctrl = IdCtrl.from_buffer_copy(self.identify(Cns.CONTROLLER))
@@ -208,6 +215,139 @@ class NvmeDriver:
         qp = self.queues[qid]
         return qp.prp[(qp.sq_tail + slot_offset) % qp.depth].prps(addr, nbytes)
 
+    def prps_array(self, qid: int, addrs: np.ndarray, nbytes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """PRP1/PRP2 of the commands that will take the next len(addrs) SQ slots of queue
+        qid, each a buffer contiguous in guest RAM (prps() for many commands at once)."""
+        qp = self.queues[qid]
+        addrs = np.asarray(addrs, dtype=np.int64)
+        off = addrs % PAGE_SIZE
+        npages = (off + nbytes + PAGE_SIZE - 1) // PAGE_SIZE
+        first = addrs - off
+        prp2 = np.where(npages == 2, first + PAGE_SIZE, 0)
+        lst = np.flatnonzero(npages > 2)
+        if lst.size:
+            need = npages[lst] - 1
+            if (need > PAGE_SIZE // 8).any():
+                raise ValueError("a transfer needs more than one PRP list page")
+            slots = (qp.sq_tail + lst) % qp.depth
+            prp2[lst] = qp.lists.addr + slots * PAGE_SIZE
+            w = qp.list_words
+            if (need == need[0]).all():
+                w[slots, :int(need[0])] = first[lst, None] + _STEPS[:int(need[0])]
+            else:
+                for sl, k, f in zip(slots.tolist(), need.tolist(), first[lst].tolist()):
+                    w[sl, :k] = f + _STEPS[:k]
+        return addrs, prp2
+
+    def prps_run(self, qid: int, addr: int, stride: int, m: int, last_nbytes: int) -> tuple[np.ndarray, np.ndarray]:
+        """prps_array for m commands whose buffers follow each other in guest RAM: command i
+        at addr + i * stride, of stride bytes but the last (last_nbytes)."""
+        qp = self.queues[qid]
+        off = addr % PAGE_SIZE
+        if stride % PAGE_SIZE or m > qp.depth:
+            nb = np.full(m, stride, dtype=np.int64)
+            nb[-1] = last_nbytes
+            return self.prps_array(qid, addr + stride * np.arange(m, dtype=np.int64), nb)
+        prp1 = addr + stride * self._index[:m]
+        first = prp1 - off
+        prp2 = np.zeros(m, dtype=np.int64)
+        need = (off + stride - 1) // PAGE_SIZE               # list entries of a full command
+        nfull = m if last_nbytes == stride else m - 1
+        if need == 1:
+            prp2[:nfull] = first[:nfull] + PAGE_SIZE
+        elif need > 1:
+            if need > PAGE_SIZE // 8:
+                raise ValueError("a transfer needs more than one PRP list page")
+            tail = qp.sq_tail
+            slots = (tail + self._index[:nfull]) % qp.depth
+            prp2[:nfull] = qp.lists.addr + slots * PAGE_SIZE
+            qp.list_words[slots, :need] = first[:nfull, None] + _STEPS[:need]
+        if nfull < m:
+            prp2[m - 1] = qp.prp[(qp.sq_tail + m - 1) % qp.depth].prps(int(prp1[m - 1]), last_nbytes)[1]
+        return prp1, prp2
+
+    def submit_array(self, qid: int, sqes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """submit() for commands given as SQE records (the driver sets their cids): written
+        into the SQ at once, one doorbell, completions reaped at once. Returns the status
+        fields (phase stripped) and results, in command order."""
+        qp = self.queues.get(qid)
+        if qp is None:
+            raise DriverError(f"no queue {qid}")
+        n = len(sqes)
+        if n == 0 or n > qp.depth - 1:
+            raise DriverError(f"batch of {n} commands for a queue of depth {qp.depth - 1}")
+        depth = qp.depth
+        cid0 = qp.next_cid
+        sqes["cid"] = (cid0 + np.arange(n)) & 0xFFFF
+        qp.next_cid = (cid0 + n) & 0xFFFF
+        tail = qp.sq_tail
+        first = min(n, depth - tail)
+        qp.sq_ring[tail:tail + first] = sqes[:first]
+        if first < n:
+            qp.sq_ring[:n - first] = sqes[first:]
+        tail = (tail + n) % depth
+        qp.sq_tail = tail
+        qp.inflight += n
+        self._ring_sq(qp, n, tail)
+        head = qp.cq_head
+        first = min(n, depth - head)
+        ents = qp.cq_ring[head:head + first]
+        if first < n:
+            ents = np.concatenate((ents, qp.cq_ring[:n - first]))
+        phase = np.full(n, qp.phase, dtype=np.uint16)
+        phase[first:] ^= 1
+        if ((ents["status"] & 1) == phase).all() and (ents["cid"] == sqes["cid"]).all():
+            qp.cq_head = (head + n) % depth
+            if head + n >= depth:
+                qp.phase ^= 1
+            qp.cq_db_pending += n
+            qp.inflight -= n
+            return ents["status"] >> 1, ents["result"].copy()
+        comps = self._reap(qp, sqes["cid"].tolist())           # not all there yet: one by one
+        return (np.array([c.status for c in comps], dtype=np.uint16),
+                np.array([c.result for c in comps], dtype=np.uint64))
+
+    def _ring_sq(self, qp: QueuePair, n: int, tail: int) -> None:
+        """The SQ tail doorbell for n new commands, with the CQ head doorbell when the
+        device may need those CQ slots."""
+        if qp.cq_db_pending >= qp.cq_db_every or qp.cq_db_pending + n >= qp.depth - 1:
+            self.m.reg_write32_many([(qp.cq_db, qp.cq_head), (qp.sq_db, tail)])
+            qp.cq_db_pending = 0
+        else:
+            self.m.reg_write32(qp.sq_db, tail)
+        self.stats["doorbells"] += 1
+        self.stats["commands"] += n
+
+    def submit_one(self, qid: int, opcode: int, nsid: int, mptr: int, prp1: int, prp2: int,
+                   cdw10: int, cdw11: int, cdw12: int) -> tuple[int, int]:
+        """One command (cdw13-15 zero), its doorbell, its completion: (status, result).
+        The 4 KiB request's path, in plain integers."""
+        qp = self.queues[qid]
+        cid = qp.next_cid
+        qp.next_cid = (cid + 1) & 0xFFFF
+        tail = qp.sq_tail
+        SQE.pack_into(self.mv, qp.sq.addr + tail * SQE_SIZE, opcode, 0, cid, nsid, 0, 0, mptr, prp1,
+                      prp2, cdw10, cdw11, cdw12, 0, 0, 0)
+        tail += 1
+        if tail == qp.depth:
+            tail = 0
+        qp.sq_tail = tail
+        qp.inflight += 1
+        self._ring_sq(qp, 1, tail)
+        head = qp.cq_head
+        result, _, _, got, st = CQE.unpack_from(self.mv, qp.cq.addr + head * CQE_SIZE)
+        if (st & 1) != qp.phase or got != cid:
+            c = self._reap(qp, [cid])[0]
+            return c.status, c.result
+        head += 1
+        if head == qp.depth:
+            head = 0
+            qp.phase ^= 1
+        qp.cq_head = head
+        qp.cq_db_pending += 1
+        qp.inflight -= 1
+        return st >> 1, result
+
     def submit(self, qid: int, cmds, cdw23=None) -> list[Completion]:
         """Write several commands into the SQ, ring the doorbell once, reap them all.
 
@@ -234,17 +374,7 @@ class NvmeDriver:
             tail = (tail + 1) % depth
         qp.sq_tail = tail
         qp.inflight += n
-        writes = []
-        if qp.cq_db_pending >= qp.cq_db_every or qp.cq_db_pending + n >= qp.depth - 1:
-            writes.append((qp.cq_db, qp.cq_head))       # the device may reuse those CQ slots
-            qp.cq_db_pending = 0
-        writes.append((qp.sq_db, tail))
-        if len(writes) == 1:
-            self.m.reg_write32(*writes[0])
-        else:
-            self.m.reg_write32_many(writes)
-        self.stats["doorbells"] += 1
-        self.stats["commands"] += n
+        self._ring_sq(qp, n, tail)                      # the device may reuse those CQ slots
         return self._reap(qp, cids)
 
     def _reap(self, qp: QueuePair, cids: list) -> list[Completion]:

@@ -30,6 +30,7 @@ VOLUME_NAME = b"volume"
 STATS_NAME = b"stats"
 _NAMES = {VOLUME_NAME: VOLUME_INO, STATS_NAME: STATS_INO}
 _ATTR_TIMEOUT = 300.0        # nothing changes behind the kernel's back but the stats size
+READ_BUFFER_NBYTES = 1 << 20  # the largest read the kernel sends (max_pages of 4 KiB)
 
 
 def _jsonable(obj):
@@ -72,6 +73,11 @@ class VolumeFs(ll.Operations):
         self.read_bytes = self.write_bytes = self.discard_bytes = self.zero_bytes = 0
         self.errors = 0
         self._stats_size = len(self.stats_bytes())
+        # Volume reads land in this buffer (guest RAM when the device is on a DMA bus) and
+        # are replied from it: the binding sends a reply before the next request is read.
+        secb = blockdev.sector_nbytes
+        self._rbuf = blockdev.buf_alloc(READ_BUFFER_NBYTES + 2 * secb)
+        self._rbuf_max = READ_BUFFER_NBYTES
 
     # ------------------------------------------------------------------ helpers
     def _fail(self, what: str, e: Exception) -> FUSEError:
@@ -247,7 +253,8 @@ class VolumeFs(ll.Operations):
         self.io_count += 1
         self.reads += 1
         try:
-            data = self.blockdev.read(off, size)
+            # the result is valid until the next read (the binding replies from it at once)
+            data = self.blockdev.read(off, size, out=self._rbuf if size <= self._rbuf_max else None)
         except MediaError as e:
             # O_DIRECT gets the good bytes before the bad sector (a short read; the caller's
             # retry of the rest then fails). A cached read must fail whole: the kernel takes a

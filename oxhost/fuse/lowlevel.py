@@ -325,13 +325,19 @@ class Session:
     POLL_MS = 1               # ms per direct poll, between Trio checkpoints
     CHECKPOINT_EVERY = 64     # requests served back to back between Trio checkpoints
 
-    def __init__(self, ops, mountpoint: str, options=DEFAULT_OPTIONS):
+    def __init__(self, ops, mountpoint: str, options=DEFAULT_OPTIONS, rx: np.ndarray | None = None):
+        """`rx`: where requests are received (RX_NBYTES, C-contiguous uint8), e.g. a buffer
+        the block device does I/O from in place; a fresh one when None."""
         slow, fast = _lib()
         self.ops = ops
         self.mountpoint = os.path.abspath(mountpoint)
         self.conn: dict = {}
         self._exc: BaseException | None = None
-        self._rx = np.zeros(self.RX_NBYTES, np.uint8)          # requests land here
+        if rx is None:
+            rx = np.zeros(self.RX_NBYTES, np.uint8)
+        elif rx.dtype != np.uint8 or rx.ndim != 1 or rx.nbytes < self.RX_NBYTES or not rx.flags.c_contiguous:
+            raise ValueError(f"rx must be a contiguous uint8 buffer of at least {self.RX_NBYTES} bytes")
+        self._rx = rx                                          # requests land here
         self._rx_addr = self._rx.ctypes.data
         self._buf = _Buf(size=0, flags=0, mem=self._rx_addr, fd=-1, pos=0)
         self._bufref = ctypes.byref(self._buf)

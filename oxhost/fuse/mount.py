@@ -81,8 +81,11 @@ class Server:
             options |= {f"fsname={FSNAME}", f"subtype={FSNAME}", "noatime"}
             if self.allow_other:
                 options.add("allow_other")
+            # requests are received into the device's memory (guest RAM): a write's data
+            # then leaves for the device from where the kernel put it
+            rx = self.blockdev.buf_alloc(lowlevel.Session.RX_NBYTES)
             try:
-                self.session = lowlevel.Session(self.ops, self.mountpoint, options)
+                self.session = lowlevel.Session(self.ops, self.mountpoint, options, rx=rx)
             except lowlevel.SessionError as e:
                 raise MountError(f"cannot mount FUSE at {self.mountpoint}: {e}") from None
             stack.callback(self._close_fuse)

@@ -2,9 +2,9 @@
 plane modes with OOB metadata, bad block tables, DMA buffers (SPEC 9)."""
 import numpy as np
 
-from oxemu.wire import (MAX_PPAS, PCI_DEVICE_ID, PCI_VENDOR_ID, AdminOpc, BbTableHeader,
-                        BlockState, Cns, IdNs, MPOS_DUAL_PLANE, MPOS_QUAD_PLANE, NvmOpc, PMode,
-                        Status)
+from oxemu.wire import (MAX_PPAS, PCI_DEVICE_ID, PCI_VENDOR_ID, SQE_DTYPE, AdminOpc,
+                        BbTableHeader, BlockState, Cns, IdNs, MPOS_DUAL_PLANE, MPOS_QUAD_PLANE,
+                        NvmOpc, PMode, Status)
 
 from ..driver import NvmeDriver
 from .addr import Addr, AddrCheck, addr_check, gen2dev, ppa_check
@@ -12,7 +12,10 @@ from .bbt import BbTable
 from .errors import AddrError, LightnvmError, NotOpenChannel, NvmError
 from .geo import Geo
 
-BATCH = 16          # commands written per doorbell on multi-command calls
+BATCH = 16          # commands per doorbell when data bounces through the staging buffer
+BATCH_IN_PLACE = 64     # ... and when the caller's buffer is in guest RAM (a vblk line: 4 doorbells)
+_HIGH_ECC = int(Status.NVM_WARN_HIGH_ECC)
+_PH_READ = int(NvmOpc.PH_READ)
 
 
 class Device:
@@ -25,11 +28,15 @@ class Device:
         self.nsid = 1
         pool = driver.pool
         nbytes = MAX_PPAS * geo.sector_nbytes
-        self._batch = min(BATCH, driver.queues[1].depth - 1)
+        depth = driver.queues[1].depth
+        self._batch = min(BATCH, depth - 1)
+        self._batch_in_place = max(self._batch, min(BATCH_IN_PLACE, depth - 1))
         self._stage = pool.alloc(self._batch * nbytes, zero=False)
-        self._lists = pool.alloc(self._batch * MAX_PPAS * 8)
-        self._metas = pool.alloc(self._batch * MAX_PPAS * geo.meta_nbytes)
-        self._list_u64 = self._lists.array.view("<u8").reshape(self._batch, MAX_PPAS)
+        self._lists = pool.alloc(self._batch_in_place * MAX_PPAS * 8)
+        self._metas = pool.alloc(self._batch_in_place * MAX_PPAS * geo.meta_nbytes)
+        self._list_u64 = self._lists.array.view("<u8").reshape(self._batch_in_place, MAX_PPAS)
+        self._cmd_index = np.arange(self._batch_in_place, dtype=np.int64)
+        self._sq_templates: dict = {}
         f = geo.ppaf
         self._limits = [(bit, off, ln, lim) for bit, off, ln, lim in (
             (AddrCheck.CH, f.ch_off, f.ch_len, geo.nchannels), (AddrCheck.LUN, f.lun_off, f.lun_len, geo.nluns),
@@ -39,6 +46,10 @@ class Device:
         top = max(f.ch_off + f.ch_len, f.lun_off + f.lun_len, f.pl_off + f.pl_len, f.blk_off + f.blk_len,
                   f.pg_off + f.pg_len, f.sec_off + f.sec_len)
         self._beyond = ~((1 << top) - 1) & 0xFFFF_FFFF_FFFF_FFFF
+        self._beyond_u64 = np.uint64(self._beyond)
+        self._lim_offs = np.array([off for _, off, _, _ in self._limits], dtype=np.uint64)
+        self._lim_masks = np.array([(1 << ln) - 1 for _, _, ln, _ in self._limits], dtype=np.uint64)
+        self._lim_vals = np.array([lim for _, _, _, lim in self._limits], dtype=np.uint64)
 
     @classmethod
     def open(cls, machine, **driver_kw) -> "Device":
@@ -92,6 +103,8 @@ class Device:
         is ever masked into another block."""
         if isinstance(addrs, Addr):
             addrs = [addrs]
+        elif isinstance(addrs, (int, np.integer)):
+            addrs = np.array([addrs], dtype=np.uint64)
         if isinstance(addrs, np.ndarray):
             ppas = addrs.astype(np.uint64, copy=False).reshape(-1)
             if ppas.size == 1:                  # the 4 KiB request: plain integers
@@ -110,10 +123,20 @@ class Device:
                 ppas = np.array([int(a) for a in addrs], dtype=np.uint64)
             except (TypeError, ValueError, OverflowError):
                 raise LightnvmError("addresses must be Addr objects or device PPA values") from None
+        if self._fast_ok(ppas):
+            return ppas
         bad = ppa_check(ppas, self.geo)
         if bad:
             raise AddrError(bad, f"{ppas.size} device PPA(s)")
         return ppas
+
+    def _fast_ok(self, ppas: np.ndarray) -> bool:
+        """Every PPA inside the format and the geometry, in four array operations (the
+        field-by-field ppa_check then only runs to say what is wrong)."""
+        if not self._lim_offs.size:
+            return not np.count_nonzero(ppas & self._beyond_u64)
+        f = (ppas[:, None] >> self._lim_offs) & self._lim_masks
+        return not np.count_nonzero(f >= self._lim_vals) and not np.count_nonzero(ppas & self._beyond_u64)
 
     def _check_one(self, ppa: int) -> int:
         """ppa_check of one device PPA, in plain integers."""
@@ -144,6 +167,23 @@ class Device:
         Raises NvmError with one status per address when any fails. A command reports one
         status for all its failed addresses (the worst); when that is not an empty page and
         several addresses failed, each is read again alone to learn its own status."""
+        if out is not None and opcode == _PH_READ and meta is None and not with_meta:
+            ppa = self._single(addrs)              # the 4 KiB read into guest RAM: plain integers
+            if ppa is not None and type(out) is np.ndarray and out.dtype == np.uint8 and out.ndim == 1 \
+                    and out.nbytes >= self.geo.sector_nbytes:
+                at = self.driver.guest_addr(out)
+                if at is not None:
+                    return self._read_in_place(ppa, int(pmode), at, out)
+                secb = self.geo.sector_nbytes          # through the staging buffer
+                stage = self._stage.array[:secb]
+                try:
+                    self._read_in_place(ppa, int(pmode), self._stage.addr, stage)
+                except NvmError as e:
+                    out[:secb] = stage
+                    e.data = out
+                    raise
+                out[:secb] = stage
+                return out[:secb], None
         ppas = self.ppas(addrs)
         geo = self.geo
         n = ppas.size
@@ -180,53 +220,61 @@ class Device:
         ambiguous = []
         stage, stage_addr = self._stage.array, self._stage.addr
         chunk_nbytes = MAX_PPAS * secb
-        for b0 in range(0, n, MAX_PPAS * self._batch):
-            cmds, spans = [], []
-            for slot, s in enumerate(range(b0, min(n, b0 + MAX_PPAS * self._batch), MAX_PPAS)):
-                e = min(n, s + MAX_PPAS)
-                k = e - s
-                if k == 1:
-                    spba = int(ppas[s])
+        staged = opcode != NvmOpc.PH_ERASE and data_addr is None
+        per_bell = MAX_PPAS * (self._batch if staged else self._batch_in_place)
+        has_meta = meta is not None or with_meta
+        tmpl = self._sq_template(opcode, control, has_meta)
+        lu = self._list_u64
+        for b0 in range(0, n, per_bell):
+            b1 = min(n, b0 + per_bell)
+            cnt = b1 - b0
+            m = -(-cnt // MAX_PPAS)
+            last = cnt - (m - 1) * MAX_PPAS                  # addresses of the last command
+            sq = tmpl[:m].copy()
+            if last == MAX_PPAS:
+                lu[:m] = ppas[b0:b1].reshape(m, MAX_PPAS)
+            else:
+                if m > 1:
+                    lu[:m - 1] = ppas[b0:b1 - last].reshape(m - 1, MAX_PPAS)
+                lu[m - 1, :last] = ppas[b1 - last:b1]
+                sq["cdw12"][m - 1] = (last - 1) | (control << 16)
+                if last == 1:                                # one address: the PPA itself
+                    p = int(ppas[b1 - 1])
+                    sq["cdw10"][m - 1], sq["cdw11"][m - 1] = p & 0xFFFFFFFF, p >> 32
+            if opcode != NvmOpc.PH_ERASE:
+                if staged:
+                    a0 = stage_addr
+                    if writing:
+                        stage[:cnt * secb] = data[b0 * secb:b1 * secb]
                 else:
-                    self._list_u64[slot, :k] = ppas[s:e]
-                    spba = self._lists.addr + slot * MAX_PPAS * 8
-                prp1 = prp2 = mptr = 0
-                if opcode != NvmOpc.PH_ERASE:
-                    if data_addr is not None:
-                        addr = data_addr + s * secb
-                    else:
-                        addr = stage_addr + slot * chunk_nbytes
-                        if writing:
-                            stage[slot * chunk_nbytes:slot * chunk_nbytes + k * secb] = data[s * secb:e * secb]
-                    prp1, prp2 = drv.prps(1, slot, addr, k * secb)
-                    if meta is not None or with_meta:
-                        mptr = self._metas.addr + slot * MAX_PPAS * sos
-                        if meta is not None:
-                            self._metas.array[slot * MAX_PPAS * sos:slot * MAX_PPAS * sos + k * sos] = \
-                                meta[s * sos:e * sos]
-                cmds.append((opcode, 0, self.nsid, mptr, prp1, prp2, spba & 0xFFFFFFFF, spba >> 32,
-                             (k - 1) | (control << 16), 0, 0, 0))
-                spans.append((s, e))
-            comps = drv.submit(1, cmds)
-            for slot, ((s, e), c) in enumerate(zip(spans, comps)):
-                if reading:
-                    if data_addr is None:
-                        out[s * secb:e * secb] = stage[slot * chunk_nbytes:slot * chunk_nbytes + (e - s) * secb]
-                    if with_meta:
-                        mo = slot * MAX_PPAS * sos
-                        meta_out[s * sos:e * sos] = self._metas.array[mo:mo + (e - s) * sos]
-                if c.status and c.status != Status.NVM_WARN_HIGH_ECC:
-                    if statuses is None:
-                        statuses = np.zeros(n, dtype=np.uint16)
-                    k = e - s
-                    if c.result:
-                        bits = np.unpackbits(np.frombuffer(int(c.result).to_bytes(8, "little"), np.uint8),
-                                             bitorder="little")[:k].astype(bool)
-                    else:
-                        bits = np.ones(k, dtype=bool)
-                    statuses[s:e][bits] = c.status
-                    if reading and c.status != Status.NVM_EMPTY_PAGE and np.count_nonzero(bits) > 1:
-                        ambiguous.extend((s + np.flatnonzero(bits)).tolist())
+                    a0 = data_addr + b0 * secb
+                sq["prp1"], sq["prp2"] = drv.prps_run(1, a0, chunk_nbytes, m, last * secb)
+                if meta is not None:
+                    self._metas.array[:cnt * sos] = meta[b0 * sos:b1 * sos]
+            cst, cres = drv.submit_array(1, sq)
+            if reading and staged:
+                out[b0 * secb:b1 * secb] = stage[:cnt * secb]
+            if with_meta:
+                meta_out[b0 * sos:b1 * sos] = self._metas.array[:cnt * sos]
+            if not np.count_nonzero(cst):
+                continue
+            bad = np.flatnonzero((cst != 0) & (cst != _HIGH_ECC))
+            s0 = b0 + self._cmd_index[:m] * MAX_PPAS
+            k = np.full(m, MAX_PPAS, dtype=np.int64)
+            k[-1] = last
+            for slot in bad.tolist():
+                st_c, res_c = int(cst[slot]), int(cres[slot])
+                s, kk = int(s0[slot]), int(k[slot])
+                if statuses is None:
+                    statuses = np.zeros(n, dtype=np.uint16)
+                if res_c:
+                    bits = np.unpackbits(np.frombuffer(res_c.to_bytes(8, "little"), np.uint8),
+                                         bitorder="little")[:kk].astype(bool)
+                else:
+                    bits = np.ones(kk, dtype=bool)
+                statuses[s:s + kk][bits] = st_c
+                if reading and st_c != Status.NVM_EMPTY_PAGE and np.count_nonzero(bits) > 1:
+                    ambiguous.extend((s + np.flatnonzero(bits)).tolist())
         if statuses is None:
             return (out[:n * secb], meta_out) if reading else None
         for i in ambiguous:
@@ -237,6 +285,57 @@ class Device:
         what = {NvmOpc.PH_ERASE: "erase", NvmOpc.PH_WRITE: "write", NvmOpc.PH_READ: "read"}[opcode]
         raise NvmError(statuses, f"{what} of {n} address(es)",
                        data=out if reading else None, meta=meta_out)
+
+    def _sq_template(self, opcode: int, control: int, has_meta: bool) -> np.ndarray:
+        """SQE records of a doorbell's full commands (64 addresses each, command i's PPA list
+        and OOB in slot i of the list and metadata buffers): what ppa_io copies and
+        completes with PRPs."""
+        key = (int(opcode), int(control), bool(has_meta))
+        t = self._sq_templates.get(key)
+        if t is None:
+            i = self._cmd_index
+            t = np.zeros(i.size, dtype=SQE_DTYPE)
+            t["opcode"] = opcode
+            t["nsid"] = self.nsid
+            spba = self._lists.addr + i * (MAX_PPAS * 8)
+            t["cdw10"] = spba & 0xFFFFFFFF
+            t["cdw11"] = spba >> 32
+            t["cdw12"] = (MAX_PPAS - 1) | (int(control) << 16)
+            if has_meta:
+                t["mptr"] = self._metas.addr + i * (MAX_PPAS * self.geo.meta_nbytes)
+            self._sq_templates[key] = t
+        return t
+
+    def _single(self, addrs) -> int | None:
+        """The device PPA when `addrs` is one address inside the geometry, else None (the
+        general path then decides, errors included)."""
+        t = type(addrs)
+        if t is list or t is tuple:
+            if len(addrs) != 1 or type(addrs[0]) is not Addr:
+                return None
+            a = addrs[0]
+            g = self.geo
+            if not (0 <= a.ch < g.nchannels and 0 <= a.lun < g.nluns and 0 <= a.pl < g.nplanes
+                    and 0 <= a.blk < g.nblocks and 0 <= a.pg < g.npages and 0 <= a.sec < g.nsectors):
+                return None
+            return gen2dev(a, g)
+        if t is int:
+            return addrs if 0 <= addrs and not self._check_one(addrs) else None
+        if t is np.ndarray and addrs.size == 1:
+            ppa = int(addrs.reshape(-1)[0])
+            return ppa if 0 <= ppa and not self._check_one(ppa) else None
+        return None
+
+    def _read_in_place(self, ppa: int, control: int, at: int, out: np.ndarray):
+        """One sector read straight into guest RAM at `at`: one command, no lists."""
+        secb = self.geo.sector_nbytes
+        off = at % 4096
+        prp2 = 0 if off + secb <= 4096 else at - off + 4096
+        st, _ = self.driver.submit_one(1, _PH_READ, self.nsid, 0, at, prp2, ppa & 0xFFFFFFFF, ppa >> 32,
+                                       control << 16)
+        if st and st != _HIGH_ECC:
+            raise NvmError(np.array([st], dtype=np.uint16), "read of 1 address(es)", data=out)
+        return out[:secb], None
 
     def _io_one(self, opcode, ppa: int, control: int, data_addr: int, out):
         """One address, its data in guest RAM: the 4 KiB request, one command, no lists."""

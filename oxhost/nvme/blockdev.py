@@ -92,6 +92,9 @@ class NvmeBlockDevice(BlockDevice):
         self.counters["bytes_read"] += n
         return out
 
+    def read_into(self, lba: int, count: int, out: np.ndarray) -> np.ndarray:
+        return self.read_sectors(lba, count, out)
+
     def write_sectors(self, lba: int, data: np.ndarray) -> None:
         data = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
         if data.nbytes % self.sector_nbytes:
@@ -221,6 +224,16 @@ class NvmeBlockDevice(BlockDevice):
         writing = opcode == NvmOpc.WRITE
         stage, stage_addr, cn = self._stage.array, self._stage.addr, self.cmd_nbytes
         per = self.cmd_sectors
+        if addr is not None and count <= per:           # one command from the caller's buffer
+            p1, p2 = drv.prps(QID, 0, addr, count * sb)
+            st, _ = drv.submit_one(QID, opcode, NSID, 0, p1, p2, lba & 0xFFFF_FFFF, lba >> 32, count - 1)
+            if writing:
+                self.counters["write_cmds"] += 1
+            else:
+                self.counters["read_cmds"] += 1
+            if st:
+                self._failed(writing, lba, count, [((0, count), st)], buf)
+            return
         pos = 0
         while pos < count:
             cmds, spans = [], []
@@ -249,15 +262,19 @@ class NvmeBlockDevice(BlockDevice):
                     for slot, (p, k) in enumerate(spans):
                         buf[p * sb:(p + k) * sb] = stage[slot * cn:slot * cn + k * sb]
             bad = [(span, c.status) for span, c in zip(spans, comps) if c.status]
-            if not bad:
-                continue
-            what = f"{'write' if writing else 'read'} of {count} sectors at {lba}"
-            if writing or any(st & ~Status.DNR != Status.UNRECOVERED_READ for _, st in bad):
-                raise io_error(bad[0][1], what)
-            failed = self._resolve_read(lba, [span for span, _ in bad], buf)
-            if failed is not None:
-                raise NvmeMediaError(bad[0][1], f"{what} ({int(failed.sum())} unreadable)",
-                                     failed=failed, data=buf[:count * sb])
+            if bad:
+                self._failed(writing, lba, count, bad, buf)
+
+    def _failed(self, writing: bool, lba: int, count: int, bad, buf: np.ndarray) -> None:
+        """Commands of a request failed ((pos, k) span, status each): the error to raise,
+        after reading an unrecovered read's sectors again one by one."""
+        what = f"{'write' if writing else 'read'} of {count} sectors at {lba}"
+        if writing or any(st & ~Status.DNR != Status.UNRECOVERED_READ for _, st in bad):
+            raise io_error(bad[0][1], what)
+        failed = self._resolve_read(lba, [span for span, _ in bad], buf)
+        if failed is not None:
+            raise NvmeMediaError(bad[0][1], f"{what} ({int(failed.sum())} unreadable)",
+                                 failed=failed, data=buf[:count * self.sector_nbytes])
 
     def _resolve_read(self, lba: int, spans, buf: np.ndarray) -> np.ndarray | None:
         """An unrecovered read fails a whole command: read its sectors again one by one, so

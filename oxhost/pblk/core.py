@@ -37,9 +37,10 @@ from .gc import MAX_GC_TRIES, Gc
 from .l2p import L2P
 from .lines import LineGeometry, LineManager, LineState
 from .metadata import ADDR_TRIM, COUNTERS, Kind
+from .params import PblkParams
 from .recovery import Recovery
 from .rl import RateLimiter
-from .writebuffer import NR_ENTRIES, WriteBuffer
+from .writebuffer import WriteBuffer
 from .writer import Writer
 
 log = logging.getLogger(__name__)
@@ -55,28 +56,39 @@ class Pblk(BlockDevice):
     the target in the label. close() flushes; the Device stays open.
 
     durable_discard=False keeps pblk 4.12's volatile discard: the mapping is dropped but
-    nothing is logged, so a restart can bring the old data back."""
+    nothing is logged, so a restart can bring the old data back. `params` (PblkParams)
+    sets over-provisioning, the GC victim policy, the rate limiter's thresholds and the
+    write buffer's size; the defaults are pblk 4.12's."""
 
-    def __init__(self, dev, lun_begin: int = 0, lun_end: int | None = None, *, durable_discard: bool = True):
+    def __init__(self, dev, lun_begin: int = 0, lun_end: int | None = None, *, durable_discard: bool = True,
+                 params: PblkParams | None = None):
         geo = dev.geo
         if geo.sector_nbytes != self.sector_nbytes:
             raise PblkError(f"pblk needs {self.sector_nbytes}-byte sectors, the device has {geo.sector_nbytes}")
         if geo.meta_nbytes < 16:
             raise PblkError("pblk needs 16 OOB bytes per sector for its LBA map")
         self.dev = dev
-        self.lg = lg = LineGeometry(geo, lun_begin, lun_end)
+        self.params = params = params or PblkParams()
+        self.lg = lg = LineGeometry(geo, lun_begin, lun_end, op=params.op, capacity_sectors=params.capacity_sectors)
         label = self._read_label()
         uuid = self._label_uuid(label)             # PblkWrongTarget before anything is written
         self.durable_discard = durable_discard
         self.c = dict.fromkeys(COUNTERS, 0)
         self._spl = lg.sec_per_line
+        self._paddr_ppa = lg.paddr_ppa.tolist()          # plain integers for the 4 KiB read
+        self._blk_off = lg.blk_off
         self.l2p = L2P(lg.capacity_sectors, lg.nlines, lg.sec_per_line, lg.meta.nr_lba_slots)
-        nentries = NR_ENTRIES - NR_ENTRIES % lg.unit_secs
-        self.rl = RateLimiter(nentries)
+        nentries = params.write_buffer_entries - params.write_buffer_entries % lg.unit_secs
+        if nentries < lg.unit_secs:
+            raise PblkError(f"a write buffer of {params.write_buffer_entries} entries does not hold "
+                            f"one write unit of {lg.unit_secs} sectors")
+        self.rl = RateLimiter(nentries, high_frac=params.gc_background, low_div=params.rl_low_div,
+                              rsv_lines=params.gc_foreground)
         self.lm = LineManager(dev, lg, self.c)
         self._rb_buf = dev.buf_alloc(nentries * geo.sector_nbytes)
         self.rb = WriteBuffer(self._rb_buf, nentries, geo.sector_nbytes)
-        self.gc = Gc(dev, lg, self.lm, self.rb, self.l2p, self.c)
+        self.gc = Gc(dev, lg, self.lm, self.rb, self.l2p, self.c, policy=params.gc_policy, d=params.gc_d,
+                     seed=params.gc_seed)
         self.writer = Writer(dev, lg, self.lm, self.rb, self.l2p, self.c, self._reclaim)
         self.lm.on_change = self._rl_update
         self._trims = trim.PendingTrims(geo.sector_nbytes)
@@ -87,6 +99,9 @@ class Pblk(BlockDevice):
         try:
             rec = Recovery(self, uuid)
             self.recovery = rec.load()
+            if self.rl.rsv != self.lm.reserve_secs:      # params.gc_foreground lines for GC alone
+                self.lm.reserve_secs = self.rl.rsv
+                self.lm.rl_update()
             if label is not None and label.read_only:
                 self._enter_read_only("the media label marks the media read-only", frozen=True)
             self._update_read_only()
@@ -203,21 +218,30 @@ class Pblk(BlockDevice):
             raise PblkError(f"sectors [{lba}, +{count}) outside the volume of {self.l2p.nsectors} sectors")
 
     def read_sectors(self, lba: int, count: int) -> np.ndarray:
+        return self.read_into(lba, count, np.empty(count * self.sector_nbytes, dtype=np.uint8))
+
+    def read_into(self, lba: int, count: int, out: np.ndarray) -> np.ndarray:
+        """Sectors lba.. into `out`; media reads land there directly when it is in guest
+        RAM (buf_alloc), which is how the FUSE edge reads."""
         self._check(lba, count)
         secb = self.sector_nbytes
+        out = out.reshape(-1).view(np.uint8)[:count * secb]
+        if out.nbytes < count * secb:
+            raise PblkError(f"read buffer of {out.nbytes} bytes is short of {count * secb}")
         self.c["user_read_sectors"] += count
         if count == 1:
             v = int(self.l2p.map[lba])
             if v == -1:
-                return np.zeros(secb, dtype=np.uint8)
+                out[:] = 0
+                return out
             if v <= -2:
-                return self.rb.data[-2 - v].copy()
+                out[:] = self.rb.data[-2 - v]
+                return out
             line, paddr = divmod(v, self._spl)          # the 4 KiB fast path: no arrays
-            out = np.empty(secb, dtype=np.uint8)
             self.c["media_read_sectors"] += 1
-            ppa = np.array([int(self.lg.paddr_ppa[paddr]) | (line << self.lg.blk_off)], dtype=np.uint64)
             try:
-                self.dev.ppa_io(NvmOpc.PH_READ, ppa, PMode.SNGL, out=out)
+                self.dev.ppa_io(NvmOpc.PH_READ, self._paddr_ppa[paddr] | (line << self._blk_off), PMode.SNGL,
+                                out=out)
             except NvmError:
                 self.c["media_read_sectors"] -= 1           # read again with the retry policy
                 _, failed = self._read_media(np.array([v], dtype=np.int64), out)
@@ -228,24 +252,28 @@ class Pblk(BlockDevice):
         media_ = vals >= 0
         nm = int(np.count_nonzero(media_))
         if nm == count:
-            out = np.empty(count * secb, dtype=np.uint8)
             _, failed = self._read_media(vals, out)
             if failed is not None:
                 self._raise_read(failed, out)
             return out
-        out = np.zeros((count, secb), dtype=np.uint8)
+        out2 = out.reshape(count, secb)
+        out2[vals == -1] = 0
         cache = vals <= -2
         if cache.any():
-            out[cache] = self.rb.data[-2 - vals[cache]]
+            out2[cache] = self.rb.data[-2 - vals[cache]]
         if nm:
             part = np.empty(nm * secb, dtype=np.uint8)
             _, failed = self._read_media(vals[media_], part)
-            out[media_] = part.reshape(nm, secb)
+            out2[media_] = part.reshape(nm, secb)
             if failed is not None:
                 full = np.zeros(count, dtype=bool)
                 full[media_] = failed
-                self._raise_read(full, out.reshape(-1))
-        return out.reshape(-1)
+                self._raise_read(full, out)
+        return out
+
+    def buf_alloc(self, nbytes: int) -> np.ndarray:
+        """A zeroed buffer in guest RAM: reads land in it and writes leave from it in place."""
+        return self.dev.buf_alloc(nbytes)
 
     def _read_media(self, addrs: np.ndarray, out: np.ndarray):
         """Read media sectors into out with the retry policy; (out, failed mask or None)."""

@@ -26,6 +26,7 @@ from .gc import GarbageCollector
 from .layout import FORMAT_VERSION, OOB_MAGIC, Seq, Stream, UnitKind, unit_header_dtype
 from .mapping import CACHE_BASE, UNMAPPED, Addr, Mapping
 from .media import Media
+from .params import AppNvmParams
 from .recovery import Recovered, Recovery
 from .writebuf import BufferClock, WriteBuffer
 
@@ -57,9 +58,11 @@ class AppNvmFtl:
 
     lnvm = False
 
-    def __init__(self, core, dma, capacity: int | None = None):
+    def __init__(self, core, dma, capacity: int | None = None, params: AppNvmParams | None = None):
         """capacity: exported bytes (a multiple of 4 KiB); None = pblk's rule, or what
-        the media was formatted with."""
+        the media was formatted with. params: victim policy, GC thresholds, buffer depth,
+        wear levelling, checkpoint interval (default: the built-in behaviour)."""
+        self.params = params or AppNvmParams()
         self.core = core
         self.volt = core.volt
         self.geo = self.volt.geo
@@ -72,6 +75,7 @@ class AppNvmFtl:
         if self.hdr_dtype.itemsize > self.geo.oob_nbytes:
             raise ValueError("geometry: the page OOB cannot hold the FTL's unit header")
         self._planes = np.arange(addr.nplanes, dtype=np.uint8)
+        self._hdr_templates: dict = {}
         self.bytes_read = 0
         self.bytes_written = 0
         self.counters = dict(host_sectors_written=0, host_sectors_read=0, user_sectors=0, gc_sectors=0,
@@ -79,7 +83,7 @@ class AppNvmFtl:
                              trimmed_sectors=0, program_fails=0, read_retries=0, flushes=0,
                              unrecovered_reads=0)
         self.media = Media(core, self.counters)
-        self.blocks = Blocks(self.media, addr, self.counters)
+        self.blocks = Blocks(self.media, addr, self.counters, self.params.wear_leveling)
         self.seq = Seq()
         self.wbuf = WriteBuffer(addr.unit_secs, addr.sector_nbytes)
         self.read_only = False
@@ -102,7 +106,7 @@ class AppNvmFtl:
 
     def _setup(self, rec: Recovered) -> None:
         """Size the tables for the capacity recovery found and wire the parts."""
-        prov = self.prov = rec.prov
+        prov = self.prov = provisioning.plan(self.addr, rec.prov.nlbas, self.params)
         self.nlbas = prov.nlbas
         self.map = Mapping(prov.nlbas, self.addr)
         self.map.load(rec.l2p)
@@ -110,7 +114,7 @@ class AppNvmFtl:
         self.ckpt = Checkpointer(self.addr, prov, self.blocks, self.map, self.wbuf, self.counters,
                                  self.seq, self.program_units, ckpt_seq=rec.ckpt_seq)
         self.gc = GarbageCollector(self.addr, prov, self.map, self.blocks, self.wbuf, self.media,
-                                   self.program_units, self.ckpt, self.counters)
+                                   self.program_units, self.ckpt, self.counters, self.params)
 
     def _start(self, rec: Recovered) -> None:
         """Read-only as the media label says, or as the good blocks say; otherwise a fresh
@@ -213,35 +217,30 @@ class AppNvmFtl:
         b_a, pg_a = sl[:, 0], sl[:, 1]
         glun, blk_a = np.divmod(b_a, addr.nblocks)
         ch_a, lun_a = np.divmod(glun, addr.nluns)
-        hdr = np.zeros(n * npl, dtype=self.hdr_dtype)
-        hdr["magic"] = OOB_MAGIC
-        hdr["version"] = FORMAT_VERSION
-        hdr["kind"] = kind
-        hdr["stream"] = stream
-        hdr["ckpt"] = ckpt
-        hdr["count"] = count
-        hdr["plane"] = np.tile(self._planes, n)
-        hdr["seq"] = np.repeat(sl[:, 2], npl)
-        hdr["epoch"] = np.repeat(sl[:, 3], npl)
-        if parts is not None:
-            hdr["part"] = np.repeat(parts[:n], npl)
-        hdr["lba"] = np.repeat(lbas[:n].view(np.uint64), npl, axis=0)
+        hdr = self._unit_headers(kind, stream, ckpt, count, n)
+        if n == 1:                             # the 4 KiB writes' unit: scalars broadcast
+            hdr["seq"] = slots[0][2]
+            hdr["epoch"] = slots[0][3]
+            if parts is not None:
+                hdr["part"] = parts[0]
+            hdr["lba"] = lbas[0].view(np.uint64)
+        else:
+            hdr["seq"] = np.repeat(sl[:, 2], npl)
+            hdr["epoch"] = np.repeat(sl[:, 3], npl)
+            if parts is not None:
+                hdr["part"] = np.repeat(parts[:n], npl)
+            hdr["lba"] = np.repeat(lbas[:n].view(np.uint64), npl, axis=0)
         pages = data[:n * ub].reshape(n * npl, addr.page_nbytes)
         oob = hdr.view(np.uint8).reshape(n * npl, -1)
         failed = self.media.program(np.repeat(ch_a, npl), np.repeat(lun_a, npl), np.repeat(blk_a, npl),
                                     np.tile(self._planes, n), np.repeat(pg_a, npl), pages, oob)
         bad = failed.reshape(n, npl).any(axis=1)
-        out = []
         media = self.media
-        for i in range(n):
-            ch, lun = int(ch_a[i]), int(lun_a[i])
-            if buffered:
-                t = self.clock.admit(media.now)
-                end = media.charge(MediaOp.PROGRAM, ch, lun, ub, t)
-                self.clock.programmed(end)
-                out.append((int(b_a[i]), int(pg_a[i]), t))
-            else:
-                out.append((int(b_a[i]), int(pg_a[i]), media.charge(MediaOp.PROGRAM, ch, lun, ub)))
+        if not self.timing.enabled:            # every time is `now`: no charges to make
+            now = media.now
+            out = [(b, pg, now) for b, pg in zip(b_a.tolist(), pg_a.tolist())]
+        else:
+            out = self._charge_units(ch_a, lun_a, b_a, pg_a, buffered)
         if bad.any():
             idx = np.flatnonzero(bad)
             for i in idx.tolist():
@@ -257,6 +256,42 @@ class AppNvmFtl:
             for i, r in zip(idx.tolist(), redo):
                 out[i] = r
         return out
+
+    def _charge_units(self, ch_a, lun_a, b_a, pg_a, buffered: bool) -> list:
+        """(block, page, done_ns) per programmed unit, charged to the timing model in order;
+        buffered: user data, acknowledged once in the write buffer."""
+        media, ub = self.media, self.addr.unit_nbytes
+        out = []
+        for i in range(len(b_a)):
+            ch, lun = int(ch_a[i]), int(lun_a[i])
+            if buffered:
+                t = self.clock.admit(media.now)
+                end = media.charge(MediaOp.PROGRAM, ch, lun, ub, t, int(pg_a[i]))
+                self.clock.programmed(end)
+                out.append((int(b_a[i]), int(pg_a[i]), t))
+            else:
+                out.append((int(b_a[i]), int(pg_a[i]), media.charge(MediaOp.PROGRAM, ch, lun, ub, pg=int(pg_a[i]))))
+        return out
+
+    def _unit_headers(self, kind, stream, ckpt: int, count: int, n: int) -> np.ndarray:
+        """OOB headers of n units (one per plane) with the fields every unit of a batch
+        shares filled in: a copy of a template kept per kind of batch."""
+        npl = self.addr.nplanes
+        key = (int(kind), int(stream), int(ckpt), int(count))
+        t = self._hdr_templates.get(key)
+        if t is None or t.size < n * npl:
+            t = np.zeros(max(n, 64) * npl, dtype=self.hdr_dtype)
+            t["magic"] = OOB_MAGIC
+            t["version"] = FORMAT_VERSION
+            t["kind"] = kind
+            t["stream"] = stream
+            t["ckpt"] = ckpt
+            t["count"] = count
+            t["plane"] = np.tile(self._planes, t.size // npl)
+            if len(self._hdr_templates) > 16:
+                self._hdr_templates.clear()
+            self._hdr_templates[key] = t
+        return t[:n * npl].copy()
 
     def _program_failed(self, b: int, stream: Stream, pg: int) -> None:
         self.counters["program_fails"] += 1
@@ -471,27 +506,55 @@ class AppNvmFtl:
             brk = np.flatnonzero((np.diff(idx) != 1) | (np.diff(locs) != 1) | (np.diff(locs // ns) != 0)) + 1
             starts = [0] + brk.tolist()
             ends = brk.tolist() + [idx.size]
+        copied = len(starts) > 1 and self._read_runs(out, idx, locs, starts)
+        if copied and not self.timing.enabled:
+            return done
         last_unit, last_cl, nbytes = -1, None, 0
         for s, e in zip(starts, ends):
             loc = int(locs[s])
             ch, lun, blk, pl, pg, sec = addr.decode(loc)
-            page = media.read_page(ch, lun, blk, pl, pg)
-            if page is None:                   # SPEC 9: the sector stays mapped and keeps failing
-                self.counters["unrecovered_reads"] += 1
-                raise CommandError(Status.UNRECOVERED_READ,
-                                   f"AppNVM: unrecoverable read at ch {ch} lun {lun} blk {blk} pl {pl} pg {pg}")
-            o = int(idx[s])
-            k = e - s
-            out[o * sb:(o + k) * sb] = page[sec * sb:(sec + k) * sb]
+            if not copied:                     # else read and copied at once: the charges only
+                page = media.read_page(ch, lun, blk, pl, pg)
+                if page is None:               # SPEC 9: the sector stays mapped and keeps failing
+                    self.counters["unrecovered_reads"] += 1
+                    raise CommandError(Status.UNRECOVERED_READ,
+                                       f"AppNVM: unrecoverable read at ch {ch} lun {lun} blk {blk} pl {pl} pg {pg}")
+                o = int(idx[s])
+                k = e - s
+                out[o * sb:(o + k) * sb] = page[sec * sb:(sec + k) * sb]
             unit = loc // us
             if unit != last_unit:
                 if nbytes:
-                    done = max(done, media.charge(MediaOp.READ, *last_cl, nbytes))
-                last_unit, last_cl, nbytes = unit, (ch, lun), 0
+                    done = max(done, media.charge(MediaOp.READ, last_cl[0], last_cl[1], nbytes, pg=last_cl[2]))
+                last_unit, last_cl, nbytes = unit, (ch, lun, pg), 0
             nbytes += addr.page_nbytes
         if nbytes:
-            done = max(done, media.charge(MediaOp.READ, *last_cl, nbytes))
+            done = max(done, media.charge(MediaOp.READ, last_cl[0], last_cl[1], nbytes, pg=last_cl[2]))
         return done
+
+    def _read_runs(self, out: np.ndarray, idx: np.ndarray, locs: np.ndarray, starts: list) -> bool:
+        """_read_media's page reads and copies at once, when every page reads fine on the
+        first try (Media.read_pages); False, having read nothing, otherwise."""
+        addr = self.addr
+        ns, us, nb, nl, npg = addr.nsectors, addr.unit_secs, addr.nblocks, addr.nluns, addr.npages
+        sl = locs[starts]
+        unit, r = np.divmod(sl, us)
+        b, pg = np.divmod(unit, npg)
+        glun, blk = np.divmod(b, nb)
+        ch, lun = np.divmod(glun, nl)
+        rows = self.media.read_pages(ch, lun, blk, r // ns, pg)
+        if rows is None:
+            return False
+        # sector i of the request comes from its run's page row, at its sector in the page
+        run = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, idx.size)))
+        src = rows[run] * ns + locs % ns
+        secs = self.volt.data_rows.reshape(-1, addr.sector_nbytes)
+        dst = out.reshape(-1, addr.sector_nbytes)
+        if idx[0] == 0 and idx[-1] == idx.size - 1 and idx.size == dst.shape[0]:
+            np.take(secs, src, axis=0, out=dst, mode="clip")
+        else:
+            dst[idx] = np.take(secs, src, axis=0, mode="clip")
+        return True
 
     def flush(self) -> int:
         """Everything acknowledged is on media: program the buffer, journal the trims."""
@@ -564,6 +627,10 @@ class AppNvmFtl:
             gc_stuck_blocks=self.gc.counters["stuck_blocks"], held_blocks=len(self.ckpt.held),
             read_only=self.read_only, read_only_reason=self.read_only_reason,
             min_good_blocks=self.prov.min_good,
+            gc_policy=self.params.gc_policy, gc_reserve_blocks=self.prov.reserve,
+            gc_low_blocks=self.prov.gc_low, write_buffer_units=self.prov.wb_units,
+            wear_leveling=self.params.wear_leveling,
+            checkpoint_every_units=self.prov.ckpt_every,
             recovery=dict(self.recovery.stats), **c)
 
     def ftl_log(self) -> bytes:

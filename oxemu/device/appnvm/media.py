@@ -40,6 +40,16 @@ class Media:
             self.counters["read_retries"] += 1
         return st, data, oob
 
+    def read_pages(self, ch, lun, blk, pl, pg) -> np.ndarray | None:
+        """Rows of VOLT's data (volt.data_rows) holding these plane pages, each read once as
+        read_page would (same MMGR commands, counters and order), when every one of them
+        reads fine on the first try; None without reading anything otherwise (the caller
+        reads page by page, with the retries)."""
+        if self.core.tracer is not None or not self.volt.readable(ch, lun, blk, pl, pg):
+            return None
+        st, rows = self.core.read_pages(ch, lun, blk, pl, pg)
+        return rows
+
     def read_page(self, ch, lun, blk, pl, pg):
         """Data of a programmed plane page, or None when it cannot be read."""
         st, data, _oob = self.read_raw(ch, lun, blk, pl, pg)
@@ -58,9 +68,9 @@ class Media:
         self.charge(MediaOp.ERASE, ch, lun, 0)
         return bool((np.asarray(st) == MediaStatus.OK).all())
 
-    def charge(self, op: MediaOp, ch: int, lun: int, nbytes: int, at: int | None = None) -> int:
-        """Modeled end of a media operation that starts at `at` (default: now)."""
-        return self.volt.charge(op, ch, lun, nbytes, self.now if at is None else at)
+    def charge(self, op: MediaOp, ch: int, lun: int, nbytes: int, at: int | None = None, pg: int = 0) -> int:
+        """Modeled end of a media operation on page `pg` that starts at `at` (default: now)."""
+        return self.volt.charge(op, ch, lun, nbytes, self.now if at is None else at, pg)
 
     # ------------------------------------------------------------ bad blocks
     def bad_blocks(self) -> np.ndarray:
