@@ -24,7 +24,7 @@ from fractions import Fraction
 from collections.abc import Iterable
 from typing import Any
 
-from oxemu import Geometry, NandTiming
+from oxemu import AppNvmParams, Geometry, NandTiming
 
 __all__ = ["AppnvmConfig", "Config", "ConfigError", "FtlConfig", "GC_POLICIES", "GeometryConfig",
            "HostConfig", "NandConfig", "PblkConfig", "WEAR_LEVELING", "exported_sectors"]
@@ -199,9 +199,10 @@ class NandConfig(_Section):
     t_prog_msb_ns give the time of LSB (lower) and MSB (upper) pages; 0 means "same as the
     plain value". Pages alternate within a block: even page numbers are LSB pages, odd
     ones MSB pages (pg 0 LSB, pg 1 MSB, pg 2 LSB, ...), the simple pairing FEMU's MLC mode
-    uses. `NandTiming` keeps the plain values (the typical times of the LightNVM identity,
-    with maxima of 1.5x typical, or the MSB time when that is longer); `read_ns(pg)` and
-    `prog_ns(pg)` give the per-page times for the timing model to use.
+    uses. `NandTiming` carries the plain values (the typical times of the LightNVM
+    identity, with maxima of 1.5x typical, or the MSB time when that is longer) and the
+    per-type ones, which the timing model charges per page (`NandTiming.read_ns(pg)`,
+    `prog_ns(pg)`, the same rule as `read_ns` / `prog_ns` here).
     """
 
     NAME = "nand"
@@ -244,7 +245,9 @@ class NandConfig(_Section):
             t_prog_max_ns=max(self.t_prog_ns * 3 // 2, self.prog_ns(0), self.prog_ns(1)),
             t_erase_ns=self.t_erase_ns,
             t_erase_max_ns=self.t_erase_ns * 3 // 2,
-            channel_bytes_per_s=self.channel_mb_s * 1_000_000)
+            channel_bytes_per_s=self.channel_mb_s * 1_000_000,
+            t_read_lsb_ns=self.t_read_lsb_ns, t_read_msb_ns=self.t_read_msb_ns,
+            t_prog_lsb_ns=self.t_prog_lsb_ns, t_prog_msb_ns=self.t_prog_msb_ns)
 
 
 @dataclass(frozen=True)
@@ -364,7 +367,9 @@ class HostConfig(_Section):
         handled) = 1000: the Linux block layer and NVMe driver spend about 1-2 us of CPU
         per I/O in total (bio and request setup, SQE, doorbell; interrupt, CQE, bio end),
         the per-I/O overhead that SPDK and io_uring polling papers report for the kernel path.
-    All zero gives the clock of today's `ox compare`, which charges the device only.
+    How `ox compare` charges them (and pblk's write buffer in virtual time) is
+    oxhost/compare/hostclock.py. All zero gives the clock of the QD 1 runner before queue
+    depths: a request completes when its synchronous call returns on the device's clock.
     """
 
     NAME = "host"
@@ -431,6 +436,9 @@ class Config:
     pblk: PblkConfig = field(default_factory=PblkConfig)
     appnvm: AppnvmConfig = field(default_factory=AppnvmConfig)
     host: HostConfig = field(default_factory=HostConfig)
+    # dotted keys a file or --set gave (not compared): a volume keeps what its media label
+    # records (geometry, capacity) unless the configuration asks for something else
+    given: frozenset = field(default=frozenset(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for name, cls in SECTIONS.items():
@@ -448,6 +456,7 @@ class Config:
             raise ConfigError(key, f"ftl.op={self.ftl.op!r} leaves {spare} of the {chunks} blocks "
                               f"spare, fewer than the {need} that ftl.gc_foreground="
                               f"{self.ftl.gc_foreground} line(s) of {geo.total_luns} blocks hold back")
+        self._check_pblk_spare(geo)
         unit = geo.nplanes * geo.nsectors
         if self.pblk.write_buffer_entries < unit:
             raise ConfigError("pblk.write_buffer_entries", f"{self.pblk.write_buffer_entries} entries "
@@ -455,6 +464,27 @@ class Config:
         if self.appnvm.capacity_bytes > geo.data_nbytes:
             raise ConfigError("appnvm.capacity_bytes", f"{self.appnvm.capacity_bytes} is more than "
                               f"the {geo.data_nbytes} bytes of the media")
+
+    def _check_pblk_spare(self, geo: Geometry) -> None:
+        """pblk over every LUN must start writable: the data sectors its lines hold beyond
+        the exported capacity (smeta and emeta take their units of each line) must cover
+        its GC reserve and half as much again, as Pblk's read-only rule demands."""
+        from .pblk.metadata import MetaSizes
+        unit = geo.nplanes * geo.nsectors
+        per_line = geo.npages * unit * geo.total_luns
+        sz = MetaSizes(geo.total_luns, geo.nblocks, unit, per_line, SECTOR_NBYTES)
+        data = per_line - (sz.smeta_units + sz.emeta_units) * unit
+        if data <= 0:
+            raise ConfigError("geometry.npages", f"{geo.npages} pages leave no room for data in a pblk "
+                              f"line beside its metadata")
+        spare = geo.nblocks * data - self.exported_sectors()
+        rsv = data * self.ftl.gc_foreground
+        need = rsv + rsv // 2
+        if spare < need:
+            key = "ftl.gc_foreground" if self.ftl.gc_foreground != FtlConfig.gc_foreground else "ftl.op"
+            raise ConfigError(key, f"ftl.op={self.ftl.op!r} leaves pblk {spare} spare data sectors on "
+                              f"{geo.nblocks} lines of {data}, fewer than the {need} its GC needs "
+                              f"(ftl.gc_foreground={self.ftl.gc_foreground} line(s) and half as much again)")
 
     # ------------------------------------------------------------ building
     @classmethod
@@ -469,7 +499,7 @@ class Config:
             if not isinstance(keys, dict):
                 raise ConfigError(str(section), f"expected a table of keys, got {_describe(keys)}", source)
         return cls._build({s: {k: (v, source) for k, v in keys.items()} for s, keys in data.items()},
-                          source)
+                          source, frozenset(f"{s}.{k}" for s, keys in data.items() for k in keys))
 
     @classmethod
     def load(cls, path: str | None = None, sets: Iterable[str] = ()) -> Config:
@@ -493,13 +523,15 @@ class Config:
                 _check_known(section, None, source)
                 raw[section] = {k: (v, source) for k, v in keys.items()}
         cls._apply_sets(raw, sets)
-        return cls._build(raw, None)
+        return cls._build(raw, None, frozenset(f"{s}.{k}" for s, keys in raw.items() for k in keys))
 
     def with_overrides(self, sets: Iterable[str]) -> Config:
         """This configuration with `--set section.key=value` items applied in order."""
         raw = {s: {k: (v, None) for k, v in keys.items()} for s, keys in self.to_dict().items()}
+        sets = [sets] if isinstance(sets, str) else list(sets)
         self._apply_sets(raw, sets)
-        return self._build(raw, None)
+        new = {".".join(_parse_set(item)[:2]) for item in sets}
+        return self._build(raw, None, self.given | new)
 
     @staticmethod
     def _apply_sets(raw: dict, sets: Iterable[str]) -> None:
@@ -511,7 +543,7 @@ class Config:
             raw.setdefault(section, {})[key] = (value, None)
 
     @classmethod
-    def _build(cls, raw: dict, source: str | None) -> Config:
+    def _build(cls, raw: dict, source: str | None, keys_given: frozenset = frozenset()) -> Config:
         sections = {}
         for section, keys in raw.items():
             _check_known(section, None, source)
@@ -524,7 +556,7 @@ class Config:
             except ConfigError as e:
                 raise e.at(given.get((e.key or "").partition(".")[2], (None, None))[1]) from None
         try:
-            return cls(**sections)
+            return cls(**sections, given=keys_given)
         except ConfigError as e:
             sec, _, key = (e.key or "").partition(".")
             raise e.at(raw.get(sec, {}).get(key, (None, None))[1]) from None
@@ -563,6 +595,30 @@ class Config:
     def appnvm_capacity_bytes(self) -> int:
         """AppNVM's exported bytes: appnvm.capacity_bytes, or pblk's capacity at ftl.op."""
         return self.appnvm.capacity_bytes or self.exported_sectors() * SECTOR_NBYTES
+
+    def is_set(self, *keys: str) -> bool:
+        """Whether a file or --set gave any of the dotted keys (or any key of a section
+        named without a dot)."""
+        return any(k in self.given or (("." not in k) and any(g.startswith(k + ".") for g in self.given))
+                   for k in keys)
+
+    def pblk_params(self, capacity_sectors: int = 0):
+        """pblk's tunables (oxhost.pblk.PblkParams); capacity_sectors, when not 0, overrides
+        the capacity ftl.op gives (a volume reopened at the size its label records)."""
+        from .pblk.params import PblkParams
+        f, p = self.ftl, self.pblk
+        return PblkParams(op=f.op, capacity_sectors=capacity_sectors, gc_policy=f.gc_policy, gc_d=f.gc_d,
+                          gc_seed=f.gc_seed, gc_background=f.gc_background, gc_foreground=f.gc_foreground,
+                          rl_low_div=p.rl_low_div, write_buffer_entries=p.write_buffer_entries)
+
+    def appnvm_params(self) -> AppNvmParams:
+        """The AppNVM FTL's tunables as the device takes them (`Machine(appnvm=...)`)."""
+        f, a = self.ftl, self.appnvm
+        return AppNvmParams(gc_policy=f.gc_policy, gc_d=f.gc_d, gc_seed=f.gc_seed,
+                            gc_background=f.gc_background, gc_foreground=f.gc_foreground,
+                            write_buffer_units_per_lun=a.write_buffer_units_per_lun,
+                            wear_leveling=a.wear_leveling,
+                            checkpoint_interval_blocks=a.checkpoint_interval_blocks)
 
     def pblk_rl(self, total: int, per_line: int) -> tuple[int, int, int]:
         """pblk's rate-limiter thresholds (high, low, reserve) for `total` writable sectors

@@ -31,8 +31,9 @@ class Stack:
 
     def __init__(self, machine: Machine, blockdev: BlockDevice, device=None, *, mode: str,
                  geometry: Geometry, luns: tuple[int, int] | None, disk: str | None,
-                 timing: str):
+                 timing: str, config=None):
         self.machine = machine
+        self.config = config
         self.blockdev = blockdev
         self.device = device
         self.mode = mode
@@ -52,6 +53,7 @@ class Stack:
             "disk": self.disk,
             "volatile": self.disk is None,
             "timing": self.timing,
+            "config": self.config.to_dict() if self.config is not None else None,
         }
 
     def abandon(self) -> None:
@@ -143,10 +145,12 @@ def label_mode(label) -> str | None:
     return "pblk" if label.target == TargetKind.PBLK else "open-channel"
 
 
-def check_label(disk: str, label, mode: str, luns: tuple[int, int] | None) -> None:
+def check_label(disk: str, label, mode: str, luns: tuple[int, int] | None,
+                capacity: int | None = None) -> None:
     """Refuse, before anything is written, to open media as something it is not: another
-    mode, or a pblk volume with another LUN range. One line naming what the disk holds and
-    the flags that open it; `ox format` is the way to reuse it."""
+    mode, a pblk volume with another LUN range, or (`capacity`, the bytes a configuration
+    asks for) a volume of another size. One line naming what the disk holds and the flags
+    that open it; `ox format` is the way to reuse it."""
     held = label_mode(label)
     if held is None:
         return
@@ -162,13 +166,23 @@ def check_label(disk: str, label, mode: str, luns: tuple[int, int] | None) -> No
                          f"not {luns[0]}-{luns[1]}: open it with --luns {label.lun_begin}-"
                          f"{label.lun_end}, or erase it for LUNs {luns[0]}-{luns[1]} with: {fmt} "
                          f"--luns {luns[0]}-{luns[1]}")
+    if capacity is not None and label.capacity_bytes and capacity != label.capacity_bytes:
+        raise StackError(f"{disk} holds {describe_label(label)} of {label.capacity_bytes:,} bytes, not the "
+                         f"{capacity:,} the configuration asks for (ftl.op): open it without that "
+                         f"setting, or erase it for the new size with: {fmt}")
 
 
 def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: bool = False,
                debug: bool = False, timing: str = "off",
                luns: tuple[int, int] | None = None, geometry: Geometry | None = None,
-               trace_stream=None, faults: Faults | None = None) -> Stack:
+               trace_stream=None, faults: Faults | None = None, config=None) -> Stack:
     """Build machine + driver + block device.
+
+    `config` (oxhost.config.Config, default: every key at its default) sets the NAND
+    timing, both FTLs' over-provisioning, victim policy, GC thresholds, buffers and wear
+    levelling. Its geometry applies when it sets geometry keys (else an existing disk's
+    own); its capacity (ftl.op, appnvm.capacity_bytes) when it sets those keys -- a volume
+    of another size is refused (StackError) -- else the size the media label records.
 
     `mode` None means what the disk holds (its media label), pblk for new media; an
     explicit mode the media was not written in is refused (StackError) before anything is
@@ -177,8 +191,15 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
     on a geometry with fewer). `faults` injects media faults (lab use: `ox torture`).
     Errors: StackError, oxemu.StoreError (disk file locked, corrupt or of another
     geometry), the lower layers' own errors."""
+    from .config import SECTOR_NBYTES, Config, exported_sectors
+    cfg = config if config is not None else Config.default()
     if mode is not None and mode not in MODES:
         raise StackError(f"unknown mode {mode!r} (pblk or appnvm)")
+    if cfg.is_set("geometry"):
+        if geometry is not None and geometry != cfg.to_geometry():
+            raise StackError(f"--geometry {geometry.describe()} and the configuration's geometry "
+                             f"{cfg.to_geometry().describe()} differ")
+        geometry = cfg.to_geometry()
     if volatile:
         disk = None
     elif disk is None:
@@ -195,6 +216,7 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
     if label is not None:
         check_label(disk, label, mode, luns)
     geo = _geometry_for(disk, geometry)
+    sized = cfg.is_set("ftl.op", "appnvm.capacity_bytes") if mode == "appnvm" else cfg.is_set("ftl.op")
     nluns = geo.total_luns
     if luns is None and mode == "pblk" and label is not None and label.target == TargetKind.PBLK:
         luns = (label.lun_begin, label.lun_end)
@@ -203,6 +225,22 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
     b, e = luns
     if not 0 <= b <= e < nluns:
         raise StackError(f"LUN range {b}-{e} is outside the device's LUNs 0-{nluns - 1}")
+    try:
+        if mode == "appnvm":
+            want = cfg.appnvm.capacity_bytes or exported_sectors(geo, cfg.ftl.op) * SECTOR_NBYTES
+        else:
+            want = exported_sectors(geo, cfg.ftl.op, luns=e - b + 1) * SECTOR_NBYTES
+    except ValueError as ex:
+        raise StackError(str(ex)) from None
+    capacity = want if sized else None
+    pblk_secs = 0
+    if label is not None and label_mode(label) == mode:
+        if mode == "pblk" and (label.lun_begin, label.lun_end) != (b, e):
+            pass                        # another target's label: ours is new
+        else:
+            check_label(disk, label, mode, luns, capacity)
+            if mode == "pblk" and not sized and label.capacity_bytes:
+                pblk_secs = label.capacity_bytes // SECTOR_NBYTES     # the size it was made with
 
     if mode == "appnvm":
         try:
@@ -212,14 +250,17 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
 
     machine = Machine(lnvm=1 if mode == "pblk" else 0, volt=0 if disk else 1,
                       debug=1 if debug else 0, disk=disk, geometry=geo, timing=timing,
-                      trace_stream=trace_stream or sys.stderr, faults=faults)
+                      trace_stream=trace_stream or sys.stderr, faults=faults,
+                      appnvm_capacity=capacity if mode == "appnvm" else None,
+                      nand=cfg.to_nand_timing(), appnvm=cfg.appnvm_params())
     device = None
     try:
         if mode == "pblk":
             from .lightnvm import Device
             from .pblk import Pblk
             device = Device.open(machine)
-            blockdev = Pblk(device, lun_begin=b, lun_end=e)
+            blockdev = Pblk(device, lun_begin=b, lun_end=e, durable_discard=cfg.pblk.durable_discard,
+                            params=cfg.pblk_params(capacity_sectors=pblk_secs))
         else:
             blockdev = NvmeBlockDevice.open(machine)
             luns = None
@@ -233,4 +274,4 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
         raise
     log.info("stack up: %s, %d bytes, geometry %s", mode, blockdev.size, geo.describe())
     return Stack(machine, blockdev, device, mode=mode, geometry=geo, luns=luns, disk=disk,
-                 timing=timing)
+                 timing=timing, config=cfg)

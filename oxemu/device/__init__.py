@@ -1,10 +1,10 @@
 """ox-ctrl: the NVMe controller, OX core dispatch and the device modes (SPEC 5-7)."""
 import logging
 
-from ..volt import Faults, Geometry, Store, TimingMode, TimingModel, Volt, check_mode
+from ..volt import Faults, Geometry, NandTiming, Store, TimingMode, TimingModel, Volt, check_mode
 from ..wire import MediaMode, NvmOpc, SMART_DATA_UNIT_NBYTES
 from .admin import AdminCommands
-from .appnvm import AppNvmFtl
+from .appnvm import AppNvmFtl, AppNvmParams
 from .controller import Controller, PowerLost
 from .core import MmgrCmd, OxCore
 from .identity import MAX_IO_NBYTES, identify_controller
@@ -52,11 +52,13 @@ class OxCtrl:
     label is checked before anything is written: media another mode wrote, or an AppNVM
     volume of another capacity, is refused with StoreError. `readonly` (open-channel, disk
     file only) opens the media read-only: mutating commands complete NS_WRITE_PROTECTED.
+    `nand` sets the timing model's NAND times; `appnvm` the AppNVM FTL's tunables.
     """
 
     def __init__(self, dma, *, lnvm: int, volt: int, debug: int, disk: str | None, serial: str,
                  geometry: Geometry, timing: str, faults: Faults | None, trace_stream=None,
-                 appnvm_capacity: int | None = None, readonly: bool = False):
+                 appnvm_capacity: int | None = None, readonly: bool = False,
+                 nand: NandTiming | None = None, appnvm: AppNvmParams | None = None):
         if readonly and not lnvm:
             raise ValueError("a read-only open needs open-channel mode (lnvm > 0): "
                              "the AppNVM FTL writes its map at start")
@@ -74,7 +76,8 @@ class OxCtrl:
             raise
         if not lnvm and appnvm_capacity is None and label.mode == MediaMode.APPNVM and label.capacity_bytes:
             appnvm_capacity = label.capacity_bytes           # what the volume was made with
-        self.volt = Volt(geo, store, TimingModel(geo.nchannels, geo.nluns, TimingMode(timing)), faults)
+        self.volt = Volt(geo, store, TimingModel(geo.nchannels, geo.nluns, TimingMode(timing),
+                                                 nand or NandTiming()), faults)
         store.counters_source = self._session_counters
         try:                               # whatever fails from here, the disk file is released
             tracer = Tracer(trace_stream) if debug else None
@@ -82,7 +85,7 @@ class OxCtrl:
             unpowered = False
             if not lnvm:
                 try:
-                    self.ops = AppNvmFtl(core, dma, capacity=appnvm_capacity)   # recovers its map
+                    self.ops = AppNvmFtl(core, dma, capacity=appnvm_capacity, params=appnvm)  # recovers its map
                 except PowerLost:          # cut during the FTL's own start: it never gets ready
                     self.ops, unpowered = _Unpowered(self.volt.timing), True
                 id_ctrl, on_reset = self.ops.identify_controller(serial), self.ops.shutdown

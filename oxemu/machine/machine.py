@@ -1,7 +1,9 @@
 """The emulated machine: CPU, guest RAM, BAR0 and the ox-ctrl device behind it (SPEC 4)."""
 import logging
 
-from ..volt import Faults, Geometry, TimingMode
+import numpy as np
+
+from ..volt import Faults, Geometry, NandTiming, TimingMode
 from ..wire import PCI_DEVICE_ID, PCI_VENDOR_ID, PciCfg
 from .cpu import RESERVED_END, Cpu
 from .dma import DmaEngine
@@ -23,14 +25,19 @@ class Machine:
     shared lock (open-channel mode only): erases, writes and bad block table changes
     complete NS_WRITE_PROTECTED and the file is never written. Media labelled by the other
     mode, or an AppNVM volume of another capacity, is refused with StoreError before
-    anything is written. The host stack sees only `ram`, the register accessors (executed
-    by the guest CPU) and the PCI ids.
+    anything is written. `nand` (oxemu.NandTiming) sets the timing model's NAND times and
+    `appnvm` (oxemu.AppNvmParams) the AppNVM FTL's victim policy, GC thresholds, buffer
+    depth, wear levelling and checkpoint interval; None means the built-in values. The
+    host stack sees only `ram`, the register accessors (executed by the guest CPU) and the
+    PCI ids; the lab-instrument accessors (`virtual_ns`, `issue_at`, `stats`,
+    `erase_counts`, `block_valid_sectors`) are for benchmarks, not for the host stack.
     """
 
     def __init__(self, lnvm: int = 1, volt: int = 1, debug: int = 0, disk: str | None = None,
                  serial: str = "deadbeef", ram_mib: int = 256, *, geometry: Geometry | None = None,
                  timing: str = "off", faults: Faults | None = None, trace_stream=None,
-                 appnvm_capacity: int | None = None, readonly: bool = False):
+                 appnvm_capacity: int | None = None, readonly: bool = False,
+                 nand: NandTiming | None = None, appnvm=None):
         if ram_mib < 1:
             raise ValueError("ram_mib must be at least 1")
         if readonly and not lnvm:
@@ -52,7 +59,8 @@ class Machine:
             self.device = OxCtrl(self.dma, lnvm=lnvm, volt=volt, debug=debug, disk=disk,
                                  serial=serial, geometry=self.geometry, timing=timing,
                                  faults=faults, trace_stream=trace_stream,
-                                 appnvm_capacity=appnvm_capacity, readonly=readonly)
+                                 appnvm_capacity=appnvm_capacity, readonly=readonly,
+                                 nand=nand, appnvm=appnvm)
         except BaseException:
             self.cpu.close()
             self._ram.close()
@@ -92,6 +100,36 @@ class Machine:
     def virtual_ns(self) -> int:
         """The device's modeled clock (SPEC 8); 0 forever when timing is off."""
         return self.device.volt.timing.now_ns
+
+    def issue_at(self, t_ns: int) -> None:
+        """Lab instrument: the commands the host submits next arrive at virtual time
+        `t_ns`, even when that is earlier than the last completion (a benchmark running
+        several requests at once issues them in time order). The per-LUN and per-channel
+        busy-until stamps stay, so resources still busy delay them; after the commands
+        complete, `virtual_ns` is their last completion (or `t_ns`)."""
+        self.device.volt.timing.set_arrival(t_ns)
+
+    @property
+    def io_commands(self) -> int:
+        """Lab instrument: I/O commands the controller has executed (cheap to read)."""
+        return self.device.controller.counters["io_cmds"]
+
+    def erase_counts(self) -> np.ndarray:
+        """Lab instrument: erase count per (global LUN, block), the largest of the block's
+        planes: an int array of shape (channels x LUNs, blocks)."""
+        geo = self.geometry
+        ec = self.device.volt.store.erase_count
+        return np.asarray(ec).reshape(geo.total_luns, geo.nblocks, -1).max(axis=2).astype(np.int64)
+
+    def block_valid_sectors(self) -> np.ndarray | None:
+        """Lab instrument: valid sectors per (global LUN, block) as the device-side FTL
+        counts them (AppNVM mode); None in open-channel mode, where the host FTL knows."""
+        ops = self.device.ops
+        valid = getattr(getattr(ops, "map", None), "valid", None)
+        if valid is None:
+            return None
+        geo = self.geometry
+        return np.asarray(valid, dtype=np.int64).reshape(geo.total_luns, geo.nblocks).copy()
 
     def stats(self) -> dict:
         """The lab instrument's view, for benchmarks: virtual time, media and bus counters

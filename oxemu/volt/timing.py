@@ -25,7 +25,11 @@ class MediaOp(enum.IntEnum):
 
 @dataclass(frozen=True)
 class NandTiming:
-    """Defaults in the range peers use (FEMU: 40 us / 200 us / 2 ms; 800 MB/s channel)."""
+    """Defaults in the range peers use (FEMU: 40 us / 200 us / 2 ms; 800 MB/s channel).
+
+    MLC-like page types (optional): the *_lsb_ns / *_msb_ns times apply to LSB (even page
+    numbers) and MSB (odd page numbers) pages, FEMU's simple pairing; 0 means the plain
+    time. The plain and max values are what the LightNVM identity reports."""
     t_read_ns: int = 40_000
     t_read_max_ns: int = 60_000
     t_prog_ns: int = 200_000
@@ -33,16 +37,40 @@ class NandTiming:
     t_erase_ns: int = 2_000_000
     t_erase_max_ns: int = 3_000_000
     channel_bytes_per_s: int = 800_000_000
+    t_read_lsb_ns: int = 0
+    t_read_msb_ns: int = 0
+    t_prog_lsb_ns: int = 0
+    t_prog_msb_ns: int = 0
+
+    @property
+    def paged(self) -> bool:
+        """Whether LSB and MSB pages have times of their own."""
+        return bool(self.t_read_lsb_ns or self.t_read_msb_ns or self.t_prog_lsb_ns or self.t_prog_msb_ns)
+
+    def read_ns(self, pg: int) -> int:
+        """Sense time of page `pg` of a block."""
+        t = self.t_read_msb_ns if pg & 1 else self.t_read_lsb_ns
+        return t or self.t_read_ns
+
+    def prog_ns(self, pg: int) -> int:
+        """Program time of page `pg` of a block."""
+        t = self.t_prog_msb_ns if pg & 1 else self.t_prog_lsb_ns
+        return t or self.t_prog_ns
 
     def transfer_ns(self, nbytes: int) -> int:
         return nbytes * 1_000_000_000 // self.channel_bytes_per_s
 
 
 class TimingModel:
+    """The virtual clock and the busy-until stamps. `now_ns` is the arrival time of the
+    next command the controller runs; it moves forward to each batch's last completion,
+    or to wherever a lab harness puts it (`set_arrival`)."""
+
     def __init__(self, nchannels: int, nluns: int, mode: TimingMode = TimingMode.OFF,
                  nand: NandTiming = NandTiming()):
         self.mode = TimingMode(mode)
         self.nand = nand
+        self._paged = nand.paged
         self.now_ns = 0
         self._lun_busy = np.zeros((nchannels, nluns), dtype=np.int64)
         self._chan_busy = np.zeros(nchannels, dtype=np.int64)
@@ -52,8 +80,9 @@ class TimingModel:
     def enabled(self) -> bool:
         return self.mode is not TimingMode.OFF
 
-    def charge(self, op: MediaOp, ch: int, lun: int, nbytes: int, arrival_ns: int) -> int:
-        """Occupy the LUN/channel for one (multi-plane) operation; return its end time."""
+    def charge(self, op: MediaOp, ch: int, lun: int, nbytes: int, arrival_ns: int, pg: int = 0) -> int:
+        """Occupy the LUN/channel for one (multi-plane) operation on page `pg` (its type
+        matters only with LSB/MSB times); return its end time."""
         if not self.enabled:
             return arrival_ns
         nand = self.nand
@@ -64,7 +93,7 @@ class TimingModel:
             return end
         xfer = nand.transfer_ns(nbytes)
         if op == MediaOp.READ:
-            sensed = max(arrival_ns, lun_free) + nand.t_read_ns
+            sensed = max(arrival_ns, lun_free) + (nand.read_ns(pg) if self._paged else nand.t_read_ns)
             start_x = max(sensed, int(self._chan_busy[ch]))
             end = start_x + xfer
             self._chan_busy[ch] = end
@@ -72,13 +101,19 @@ class TimingModel:
             return end
         start_x = max(arrival_ns, int(self._chan_busy[ch]), lun_free)
         self._chan_busy[ch] = start_x + xfer
-        end = start_x + xfer + nand.t_prog_ns
+        end = start_x + xfer + (nand.prog_ns(pg) if self._paged else nand.t_prog_ns)
         self._lun_busy[ch, lun] = end
         return end
 
     def advance(self, t_ns: int) -> None:
         if t_ns > self.now_ns:
             self.now_ns = t_ns
+
+    def set_arrival(self, t_ns: int) -> None:
+        """Lab instrument: the next commands arrive at `t_ns`, even when that is earlier
+        than the last completion (another job's request issued meanwhile). The busy-until
+        stamps stay, so a LUN or channel still busy delays them as it should."""
+        self.now_ns = int(t_ns)
 
     def wait_until(self, t_ns: int) -> None:
         """Realtime mode: hold the completion until the modeled time has passed."""

@@ -83,3 +83,28 @@ def open_machine(disk, volatile, geometry, debug, lnvm=1, timing="off", *, write
                  disk=None if volatile else disk, geometry=geo, timing=timing,
                  trace_stream=sys.stderr, readonly=not (write or volatile)) as m:
         yield m
+
+
+class ConfigUsageError(click.ClickException):
+    """A bad configuration (file, key or value): one line, exit status 2 like any usage error."""
+    exit_code = 2
+
+
+def config_options(f):
+    """--config FILE and --set KEY=VALUE (repeatable), the one configuration of oxhost.config."""
+    f = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                     help="Override one configuration key, e.g. --set ftl.op=0.28 --set "
+                          "ftl.gc_policy=cost-benefit (repeatable; applied after --config).")(f)
+    f = click.option("--config", "config_path", default=None, metavar="FILE", type=click.Path(dir_okay=False),
+                     help="TOML configuration for the device and both FTLs (sections geometry, nand, "
+                          "ftl, pblk, appnvm, host; see oxhost/config.py).")(f)
+    return f
+
+
+def load_config(path: str | None, sets=()):
+    """The configuration of --config / --set; ConfigUsageError (exit 2) on any mistake."""
+    from ..config import Config, ConfigError
+    try:
+        return Config.load(path, list(sets))
+    except ConfigError as e:
+        raise ConfigUsageError(str(e)) from None

@@ -1,29 +1,119 @@
 """`ox compare`: device FTL (AppNVM) vs host FTL (pblk) on the same media."""
+import os
+
 import click
+
+from .common import ConfigUsageError, config_options, load_config
+
+
+def _qds(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        qds = tuple(int(x) for x in value.split(",") if x.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of queue depths") from None
+    if not qds or any(not 1 <= q <= 64 for q in qds):
+        raise click.BadParameter("queue depths must be between 1 and 64")
+    return tuple(sorted(set(qds)))
 
 
 @click.command("compare")
-@click.option("--quick", is_flag=True, help="A reduced run (small geometry) in under a minute.")
+@click.option("--quick", is_flag=True, help="A reduced run (2x2x32x32 geometry, fewer requests) in under a minute.")
 @click.option("--out", "outdir", default="compare-report", show_default=True,
               type=click.Path(file_okay=False), help="Directory for report.md, results.json and PNGs.")
 @click.option("--stacks", default="pblk,appnvm", show_default=True, help="Comma-separated stacks to run.")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Seed of every workload's random stream: the same config and seed give the same modeled figures.")
+@click.option("--qd", "qds", default=None, metavar="LIST", callback=_qds,
+              help="Queue depths of the built-in workloads' QD curves, e.g. 1,4,32 (default: 1-64 in powers "
+                   "of two for random reads; 1,4,32 with --quick).")
+@click.option("--fio-job", "fio_jobs", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Run the jobs of a fio job file instead of the built-in set (repeatable).")
+@click.option("--trace", "traces", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Replay a block trace (blkparse text, fio iolog v2/v3, MSR Cambridge CSV) instead of "
+                   "the built-in set (repeatable).")
+@click.option("--trace-format", type=click.Choice(["blkparse", "iolog", "msr"]), default=None,
+              help="Format of --trace files (default: detected from the first line).")
+@click.option("--replay", type=click.Choice(["timed", "afap"]), default="timed", show_default=True,
+              help="timed: issue trace requests at their recorded times; afap: as fast as possible.")
+@click.option("--iodepth", type=click.IntRange(1, 64), default=32, show_default=True,
+              help="Trace replay: requests in flight at most.")
+@click.option("--sweep", "sweeps", multiple=True, metavar="KEY=V1,V2,...",
+              help="Run the sustained overwrite (or the --fio-job / --trace workload) at every point of "
+                   "the grid of swept keys and plot steady-state WA against them, e.g. "
+                   "--sweep ftl.gc_policy=greedy,cost-benefit --sweep ftl.op=0.07,0.2,0.28 (repeatable).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def compare(quick, outdir, stacks, no_progress):
+@config_options
+def compare(quick, outdir, stacks, seed, qds, fio_jobs, traces, trace_format, replay, iodepth, sweeps,
+            no_progress, config_path, sets):
     """Run the same workloads on host pblk and on the device's AppNVM FTL.
 
-    Each workload (sequential write, random 4 KiB write and read, 70/30 mixed, and a
-    sustained random overwrite of 2x capacity) runs on a fresh device with the NAND timing
-    model on, so throughput and latency are modeled and reproducible; host CPU time is
-    measured. Writes report.md (tables, one line per figure), results.json and PNG plots.
-    The full run uses the 8x4x32x128 geometry and takes several minutes.
+    The built-in set -- sequential 1 MiB write; random 4 KiB write, read and 70/30 mix at
+    several queue depths; a sustained random overwrite of 2x capacity; 4 KiB reads beside
+    a GC-heavy overwrite -- runs each workload at each queue depth on a fresh device with
+    the NAND timing model on, so throughput and latency are modeled in virtual time and
+    reproducible; host CPU time is measured. One configuration (--config / --set; see
+    oxhost/config.py) sets the geometry, NAND timing, over-provisioning, both FTLs' GC
+    policy and thresholds, buffers, wear levelling and the host cost model, and is printed
+    in the report. Writes report.md (tables, one line per figure), results.json and PNG
+    plots. The full run uses the 8x4x32x128 geometry and takes several minutes.
     """
     from ..compare import Plan, run_compare
+    from ..compare.workloads import Workload
+    from ..config import ConfigError
+    cfg = load_config(config_path, sets)
     chosen = [s.strip() for s in stacks.split(",") if s.strip()]
     bad = [s for s in chosen if s not in ("pblk", "appnvm")]
     if bad or not chosen:
         raise click.BadParameter(f"unknown stack(s) {bad}; choose from pblk, appnvm", param_hint="--stacks")
-    plan = Plan.quick() if quick else Plan.full()
-    run_compare(plan, outdir, stacks=chosen, progress=not no_progress, echo=click.echo)
+    try:
+        plan = Plan.quick(cfg, qds) if quick else Plan.full(cfg, qds)
+    except ConfigError as e:
+        raise ConfigUsageError(str(e)) from None
+    if fio_jobs or traces:
+        from ..compare.fiojob import FioJobError, load_fio_job
+        from ..compare.runner import capacity
+        from ..compare.traces import TraceError, load_trace
+        size = capacity(plan.config)
+        if plan.config.appnvm.capacity_bytes and "appnvm" in chosen:
+            size = min(size, plan.config.appnvm.capacity_bytes)
+        wls = []
+        try:
+            for path in fio_jobs:
+                specs = load_fio_job(path, device_bytes=size)
+                name = _name(path, wls)
+                wls.append(Workload(name, f"fio job file {os.path.basename(path)}: "
+                                    + "; ".join(s.describe() for s in specs[:4])
+                                    + (" ..." if len(specs) > 4 else ""),
+                                    kind="fio", fio_jobs=specs, qds=(max(s.iodepth for s in specs),)))
+            for path in traces:
+                tr = load_trace(path, trace_format).fit(size)
+                if not len(tr):
+                    raise TraceError("no requests to replay", source=path)
+                name = _name(path, wls)
+                summ = tr.summary()
+                wls.append(Workload(name, f"{tr.fmt} trace {os.path.basename(path)} replayed {replay}: "
+                                    f"{summ['requests']} requests ({summ['reads']} reads, {summ['writes']} "
+                                    f"writes, {summ['trims']} trims, {summ['flushes']} flushes) over "
+                                    f"{summ['duration_s']:.3f} s", kind="trace", trace=tr, replay=replay,
+                                    qds=(iodepth,)))
+        except (FioJobError, TraceError, OSError, UnicodeDecodeError) as e:
+            raise click.BadParameter(str(e), param_hint="--fio-job" if fio_jobs else "--trace") from None
+        plan = plan.with_workloads(wls)
+    try:
+        run_compare(plan, outdir, stacks=chosen, progress=not no_progress, echo=click.echo, seed=seed,
+                    sweeps=sweeps)
+    except ConfigError as e:
+        raise ConfigUsageError(str(e)) from None
+
+
+def _name(path: str, taken: list) -> str:
+    base = os.path.basename(path).split(".")[0] or "workload"
+    name, i = base, 2
+    while any(w.name == name for w in taken):
+        name, i = f"{base}-{i}", i + 1
+    return name
 
 
 def register(main):

@@ -5,7 +5,7 @@ import os
 
 import click
 
-from .common import GEOMETRY_HELP, parse_geometry
+from .common import GEOMETRY_HELP, config_options, load_config, parse_geometry
 
 _MODE_HELP = ("pblk: host FTL over the open-channel device; appnvm: the device's own FTL. "
               "Default: what the disk holds (its media label), pblk for a new disk. Media "
@@ -47,7 +47,7 @@ def _stack_options(f):
     ]
     for o in opts:
         f = o(f)
-    return f
+    return config_options(f)
 
 
 def _serve_foreground(path, kw, ready_fd, banner, mountpoint, **serve_kw) -> None:
@@ -64,8 +64,10 @@ def _serve_foreground(path, kw, ready_fd, banner, mountpoint, **serve_kw) -> Non
                             log_path=daemon.log_path_for(path) if ready_fd else None, **serve_kw)
 
 
-def _stack_kw(mode, disk, volatile, debug, timing, luns, geometry, power_cut_after=None) -> dict:
+def _stack_kw(mode, disk, volatile, debug, timing, luns, geometry, power_cut_after=None,
+              config_path=None, sets=()) -> dict:
     from ..stack import StackError
+    config = load_config(config_path, sets)
     try:
         geo = parse_geometry(geometry)
     except click.BadParameter as e:
@@ -74,11 +76,11 @@ def _stack_kw(mode, disk, volatile, debug, timing, luns, geometry, power_cut_aft
         raise StackError("--luns is for pblk: in AppNVM mode the device's FTL uses every LUN")
     return {"mode": mode, "disk": None if volatile else os.path.abspath(disk),
             "volatile": volatile, "debug": debug, "timing": timing,
-            "luns": luns, "geometry": geo, "power_cut_after": power_cut_after}
+            "luns": luns, "geometry": geo, "power_cut_after": power_cut_after, "config": config}
 
 
 def _child_args(cmd, path, mode, disk, volatile, debug, timing, luns, geometry, extra=(),
-                power_cut_after=None) -> list:
+                power_cut_after=None, config_path=None, sets=()) -> list:
     args = [cmd, os.path.abspath(path), "--timing", timing]
     if mode is not None:
         args += ["--mode", mode]
@@ -91,6 +93,10 @@ def _child_args(cmd, path, mode, disk, volatile, debug, timing, luns, geometry, 
         args += ["--geometry", geometry]
     if power_cut_after:
         args += ["--power-cut-after", str(power_cut_after)]
+    if config_path:
+        args += ["--config", os.path.abspath(config_path)]
+    for item in sets:
+        args += ["--set", item]
     return args + list(extra)
 
 
@@ -119,7 +125,7 @@ def register(main: click.Group) -> None:
                        "user_allow_other in /etc/fuse.conf unless root).")
     @_stack_options
     def mount_cmd(mountpoint, allow_other, mode, disk, volatile, debug, timing, luns, geometry,
-                  foreground, ready_fd, power_cut_after):
+                  foreground, ready_fd, power_cut_after, config_path, sets):
         """Serve the SSD's block device at MOUNTPOINT as MOUNTPOINT/volume.
 
         The volume (3,435,134,976 bytes with pblk on LUNs 0-31) is a regular file you can
@@ -133,7 +139,7 @@ def register(main: click.Group) -> None:
         """
         from ..fuse import daemon
 
-        kw = _stack_kw(mode, disk, volatile, debug, timing, luns, geometry, power_cut_after)
+        kw = _stack_kw(mode, disk, volatile, debug, timing, luns, geometry, power_cut_after, config_path, sets)
         if foreground:
             _serve_foreground(mountpoint, kw, ready_fd,
                               lambda m: f"ox: serving the {_describe(m)} at {m['mountpoint']} (Ctrl-C to unmount)",
@@ -145,7 +151,7 @@ def register(main: click.Group) -> None:
         daemon.check_mountpoint(mountpoint)
         daemon.check_disk(kw["disk"])
         args = _child_args("mount", mountpoint, mode, disk, volatile, debug, timing, luns, geometry,
-                           ["--allow-other"] if allow_other else [], power_cut_after)
+                           ["--allow-other"] if allow_other else [], power_cut_after, config_path, sets)
         msg = daemon.spawn(args, daemon.log_path_for(mountpoint))
         click.echo(f"ox: mounted the {_describe(msg)} at {msg['mountpoint']} (pid {msg['pid']}); "
                    f"stop with: ox umount {mountpoint}")
@@ -198,7 +204,7 @@ def register(main: click.Group) -> None:
                        "Without it, run `fstrim DIRECTORY` now and then (it works either way).")
     @_stack_options
     def up_cmd(directory, discard, mode, disk, volatile, debug, timing, luns, geometry, foreground,
-               ready_fd, power_cut_after):
+               ready_fd, power_cut_after, config_path, sets):
         """Mount the SSD as an ext4 file system at DIRECTORY (created if missing).
 
         The seed's flow in one command: serve the volume through FUSE (at a private mount
@@ -209,7 +215,7 @@ def register(main: click.Group) -> None:
         """
         from ..fuse import daemon, upper
 
-        kw = _stack_kw(mode, disk, volatile, debug, timing, luns, geometry, power_cut_after)
+        kw = _stack_kw(mode, disk, volatile, debug, timing, luns, geometry, power_cut_after, config_path, sets)
         if foreground:
             _serve_foreground(directory, kw, ready_fd,
                               lambda m: f"ox: ext4 on the {_describe(m)} mounted at {m['upper']} (Ctrl-C to unmount)",
@@ -222,7 +228,7 @@ def register(main: click.Group) -> None:
             raise daemon.MountError(f"{parent}: no such directory")
         daemon.check_disk(kw["disk"])
         args = _child_args("up", directory, mode, disk, volatile, debug, timing, luns, geometry,
-                           ["--discard"] if discard else [], power_cut_after)
+                           ["--discard"] if discard else [], power_cut_after, config_path, sets)
         msg = daemon.spawn(args, daemon.log_path_for(directory))
         how = "formatted and mounted" if msg.get("formatted") else "mounted"
         click.echo(f"ox: ext4 on the {_describe(msg)} {how} at {msg['upper']} (pid {msg['pid']}); "

@@ -1,9 +1,10 @@
 """`ox torture`: a power-cut campaign as a product (SPEC 8, 10)."""
 import json
+import os
 
 import click
 
-from .common import parse_geometry
+from .common import config_options, load_config, parse_geometry
 
 QUICK_CUTS = 40
 QUICK_EXT4_ROUNDS = 3
@@ -36,8 +37,9 @@ QUICK_EXT4_ROUNDS = 3
               help="Where the disk files live (default: a temporary directory).")
 @click.option("--keep", is_flag=True, help="Keep the disk files afterwards.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@config_options
 def torture(mode, cuts, seed, faults, geometry, no_discard, ext4, ext4_rounds, quick, json_path,
-            workdir, keep, no_progress):
+            workdir, keep, no_progress, config_path, sets):
     """Pull the plug on a stack again and again, and check that nothing is lost.
 
     Each round opens the stack on the same small disk file (recovery), reads back every
@@ -71,10 +73,20 @@ def torture(mode, cuts, seed, faults, geometry, no_discard, ext4, ext4_rounds, q
     if unknown:
         raise click.BadParameter(f"unknown fault mix {', '.join(unknown)} (choose from "
                                  f"{', '.join(FAULT_MIXES)})", param_hint="--faults")
-    geo = parse_geometry(geometry) or default_geometry()
+    ox_config = load_config(config_path, sets)
+    geo = parse_geometry(geometry)
+    if ox_config.is_set("geometry"):
+        if geo is not None and geo != ox_config.to_geometry():
+            raise click.BadParameter(f"{geo.describe()} differs from the configuration's geometry "
+                                     f"{ox_config.to_geometry().describe()}", param_hint="--geometry")
+        geo = ox_config.to_geometry()
+    geo = geo or default_geometry()
+    config_args = ((("--config", os.path.abspath(config_path)) if config_path else ())
+                   + tuple(a for item in sets for a in ("--set", item)))
     modes = ("pblk", "appnvm") if mode == "both" else (mode,)
     cfg = Config(modes=modes, cuts=cuts or (QUICK_CUTS if quick else 1000), seed=seed, geometry=geo,
-                 faults=mixes, discard=not no_discard, workdir=workdir, keep=keep)
+                 faults=mixes, discard=not no_discard, workdir=workdir, keep=keep,
+                 ox_config=ox_config, config_args=config_args)
     report = run(cfg, progress=not no_progress, echo=click.echo)
     if ext4:
         from ..torture.ext4 import run_ext4

@@ -1,126 +1,61 @@
-"""report.md, the PNG figures and the console table of `ox compare`."""
-import matplotlib
+"""report.md, the console table and the configuration section of `ox compare`; the PNG
+figures are drawn by figures.py. Every figure gets one line: what it shows, which stack
+is better on it, and why."""
+from __future__ import annotations
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from pathlib import Path
 
-from .runner import STACKS  # noqa: E402
+from . import figures
+from .runner import MEASURED, STACKS
 
-COLORS = {"pblk": "#1f77b4", "appnvm": "#d62728"}
 GIB = 1 << 30
 
 
-def _stacks(results):
-    return list(results["stacks"])
+def _stacks(results) -> list:
+    return list(results.get("stacks", {}))
 
 
-def _workloads(results):
-    first = next(iter(results["stacks"].values()))
-    return list(first)
+def _workloads(results) -> list:
+    return list(results.get("workloads", {}))
 
 
-def _better(results, wl, key, higher=True):
-    """(winner, loser, ratio) of two stacks on one metric; None when not comparable."""
-    st = _stacks(results)
-    if len(st) != 2:
+def headline(results, mode, wl) -> dict | None:
+    """A workload's figures at its first (headline) queue depth."""
+    by_qd = results["stacks"].get(mode, {}).get(wl)
+    if not by_qd:
         return None
-    a, b = (results["stacks"][s][wl].get(key) for s in st)
+    return by_qd[str(results["workloads"][wl]["qds"][0])]
+
+
+def at(results, mode, wl, qd) -> dict | None:
+    return results["stacks"].get(mode, {}).get(wl, {}).get(str(qd))
+
+
+def _better(a, b, higher=True):
+    """(winner index, ratio) of two values; None when not comparable."""
     if not a or not b:
         return None
     if (a > b) == higher:
-        return st[0], st[1], (a / b if higher else b / a)
-    return st[1], st[0], (b / a if higher else a / b)
+        return 0, (a / b if higher else b / a)
+    return 1, (b / a if higher else a / b)
 
 
-def gc_moved(point: dict) -> float:
-    """Sectors (or bytes / 4 KiB) moved by GC so far, whichever counter the stack keeps."""
-    for k, v in point.items():
-        lk = k.lower()
-        if "gc" in lk and ("sector" in lk or "moved" in lk or "writ" in lk) and "bytes" not in lk:
-            return float(v)
-    for k, v in point.items():
-        lk = k.lower()
-        if "gc" in lk and "bytes" in lk:
-            return float(v) / 4096
-    return 0.0
-
-
-def _bars(results, key, ylabel, title, path, log=False):
-    wls = _workloads(results)
+def _cmp(results, key, higher=True, wl=None, qd=None, get=None):
+    """(winner, loser, ratio) of the two stacks on one figure; None if not comparable."""
     st = _stacks(results)
-    x = np.arange(len(wls))
-    width = 0.8 / max(1, len(st))
-    fig, ax = plt.subplots(figsize=(9, 4.2))
-    for i, s in enumerate(st):
-        vals = [results["stacks"][s][w].get(key) or 0 for w in wls]
-        ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=STACKS.get(s, s), color=COLORS.get(s))
-    ax.set_xticks(x, wls)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    if log:
-        ax.set_yscale("log")
-    ax.legend()
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _cdfs(results, path):
-    wls = _workloads(results)
-    ncols = 3
-    nrows = -(-len(wls) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(13, 3.8 * nrows), squeeze=False)
-    flat = axes.reshape(-1)
-    for ax in flat[len(wls):]:
-        ax.set_visible(False)
-    for ax, w in zip(flat, wls):
-        for s in _stacks(results):
-            c = results["cdf"][s].get(w)
-            if c:
-                lat = np.maximum(np.asarray(c["lat_us"]), 0.1)
-                ax.step(lat, c["q"], where="post", label=s, color=COLORS.get(s))
-        ax.set_xscale("log")
-        ax.set_title(w)
-        ax.set_xlabel("modeled latency (us, log)")
-        ax.grid(alpha=0.3)
-    for row in axes:
-        row[0].set_ylabel("fraction of requests")
-    flat[0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _series(results, path, what):
-    cap = None
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for s in _stacks(results):
-        pts = results["series"][s].get("overwrite") or []
-        if not pts:
-            continue
-        cap = cap or results["stacks"][s]["overwrite"]["bytes"] / 2
-        x = [p["host_bytes"] / cap for p in pts]
-        host = np.diff([0] + [p["host_bytes"] for p in pts])
-        if what == "wa":
-            media = np.diff([0] + [p.get("dev.media_bytes_programmed", 0) for p in pts])
-            ax.plot(x, media / np.maximum(host, 1), label=f"{s}: interval WA", color=COLORS.get(s))
-            cum = [p.get("dev.media_bytes_programmed", 0) / p["host_bytes"] for p in pts]
-            ax.plot(x, cum, "--", label=f"{s}: cumulative WA", color=COLORS.get(s), alpha=0.6)
-            ax.set_ylabel("write amplification (media / host bytes)")
+    if len(st) != 2:
+        return None
+    vals = []
+    for s in st:
+        if get is not None:
+            vals.append(get(s))
         else:
-            moved = np.diff([0] + [gc_moved(p) for p in pts]) * 4096
-            ax.plot(x, moved / np.maximum(host, 1), label=f"{s}: GC bytes moved per host byte",
-                    color=COLORS.get(s))
-            ax.set_ylabel("GC bytes moved / host byte written")
-    ax.set_xlabel("host bytes written during the overwrite (x capacity)")
-    ax.set_title("Sustained random overwrite: " + ("write amplification" if what == "wa" else "GC activity"))
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+            r = at(results, s, wl, qd) if qd is not None else headline(results, s, wl)
+            vals.append(r.get(key) if r else None)
+    w = _better(vals[0], vals[1], higher)
+    if w is None:
+        return None
+    return st[w[0]], st[1 - w[0]], w[1]
 
 
 def _fmt(v, digits=1):
@@ -136,111 +71,322 @@ METRICS = [
     ("iops", "IOPS (modeled)", 0),
     ("lat_p50_us", "p50 latency (us, modeled)", 1),
     ("lat_p99_us", "p99 latency (us, modeled)", 1),
+    ("lat_p999_us", "p99.9 latency (us, modeled)", 1),
     ("write_amplification", "write amplification", 2),
     ("host_cpu_s_per_gib", "host CPU s/GiB (measured)", 2),
     ("nvme_cmds_per_gib", "NVMe commands/GiB", 0),
     ("bus_bytes_per_gib", "bus bytes/GiB", 0),
     ("wall_s", "wall time (s)", 1),
 ]
+QD_METRICS = [("throughput_mib_s", "MiB/s", 1), ("iops", "IOPS", 0), ("lat_p50_us", "p50 us", 1),
+              ("lat_p99_us", "p99 us", 1), ("lat_p999_us", "p99.9 us", 1)]
+
+
+# ---------------------------------------------------------------- text
+
+def config_lines(results) -> list[str]:
+    """The configuration both stacks and the device ran with, and what each FTL made of it."""
+    c = results["config"]
+    g, n, f, p, a, h = (c[k] for k in ("geometry", "nand", "ftl", "pblk", "appnvm", "host"))
+    luns = g["nchannels"] * g["nluns"]
+    out = [f"- geometry: {g['nchannels']} ch x {g['nluns']} LUN x {g['nblocks']} blk x {g['npages']} pg x "
+           f"{g['nplanes']} pl x {g['nsectors']} sec x 4096 B ({luns} LUNs, {luns * g['nblocks']} blocks)"]
+    nand = (f"- NAND: tR {n['t_read_ns'] / 1000:g} us, tPROG {n['t_prog_ns'] / 1000:g} us, "
+            f"tBERS {n['t_erase_ns'] / 1000:g} us, channel {n['channel_mb_s']} MB/s")
+    if any(n[k] for k in ("t_read_lsb_ns", "t_read_msb_ns", "t_prog_lsb_ns", "t_prog_msb_ns")):
+        nand += (f"; LSB/MSB pages: read {(n['t_read_lsb_ns'] or n['t_read_ns']) / 1000:g}/"
+                 f"{(n['t_read_msb_ns'] or n['t_read_ns']) / 1000:g} us, program "
+                 f"{(n['t_prog_lsb_ns'] or n['t_prog_ns']) / 1000:g}/{(n['t_prog_msb_ns'] or n['t_prog_ns']) / 1000:g} us")
+    out.append(nand)
+    caps = "; ".join(f"{s} exports {pr['capacity_bytes']:,} bytes" for s, pr in results.get("params", {}).items())
+    out.append(f"- over-provisioning ftl.op = {f['op']:g}" + (f": {caps}" if caps else
+                                                             f": {results.get('capacity_bytes', 0):,} bytes exported"))
+    pol = f"{f['gc_policy']}" + (f" (d = {f['gc_d']})" if f["gc_policy"] == "d-choice" else "")
+    if f["gc_policy"] in ("random", "d-choice"):
+        pol += f", seed {f['gc_seed']}"
+    out.append(f"- GC victim policy (both FTLs): {pol}; thresholds: background ftl.gc_background = "
+               f"{f['gc_background']:g}, foreground ftl.gc_foreground = {f['gc_foreground']}")
+    pp = results.get("params", {}).get("pblk")
+    if pp:
+        out.append(f"- pblk: write buffer {pp['write_buffer_entries']} entries; rate limiter high "
+                   f"{pp['rl_high_sectors']:,} / low {pp['rl_low_sectors']:,} / GC reserve "
+                   f"{pp['rl_reserve_sectors']:,} sectors (pblk.rl_low_div = {p['rl_low_div']}; lines of "
+                   f"{pp['line_sectors']:,} sectors); durable discard {p['durable_discard']}")
+    else:
+        out.append(f"- pblk: write buffer {p['write_buffer_entries']} entries, rl_low_div {p['rl_low_div']}")
+    ap = results.get("params", {}).get("appnvm")
+    if ap:
+        out.append(f"- AppNVM: write buffer {ap['write_buffer_units']} units ({a['write_buffer_units_per_lun']} "
+                   f"per LUN); GC reserve {ap['gc_reserve_blocks']} blocks, GC runs below "
+                   f"{ap['gc_low_blocks']} free blocks; wear levelling {a['wear_leveling']}; checkpoint every "
+                   f"{ap['checkpoint_every_units']} units")
+    else:
+        out.append(f"- AppNVM: {a['write_buffer_units_per_lun']} buffered units per LUN, wear levelling "
+                   f"{a['wear_leveling']}")
+    out.append(f"- host cost model: {h['write_buffer_copy_ns']} ns per sector copied into pblk's buffer, "
+               f"{h['gc_move_ns']} ns per sector pblk's GC moves, {h['submit_ns']} ns per NVMe command "
+               f"submitted, {h['complete_ns']} ns per completion"
+               + ("" if any(h.values()) else " (all 0: the clock of earlier versions)"))
+    return out
 
 
 def table(results) -> str:
+    """The console summary: config, headline figures per workload, QD curves, interference."""
+    if "sweep" in results:
+        return sweep_table(results)
     st = _stacks(results)
-    lines = []
+    lines = ["configuration:"] + ["  " + x[2:] for x in config_lines(results)]
     for key, label, d in METRICS:
         lines.append(f"\n{label}")
-        lines.append("  " + "workload".ljust(12) + "".join(s.rjust(16) for s in st))
+        lines.append("  " + "workload@QD".ljust(18) + "".join(s.rjust(16) for s in st))
         for w in _workloads(results):
-            lines.append("  " + w.ljust(12) + "".join(
-                _fmt(results["stacks"][s][w].get(key), d).rjust(16) for s in st))
+            qd = results["workloads"][w]["qds"][0]
+            lines.append("  " + f"{w}@{qd}".ljust(18) + "".join(
+                _fmt((headline(results, s, w) or {}).get(key), d).rjust(16) for s in st))
+    for w in _workloads(results):
+        qds = results["workloads"][w]["qds"]
+        if len(qds) < 2:
+            continue
+        lines.append(f"\n{w} against queue depth")
+        lines.append("  " + "QD".ljust(5) + "".join(f"{s} {lab}".rjust(17) for s in st for _, lab, _ in QD_METRICS[:1] + QD_METRICS[2:]))
+        for qd in qds:
+            lines.append("  " + str(qd).ljust(5) + "".join(
+                _fmt((at(results, s, w, qd) or {}).get(k), d).rjust(17) for s in st
+                for k, _, d in QD_METRICS[:1] + QD_METRICS[2:]))
+    if "interference" in _workloads(results):
+        lines.append("\ninterference: 4 KiB read latency at QD 1, alone / beside a GC-heavy overwrite (us)")
+        for s in st:
+            r = headline(results, s, "interference")
+            if r:
+                i = r["idle"]
+                lines.append(f"  {s:8s} alone p50 {i['read_p50_us']:.1f} p99 {i['read_p99_us']:.1f} "
+                             f"p99.9 {i['read_p999_us']:.1f} | under GC p50 {r['read_p50_us']:.1f} p99 "
+                             f"{r['read_p99_us']:.1f} p99.9 {r['read_p999_us']:.1f} max {r['read_max_us']:.1f}; "
+                             f"writer {r['writer']['throughput_mib_s']:.1f} MiB/s, WA {_fmt(r['write_amplification'], 2)}")
+    wear = results.get("wear", {})
+    if any(wear.values()):
+        lines.append("\nwear at the end of the run (erase counts per block)")
+        for s in st:
+            for w, wr in wear.get(s, {}).items():
+                lines.append(f"  {s:8s} {w:14s} max {wr['erase_max']}, mean {wr['erase_mean']:.2f}, "
+                             f"spread (max/mean) {_fmt(wr['wear_spread'], 2)}")
     return "\n".join(lines)
 
 
-def _md_table(results, key, d):
+def sweep_table(results) -> str:
+    sw = results["sweep"]
+    st = list(sw["points"][0]["stacks"]) if sw["points"] else []
+    lines = [f"sweep of {', '.join(sw['keys'])} ({sw['workload']} at QD {sw['qd']})"]
+    head = "  " + "".join(k.rjust(16) for k in sw["keys"])
+    for s in st:
+        head += f"{s} WA".rjust(14) + f"{s} steady".rjust(14) + f"{s} MiB/s".rjust(14)
+    lines.append(head)
+    for pt in sw["points"]:
+        row = "  " + "".join(str(pt["set"][k]).rjust(16) for k in sw["keys"])
+        for s in st:
+            r = pt["stacks"][s]
+            row += (_fmt(r["write_amplification"], 2).rjust(14) + _fmt(r["steady_write_amplification"], 2).rjust(14)
+                    + _fmt(r["throughput_mib_s"], 1).rjust(14))
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def _md_table(results, key, d) -> str:
     st = _stacks(results)
-    out = ["| workload | " + " | ".join(st) + " |", "|---|" + "---|" * len(st)]
+    out = ["| workload | QD | " + " | ".join(st) + " |", "|---|---|" + "---|" * len(st)]
     for w in _workloads(results):
-        out.append(f"| {w} | " + " | ".join(_fmt(results['stacks'][s][w].get(key), d) for s in st) + " |")
+        qd = results["workloads"][w]["qds"][0]
+        out.append(f"| {w} | {qd} | " + " | ".join(_fmt((headline(results, s, w) or {}).get(key), d) for s in st) + " |")
     return "\n".join(out)
 
 
-def _why(results):
+def _md_qd_table(results, w) -> str:
+    st = _stacks(results)
+    cols = [(s, k, lab, d) for s in st for k, lab, d in QD_METRICS]
+    out = ["| QD | " + " | ".join(f"{s} {lab}" for s, _, lab, _ in cols) + " |", "|---|" + "---|" * len(cols)]
+    for qd in results["workloads"][w]["qds"]:
+        out.append(f"| {qd} | " + " | ".join(_fmt((at(results, s, w, qd) or {}).get(k), d) for s, k, _, d in cols) + " |")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- one line per figure
+
+def why(results) -> dict:
     """One line per figure: what it shows, which stack is better, and why."""
-    lines = {}
-    b = _better(results, "seqwrite", "throughput_mib_s")
-    r = _better(results, "randread", "lat_p50_us", higher=False)
-    w = _better(results, "randwrite", "throughput_mib_s")
-    lines["throughput"] = (
-        "Modeled throughput per workload (bytes / virtual time at QD1). "
-        + (f"Sequential write: {b[0]} is {b[2]:.2f}x faster; " if b else "")
-        + (f"random 4 KiB write: {w[0]} is {w[2]:.2f}x faster — " if w else "")
-        + "both stripe 32 KiB dual-plane units over all LUNs; what differs is how many "
-          "writes each acknowledges from a buffer before the NAND program time is paid.")
-    lines["latency"] = (
-        "Latency CDFs per workload (modeled). "
-        + (f"Random-read median: {r[0]} is lower by {r[2]:.2f}x; " if r else "")
-        + "buffered writes show a step near zero (acknowledged from the write buffer) and a tail "
-          "at the program time tPROG when the buffer drains or GC runs in the write path.")
-    ov = _better(results, "overwrite", "write_amplification", higher=False)
-    g = results["geometry"]
-    luns = g["nchannels"] * g["nluns"]
-    why_wa = {
-        "appnvm": (f"both are greedy with the same 20% spare, but pblk reclaims whole lines ({luns} "
-                   "blocks, one per LUN, at once) while AppNVM picks single blocks, so AppNVM's "
-                   "victims are emptier; pblk also writes smeta/emeta per line."),
-        "pblk": ("both are greedy with the same 20% spare; pblk's line-wide victims and rate limiter "
-                 "beat AppNVM's per-block policy here, which also pays for its map checkpoints."),
-    }
-    lines["wa"] = (
-        "Write amplification during the 2x-capacity random overwrite (interval and cumulative). "
-        + (f"{ov[0]} amplifies less ({ov[2]:.2f}x lower cumulative WA): {why_wa[ov[0]]}" if ov else ""))
-    gcb = _better(results, "overwrite", "write_amplification", higher=False)
-    lines["gc"] = ("GC bytes moved per host byte written during the overwrite: zero until free space "
-                   "runs out, then a steady state; "
-                   + (f"{gcb[0]} copies less per user byte, the same cause as its lower WA." if gcb else
-                      "the lower curve copies less per user byte."))
-    c = _better(results, "randwrite", "host_cpu_s_per_gib", higher=False)
-    lines["cpu"] = ("Host CPU seconds per GiB, measured in this process minus the device's own CPU time. "
-                    + (f"{c[0]} costs the host {c[2]:.2f}x less on random writes: " if c else "")
-                    + "pblk does mapping, buffering and GC on the host; AppNVM leaves them to the device.")
-    n = _better(results, "randwrite", "nvme_cmds_per_gib", higher=False)
-    lines["bus"] = ("NVMe commands and bus (DMA) bytes per GiB of user data. "
-                    + (f"{n[0]} needs {n[2]:.2f}x fewer commands on random writes: " if n else "")
-                    + "pblk batches whole write units (and GC moves data across the bus twice), "
-                      "AppNVM sends one command per request and moves GC data inside the device.")
-    return lines
+    out = {}
+    wls = _workloads(results)
+    t = [(w, _cmp(results, "throughput_mib_s", wl=w)) for w in wls]
+    parts = [f"{w}: {c[0]} {c[2]:.2f}x" for w, c in t if c]
+    out["throughput"] = ("Modeled throughput per workload at its headline queue depth (bytes over virtual "
+                         "time, host costs included). Faster: " + (", ".join(parts) or "-") + ". pblk "
+                         "acknowledges writes from its host buffer and stripes whole 32 KiB units over all "
+                         "LUNs; AppNVM buffers only a few units per LUN in the device, so bursts wait for "
+                         "programs sooner; reads cost the same media time in both.")
+    qdw = [w for w in wls if len(results["workloads"][w]["qds"]) > 1]
+    if qdw:
+        lines = []
+        for w in qdw:
+            qds = results["workloads"][w]["qds"]
+            for s in _stacks(results):
+                lo, hi = at(results, s, w, qds[0]), at(results, s, w, qds[-1])
+                if lo and hi and lo["throughput_mib_s"]:
+                    lines.append(f"{s} {w} x{hi['throughput_mib_s'] / lo['throughput_mib_s']:.1f}")
+        c = _cmp(results, "throughput_mib_s", wl="randread", qd=results["workloads"].get("randread", {}).get("qds", [0])[-1]) \
+            if "randread" in qdw else None
+        out["qd_throughput"] = (f"Throughput against queue depth, QD {results['workloads'][qdw[0]]['qds'][0]} to "
+                                f"{results['workloads'][qdw[0]]['qds'][-1]} (gain: {', '.join(lines)}). More requests "
+                                "in flight keep more LUNs and channels busy at once until the channels saturate; "
+                                + (f"at the deepest queue {c[0]} reads {c[2]:.2f}x faster. " if c and c[2] >= 1.02
+                                   else "reads scale alike on both. ")
+                                + "pblk's writes do not gain from depth: each is a copy into the host buffer, and "
+                                  "the buffer, not the queue, decides when the NAND is busy; AppNVM's gain until "
+                                  "its per-LUN device buffer is full.")
+        d = _cmp(results, "lat_p999_us", higher=False, wl=qdw[0], qd=results["workloads"][qdw[0]]["qds"][-1])
+        out["qd_latency"] = ("p50 / p99 / p99.9 latency against queue depth (log scale): latency grows with the "
+                             "queue once requests wait for busy LUNs and channels; "
+                             + (f"at the deepest {qdw[0]} queue {d[0]}'s p99.9 is {d[2]:.2f}x lower. " if d else "")
+                             + "Writes: pblk's stay at the buffer copy cost until its buffer fills, AppNVM's "
+                               "wait for a device buffer slot after a few units per LUN.")
+    r = _cmp(results, "lat_p50_us", higher=False, wl="randread") if "randread" in wls else None
+    out["latency"] = ("Latency CDFs per workload at the headline queue depth (modeled). "
+                      + ((f"Random-read median: {r[0]} lower by {r[2]:.2f}x; " if r[2] >= 1.02 else
+                          "Random-read median: the same for both; ") if r else "")
+                      + "reads cost tR + one page transfer plus the host's per-command time; buffered writes "
+                        "show a step at the copy cost and a tail at tPROG where the buffer has to drain.")
+    if "interference" in wls:
+        c = _cmp(results, "read_p999_us", higher=False, wl="interference")
+        vals = {s: (headline(results, s, "interference") or {}).get("read_p999_us") for s in _stacks(results)}
+        idle = {s: (headline(results, s, "interference") or {}).get("idle", {}).get("read_p999_us")
+                for s in _stacks(results)}
+        out["interference"] = ("Read latency at QD 1 alone and beside a GC-heavy 64 KiB overwrite at QD 8 "
+                               "(p99.9 alone -> under GC: " + ", ".join(
+                                   f"{s} {_fmt(idle[s])} -> {_fmt(vals[s])} us" for s in vals) + "). "
+                               + (f"{c[0]} keeps the tail {c[2]:.2f}x shorter. " if c else "")
+                               + "A read waits behind whatever its LUN has queued -- programs (tPROG), erases "
+                                 "(tBERS), GC's reads and copies. pblk's GC data goes through its write buffer "
+                                 "and is striped over all LUNs like user data, so every LUN carries a bounded "
+                                 "share (the buffer caps what is in flight); AppNVM collects whole victims "
+                                 "inside the write command and programs them into its one open GC block, so "
+                                 "the LUN holding it is busy for long runs and reads that land there wait.")
+    ov = "overwrite" if "overwrite" in wls else None
+    if ov:
+        c = _cmp(results, "write_amplification", higher=False, wl=ov)
+        st = {s: (headline(results, s, ov) or {}).get("steady_write_amplification") for s in _stacks(results)}
+        g = results["geometry"]
+        luns = g["nchannels"] * g["nluns"]
+        reason = {
+            "appnvm": (f"with the same spare space pblk reclaims whole lines ({luns} blocks, one per LUN, at "
+                       "once) and keeps 1/8 of its space free for the rate limiter, while AppNVM picks single "
+                       "blocks and runs GC only a few blocks above its reserve, so AppNVM's victims are "
+                       "emptier; pblk also writes smeta/emeta per line."),
+            "pblk": ("pblk's line-wide victims and rate limiter beat AppNVM's per-block GC here, which also "
+                     "pays for its map checkpoints."),
+        }
+        out["wa"] = ("Write amplification during the 2x-capacity random overwrite, per interval and "
+                     "cumulative; steady state (second half): "
+                     + ", ".join(f"{s} {_fmt(v, 2)}" for s, v in st.items()) + ". "
+                     + (f"{c[0]} amplifies less ({c[2]:.2f}x lower): {reason[c[0]]}" if c else ""))
+        out["gc"] = ("GC sectors moved per host sector written during the overwrite: zero while free space "
+                     "lasts, then a steady state; "
+                     + (f"{c[0]} copies less per user byte, the same cause as its lower WA." if c else
+                        "the lower curve copies less per user byte."))
+    wear = results.get("wear", {})
+    if any(wear.values()):
+        spread = {s: next(iter(v.values()))["wear_spread"] for s, v in wear.items() if v}
+        c = _better(*[spread.get(s) for s in _stacks(results)], higher=False) if len(spread) == 2 else None
+        wl_ = results["config"]["appnvm"]["wear_leveling"]
+        out["erase"] = ("Erase count per block (LUN x block) at the end of the overwrite; wear spread max/mean: "
+                        + ", ".join(f"{s} {_fmt(v, 2)}" for s, v in spread.items()) + ". "
+                        + (f"{_stacks(results)[c[0]]} wears more evenly: " if c else "")
+                        + "pblk erases whole lines, so every LUN of a line ages alike and blocks differ only "
+                          "line by line; AppNVM frees and reuses single blocks"
+                        + (" and, with dynamic wear levelling, takes the least-erased free block first."
+                           if wl_ == "dynamic" else " in list order (appnvm.wear_leveling = none)."))
+        cheap = {}
+        for s_, v in wear.items():
+            if v:
+                w_ = next(iter(v.values()))
+                cells = [x for row in w_["valid"] for x in row]
+                cheap[s_] = sum(1 for x in cells if x < w_["sectors_per_block"] // 4) / max(1, len(cells))
+        cb = _better(*[cheap.get(s_) for s_ in _stacks(results)], higher=True) if len(cheap) == 2 else None
+        out["valid"] = ("Valid sectors per block at the end of the overwrite (dark: little to keep, a cheap "
+                        "victim); blocks holding under a quarter of their sectors (free ones included): "
+                        + ", ".join(f"{s_} {100 * v:.1f} %" for s_, v in cheap.items()) + ". "
+                        + (f"{_stacks(results)[cb[0]]} leaves more cheap victims. " if cb else "")
+                        + "pblk's map is striped, so a line's blocks hold about the same valid count and the "
+                          "picture has vertical bands, one per line; AppNVM's blocks fill and empty one by "
+                          "one, so valid counts vary block by block -- the spread greedy GC feeds on.")
+    cp = _cmp(results, "host_cpu_s_per_gib", higher=False, wl="randwrite") if "randwrite" in wls else None
+    out["cpu"] = ("Host CPU seconds per GiB, measured in this process minus the device's own CPU time (Python "
+                  "speed, not a model). " + (f"{cp[0]} costs the host {cp[2]:.2f}x less on random writes: " if cp else "")
+                  + "pblk does mapping, buffering and GC on the host and batches 4 KiB writes into 32 KiB units; "
+                    "AppNVM sends every request over the bus and leaves the FTL to the device.")
+    n = _cmp(results, "nvme_cmds_per_gib", higher=False, wl="randwrite") if "randwrite" in wls else None
+    out["cmds"] = ("NVMe commands per GiB of user data (log scale). "
+                   + (f"{n[0]} needs {n[2]:.2f}x fewer commands on random writes: " if n else "")
+                   + "pblk batches buffered 4 KiB writes into 32 KiB units and up to 64 addresses per "
+                     "command, AppNVM sends one command per request; for reads both send one per request.")
+    gcw = "overwrite" if "overwrite" in wls else None
+    b = _cmp(results, "bus_bytes_per_gib", higher=False, wl=gcw) if gcw else None
+    out["bus"] = ("Bus (DMA) bytes per GiB of user data (log scale): about 1 GiB wherever no GC runs. "
+                  + (f"Under the sustained overwrite {b[0]} moves {b[2]:.2f}x fewer bytes over the bus: " if b else "")
+                  + "pblk's GC reads every valid sector to the host and writes it back (twice across the "
+                    "bus per sector moved), AppNVM's GC copies inside the device.")
+    return out
+
+
+FIGURES = [("throughput.png", "throughput"), ("qd_throughput.png", "qd_throughput"),
+           ("qd_latency.png", "qd_latency"), ("latency_cdf.png", "latency"), ("interference.png", "interference"),
+           ("wa_over_time.png", "wa"), ("gc_activity.png", "gc"), ("heatmap_erase.png", "erase"),
+           ("heatmap_valid.png", "valid"), ("cpu_per_gib.png", "cpu"), ("cmds_per_gib.png", "cmds"),
+           ("bus_per_gib.png", "bus")]
 
 
 def write(results, outdir) -> None:
-    _bars(results, "throughput_mib_s", "MiB/s (modeled)", "Throughput per workload", outdir / "throughput.png")
-    _cdfs(results, outdir / "latency_cdf.png")
-    _series(results, outdir / "wa_over_time.png", "wa")
-    _series(results, outdir / "gc_activity.png", "gc")
-    _bars(results, "host_cpu_s_per_gib", "host CPU s / GiB", "Host CPU per GiB (measured)",
-          outdir / "cpu_per_gib.png")
-    fig_cmds = outdir / "cmds_per_gib.png"
-    _bars(results, "nvme_cmds_per_gib", "NVMe commands / GiB", "NVMe commands per GiB", fig_cmds, log=True)
-    _bars(results, "bus_bytes_per_gib", "bus bytes / GiB", "Bus (DMA) bytes per GiB", outdir / "bus_per_gib.png",
-          log=True)
-    why = _why(results)
-    g = results["geometry"]
-    md = [f"# ox compare — {results['plan']} run", "",
-          f"Geometry {g['nchannels']} ch x {g['nluns']} LUN x {g['nblocks']} blk x {g['npages']} pg x "
-          f"{g['nplanes']} pl x {g['nsectors']} sec x {g['sector_nbytes']} B; both stacks export "
-          f"{next(iter(results['stacks'].values()))['overwrite']['bytes'] // 2:,} bytes. Every workload ran on a "
-          "fresh device with the NAND timing model on (virtual clock: reproducible, independent of this "
-          "machine's speed). Requests are issued one at a time (QD1); writes carry (LBA, generation) stamps "
-          "and every read is checked against them.", "",
-          "Stacks: " + "; ".join(f"**{s}** = {STACKS.get(s, s)}" for s in _stacks(results)), "",
-          f"Wall time of the run: {results['wall_s']:.0f} s.", ""]
+    outdir = Path(outdir)
+    if "sweep" in results:
+        _write_sweep(results, outdir)
+        return
+    made = figures.draw(results, outdir)
+    lines = why(results)
+    st = _stacks(results)
+    md = [f"# ox compare -- {results['plan']} run", "",
+          "The stacks run the same workloads on fresh devices with the NAND timing model on: every figure "
+          "but host CPU and wall time is modeled on the virtual clock, reproducible for the same "
+          f"configuration and seed (seed {results['seed']}). Requests of a workload are issued at their "
+          "queue depth in virtual time; writes carry (LBA, generation) stamps and every read is checked "
+          "against them.", "",
+          "Stacks: " + "; ".join(f"**{s}** = {STACKS.get(s, s)}" for s in st), "",
+          f"Wall time of the run: {results['wall_s']:.0f} s.", "", "## Configuration", ""]
+    md += config_lines(results) + [""]
+    md += ["## Workloads", ""] + [f"- **{w}** ({', '.join('QD ' + str(q) for q in d['qds'])}): {d['title']}"
+                                  for w, d in results["workloads"].items()] + [""]
     for key, label, d in METRICS:
         md += [f"## {label}", "", _md_table(results, key, d), ""]
-    mism = sum(r["mismatches"] for s in results["stacks"].values() for r in s.values())
-    reads = sum(r["verified_reads"] for s in results["stacks"].values() for r in s.values())
+    for w in _workloads(results):
+        if len(results["workloads"][w]["qds"]) > 1:
+            md += [f"## {w} against queue depth", "", _md_qd_table(results, w), ""]
+    mism = sum(r["mismatches"] for s in results["stacks"].values() for qd in s.values() for r in qd.values())
+    reads = sum(r["verified_reads"] for s in results["stacks"].values() for qd in s.values() for r in qd.values())
     md += ["## Data check", "", f"{reads:,} reads verified against the written stamps, {mism} mismatches.", ""]
     md += ["## Figures", ""]
-    for png, key in (("throughput.png", "throughput"), ("latency_cdf.png", "latency"),
-                     ("wa_over_time.png", "wa"), ("gc_activity.png", "gc"), ("cpu_per_gib.png", "cpu"),
-                     ("cmds_per_gib.png", "bus"), ("bus_per_gib.png", "bus")):
-        md += [f"![{png}]({png})", "", why[key], ""]
+    for png, key in FIGURES:
+        if png in made and key in lines:
+            md += [f"![{png}]({png})", "", lines[key], ""]
+    md += ["## Fields", "", "results.json: `stacks.<stack>.<workload>.<QD>` holds the figures of one run; "
+           f"wall-clock figures ({', '.join(MEASURED)}) are measured, everything else modeled.", ""]
+    (outdir / "report.md").write_text("\n".join(md))
+
+
+def _write_sweep(results, outdir: Path) -> None:
+    made = figures.draw_sweep(results, outdir)
+    sw = results["sweep"]
+    md = [f"# ox compare -- sweep of {', '.join(sw['keys'])}", "",
+          f"The {sw['workload']} workload ({sw['title']}) at QD {sw['qd']} on fresh devices at every point of "
+          f"the grid, seed {results['seed']}. Wall time {results['wall_s']:.0f} s.", "",
+          "## Base configuration", ""]
+    base = dict(results, params={})
+    md += config_lines(base) + ["", "## Results", "", "```", sweep_table(results), "```", ""]
+    if "sweep.png" in made:
+        md += ["![sweep.png](sweep.png)", "", figures.sweep_caption(results), ""]
     (outdir / "report.md").write_text("\n".join(md))

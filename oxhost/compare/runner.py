@@ -1,56 +1,97 @@
-"""Runs the plan: each workload on a fresh device per stack, timing model on, and turns
-traces into the figures of the report."""
+"""Runs the plan: every workload at every queue depth on a fresh device per stack, timing
+model on, one configuration for the device and both FTLs; and sweeps of configuration
+keys. Turns the engine's per-request records into the figures of the report."""
+from __future__ import annotations
+
+import gc
+import itertools
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
-from oxemu import Geometry
-
-from .workloads import Workload, run_workload
+from ..config import SECTOR_NBYTES, Config, ConfigError
+from .engine import Engine, RunResult
+from .hostclock import HostClock
+from .workloads import (MIB, Shadow, Workload, builtin_jobs, fio_jobs, interference_jobs,
+                        trace_jobs)
 
 STACKS = {"pblk": "host FTL (pblk over open-channel)", "appnvm": "device FTL (AppNVM)"}
-MIB, GIB = 1 << 20, 1 << 30
+GIB = 1 << 30
+QUICK_GEOMETRY = dict(nchannels=2, nluns=2, nblocks=32, npages=32)
+MEASURED = ("wall_s", "host_cpu_s", "host_cpu_s_per_gib")      # wall-clock figures: not modeled
 
 
 @dataclass
 class Plan:
+    """What to run: a configuration (geometry included) and workloads; `sweep_workload`
+    is the one a sweep runs at each grid point."""
     name: str
-    geometry: Geometry
+    config: Config
     workloads: list = field(default_factory=list)
+    sweep_workload: Workload | None = None
+
+    @property
+    def geometry(self):
+        return self.config.to_geometry()
 
     @classmethod
-    def quick(cls) -> "Plan":
-        geo = Geometry(nchannels=2, nluns=2, nblocks=32, npages=32)
-        return cls("quick", geo, _workloads(cap=_capacity(geo), scale=0.02))
+    def quick(cls, config: Config | None = None, qds=None) -> Plan:
+        cfg = _with_geometry(config or Config.default(), QUICK_GEOMETRY)
+        return cls("quick", cfg, *_builtin(cfg, scale=0.02, qds=qds))
 
     @classmethod
-    def full(cls) -> "Plan":
-        geo = Geometry()
-        return cls("full", geo, _workloads(cap=_capacity(geo), scale=1.0))
+    def full(cls, config: Config | None = None, qds=None) -> Plan:
+        cfg = config or Config.default()
+        return cls("full", cfg, *_builtin(cfg, scale=1.0, qds=qds))
+
+    def with_workloads(self, workloads: list) -> Plan:
+        """The same configuration with other workloads (a fio job file, a trace); a sweep
+        then runs the first of them."""
+        return replace(self, workloads=list(workloads), sweep_workload=workloads[0])
 
 
-def _capacity(geo: Geometry) -> int:
-    """Both stacks export pblk's capacity: floor(chunks * 80 / 100) chunks."""
-    chunks = geo.total_luns * geo.nblocks
-    return chunks * 80 // 100 * geo.sectors_per_block * geo.sector_nbytes
+def _with_geometry(cfg: Config, geo: dict) -> Config:
+    """The plan's geometry, for every geometry key the configuration does not set."""
+    sets = [f"geometry.{k}={v}" for k, v in geo.items() if not cfg.is_set(f"geometry.{k}")]
+    return cfg.with_overrides(sets) if sets else cfg
 
 
-def _workloads(cap: int, scale: float) -> list:
+def capacity(cfg: Config) -> int:
+    """Bytes both stacks export (ftl.op; appnvm.capacity_bytes may differ)."""
+    return cfg.exported_sectors() * SECTOR_NBYTES
+
+
+def _builtin(cfg: Config, scale: float, qds=None) -> tuple[list, Workload]:
+    cap = capacity(cfg)
     nops = max(2000, int(40000 * scale))
     region = min(cap, max(8 * MIB, int(GIB * scale))) // MIB * MIB
-    return [
+    small = scale < 0.1
+    rd_qds = tuple(qds) if qds else ((1, 4, 32) if small else (1, 2, 4, 8, 16, 32, 64))
+    wr_qds = tuple(qds) if qds else ((1, 4, 32) if small else (1, 4, 16, 64))
+    mx_qds = tuple(qds) if qds else (1, 32)
+    over_bs = 4096 if small else 64 * 1024
+    overwrite = Workload("overwrite", "Sustained random overwrite, 2x capacity", "overwrite", bs=over_bs,
+                         nbytes=2 * cap, per_capacity=2.0, prefill=True)
+    wls = [
         Workload("seqwrite", "Sequential write, 1 MiB", "seqwrite", bs=MIB, nbytes=region),
-        Workload("randwrite", "Random write, 4 KiB", "randwrite", bs=4096, nops=nops),
+        Workload("randwrite", "Random write, 4 KiB", "randwrite", bs=4096, nops=nops, qds=wr_qds),
         Workload("randread", "Random read, 4 KiB", "randread", bs=4096, nops=nops, region=region,
-                 prefill=True),
+                 prefill=True, qds=rd_qds),
         Workload("mixed", "Mixed 70% read / 30% write, 4 KiB", "mixed", bs=4096, nops=nops,
-                 read_pct=70, region=region, prefill=True),
-        Workload("overwrite", "Sustained random overwrite, 2x capacity", "overwrite",
-                 bs=4096 if scale < 0.1 else 64 * 1024, nbytes=2 * cap, prefill=True),
+                 read_pct=70, region=region, prefill=True, qds=mx_qds),
+        overwrite,
+        Workload("interference", "4 KiB reads at QD 1 beside a random 64 KiB overwrite at QD 8 (GC busy)",
+                 kind="interference", bs=64 * 1024,
+                 nbytes=int(cap * (0.5 if small else 1.0)) // (64 * 1024) * 64 * 1024,
+                 warmup=0.5, writer_qd=8, idle_reads=max(500, nops // 8), qds=(1,)),
     ]
+    return wls, overwrite
 
+
+# ---------------------------------------------------------------- figures of one run
 
 def _flat(d: dict, prefix: str = "") -> dict:
     out = {}
@@ -66,80 +107,242 @@ def _pct(a: np.ndarray, q: float) -> float:
     return float(np.percentile(a, q)) / 1000 if a.size else 0.0
 
 
-def summarize(w: Workload, tr, m0: dict, m1: dict) -> dict:
-    nbytes = int(tr.nbytes.sum())
-    written = int(tr.nbytes[~tr.is_read].sum())
-    gib = nbytes / GIB
-    vs = tr.virtual_ns / 1e9
+def _lat(prefix: str, lat: np.ndarray) -> dict:
+    return {f"{prefix}p50_us": _pct(lat, 50), f"{prefix}p99_us": _pct(lat, 99),
+            f"{prefix}p999_us": _pct(lat, 99.9), f"{prefix}max_us": float(lat.max()) / 1000 if lat.size else 0.0}
+
+
+def steady_wa(series: list, tail: float = 0.5) -> float | None:
+    """Write amplification over the last `tail` of a time series (media / host bytes): the
+    second capacity's worth of a 2x-capacity overwrite, after GC has reached its pace."""
+    if len(series) < 4:
+        return None
+    k = max(1, int(len(series) * tail))
+    a, b = series[-k - 1], series[-1]
+    host = b["host_bytes"] - a["host_bytes"]
+    media = b.get("dev.media_bytes_programmed", 0) - a.get("dev.media_bytes_programmed", 0)
+    return media / host if host else None
+
+
+def summarize(res: RunResult, m0: dict, m1: dict, roles=None) -> dict:
+    """The figures of one run from its measured jobs (all, or those of `roles`)."""
+    jobs = [j for j in res.jobs if roles is None or j.role in roles]
+    op = np.concatenate([j.op for j in jobs]) if jobs else np.zeros(0, np.int8)
+    nb = np.concatenate([j.nbytes for j in jobs]) if jobs else np.zeros(0, np.int64)
+    lat = np.concatenate([j.lat_ns for j in jobs]) if jobs else np.zeros(0, np.int64)
+    io = op <= 1
+    rd, wr = op == 0, op == 1
+    allw = np.concatenate([j.nbytes[j.op == 1] for j in res.jobs]) if res.jobs else np.zeros(0)
+    written = int(allw.sum())
+    nbytes = int(nb[io].sum())
+    moved = sum(int(j.nbytes[j.op <= 1].sum()) for j in res.jobs)    # every job's: per-GiB costs
+    gib = moved / GIB
+    vs = (res.end_ns - res.start_ns) / 1e9
+    d = {k: m1.get(k, 0) - m0.get(k, 0) for k in ("io_cmds", "dma_bytes_to_device", "dma_bytes_to_host",
+                                                   "media_bytes_programmed", "media_bytes_read")}
     out = dict(
-        workload=w.name, title=w.title, requests=int(tr.lat_ns.size), bytes=nbytes,
-        bytes_written=written, bytes_read=nbytes - written,
-        virtual_s=vs, wall_s=tr.wall_s,
-        throughput_mib_s=nbytes / MIB / vs if vs else float("inf"),
-        iops=tr.lat_ns.size / vs if vs else float("inf"),
-        lat_p50_us=_pct(tr.lat_ns, 50), lat_p99_us=_pct(tr.lat_ns, 99), lat_p999_us=_pct(tr.lat_ns, 99.9),
-        read_p50_us=_pct(tr.lat_ns[tr.is_read], 50), read_p99_us=_pct(tr.lat_ns[tr.is_read], 99),
-        write_p50_us=_pct(tr.lat_ns[~tr.is_read], 50), write_p99_us=_pct(tr.lat_ns[~tr.is_read], 99),
-        host_cpu_s=tr.cpu_s, host_cpu_s_per_gib=tr.cpu_s / gib if gib else 0.0,
-        nvme_cmds=m1["io_cmds"] - m0["io_cmds"],
-        nvme_cmds_per_gib=(m1["io_cmds"] - m0["io_cmds"]) / gib if gib else 0.0,
-        bus_bytes=(m1["dma_bytes_to_device"] + m1["dma_bytes_to_host"]
-                   - m0["dma_bytes_to_device"] - m0["dma_bytes_to_host"]),
-        media_bytes_programmed=m1["media_bytes_programmed"] - m0["media_bytes_programmed"],
-        verified_reads=tr.verified_reads, mismatches=tr.mismatches,
-    )
+        requests=int(io.sum()), bytes=nbytes, bytes_written=int(nb[wr].sum()), bytes_read=int(nb[rd].sum()),
+        virtual_s=vs, wall_s=res.wall_s,
+        throughput_mib_s=nbytes / MIB / vs if vs else 0.0, iops=int(io.sum()) / vs if vs else 0.0,
+        **_lat("lat_", lat[io]), **_lat("read_", lat[rd]), **_lat("write_", lat[wr]),
+        host_cpu_s=res.cpu_s, host_cpu_s_per_gib=res.cpu_s / gib if gib else 0.0,
+        nvme_cmds=d["io_cmds"], nvme_cmds_per_gib=d["io_cmds"] / gib if gib else 0.0,
+        bus_bytes=d["dma_bytes_to_device"] + d["dma_bytes_to_host"],
+        media_bytes_programmed=d["media_bytes_programmed"], media_bytes_read=d["media_bytes_read"],
+        verified_reads=res.verified_reads, mismatches=res.mismatches,
+        reads=int(rd.sum()), writes=int(wr.sum()), trims=int((op == 2).sum()), flushes=int((op == 3).sum()))
     out["bus_bytes_per_gib"] = out["bus_bytes"] / gib if gib else 0.0
     out["write_amplification"] = out["media_bytes_programmed"] / written if written else None
+    out["steady_write_amplification"] = steady_wa(res.series)
+    out["jobs"] = {j.name: dict(role=j.role, qd=j.qd, requests=int(j.op.size),
+                                throughput_mib_s=int(j.nbytes[j.op <= 1].sum()) / MIB / vs if vs else 0.0,
+                                **_lat("lat_", j.lat_ns[j.op <= 1])) for j in res.jobs}
     return out
 
 
-def run_compare(plan: Plan, outdir, stacks=("pblk", "appnvm"), progress=True, echo=print) -> dict:
-    """Run every workload of the plan on every stack; write results.json, report.md, PNGs."""
-    from pathlib import Path
+def _cdf(lat_ns: np.ndarray) -> dict:
+    lat = np.sort(lat_ns)
+    if not lat.size:
+        return dict(lat_us=[], q=[])
+    idx = np.unique(np.concatenate([np.linspace(0, lat.size - 1, min(lat.size, 400)).astype(int),
+                                    np.arange(max(0, lat.size - 40), lat.size)]))     # keep the tail
+    return dict(lat_us=(lat[idx] / 1000).tolist(), q=((idx + 1) / lat.size).tolist())
 
+
+def wear(stack) -> dict:
+    """Erase counts and valid sectors per (global LUN, block) at the end of a run."""
+    m, bdev, geo = stack.machine, stack.blockdev, stack.geometry
+    ec = m.erase_counts()
+    valid = m.block_valid_sectors()
+    if valid is None:                           # pblk: the host's own L2P knows
+        valid = pblk_valid_sectors(bdev, geo)
+    good = ec[ec >= 0]
+    mean = float(good.mean()) if good.size else 0.0
+    return dict(erase=ec.tolist(), valid=valid.tolist(), erase_max=int(good.max()) if good.size else 0,
+                erase_mean=mean, wear_spread=float(good.max()) / mean if mean else None,
+                sectors_per_block=geo.sectors_per_block)
+
+
+def pblk_valid_sectors(bdev, geo) -> np.ndarray:
+    """Valid sectors per (global LUN, block) from pblk's L2P: each mapped LBA's line (the
+    block index) and the LUN its write unit striped to."""
+    lg, l2p = bdev.lg, bdev.l2p
+    addrs = l2p.map[l2p.map >= 0].astype(np.int64)
+    line, paddr = np.divmod(addrs, lg.sec_per_line)
+    li = (paddr // lg.unit_secs) % lg.nluns
+    glun = np.array([ch * geo.nluns + lun for ch, lun in lg.luns], dtype=np.int64)[li]
+    out = np.zeros((geo.total_luns, geo.nblocks), dtype=np.int64)
+    np.add.at(out, (glun, line), 1)
+    return out
+
+
+def stack_params(stack) -> dict:
+    """What each FTL made of the configuration: capacity, GC thresholds, buffers."""
+    bdev = stack.blockdev
+    if stack.mode == "pblk":
+        rl, lg = bdev.rl, bdev.lg
+        return dict(capacity_bytes=bdev.size, gc_policy=bdev.gc.policy, write_buffer_entries=bdev.rb.n,
+                    line_sectors=int(bdev.lm.reserve_secs // max(1, bdev.params.gc_foreground)),
+                    rl_high_sectors=rl.high, rl_low_sectors=rl.low, rl_reserve_sectors=rl.rsv,
+                    lines=lg.nlines, luns=lg.nluns)
+    ftl = stack.machine.stats().get("ftl", {})
+    return dict(capacity_bytes=bdev.size, gc_policy=ftl.get("gc_policy"),
+                gc_reserve_blocks=ftl.get("gc_reserve_blocks"), gc_low_blocks=ftl.get("gc_low_blocks"),
+                write_buffer_units=ftl.get("write_buffer_units"), wear_leveling=ftl.get("wear_leveling"),
+                checkpoint_every_units=ftl.get("checkpoint_every_units"),
+                total_blocks=ftl.get("total_blocks", stack.geometry.total_luns * stack.geometry.nblocks))
+
+
+# ---------------------------------------------------------------- one workload on one stack
+
+def run_one(cfg: Config, mode: str, w: Workload, qd: int, seed: int, progress=None) -> dict:
+    """One workload at one queue depth on a fresh device of `mode`; its summary, series,
+    latency CDFs, wear maps and the stack's parameters."""
     from ..stack import open_stack
+    gc.collect()            # the last device's reference cycles still hold its media: free it first
+    st = open_stack(mode=mode, disk=None, volatile=True, timing="model", config=cfg)
+    try:
+        bdev, m = st.blockdev, st.machine
+        size = bdev.size
+        if w.per_capacity:
+            w = replace(w, nbytes=int(w.per_capacity * size) // w.bs * w.bs)
+        clock = HostClock(cfg.host, m, bdev, mode)
+
+        def stats_fn():
+            return {k: v for k, v in {**_flat(m.stats(), "dev."), **_flat(bdev.stats(), "host.")}.items()
+                    if not k.endswith(("seconds", "cpu_s"))}                  # modeled counters only
+
+        out = dict(params=stack_params(st))
+        if w.kind == "builtin":
+            jobs, payload = builtin_jobs(w, qd, size, seed)
+        else:
+            payload = np.random.default_rng([seed, 3]).integers(0, 256, MIB, dtype=np.uint8)
+        eng = Engine(bdev, m, clock, Shadow(size // bdev.sector_nbytes), payload, stats_fn, progress)
+        if w.kind == "interference":
+            eng.prefill(size - size % MIB)
+            m0 = m.stats()
+            idle = eng.run(interference_jobs(w, size, seed, "idle"))
+            eng.run(interference_jobs(w, size, seed, "warmup"))
+            m1 = m.stats()
+            res = eng.run(interference_jobs(w, size, seed, "measure"), samples=w.samples, series_total=w.nbytes)
+            m2 = m.stats()
+            s = summarize(res, m1, m2, roles=("reader",))
+            s.update({k: v for k, v in summarize(res, m1, m2, roles=("writer",)).items()
+                      if k in ("write_amplification", "steady_write_amplification", "media_bytes_programmed")})
+            s["writer"] = summarize(res, m1, m2, roles=("writer",))
+            s["writer"].pop("jobs")
+            s["idle"] = summarize(idle, m0, m1)
+            s["idle"].pop("jobs")
+            reader = next(j for j in res.jobs if j.role == "reader")
+            out["cdf"] = dict(gc=_cdf(reader.lat_ns), idle=_cdf(idle.jobs[0].lat_ns))
+        else:
+            if w.prefill:
+                region = w.region or size
+                eng.prefill(region - region % w.bs)
+            if w.kind == "fio":
+                jobs = fio_jobs(w, seed)
+            elif w.kind == "trace":
+                jobs = trace_jobs(w)
+            total = w.nbytes if w.op == "overwrite" else w.work_bytes(size)
+            m0 = m.stats()
+            res = eng.run(jobs, samples=w.samples if w.series else 0, series_total=total)
+            m1 = m.stats()
+            s = summarize(res, m0, m1)
+            lat = np.concatenate([j.lat_ns[j.op <= 1] for j in res.jobs])
+            out["cdf"] = dict(all=_cdf(lat))
+        s["final_stats"] = stats_fn()
+        out["summary"] = s
+        out["series"] = res.series
+        if w.series or w.kind in ("fio", "trace"):
+            out["wear"] = wear(st)
+        return out
+    finally:
+        st.close()
+
+
+# ---------------------------------------------------------------- the whole plan
+
+def _bar(total: int, progress: bool, desc: str):
+    if not progress:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, dynamic_ncols=True)
+
+
+def _prefill_bytes(w: Workload, cap: int) -> int:
+    if w.kind == "interference":
+        return cap
+    return (w.region or cap) if w.prefill else 0
+
+
+def run_plan(plan: Plan, stacks=("pblk", "appnvm"), seed: int = 1, bar=None) -> dict:
+    """Every workload of the plan at every queue depth on every stack (no files)."""
+    cfg = plan.config
+    results = dict(plan=plan.name, seed=seed, config=cfg.to_dict(), geometry=asdict(plan.geometry),
+                   capacity_bytes=capacity(cfg), stacks={}, series={}, cdf={}, wear={}, params={},
+                   workloads={w.name: dict(title=w.title, kind=w.kind, qds=list(w.qds)) for w in plan.workloads})
+    for mode in stacks:
+        res = results["stacks"][mode] = {}
+        results["series"][mode], results["cdf"][mode], results["wear"][mode] = {}, {}, {}
+        for w in plan.workloads:
+            res[w.name] = {}
+            for qd in w.qds:
+                if bar is not None:
+                    bar.set_description(f"{mode}: {w.name} QD{qd}")
+                one = run_one(cfg, mode, w, qd, seed, progress=bar.update if bar is not None else None)
+                res[w.name][str(qd)] = one["summary"]
+                results["cdf"][mode].setdefault(w.name, {})[str(qd)] = one["cdf"]
+                results["params"].setdefault(mode, one["params"])
+                if one["series"]:
+                    results["series"][mode][w.name] = one["series"]
+                if "wear" in one:
+                    results["wear"][mode][w.name] = one["wear"]
+    return results
+
+
+def plan_bytes(plan: Plan, nstacks: int) -> int:
+    cap = capacity(plan.config)
+    return nstacks * sum((w.work_bytes(cap) + _prefill_bytes(w, cap)) * len(w.qds) for w in plan.workloads)
+
+
+def run_compare(plan: Plan, outdir, stacks=("pblk", "appnvm"), progress=True, echo=print, seed: int = 1,
+                sweeps=()) -> dict:
+    """Run the plan (or, with `sweeps`, its sweep workload at every grid point) on every
+    stack; write results.json, report.md and the PNG figures to `outdir`."""
     from . import report
     outdir = Path(outdir)
+    points = sweep_points(plan.config, sweeps) if sweeps else None      # ConfigError before any work
     outdir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    results = dict(plan=plan.name, geometry=asdict(plan.geometry), stacks={}, series={}, cdf={})
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        total = sum(_work_bytes(w) for w in plan.workloads) * len(stacks)
-        bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="compare",
-                   dynamic_ncols=True)
-    try:
-        for mode in stacks:
-            res = results["stacks"][mode] = {}
-            results["series"][mode] = {}
-            results["cdf"][mode] = {}
-            for w in plan.workloads:
-                if bar is not None:
-                    bar.set_description(f"{mode}: {w.name}")
-                st = open_stack(mode=mode, disk=None, volatile=True, timing="model",
-                                geometry=plan.geometry, luns=None)
-                try:
-                    bdev, m = st.blockdev, st.machine
-                    if bdev.size != _capacity(plan.geometry):
-                        raise RuntimeError(f"{mode} exports {bdev.size} bytes, expected {_capacity(plan.geometry)}")
-
-                    def stats_fn():
-                        return {**_flat(m.stats(), "dev."), **_flat(bdev.stats(), "host.")}
-                    tr = run_workload(w, bdev, m, stats_fn,
-                                      progress=bar.update if bar is not None else None)
-                    res[w.name] = summarize(w, tr, tr.before, tr.after)
-                    res[w.name]["final_stats"] = {**_flat(tr.after, "dev."), **_flat(bdev.stats(), "host.")}
-                    results["series"][mode][w.name] = tr.series
-                    lat = np.sort(tr.lat_ns)
-                    idx = np.unique(np.linspace(0, lat.size - 1, min(lat.size, 400)).astype(int))
-                    results["cdf"][mode][w.name] = dict(lat_us=(lat[idx] / 1000).tolist(),
-                                                        q=((idx + 1) / lat.size).tolist())
-                finally:
-                    st.close()
-    finally:
-        if bar is not None:
-            bar.close()
+    if points is not None:
+        results = run_sweep(plan, points, stacks, seed, progress)
+    else:
+        bar = _bar(plan_bytes(plan, len(stacks)), progress, "compare")
+        try:
+            results = run_plan(plan, stacks, seed, bar)
+        finally:
+            if bar is not None:
+                bar.close()
     results["wall_s"] = time.perf_counter() - t_start
     with open(outdir / "results.json", "w") as f:
         json.dump(results, f, indent=1, default=float)
@@ -149,7 +352,55 @@ def run_compare(plan: Plan, outdir, stacks=("pblk", "appnvm"), progress=True, ec
     return results
 
 
-def _work_bytes(w: Workload) -> int:
-    if w.op in ("seqwrite", "overwrite"):
-        return w.nbytes - w.nbytes % w.bs
-    return w.nops * w.bs
+# ---------------------------------------------------------------- sweeps
+
+def parse_sweep(text: str) -> tuple[str, list[str]]:
+    """'section.key=v1,v2,...' -> (key, [values]); ConfigError naming the key otherwise."""
+    key, eq, vals = text.partition("=")
+    key = key.strip()
+    values = [v.strip() for v in vals.split(",") if v.strip()]
+    if not eq or not key or not values:
+        raise ConfigError(key or None, f"--sweep {text!r}: expected section.key=value1,value2,...")
+    return key, values
+
+
+def sweep_points(cfg: Config, sweeps) -> list[tuple[dict, Config]]:
+    """The grid: every combination of the swept values, each as (assignments, Config);
+    every point's configuration is checked before anything runs."""
+    axes = [parse_sweep(s) if isinstance(s, str) else s for s in sweeps]
+    keys = [k for k, _ in axes]
+    if len(set(keys)) != len(keys):
+        raise ConfigError(keys[0], "swept more than once")
+    out = []
+    for combo in itertools.product(*[v for _, v in axes]):
+        sets = [f"{k}={v}" for k, v in zip(keys, combo)]
+        out.append((dict(zip(keys, combo)), cfg.with_overrides(sets)))
+    return out
+
+
+def run_sweep(plan: Plan, points, stacks, seed: int, progress: bool) -> dict:
+    """The plan's sweep workload at each grid point on each stack."""
+    w = plan.sweep_workload
+    qd = w.qds[0]
+    total = sum(len(stacks) * (w.work_bytes(capacity(c)) + _prefill_bytes(w, capacity(c))) for _, c in points)
+    bar = _bar(total, progress, "sweep")
+    out = dict(plan=plan.name, seed=seed, config=plan.config.to_dict(), geometry=asdict(plan.geometry),
+               capacity_bytes=capacity(plan.config),
+               sweep=dict(keys=list(points[0][0]), workload=w.name, title=w.title, qd=qd, points=[]))
+    try:
+        for assign, c in points:
+            pt = dict(set=assign, capacity_bytes=capacity(c), config=c.to_dict(), stacks={}, series={})
+            for mode in stacks:
+                if bar is not None:
+                    bar.set_description(f"{mode}: " + " ".join(f"{k}={v}" for k, v in assign.items()))
+                one = run_one(c, mode, w, qd, seed, progress=bar.update if bar is not None else None)
+                s = one["summary"]
+                s.pop("final_stats", None)
+                pt["stacks"][mode] = s
+                pt["series"][mode] = one["series"]
+                pt.setdefault("params", {})[mode] = one["params"]
+            out["sweep"]["points"].append(pt)
+    finally:
+        if bar is not None:
+            bar.close()
+    return out

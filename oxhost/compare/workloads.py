@@ -1,46 +1,99 @@
-"""Workloads run against a BlockDevice, one request at a time (QD1), with the virtual
-clock read around every request. Data carries (lba, generation) stamps so reads check
-what they get against a shadow of what was written."""
-import time
+"""What `ox compare` runs: workload descriptions (the built-in set, fio job files, block
+traces) turned into jobs -- request streams with a queue depth -- for the engine, and the
+(LBA, generation) stamps that let every read be checked against a shadow of what was
+written."""
+from __future__ import annotations
+
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 STAMP = np.dtype([("lba", "<u8"), ("gen", "<u8")])
+MIB = 1 << 20
+OPS = ("read", "write", "trim", "flush")
 
 
 @dataclass
 class Workload:
+    """One workload of a plan; each queue depth in `qds` runs on a fresh device.
+
+    kind "builtin": one stream of `op` ("seqwrite", "randwrite", "randread", "mixed",
+    "overwrite") of `bs`-byte requests, `jobs` clones of it (each clone its own seed) at
+    each queue depth; `nbytes` (sequential / overwrite; `per_capacity` x the device's
+    capacity when that is set, so a sweep of ftl.op keeps it in proportion) or `nops`
+    (random) per clone;
+    `region` bytes of the LBA space (0: all); `prefill` writes the region first (not
+    measured); the overwrite samples WA and GC counters `samples` times.
+    kind "interference": the volume is filled, then a writer (random `bs` overwrite at
+    queue depth `writer_qd`) runs alone for `warmup` x capacity so GC is busy, then for
+    `nbytes` more beside a reader (4 KiB random reads at QD 1); a reader alone first
+    (`idle_reads`) gives the same reads without GC.
+    kind "fio": the jobs of a fio job file (`fio_jobs`, oxhost.compare.fiojob.JobSpec), all
+    at once, each at its own iodepth (`qds` holds the largest, as its key).
+    kind "trace": a block trace (`trace`, oxhost.compare.traces.Trace) replayed `replay`
+    ("timed": at its issue times, at most `qds[0]` requests in flight; "afap": as fast as
+    possible at queue depth `qds[0]`).
+    """
+
     name: str
     title: str
-    op: str                     # "seqwrite", "randwrite", "randread", "mixed", "overwrite"
-    bs: int                     # request size in bytes
-    nbytes: int = 0             # bytes to transfer (sequential / overwrite)
-    nops: int = 0               # requests (random)
-    read_pct: int = 0           # mixed: share of reads
-    region: int = 0             # bytes of the LBA space used (0 = all)
-    prefill: bool = False       # fill the region sequentially first (not measured)
-    samples: int = 40           # time-series points (overwrite)
+    op: str = ""
+    bs: int = 4096
+    nbytes: int = 0
+    nops: int = 0
+    read_pct: int = 0
+    region: int = 0
+    prefill: bool = False
+    samples: int = 40
+    qds: tuple = (1,)
+    jobs: int = 1
+    kind: str = "builtin"
+    writer_qd: int = 8
+    warmup: float = 0.0
+    idle_reads: int = 0
+    fio_jobs: list = field(default_factory=list)
+    trace: object = None
+    replay: str = "timed"
+    per_capacity: float = 0.0   # when set, nbytes is this many times the device's capacity
+
+    @property
+    def series(self) -> bool:
+        """Whether WA and GC counters are sampled over time."""
+        return self.op == "overwrite" or self.kind in ("interference", "fio", "trace")
+
+    def work_bytes(self, capacity: int) -> int:
+        """Bytes moved at one queue depth (for progress bars; an estimate for fio jobs)."""
+        if self.kind == "interference":
+            return int((self.warmup + 1) * capacity) + self.nbytes + self.idle_reads * 4096
+        if self.kind == "fio":
+            return sum(j.total_bytes or j.region_bytes for j in self.fio_jobs)
+        if self.kind == "trace":
+            return int(self.trace.nbytes.sum())
+        nbytes = int(self.per_capacity * capacity) if self.per_capacity else self.nbytes
+        per = (nbytes - nbytes % self.bs) if self.op in ("seqwrite", "overwrite") else self.nops * self.bs
+        return per * self.jobs
 
 
 @dataclass
-class Trace:
-    """What one workload did, as numpy arrays (one entry per request)."""
-    lat_ns: np.ndarray
-    is_read: np.ndarray
-    nbytes: np.ndarray
-    virtual_ns: int
-    wall_s: float
-    cpu_s: float
-    verified_reads: int = 0
-    mismatches: int = 0
-    series: list = field(default_factory=list)
-    before: dict = field(default_factory=dict)      # machine.stats() after any prefill
-    after: dict = field(default_factory=dict)
+class Job:
+    """One request stream for the engine: `requests` yields (earliest issue time relative
+    to the start or None, op, byte offset, bytes); at most `qd` requests are in flight.
+    `stop_with`: the index of a job whose end also ends this one (a reader beside a
+    writer). `runtime_ns`: no request is issued after start + runtime_ns (0: no bound)."""
+
+    name: str
+    role: str
+    qd: int
+    requests: Iterator
+    stop_with: int | None = None
+    runtime_ns: int = 0
+    series: bool = False
 
 
 class Shadow:
-    """Generation per sector of what the device should hold (0 = never written)."""
+    """Generation per sector of what the device should hold (0 = never written or
+    discarded)."""
 
     def __init__(self, nsectors: int):
         self.gen = np.zeros(nsectors, dtype=np.uint64)
@@ -49,7 +102,7 @@ class Shadow:
 
 def make_data(bs: int, lba: int, sector: int, gen: int, payload: np.ndarray) -> np.ndarray:
     n = bs // sector
-    buf = payload[:bs].copy()
+    buf = payload[:bs].copy() if payload.size >= bs else np.resize(payload, bs)
     stamps = buf.reshape(n, sector)[:, :16].copy().view(STAMP).reshape(n)
     stamps["lba"] = np.arange(lba, lba + n, dtype=np.uint64)
     stamps["gen"] = gen
@@ -68,30 +121,11 @@ def check_data(buf: np.ndarray, lba: int, sector: int, shadow: Shadow) -> int:
     return int(np.count_nonzero(bad) + np.count_nonzero(never))
 
 
-def run_workload(w: Workload, bdev, machine, stats_fn, progress=None, seed: int = 1) -> Trace:
-    """Run one workload; stats_fn() -> dict is sampled for the overwrite time series."""
-    sector = bdev.sector_nbytes
-    region = w.region or bdev.size
-    region -= region % w.bs
-    rng = np.random.default_rng(seed)
-    payload = rng.integers(0, 256, w.bs, dtype=np.uint8)
-    shadow = Shadow(bdev.size // sector)        # every workload starts on a fresh device
+# ---------------------------------------------------------------- request streams
 
-    def write(off):
-        shadow.counter += 1
-        lba = off // sector
-        bdev.write(off, make_data(w.bs, lba, sector, shadow.counter, payload))
-        shadow.gen[lba:lba + w.bs // sector] = shadow.counter
-
-    if w.prefill:
-        for off in range(0, region, 1 << 20):
-            shadow.counter += 1
-            k = min(1 << 20, region - off)
-            bdev.write(off, make_data(k, off // sector, sector, shadow.counter,
-                                      np.resize(payload, k)))
-            shadow.gen[off // sector:(off + k) // sector] = shadow.counter
-        bdev.flush()
-
+def _builtin_stream(w: Workload, rng: np.random.Generator, region: int) -> Iterator:
+    """The legacy single-stream generator: the same draws, in the same order, as the QD 1
+    runner of earlier versions, so QD 1 runs reproduce their figures."""
     slots = region // w.bs
     if w.op == "seqwrite":
         offsets = np.arange(0, w.nbytes // w.bs, dtype=np.int64) % slots * w.bs
@@ -108,41 +142,65 @@ def run_workload(w: Workload, bdev, machine, stats_fn, progress=None, seed: int 
         reads = rng.integers(0, 100, w.nops) < w.read_pct
     else:
         raise ValueError(f"unknown workload op {w.op}")
-
-    n = offsets.size
-    lat = np.zeros(n, dtype=np.int64)
-    series = []
-    every = max(1, n // w.samples) if w.op == "overwrite" else 0
-    verified = mismatches = 0
-    before = machine.stats()
-    t_wall, t_cpu, v0 = time.perf_counter(), time.process_time(), machine.virtual_ns
-    base = stats_fn() if every else None
-    for i in range(n):
-        off = int(offsets[i])
-        t0 = machine.virtual_ns
-        if reads[i]:
-            data = bdev.read(off, w.bs)
-            verified += 1
-            mismatches += check_data(data, off // sector, sector, shadow)
-        else:
-            write(off)
-        lat[i] = machine.virtual_ns - t0
-        if every and (i + 1) % every == 0:
-            series.append(dict(done=(i + 1) / n, host_bytes=(i + 1) * w.bs,
-                               virtual_ns=machine.virtual_ns - v0, **_delta(stats_fn(), base)))
-        if progress is not None and i % 256 == 255:
-            progress(256 * w.bs)
-    bdev.flush()
-    if progress is not None:
-        progress((n % 256) * w.bs)
-    wall = time.perf_counter() - t_wall
-    after = machine.stats()
-    cpu = time.process_time() - t_cpu - (after["device_cpu_s"] - before["device_cpu_s"])
-    return Trace(lat_ns=lat, is_read=reads, nbytes=np.full(n, w.bs, dtype=np.int64),
-                 virtual_ns=machine.virtual_ns - v0, wall_s=wall, cpu_s=cpu,
-                 verified_reads=verified, mismatches=mismatches, series=series,
-                 before=before, after=after)
+    bs = w.bs
+    for off, rd in zip(offsets.tolist(), reads.tolist()):
+        yield None, ("read" if rd else "write"), off, bs
 
 
-def _delta(now: dict, base: dict) -> dict:
-    return {k: now[k] - base.get(k, 0) for k in now if isinstance(now[k], (int, float))}
+def _random(op: str, bs: int, region: int, rng: np.random.Generator, nbytes: int | None) -> Iterator:
+    """Random `bs` requests over [0, region), `nbytes` in all (None: endless)."""
+    slots = region // bs
+    done = 0
+    while nbytes is None or done < nbytes:
+        for off in (rng.integers(0, slots, 4096, dtype=np.int64) * bs).tolist():
+            if nbytes is not None and done >= nbytes:
+                return
+            yield None, op, off, bs
+            done += bs
+
+
+def builtin_jobs(w: Workload, qd: int, size: int, seed: int) -> tuple[list[Job], np.ndarray]:
+    """Jobs of a built-in workload at queue depth `qd`, and the write payload."""
+    region = (w.region or size)
+    region -= region % w.bs
+    if w.jobs == 1:
+        rng = np.random.default_rng(seed)
+        payload = rng.integers(0, 256, w.bs, dtype=np.uint8)
+        return [Job(w.name, "main", qd, _builtin_stream(w, rng, region), series=w.series)], payload
+    rngs = np.random.default_rng(seed).spawn(w.jobs + 1)
+    payload = rngs[-1].integers(0, 256, w.bs, dtype=np.uint8)
+    return [Job(f"{w.name}#{k}", "main", qd, _builtin_stream(w, rngs[k], region), series=w.series and k == 0)
+            for k in range(w.jobs)], payload
+
+
+def interference_jobs(w: Workload, size: int, seed: int, phase: str) -> list[Job]:
+    """The jobs of one phase of the interference workload: "idle" (the reader alone),
+    "warmup" (the writer alone) or "measure" (writer and reader)."""
+    g = np.random.default_rng([seed, 7]).spawn(3)
+    reader_region = size - size % 4096
+    writer_region = size - size % w.bs
+    if phase == "idle":
+        return [Job("reader", "reader", 1, _random("read", 4096, reader_region, g[0], w.idle_reads * 4096))]
+    if phase == "warmup":
+        warm = int(w.warmup * size) // w.bs * w.bs
+        return [Job("writer", "writer", w.writer_qd, _random("write", w.bs, writer_region, g[1], warm))]
+    return [Job("writer", "writer", w.writer_qd, _random("write", w.bs, writer_region, g[2], w.nbytes),
+                series=True),
+            Job("reader", "reader", 1, _random("read", 4096, reader_region, g[0], None), stop_with=0)]
+
+
+def fio_jobs(w: Workload, seed: int) -> list[Job]:
+    """The fio job file's jobs, all at once, each at its iodepth; `seed` varies them."""
+    out = []
+    for i, spec in enumerate(w.fio_jobs):
+        rng = np.random.default_rng([spec.seed, seed, i])
+        stream = ((None, op, off, n) for op, off, n in spec.requests(rng) if n > 0)
+        out.append(Job(f"{spec.name}#{spec.clone}", "main", spec.iodepth, stream,
+                       runtime_ns=spec.runtime_ns, series=i == 0))
+    return out
+
+
+def trace_jobs(w: Workload) -> list[Job]:
+    """The trace as one job: timed (issue times kept, `qds[0]` in flight at most) or afap."""
+    stream = ((r.t_ns, r.op, r.offset, r.nbytes) for r in w.trace.replay(w.replay))
+    return [Job(w.name, "main", w.qds[0], stream, series=True)]

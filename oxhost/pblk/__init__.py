@@ -2,6 +2,7 @@
 device (SPEC 9): write buffer, L2P, lines, striping writer, GC, rate limiter, recovery,
 durable discards and one media-error policy."""
 from .core import Pblk
+from .params import PblkParams
 from .errors import (
            InvariantError,
            PblkError,
@@ -11,5 +12,5 @@ from .errors import (
            PblkWrongTarget,
 )
 
-__all__ = ["InvariantError", "Pblk", "PblkError", "PblkIOError", "PblkNoSpace", "PblkReadOnly",
+__all__ = ["InvariantError", "Pblk", "PblkError", "PblkIOError", "PblkNoSpace", "PblkParams", "PblkReadOnly",
            "PblkWrongTarget"]

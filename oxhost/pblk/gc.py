@@ -1,6 +1,6 @@
-"""Garbage collection: pick the closed line with the fewest sectors GC can move, move what
-is still valid into the write buffer, free the line once the moved data is on media
-(pblk-gc.c).
+"""Garbage collection: pick a closed line -- by default the one with the fewest sectors GC
+can move (pblk-gc.c); cost-benefit, FIFO, random or d-choice on request -- move what is
+still valid into the write buffer, free the line once the moved data is on media.
 
 GC entries go through the write buffer like user writes (kind GC), so they share its
 bandwidth under the rate limiter and are read back from it until written. A sector moves
@@ -33,9 +33,20 @@ IN_USE = (LineState.OPEN, LineState.CLOSED, LineState.GC)
 
 
 class Gc:
-    """struct pblk_gc: the victim being moved and the lines waiting to be freed."""
+    """struct pblk_gc: the victim being moved and the lines waiting to be freed.
 
-    def __init__(self, dev, lg: LineGeometry, lm: LineManager, rb: WriteBuffer, l2p: L2P, counters: dict):
+    `policy` chooses victims among closed lines: greedy (fewest movable sectors, pblk's
+    own), cost-benefit ((1 - u) x age / (1 + u), u the movable fraction, age in lines
+    opened since), fifo (the oldest line), random, or d-choice (fewest movable of `d`
+    drawn); random and d-choice draw from a generator seeded with `seed`. Only lines with
+    something to reclaim are candidates; a victim that does not fit the room left gives
+    way to the greedy one."""
+
+    def __init__(self, dev, lg: LineGeometry, lm: LineManager, rb: WriteBuffer, l2p: L2P, counters: dict,
+                 *, policy: str = "greedy", d: int = 4, seed: int = 0):
+        self.policy = policy
+        self.d = d
+        self.rng = np.random.default_rng(seed)
         self.dev = dev
         self.lg = lg
         self.lm = lm
@@ -63,6 +74,31 @@ class Gc:
             k = (int(movable[ln.id]), not bool(ln.werr.any()), ln.seq)
             if key is None or k < key:
                 best, key = ln, k
+        return best
+
+    def choose_policy(self, lines, movable: np.ndarray) -> Line | None:
+        """The victim the policy picks among closed lines that have something to reclaim."""
+        if self.policy == "greedy":
+            return self.choose(lines, movable)
+        cand = [ln for ln in lines if ln.state == LineState.CLOSED and not ln.collected
+                and ln.data_units is not None
+                and movable[ln.id] < ln.data_units.size * self.lg.unit_secs]
+        if not cand:
+            return None
+        if self.policy == "fifo":
+            return min(cand, key=lambda ln: ln.seq)
+        if self.policy == "random":
+            return cand[int(self.rng.integers(len(cand)))]
+        if self.policy == "d-choice":
+            drawn = [cand[i] for i in self.rng.integers(len(cand), size=self.d).tolist()]
+            return min(drawn, key=lambda ln: int(movable[ln.id]))
+        now = self.lm.next_seq                       # cost-benefit (LFS cleaner)
+        best, score = None, -1.0
+        for ln in cand:
+            u = int(movable[ln.id]) / (ln.data_units.size * self.lg.unit_secs)
+            sc = (1.0 - u) * (now - ln.seq) / (1.0 + u)
+            if sc > score:
+                best, score = ln, sc
         return best
 
     @staticmethod
@@ -93,7 +129,9 @@ class Gc:
         margin when it can; a victim that fits only without it beats no progress at all)."""
         mv = self.movable()
         room = max(self.room(), 0)
-        victim = self.choose(self.lm.lines, mv)
+        victim = self.choose_policy(self.lm.lines, mv)
+        if victim is not None and mv[victim.id] > room and self.policy != "greedy":
+            victim = self.choose(self.lm.lines, mv)
         if victim is not None and mv[victim.id] > room:
             log.debug("pblk: GC victim line %d has %d valid sectors, more than the %d writable",
                       victim.id, int(mv[victim.id]), room)

@@ -13,7 +13,9 @@ the block holding smeta goes first and a power cut in the middle leaves no line 
 """
 import enum
 import logging
+import math
 from collections import deque
+from fractions import Fraction
 
 import numpy as np
 
@@ -38,9 +40,13 @@ class LineState(enum.IntEnum):
 
 
 class LineGeometry:
-    """The target's LUN range seen as lines, write units and device addresses."""
+    """The target's LUN range seen as lines, write units and device addresses.
 
-    def __init__(self, geo, lun_begin: int = 0, lun_end: int | None = None):
+    The exported capacity keeps `op` of the chunks back: floor(chunks x (1 - op)) chunks
+    (op = 0.2: pblk_set_provision's 80 %), or is `capacity_sectors` when that is given."""
+
+    def __init__(self, geo, lun_begin: int = 0, lun_end: int | None = None, *,
+                 op: float = OVER_PROVISION_PCT / 100, capacity_sectors: int = 0):
         total = geo.nchannels * geo.nluns
         if lun_end is None:
             lun_end = total - 1
@@ -66,7 +72,11 @@ class LineGeometry:
         self.units_per_line = geo.npages * self.nluns
         self.sec_per_line = self.units_per_line * self.unit_secs
         self.nchunks = self.nluns * geo.nblocks
-        self.capacity_sectors = self.nchunks * (100 - OVER_PROVISION_PCT) // 100 * self.sec_per_chunk
+        keep = math.floor(self.nchunks * (1 - Fraction(repr(float(op)))))
+        self.capacity_sectors = capacity_sectors or keep * self.sec_per_chunk
+        if not 0 < self.capacity_sectors <= self.nchunks * self.sec_per_chunk:
+            raise PblkError(f"capacity of {self.capacity_sectors} sectors does not fit LUNs "
+                            f"{lun_begin}-{lun_end} ({self.nchunks} chunks of {self.sec_per_chunk})")
         self.meta = MetaSizes(self.nluns, self.nlines, self.unit_secs, self.sec_per_line, geo.sector_nbytes)
 
         f = geo.ppaf

@@ -15,6 +15,8 @@ the open line's room counts too, which matters on targets of few lines. The limi
 itself is unit-agnostic.
 """
 import enum
+import math
+from fractions import Fraction
 
 PBLK_USER_HIGH_THRS = 8        # begin limiting user writes at 1/8 free blocks
 PBLK_USER_LOW_THRS = 10
@@ -32,10 +34,18 @@ class RlState(enum.IntEnum):
 class RateLimiter:
     """struct pblk_rl."""
 
-    __slots__ = ("budget", "free", "gc_max", "high", "low", "rsv", "state", "total", "user_max")
+    __slots__ = ("budget", "free", "gc_max", "high", "high_frac", "low", "low_div", "rsv", "rsv_lines",
+                 "state", "total", "user_max")
 
-    def __init__(self, budget: int):
+    def __init__(self, budget: int, *, high_frac: float | Fraction = Fraction(1, PBLK_USER_HIGH_THRS),
+                 low_div: int = PBLK_USER_LOW_THRS, rsv_lines: int = PBLK_GC_RSV_LINE):
+        """`high_frac`: the high threshold as a fraction of all sectors (taken as the
+        decimal it prints as); `low_div`: the low threshold is 1/low_div of them;
+        `rsv_lines`: lines held for GC alone."""
         self.budget = budget
+        self.high_frac = Fraction(repr(float(high_frac))) if isinstance(high_frac, float) else Fraction(high_frac)
+        self.low_div = low_div
+        self.rsv_lines = rsv_lines
         self.total = 0
         self.high = self.low = self.rsv = 0
         self.user_max = budget
@@ -47,9 +57,9 @@ class RateLimiter:
         """pblk_rl_init. `high` is at least two lines, so that on small targets GC starts a
         line before user writes stop."""
         self.total = total
-        self.rsv = per_line * PBLK_GC_RSV_LINE
-        self.high = max(total // PBLK_USER_HIGH_THRS, 2 * self.rsv)
-        self.low = max(total // PBLK_USER_LOW_THRS, self.rsv)
+        self.rsv = per_line * self.rsv_lines
+        self.high = max(math.floor(total * self.high_frac), 2 * self.rsv)
+        self.low = max(total // self.low_div, self.rsv)
 
     def update(self, free: int) -> None:
         """pblk_rl_update_rates."""

@@ -55,6 +55,8 @@ class Config:
     discard: bool = True
     workdir: str | None = None
     keep: bool = False
+    ox_config: object = None         # oxhost.config.Config for the stacks (None: defaults)
+    config_args: tuple = ()          # the --config / --set arguments that gave it (replays)
 
     def replay_command(self, mode: str, rounds: int) -> str:
         g = self.geometry
@@ -64,6 +66,8 @@ class Config:
             cmd += f" --faults {','.join(self.faults)}"
         if not self.discard:
             cmd += " --no-discard"
+        if self.config_args:
+            cmd += " " + " ".join(self.config_args)
         return cmd
 
 
@@ -145,7 +149,8 @@ class ModeCampaign:
 
     def _open(self, disk: str, faults: Faults):
         from ..stack import open_stack
-        return open_stack(mode=self.mode, disk=disk, geometry=self.cfg.geometry, faults=faults)
+        return open_stack(mode=self.mode, disk=disk, geometry=self.cfg.geometry, faults=faults,
+                          config=self.cfg.ox_config)
 
     def _violate(self, r: int, v: Violation, when: str) -> None:
         d = v.as_dict()

@@ -7,12 +7,14 @@
     writebuf.py      the volatile write buffer (one unit) and its modeled depth
     blocks.py        block states, free lists per LUN, erase, bad-block retirement, open blocks
     provisioning.py  exported capacity (pblk's rule by default), GC and metadata reserves
-    gc.py            greedy victim choice and relocation; unreadable sectors stay put
+    params.py        the tunables a host-side config hands the device (AppNvmParams)
+    gc.py            victim policies and relocation; unreadable sectors stay put
     checkpoint.py    map checkpoints and the trim journal, written to media
     recovery.py      rebuilding the map at start from checkpoint + page OOB
     layout.py        the on-media formats (OOB unit header, checkpoint header, records)
 """
 from .ftl import AppNvmFtl
+from .params import GC_POLICIES, WEAR_LEVELING, AppNvmParams
 from .provisioning import MAX_IO_NBYTES, default_nlbas
 
-__all__ = ["MAX_IO_NBYTES", "AppNvmFtl", "default_nlbas"]
+__all__ = ["GC_POLICIES", "MAX_IO_NBYTES", "WEAR_LEVELING", "AppNvmFtl", "AppNvmParams", "default_nlbas"]

@@ -10,6 +10,10 @@ persists with the disk file.
 Three streams write: user data (one open block per LUN, units striped round-robin over
 the LUNs, channel first), GC relocation (one open block) and metadata (checkpoints and
 the trim journal, one open block; `meta_blocks` lists its blocks oldest first).
+
+Wear levelling (`wear_leveling`): "none" takes free blocks in list order (the order they
+were freed); "dynamic" takes the free block with the lowest erase count (on the LUN asked
+for, or on any LUN for the GC and metadata streams), ties in list order.
 """
 import enum
 import logging
@@ -41,11 +45,15 @@ class Blocks:
     media: erases and the bad block table; counters: the FTL's (`erases` is counted here).
     """
 
-    def __init__(self, media: Media, addr: Addr, counters: dict):
+    def __init__(self, media: Media, addr: Addr, counters: dict, wear_leveling: str = "none"):
         self.media = media
         self.addr = addr
         self.ftl_counters = counters
+        self.dynamic = wear_leveling == "dynamic"
         nb = addr.total_blocks
+        # erase counts per block (the largest of its planes), a live view of the media's table
+        self._erase_count = media.volt.store.erase_count.reshape(nb, -1)
+        self.mtime = np.zeros(nb, dtype=np.uint64)      # seq of the last unit written
         self.state = np.full(nb, BState.FREE, dtype=np.uint8)
         self.stream = np.zeros(nb, dtype=np.uint8)
         self.wp = np.zeros(nb, dtype=np.int64)          # next page to program
@@ -103,13 +111,15 @@ class Blocks:
         """A free, erased block (on LUN glun, or the LUN with most free); -1 if none or if
         taking one would leave `floor` or fewer free blocks."""
         while self.nfree > floor:
-            if glun is None:
-                dq = max(self.free, key=len)
+            if self.dynamic:
+                b = self._least_worn(glun)
+                if b < 0:
+                    return -1
             else:
-                dq = self.free[glun]
-            if not dq:
-                return -1
-            b = dq.popleft()
+                dq = max(self.free, key=len) if glun is None else self.free[glun]
+                if not dq:
+                    return -1
+                b = dq.popleft()
             self.nfree -= 1
             if self.state[b] == BState.DIRTY and not self.erase(b):
                 continue
@@ -117,6 +127,29 @@ class Blocks:
             self.epoch[b] = 0
             return b
         return -1
+
+    def erase_counts(self) -> np.ndarray:
+        """Erase count of every block (the largest of its planes)."""
+        return self._erase_count.max(axis=1)
+
+    def _least_worn(self, glun: int | None) -> int:
+        """Dynamic wear levelling: take the free block with the lowest erase count off its
+        list (on LUN glun, or on any LUN); -1 when there is none."""
+        lists = self.free if glun is None else [self.free[glun]]
+        best, where = -1, None
+        best_ec = None
+        for dq in lists:
+            if not dq:
+                continue
+            idx = np.fromiter(dq, dtype=np.int64, count=len(dq))
+            ec = self._erase_count[idx].max(axis=1)
+            i = int(np.argmin(ec))
+            if best_ec is None or ec[i] < best_ec:
+                best, where, best_ec = int(idx[i]), dq, ec[i]
+        if where is None:
+            return -1
+        where.remove(best)
+        return best
 
     # ------------------------------------------------------------ media
     def erase(self, b: int) -> bool:
@@ -168,6 +201,7 @@ class Blocks:
         pg = int(self.wp[b])
         if pg == 0:
             self.epoch[b] = seq
+        self.mtime[b] = seq
         self.wp[b] = pg + 1
         if pg + 1 == self.addr.npages:
             self.close(b, stream)
@@ -214,6 +248,7 @@ class Blocks:
         self.stream[b] = stream
         self.wp[b] = wp
         self.epoch[b] = epoch
+        self.mtime[b] = epoch
 
     def restore_streams(self, meta_blocks: list[int], rr: int) -> None:
         """Recovery: the metadata blocks found (oldest first) and the user stripe's next LUN."""
@@ -227,6 +262,7 @@ class Blocks:
         self.stream[b] = stream
         self.wp[b] = wp
         self.epoch[b] = epoch
+        self.mtime[b] = epoch
         if stream == Stream.META:
             self.open_meta = b
         else:

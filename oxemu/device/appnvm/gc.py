@@ -1,5 +1,6 @@
-"""Garbage collection of the AppNVM FTL: greedy victim choice (fewest valid sectors)
-and relocation of the victim's valid sectors into the GC stream (SPEC 6).
+"""Garbage collection of the AppNVM FTL: victim choice (greedy by default: fewest valid
+sectors; cost-benefit, FIFO, random and d-choice on request) and relocation of the
+victim's valid sectors into the GC stream (SPEC 6).
 
 GC runs inside the write path whenever fewer than `gc_low` blocks are free, one victim
 at a time, so it keeps up with any sustained write load. A victim's valid sectors are
@@ -23,12 +24,13 @@ from ...volt import MediaOp
 from .blocks import BState
 from .layout import Stream
 from .mapping import CACHE_BASE, NO_LBA
+from .params import AppNvmParams
 
 log = logging.getLogger(__name__)
 
 
 class GarbageCollector:
-    """Greedy GC (SPEC 6). Collaborators: the mapping (what is valid where; moves go
+    """GC with a victim policy (`params.gc_policy`, SPEC 6). Collaborators: the mapping (what is valid where; moves go
     through Mapping.relocate), blocks (states, victims), the write buffer (durable copies
     of buffered sectors), media (reads, timing), `program_units`, the journal (the
     Checkpointer: units written, victims released once trims are durable) and counters.
@@ -38,7 +40,11 @@ class GarbageCollector:
     block alone until its valid count changes, so it never spins on it.
     """
 
-    def __init__(self, addr, prov, mapping, blocks, wbuf, media, program_units, journal, counters: dict):
+    def __init__(self, addr, prov, mapping, blocks, wbuf, media, program_units, journal, counters: dict,
+                 params: AppNvmParams | None = None):
+        self.params = params = params or AppNvmParams()
+        self.policy = params.gc_policy
+        self.rng = np.random.default_rng(params.gc_seed)
         self.addr = addr
         self.prov = prov
         self.map = mapping
@@ -61,28 +67,57 @@ class GarbageCollector:
         self.counters = dict(moved=0, read_errors=0, stuck_blocks=0, no_room=0)
 
     # ------------------------------------------------------------ policy
-    def pick(self) -> int:
-        """The closed block with the fewest valid sectors; -1 if none has any garbage.
+    def _candidates(self) -> np.ndarray:
+        """Closed blocks GC may take (blocks left with unreadable sectors only once their
+        valid count moved)."""
+        return (self.blocks.state == BState.CLOSED) & (self.stuck != self.map.valid)
 
-        Blocks sealed after a failed program go first when there is room to move them;
-        blocks left with unreadable sectors only count again once their valid count moved.
-        """
-        blocks = self.blocks
-        valid = self.map.valid
-        cand = (blocks.state == BState.CLOSED) & (self.stuck != valid)
-        if not cand.any():
-            return -1
-        doomed = np.flatnonzero(cand & blocks.doomed)
-        if doomed.size and blocks.nfree > self.prov.gc_floor + 1:
-            return int(doomed[0])
-        v = np.where(cand, valid, np.iinfo(np.int64).max)
+    def greedy(self, cand: np.ndarray | None = None) -> int:
+        """The candidate with the fewest valid sectors (lowest id on a tie); -1 if none has
+        any garbage."""
+        if cand is None:
+            cand = self._candidates()
+        v = np.where(cand, self.map.valid, np.iinfo(np.int64).max)
         b = int(np.argmin(v))
         if v[b] >= self.addr.block_secs:
             return -1
         return b
 
+    def pick(self) -> int:
+        """The victim the policy chooses among closed blocks with garbage; -1 if none.
+
+        Blocks sealed after a failed program go first when there is room to move them;
+        blocks left with unreadable sectors only count again once their valid count moved.
+        """
+        blocks = self.blocks
+        cand = self._candidates()
+        if not cand.any():
+            return -1
+        doomed = np.flatnonzero(cand & blocks.doomed)
+        if doomed.size and blocks.nfree > self.prov.gc_floor + 1:
+            return int(doomed[0])
+        if self.policy == "greedy":
+            return self.greedy(cand)
+        valid = self.map.valid
+        ids = np.flatnonzero(cand & (valid < self.addr.block_secs))
+        if ids.size == 0:
+            return -1
+        if self.policy == "fifo":                 # first written longest ago: a circular log
+            return int(ids[np.argmin(blocks.epoch[ids])])
+        if self.policy == "random":
+            return int(ids[self.rng.integers(ids.size)])
+        if self.policy == "d-choice":             # fewest valid of d drawn uniformly
+            drawn = ids[self.rng.integers(ids.size, size=self.params.gc_d)]
+            return int(drawn[np.argmin(valid[drawn])])
+        # cost-benefit (LFS): (1 - u) * age / (1 + u), age in units since last written
+        u = valid[ids] / self.addr.block_secs
+        now = float(blocks.mtime.max()) + 1.0
+        age = now - blocks.mtime[ids].astype(np.float64)
+        return int(ids[np.argmax((1.0 - u) * age / (1.0 + u))])
+
     def make_room(self, target: int | None = None) -> None:
-        """Collect victims until `target` (default gc_low) blocks are free, or no victim."""
+        """Collect victims until `target` (default gc_low) blocks are free, or no victim.
+        A policy's victim that does not fit gives way to the greedy one."""
         blocks = self.blocks
         if target is None:
             target = self.prov.gc_low
@@ -93,7 +128,9 @@ class GarbageCollector:
             if v < 0:
                 break
             if not self.collect(v):
-                break
+                g = self.greedy() if self.policy != "greedy" else -1
+                if g < 0 or g == v or not self.collect(g):
+                    break
         if blocks.nfree < target and self.n:
             self.flush()
 
@@ -171,7 +208,7 @@ class GarbageCollector:
             pg, pl = divmod(int(pages[s]), addr.nplanes)
             if pg != last_pg:
                 if nread:
-                    media.charge(MediaOp.READ, ch, lun, nread * addr.page_nbytes)
+                    media.charge(MediaOp.READ, ch, lun, nread * addr.page_nbytes, pg=last_pg)
                 last_pg, nread = pg, 0
             nread += 1
             page = media.read_page(ch, lun, blk, pl, pg)
@@ -195,7 +232,7 @@ class GarbageCollector:
             lba[k:k + m] = p2l[locs]
             self.n = k + m
         if nread:
-            media.charge(MediaOp.READ, ch, lun, nread * addr.page_nbytes)
+            media.charge(MediaOp.READ, ch, lun, nread * addr.page_nbytes, pg=last_pg)
 
     def flush(self) -> None:
         """Program the whole stage (the last unit padded) and release the emptied victims."""

@@ -13,9 +13,11 @@ capacity is no longer guaranteed and the device goes read-only (ftl.py).
 """
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 from .layout import BLOCK_ENTRY, CKPT_HEADER_NBYTES
 from .mapping import Addr
+from .params import AppNvmParams
 
 MAX_IO_NBYTES = 1 << 20          # MDTS: 1 MiB per read/write command
 WRITE_BUFFER_UNITS_PER_LUN = 2   # modeled buffer depth: two units in flight per LUN
@@ -43,8 +45,13 @@ class Provision:
     min_good: int           # good blocks below which the device goes read-only
 
 
-def plan(addr: Addr, nlbas: int | None = None) -> Provision:
-    """Reserves for a geometry and capacity; ValueError if the capacity cannot fit."""
+def plan(addr: Addr, nlbas: int | None = None, params: AppNvmParams | None = None) -> Provision:
+    """Reserves for a geometry and capacity; ValueError if the capacity cannot fit.
+
+    `params` sets the GC thresholds (reserve = gc_floor + gc_foreground; gc_low = reserve
+    + max(1, floor(gc_background x LUNs))), the buffer depth and the checkpoint interval;
+    the defaults give the built-in values."""
+    params = params or AppNvmParams()
     npages = addr.npages
     if nlbas is None:
         nlbas = default_nlbas(addr)
@@ -52,8 +59,9 @@ def plan(addr: Addr, nlbas: int | None = None) -> Provision:
     ckpt_span = math.ceil((ckpt_units - 1) / npages) + 1        # blocks one checkpoint can touch
     meta_units_max = max(1, npages // 2)
     gc_floor = ckpt_span + 1                                    # next checkpoint + trim journal
-    reserve = gc_floor + 1                                      # + one block for GC to move into
-    gc_low = reserve + max(1, addr.total_luns // 8)
+    reserve = gc_floor + params.gc_foreground                   # + blocks for GC to move into
+    margin = math.floor(Fraction(repr(float(params.gc_background))) * addr.total_luns)
+    gc_low = reserve + max(1, margin)                           # default: LUNs // 8
     overhead = reserve + 2 + ckpt_span
     max_nlbas = (addr.total_blocks - overhead) * addr.block_secs
     if nlbas < 1 or nlbas > max_nlbas:
@@ -61,7 +69,8 @@ def plan(addr: Addr, nlbas: int | None = None) -> Provision:
                          f"for a device of {addr.total_blocks} blocks")
     return Provision(
         nlbas=nlbas, ckpt_units=ckpt_units, reserve=reserve, gc_floor=gc_floor, gc_low=gc_low,
-        ckpt_every=max(4, addr.total_blocks // 8) * npages, meta_units_max=meta_units_max,
-        wb_units=WRITE_BUFFER_UNITS_PER_LUN * addr.total_luns,
+        ckpt_every=(params.checkpoint_interval_blocks or max(4, addr.total_blocks // 8)) * npages,
+        meta_units_max=meta_units_max,
+        wb_units=params.write_buffer_units_per_lun * addr.total_luns,
         max_sectors=MAX_IO_NBYTES // addr.sector_nbytes,
         min_good=-(-nlbas // addr.block_secs) + overhead)
