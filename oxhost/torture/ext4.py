@@ -2,6 +2,7 @@
 it, files written and fsync'd until the device's power is cut under it; then a new mount
 replays the journal, `e2fsck -fn` must find the file system clean, and every file that was
 fsync'd (and not deleted since) must read back intact."""
+import errno
 import hashlib
 import logging
 import os
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 EXT4_GEOMETRY = Geometry(nchannels=2, nluns=2, nblocks=16, npages=32)   # ~51 MiB volume
 FILES_PER_ROUND = 60
 CUT_WINDOW = 4000            # media operations after the mount a cut lands within
+LOW_WATER = 0.3              # files are deleted while less than this share of blocks is free
 
 
 class Ext4Error(Exception):
@@ -58,6 +60,8 @@ class Ext4Campaign:
         self.state = os.path.join(workdir, f"state-{mode}")
         self.env = dict(os.environ, OX_STATE_DIR=self.state)
         self.synced: dict[str, str] = {}          # file -> sha256 of what was fsync'd
+        self.files: set[str] = set()              # every file written, fsync'd or not
+        self.recent: dict[str, bytes] = {}        # this round's fsync'd files, to say what differs
         self.report = dict(rounds=0, cuts=0, clean_stops=0, files_verified=0, fsck_clean=0,
                            violations=[], recovery_s=[])
         self.pid = None
@@ -119,6 +123,7 @@ class Ext4Campaign:
     def round(self, r: int) -> None:
         rng = np.random.default_rng([self.cfg.seed, 11, r])
         cut = int(rng.integers(1, CUT_WINDOW))
+        self.recent = {}
         self._mount_volume(cut)
         cut_happened = False
         try:
@@ -146,15 +151,25 @@ class Ext4Campaign:
             for i in range(FILES_PER_ROUND):
                 name = f"r{r:04d}-{i:03d}"
                 path = os.path.join(self.ext4_mnt, name)
-                if self.synced and rng.random() < 0.15:
-                    victim = sorted(self.synced)[int(rng.integers(0, len(self.synced)))]
-                    del self.synced[victim]
-                    os.unlink(os.path.join(self.ext4_mnt, victim))
+                delete = rng.random() < 0.15
+                st = os.statvfs(self.ext4_mnt)
+                if self.files and (delete or st.f_bavail < st.f_blocks * LOW_WATER):
+                    victim = sorted(self.files)[int(rng.integers(0, len(self.files)))]
+                    self.files.discard(victim)
+                    self.synced.pop(victim, None)
+                    try:
+                        os.unlink(os.path.join(self.ext4_mnt, victim))
+                    except FileNotFoundError:
+                        pass                        # not fsync'd before a cut: gone with it
                     continue
                 data = rng.integers(0, 256, int(rng.integers(1, 256)) * 1024, dtype=np.uint8).tobytes()
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                self.files.add(name)
                 try:
-                    os.write(fd, data)
+                    if not _write_all(fd, data):
+                        os.unlink(path)             # the file system is full: not a cut
+                        self.files.discard(name)
+                        continue
                     if rng.random() < 0.7:
                         os.fsync(fd)
                         dfd = os.open(self.ext4_mnt, os.O_RDONLY)
@@ -163,6 +178,7 @@ class Ext4Campaign:
                         finally:
                             os.close(dfd)
                         self.synced[name] = hashlib.sha256(data).hexdigest()
+                        self.recent[name] = data
                 finally:
                     os.close(fd)
         except OSError as e:
@@ -187,12 +203,13 @@ class Ext4Campaign:
                 for name, digest in sorted(self.synced.items()):
                     try:
                         with open(os.path.join(self.ext4_mnt, name), "rb") as f:
-                            got = hashlib.sha256(f.read()).hexdigest()
+                            got_bytes = f.read()
+                        got = hashlib.sha256(got_bytes).hexdigest()
                     except OSError as e:
                         self._violate(r, "lost file", f"{name}: {e}")
                         continue
                     if got != digest:
-                        self._violate(r, "corrupt file", f"{name}: content differs from what was fsync'd")
+                        self._violate(r, "corrupt file", f"{name}: {_differs(self.recent.get(name), got_bytes)}")
                     self.report["files_verified"] += 1
             finally:
                 _run(["umount", self.ext4_mnt])
@@ -207,6 +224,33 @@ class Ext4Campaign:
             self._crash()
         elif registry.mount_entry(self.fuse_mnt) is not None:
             _run(["fusermount3", "-uz", self.fuse_mnt], check=False)
+
+
+def _differs(want: bytes | None, got: bytes) -> str:
+    """How a file differs from what was fsync'd: which 4 KiB blocks, and what they hold."""
+    if want is None:
+        return "content differs from what was fsync'd"
+    if len(got) != len(want):
+        return f"{len(got)} bytes, {len(want)} were fsync'd"
+    bad = [i for i in range(0, len(want), 4096) if got[i:i + 4096] != want[i:i + 4096]]
+    zeros = sum(1 for i in bad if not any(got[i:i + 4096]))
+    return (f"{len(bad)} of {-(-len(want) // 4096)} 4 KiB blocks differ (first at offset {bad[0]}, "
+            f"{zeros} of them zeros)")
+
+
+def _write_all(fd: int, data: bytes) -> bool:
+    """All of data, or False when the file system is full. A short write is not an error
+    (ext4 returns what fitted before ENOSPC), so the file must not be taken as written."""
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                return False
+            raise
+        view = view[n:]
+    return True
 
 
 def _alive(pid: int) -> bool:
