@@ -27,12 +27,15 @@ class Stack:
 
     `close()` stops the block device cleanly (flush, pblk's clean stop), then the
     open-channel device / NVMe driver, then the machine (which flushes the disk file).
+    `sysfs` is pblk's sysfs directory (oxhost.pblk.sysfs.PblkSysfs) in pblk mode, None in
+    AppNVM mode (the device runs its own FTL): what a mount serves as `pblk/`.
     """
 
     def __init__(self, machine: Machine, blockdev: BlockDevice, device=None, *, mode: str,
                  geometry: Geometry, luns: tuple[int, int] | None, disk: str | None,
-                 timing: str, config=None):
+                 timing: str, config=None, sysfs=None):
         self.machine = machine
+        self.sysfs = sysfs
         self.config = config
         self.blockdev = blockdev
         self.device = device
@@ -253,14 +256,16 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
                       trace_stream=trace_stream or sys.stderr, faults=faults,
                       appnvm_capacity=capacity if mode == "appnvm" else None,
                       nand=cfg.to_nand_timing(), appnvm=cfg.appnvm_params())
-    device = None
+    device = sysfs = None
     try:
         if mode == "pblk":
             from .lightnvm import Device
             from .pblk import Pblk
+            from .pblk.sysfs import PblkSysfs
             device = Device.open(machine)
             blockdev = Pblk(device, lun_begin=b, lun_end=e, durable_discard=cfg.pblk.durable_discard,
                             params=cfg.pblk_params(capacity_sectors=pblk_secs))
+            sysfs = PblkSysfs(blockdev)
         else:
             blockdev = NvmeBlockDevice.open(machine)
             luns = None
@@ -274,4 +279,4 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
         raise
     log.info("stack up: %s, %d bytes, geometry %s", mode, blockdev.size, geo.describe())
     return Stack(machine, blockdev, device, mode=mode, geometry=geo, luns=luns, disk=disk,
-                 timing=timing, config=cfg)
+                 timing=timing, config=cfg, sysfs=sysfs)

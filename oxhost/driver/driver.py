@@ -60,7 +60,14 @@ class QueuePair:
 
 
 class NvmeDriver:
-    """Brings the controller up and moves commands; knows nothing of open-channel."""
+    """Brings the controller up and moves commands; knows nothing of open-channel.
+
+    `stats`: commands, doorbells, and the bytes commands move over the bus: `bytes_out`
+    host to device, `bytes_in` device to host, by the direction bits of the opcode (NVMe
+    1.2, figure 36: 01b host to device, 10b device to host). A command's length is the
+    `nbytes` its submitter passes (data through PRP1/PRP2 plus metadata through MPTR);
+    the driver's own identify and log-page reads count theirs.
+    """
 
     def __init__(self, machine, io_depth: int = 256, timeout: float = 10.0):
         self.m = machine
@@ -176,14 +183,15 @@ class NvmeDriver:
     # ------------------------------------------------------------ commands
     def identify(self, cns: int, nsid: int = 0) -> bytes:
         buf = self._scratch
-        self._check(self.admin(AdminOpc.IDENTIFY, nsid=nsid, prp1=buf.addr, cdw10=cns), "identify")
+        self._check(self.admin(AdminOpc.IDENTIFY, nsid=nsid, prp1=buf.addr, cdw10=cns, nbytes=4096),
+                    "identify")
         return bytes(buf.array[:4096])
 
     def get_log_page(self, lid: int, nbytes: int, nsid: int = 0xFFFF_FFFF) -> bytes:
         """A log page (at most 4 KiB here), read through the scratch buffer."""
         numd = nbytes // 4 - 1
         self._check(self.admin(AdminOpc.GET_LOG_PAGE, nsid=nsid, prp1=self._scratch.addr,
-                               cdw10=lid | (numd << 16)), f"get log page 0x{lid:02x}")
+                               cdw10=lid | (numd << 16), nbytes=nbytes), f"get log page 0x{lid:02x}")
         return bytes(self._scratch.array[:nbytes])
 
     def media_label(self) -> MediaLabel:
@@ -194,21 +202,32 @@ class NvmeDriver:
         """Record the host target (kind, LUN range, uuid, capacity) in the media label."""
         buf = self._scratch
         buf.array[:512] = np.frombuffer(bytes(label), np.uint8)
-        self._check(self.admin(AdminOpc.OX_SET_TARGET, prp1=buf.addr), "record the target in the media label")
+        self._check(self.admin(AdminOpc.OX_SET_TARGET, prp1=buf.addr, nbytes=512),
+                    "record the target in the media label")
 
     def admin(self, opcode: int, nsid: int = 0, prp1: int = 0, prp2: int = 0, mptr: int = 0,
               cdw10: int = 0, cdw11: int = 0, cdw12: int = 0, cdw13: int = 0,
-              cdw14: int = 0, cdw15: int = 0) -> Completion:
+              cdw14: int = 0, cdw15: int = 0, nbytes: int = 0) -> Completion:
+        """One admin command; `nbytes` is the data it moves (for stats)."""
         return self.submit(0, [(opcode, 0, nsid, mptr, prp1, prp2,
-                                cdw10, cdw11, cdw12, cdw13, cdw14, cdw15)])[0]
+                                cdw10, cdw11, cdw12, cdw13, cdw14, cdw15)], nbytes=nbytes)[0]
 
-    def submit_raw(self, qid: int, sqe: bytes) -> Completion:
+    def submit_raw(self, qid: int, sqe: bytes, nbytes: int = 0) -> Completion:
         """Submit a raw 64-byte command as it is (the driver sets only its cid)."""
         if len(sqe) != SQE_SIZE:
             raise DriverError(f"an SQE is {SQE_SIZE} bytes, got {len(sqe)}")
         f = SQE.unpack(sqe)
         return self.submit(qid, [(f[0], f[1], f[3], f[6], f[7], f[8], *f[9:])],
-                           cdw23=[(f[4], f[5])])[0]
+                           cdw23=[(f[4], f[5])], nbytes=nbytes)[0]
+
+    def _moved(self, opcode: int, nbytes: int) -> None:
+        """Count nbytes moved by a command of this opcode, in the opcode's direction
+        (bidirectional opcodes, 11b, are not counted: none is used)."""
+        d = opcode & 3
+        if d == 1:
+            self.stats["bytes_out"] += nbytes
+        elif d == 2:
+            self.stats["bytes_in"] += nbytes
 
     def prps(self, qid: int, slot_offset: int, addr: int, nbytes: int) -> tuple[int, int]:
         """PRP1/PRP2 for a command that will take SQ slot tail+slot_offset of queue qid."""
@@ -266,10 +285,11 @@ class NvmeDriver:
             prp2[m - 1] = qp.prp[(qp.sq_tail + m - 1) % qp.depth].prps(int(prp1[m - 1]), last_nbytes)[1]
         return prp1, prp2
 
-    def submit_array(self, qid: int, sqes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def submit_array(self, qid: int, sqes: np.ndarray, nbytes: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """submit() for commands given as SQE records (the driver sets their cids): written
         into the SQ at once, one doorbell, completions reaped at once. Returns the status
-        fields (phase stripped) and results, in command order."""
+        fields (phase stripped) and results, in command order. `nbytes`: the data all of
+        them move together (commands of one direction, that of the first)."""
         qp = self.queues.get(qid)
         if qp is None:
             raise DriverError(f"no queue {qid}")
@@ -289,6 +309,8 @@ class NvmeDriver:
         qp.sq_tail = tail
         qp.inflight += n
         self._ring_sq(qp, n, tail)
+        if nbytes:
+            self._moved(int(sqes["opcode"][0]), nbytes)
         head = qp.cq_head
         first = min(n, depth - head)
         ents = qp.cq_ring[head:head + first]
@@ -319,9 +341,9 @@ class NvmeDriver:
         self.stats["commands"] += n
 
     def submit_one(self, qid: int, opcode: int, nsid: int, mptr: int, prp1: int, prp2: int,
-                   cdw10: int, cdw11: int, cdw12: int) -> tuple[int, int]:
+                   cdw10: int, cdw11: int, cdw12: int, nbytes: int = 0) -> tuple[int, int]:
         """One command (cdw13-15 zero), its doorbell, its completion: (status, result).
-        The 4 KiB request's path, in plain integers."""
+        The 4 KiB request's path, in plain integers; `nbytes` is the data it moves."""
         qp = self.queues[qid]
         cid = qp.next_cid
         qp.next_cid = (cid + 1) & 0xFFFF
@@ -334,6 +356,12 @@ class NvmeDriver:
         qp.sq_tail = tail
         qp.inflight += 1
         self._ring_sq(qp, 1, tail)
+        if nbytes:
+            d = opcode & 3
+            if d == 1:
+                self.stats["bytes_out"] += nbytes
+            elif d == 2:
+                self.stats["bytes_in"] += nbytes
         head = qp.cq_head
         result, _, _, got, st = CQE.unpack_from(self.mv, qp.cq.addr + head * CQE_SIZE)
         if (st & 1) != qp.phase or got != cid:
@@ -348,10 +376,11 @@ class NvmeDriver:
         qp.inflight -= 1
         return st >> 1, result
 
-    def submit(self, qid: int, cmds, cdw23=None) -> list[Completion]:
+    def submit(self, qid: int, cmds, cdw23=None, nbytes: int = 0) -> list[Completion]:
         """Write several commands into the SQ, ring the doorbell once, reap them all.
 
-        Each command is (opcode, flags, nsid, mptr, prp1, prp2, cdw10..cdw15).
+        Each command is (opcode, flags, nsid, mptr, prp1, prp2, cdw10..cdw15). `nbytes`: the
+        data they move together (commands of one direction, that of the first).
         """
         qp = self.queues.get(qid)
         if qp is None:
@@ -375,6 +404,8 @@ class NvmeDriver:
         qp.sq_tail = tail
         qp.inflight += n
         self._ring_sq(qp, n, tail)                      # the device may reuse those CQ slots
+        if nbytes:
+            self._moved(cmds[0][0], nbytes)
         return self._reap(qp, cids)
 
     def _reap(self, qp: QueuePair, cids: list) -> list[Completion]:

@@ -184,7 +184,7 @@ def serve_foreground(mountpoint: str, stack_kw: dict, *, allow_other: bool = Fal
 
     error = None
     server = Server(stack.blockdev, mountpoint, info=info, allow_other=allow_other,
-                    upper=upper, on_ready=on_ready, owns=stack)
+                    upper=upper, on_ready=on_ready, owns=stack, sysfs=stack.sysfs)
     try:
         trio.run(server.run)
     except BaseException as e:

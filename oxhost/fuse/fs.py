@@ -1,5 +1,6 @@
 """The FUSE file system: a root directory holding `volume` (the block device as a regular
-file) and `stats` (JSON counters, read-only). Handlers are thin and synchronous: they run on
+file), `stats` (JSON counters, read-only) and, over pblk, a `pblk` directory of pblk's sysfs
+files (oxhost.pblk.sysfs writes their text). Handlers are thin and synchronous: they run on
 the Trio thread that serves the session (oxhost.fuse.lowlevel), call the BlockDevice
 directly and translate its errors to FUSEError at the edge (SPEC 9). fallocate on the
 volume carries discard and write-zeroes from a loop device (fstrim, blkdiscard) down to the
@@ -26,9 +27,12 @@ log = logging.getLogger(__name__)
 ROOT_INO = ll.ROOT_INODE
 VOLUME_INO = ROOT_INO + 1
 STATS_INO = ROOT_INO + 2
+SYSFS_DIR_INO = ROOT_INO + 3     # `pblk/`, when the stack has one
+SYSFS_FILE_INO = ROOT_INO + 4    # its files, in the order the sysfs object lists them
 VOLUME_NAME = b"volume"
 STATS_NAME = b"stats"
 _NAMES = {VOLUME_NAME: VOLUME_INO, STATS_NAME: STATS_INO}
+SYSFS_FILE_NBYTES = 4096         # what sysfs reports for every attribute: one page
 _ATTR_TIMEOUT = 300.0        # nothing changes behind the kernel's back but the stats size
 READ_BUFFER_NBYTES = 1 << 20  # the largest read the kernel sends (max_pages of 4 KiB)
 
@@ -48,10 +52,15 @@ class VolumeFs(ll.Operations):
 
     `info` is a JSON-able dict describing the stack (mode, geometry, LUNs, disk) that the
     stats file carries next to `blockdev.stats()`.
+
+    `sysfs` (oxhost.pblk.sysfs.PblkSysfs, or anything with `name`, `files`, `mode(name)`,
+    `show(name)` and `store(name, data)`) adds the directory `sysfs.name` with one file per
+    name, each with the mode sysfs gives it (owner-only unless `allow_other`): a read gets
+    the text as it was at open, a write to a writable file is one store (sysfs semantics).
     """
 
     def __init__(self, blockdev, info: dict | None = None, *, uid: int | None = None,
-                 gid: int | None = None, allow_other: bool = False):
+                 gid: int | None = None, allow_other: bool = False, sysfs=None):
         self.blockdev = blockdev
         self.size = blockdev.size
         self.info = dict(info or {})
@@ -61,6 +70,26 @@ class VolumeFs(ll.Operations):
         self._mode = {ROOT_INO: stat.S_IFDIR | (0o755 if allow_other else 0o700),
                       VOLUME_INO: stat.S_IFREG | (0o666 if allow_other else 0o600),
                       STATS_INO: stat.S_IFREG | (0o444 if allow_other else 0o400)}
+        self.sysfs = sysfs
+        self._names = dict(_NAMES)
+        self._sys_ino: dict[bytes, int] = {}            # sysfs file name -> inode
+        self._sys_name: dict[int, str] = {}             # inode -> sysfs file name
+        self._sys_writable: set[int] = set()
+        root_entries = [(VOLUME_NAME, VOLUME_INO), (STATS_NAME, STATS_INO)]
+        if sysfs is not None:
+            self._names[sysfs.name.encode()] = SYSFS_DIR_INO
+            root_entries.append((sysfs.name.encode(), SYSFS_DIR_INO))
+            self._mode[SYSFS_DIR_INO] = stat.S_IFDIR | (0o755 if allow_other else 0o700)
+            for i, name in enumerate(sysfs.files):
+                ino = SYSFS_FILE_INO + i
+                perm = sysfs.mode(name)
+                self._mode[ino] = stat.S_IFREG | (perm if allow_other else perm & 0o700)
+                self._sys_ino[name.encode()] = ino
+                self._sys_name[ino] = name
+                if perm & 0o222:
+                    self._sys_writable.add(ino)
+        self._root_entries = tuple(root_entries)
+        self._sys_entries = tuple(self._sys_ino.items())
         self._owner = {ino: (self.uid, self.gid) for ino in self._mode}
         self._times = {ino: [now, now, now] for ino in self._mode}     # atime, mtime, ctime
         self._handles: dict[int, bytes | None] = {}    # fh -> stats snapshot (None: volume)
@@ -118,19 +147,33 @@ class VolumeFs(ll.Operations):
         return (text + "\n").encode()
 
     def _attr(self, ino: int) -> ll.EntryParam:
-        size = {ROOT_INO: 0, VOLUME_INO: self.size}.get(ino, self._stats_size)
-        return ll.entry(ino, self._mode[ino], size=size, nlink=2 if ino == ROOT_INO else 1,
+        timeout, nlink = _ATTR_TIMEOUT, 1
+        if ino == VOLUME_INO:
+            size = self.size
+        elif ino == STATS_INO:
+            size, timeout = self._stats_size, 1.0
+        elif ino in self._sys_name:
+            size, timeout = SYSFS_FILE_NBYTES, 1.0
+        else:                                           # a directory
+            size = 0
+            nlink = 3 if ino == ROOT_INO and self.sysfs is not None else 2
+        return ll.entry(ino, self._mode[ino], size=size, nlink=nlink,
                         uid=self._owner[ino][0], gid=self._owner[ino][1],
                         blksize=self.blockdev.sector_nbytes, times_ns=self._times[ino],
-                        timeout=1.0 if ino == STATS_INO else _ATTR_TIMEOUT)
+                        timeout=timeout)
 
     # ------------------------------------------------------------------ namespace
     def lookup(self, parent, name):
-        if parent != ROOT_INO:
+        if parent == ROOT_INO:
+            if name in (b".", b".."):
+                return self._attr(ROOT_INO)
+            ino = self._names.get(bytes(name))
+        elif parent == SYSFS_DIR_INO and self.sysfs is not None:
+            if name in (b".", b".."):
+                return self._attr(SYSFS_DIR_INO if name == b"." else ROOT_INO)
+            ino = self._sys_ino.get(bytes(name))
+        else:
             raise FUSEError(errno.ENOTDIR)
-        if name in (b".", b".."):
-            return self._attr(ROOT_INO)
-        ino = _NAMES.get(bytes(name))
         if ino is None:
             raise FUSEError(errno.ENOENT)
         return self._attr(ino)
@@ -143,7 +186,11 @@ class VolumeFs(ll.Operations):
     def setattr(self, ino, attr: ll.Stat, to_set: int, fh=None):
         if ino not in self._mode:
             raise FUSEError(errno.ENOENT)
-        if to_set & ll.SET_ATTR_SIZE:
+        if to_set & ll.SET_ATTR_SIZE and ino in self._sys_name:
+            if ino not in self._sys_writable:
+                raise FUSEError(errno.EACCES)
+            # sysfs ignores the truncation `echo 0 > attr` asks for
+        elif to_set & ll.SET_ATTR_SIZE:
             size = self.size if ino == VOLUME_INO else (0 if ino == ROOT_INO else None)
             if size is None:
                 raise FUSEError(errno.EACCES)
@@ -172,12 +219,12 @@ class VolumeFs(ll.Operations):
         return self._attr(ino)
 
     def opendir(self, ino):
-        if ino != ROOT_INO:
+        if ino != ROOT_INO and (ino != SYSFS_DIR_INO or self.sysfs is None):
             raise FUSEError(errno.ENOTDIR)
         return ll.FileInfo(ino)
 
     def readdir(self, ino, fh, off):
-        entries = ((VOLUME_NAME, VOLUME_INO), (STATS_NAME, STATS_INO))
+        entries = self._sys_entries if ino == SYSFS_DIR_INO else self._root_entries
         return [(name, self._attr(i), n + 1) for n, (name, i) in enumerate(entries) if n >= off]
 
     def releasedir(self, ino, fh):
@@ -220,10 +267,12 @@ class VolumeFs(ll.Operations):
 
     # ------------------------------------------------------------------ files
     def open(self, ino, flags):
-        if ino == ROOT_INO:
+        if ino == ROOT_INO or ino == SYSFS_DIR_INO:
             raise FUSEError(errno.EISDIR)
         if ino not in self._mode:
             raise FUSEError(errno.ENOENT)
+        if ino in self._sys_name:
+            return self._open_sysfs(ino, flags)
         fh = self._next_fh
         self._next_fh += 1
         if ino == STATS_INO:
@@ -241,6 +290,35 @@ class VolumeFs(ll.Operations):
             self._direct.add(fh)
         # Only this process changes the volume, so the kernel's cached pages stay valid.
         return ll.FileInfo(fh, keep_cache=True)
+
+    def _open_sysfs(self, ino: int, flags: int) -> ll.FileInfo:
+        """A sysfs file: writing only where there is a store (EACCES elsewhere, as kernfs
+        answers), and the text as it is now for reading (empty for a write-only file)."""
+        name = self._sys_name[ino]
+        acc = flags & os.O_ACCMODE
+        if (acc != os.O_RDONLY or flags & os.O_TRUNC) and ino not in self._sys_writable:
+            raise FUSEError(errno.EACCES)
+        snap = b""
+        if acc != os.O_WRONLY and self.sysfs.mode(name) & 0o444:
+            try:
+                snap = self.sysfs.show(name)
+            except Exception as e:      # noqa: BLE001 - only FUSEError leaves a handler
+                raise self._fail(f"read {self.sysfs.name}/{name}", e) from None
+        fh = self._next_fh
+        self._next_fh += 1
+        self._handles[fh] = snap
+        return ll.FileInfo(fh, direct_io=True, keep_cache=False)
+
+    def _write_sysfs(self, ino: int, buf) -> int:
+        """One write is one store of its bytes (the offset does not matter, as in sysfs)."""
+        name = self._sys_name[ino]
+        self.io_count += 1                  # a store may work the device (gc_force)
+        try:
+            self.sysfs.store(name, bytes(buf))
+        except Exception as e:          # noqa: BLE001 - only FUSEError leaves a handler
+            raise self._fail(f"write {self.sysfs.name}/{name}", e) from None
+        self._times[ino][1] = time.time_ns()
+        return len(buf)
 
     def read(self, ino, fh, off, size):
         if ino != VOLUME_INO:
@@ -273,6 +351,8 @@ class VolumeFs(ll.Operations):
 
     def write(self, ino, fh, off, buf):
         if ino != VOLUME_INO:
+            if ino in self._sys_writable:
+                return self._write_sysfs(ino, buf)
             raise FUSEError(errno.EBADF)
         n = len(buf)
         if off >= self.size:

@@ -30,14 +30,16 @@ class Server:
     while the first failed (volume busy) forces a lazy unmount.
 
     `owns` is closed last (the Stack: block device, driver, machine). `on_ready(server)`
-    runs once the volume (and the ext4 on top, with `upper`) is usable.
+    runs once the volume (and the ext4 on top, with `upper`) is usable. `sysfs` (the
+    Stack's, pblk only) adds its directory of pblk sysfs files next to the volume.
     """
 
     def __init__(self, blockdev, mountpoint: str, *, info: dict | None = None,
                  allow_other: bool = False, upper: "upper_mod.Upper | None" = None,
                  on_ready=None, owns=None, background: bool = True,
-                 handle_signals: bool = True):
+                 handle_signals: bool = True, sysfs=None):
         self.blockdev = blockdev
+        self.sysfs = sysfs
         self.mountpoint = os.path.abspath(mountpoint)
         self.info = info or {}
         self.allow_other = allow_other
@@ -76,7 +78,8 @@ class Server:
                 stack.callback(self.owns.close)
             self._stop = trio.Event()
             self._fuse_done = trio.Event()
-            self.ops = VolumeFs(self.blockdev, self.info, allow_other=self.allow_other)
+            self.ops = VolumeFs(self.blockdev, self.info, allow_other=self.allow_other,
+                                sysfs=self.sysfs)
             options = set(lowlevel.DEFAULT_OPTIONS)
             options |= {f"fsname={FSNAME}", f"subtype={FSNAME}", "noatime"}
             if self.allow_other:
@@ -231,6 +234,6 @@ def _single(group: BaseExceptionGroup) -> BaseException:
 def serve(stack, mountpoint: str, **kw) -> Server:
     """Blocking: serve `stack` (an oxhost.stack.Stack) at `mountpoint` until unmounted or
     signalled; the stack is closed on the way out, after the FUSE mount."""
-    server = Server(stack.blockdev, mountpoint, info=stack.info(), owns=stack, **kw)
+    server = Server(stack.blockdev, mountpoint, info=stack.info(), owns=stack, sysfs=stack.sysfs, **kw)
     trio.run(server.run)
     return server

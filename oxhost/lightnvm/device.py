@@ -63,7 +63,7 @@ class Device:
             raise NotOpenChannel("namespace 1 is not a LightNVM namespace (device in AppNVM mode?)")
         buf = driver.pool.alloc(4096)
         try:
-            c = driver.admin(AdminOpc.NVM_IDENTITY, nsid=1, prp1=buf.addr)
+            c = driver.admin(AdminOpc.NVM_IDENTITY, nsid=1, prp1=buf.addr, nbytes=4096)
             if c.status:
                 raise NotOpenChannel(f"LightNVM identity failed with status 0x{c.status:04x}")
             geo = Geo.from_identity(bytes(buf.array))
@@ -223,6 +223,7 @@ class Device:
         staged = opcode != NvmOpc.PH_ERASE and data_addr is None
         per_bell = MAX_PPAS * (self._batch if staged else self._batch_in_place)
         has_meta = meta is not None or with_meta
+        per_sec = (secb if opcode != NvmOpc.PH_ERASE else 0) + (sos if has_meta else 0)   # bus bytes
         tmpl = self._sq_template(opcode, control, has_meta)
         lu = self._list_u64
         for b0 in range(0, n, per_bell):
@@ -251,7 +252,7 @@ class Device:
                 sq["prp1"], sq["prp2"] = drv.prps_run(1, a0, chunk_nbytes, m, last * secb)
                 if meta is not None:
                     self._metas.array[:cnt * sos] = meta[b0 * sos:b1 * sos]
-            cst, cres = drv.submit_array(1, sq)
+            cst, cres = drv.submit_array(1, sq, cnt * per_sec)
             if reading and staged:
                 out[b0 * secb:b1 * secb] = stage[:cnt * secb]
             if with_meta:
@@ -332,7 +333,7 @@ class Device:
         off = at % 4096
         prp2 = 0 if off + secb <= 4096 else at - off + 4096
         st, _ = self.driver.submit_one(1, _PH_READ, self.nsid, 0, at, prp2, ppa & 0xFFFFFFFF, ppa >> 32,
-                                       control << 16)
+                                       control << 16, secb)
         if st and st != _HIGH_ECC:
             raise NvmError(np.array([st], dtype=np.uint16), "read of 1 address(es)", data=out)
         return out[:secb], None
@@ -342,7 +343,7 @@ class Device:
         drv = self.driver
         prp1, prp2 = drv.prps(1, 0, data_addr, self.geo.sector_nbytes)
         c = drv.submit(1, [(opcode, 0, self.nsid, 0, prp1, prp2, ppa & 0xFFFFFFFF, ppa >> 32,
-                            control << 16, 0, 0, 0)])[0]
+                            control << 16, 0, 0, 0)], nbytes=self.geo.sector_nbytes)[0]
         if c.status and c.status != Status.NVM_WARN_HIGH_ECC:
             what = {NvmOpc.PH_WRITE: "write", NvmOpc.PH_READ: "read"}[opcode]
             raise NvmError(np.array([c.status], dtype=np.uint16), f"{what} of 1 address(es)",
@@ -356,7 +357,8 @@ class Device:
         mptr = self._metas.addr if meta_out is not None else 0
         prp1, prp2 = self.driver.prps(1, 0, stage.addr, secb)
         c = self.driver.submit(1, [(NvmOpc.PH_READ, 0, self.nsid, mptr, prp1, prp2, ppa & 0xFFFFFFFF,
-                                    ppa >> 32, control << 16, 0, 0, 0)])[0]
+                                    ppa >> 32, control << 16, 0, 0, 0)],
+                               nbytes=secb + (sos if meta_out is not None else 0))[0]
         out[:] = stage.array[:secb]
         if meta_out is not None:
             meta_out[:] = self._metas.array[:sos]
@@ -370,7 +372,7 @@ class Device:
         try:
             ppa = int(self.ppas(Addr(addr.ch, addr.lun))[0])
             c = self.driver.admin(AdminOpc.NVM_GET_BBT, nsid=1, prp1=buf.addr,
-                                  cdw10=ppa & 0xFFFFFFFF, cdw11=ppa >> 32)
+                                  cdw10=ppa & 0xFFFFFFFF, cdw11=ppa >> 32, nbytes=64 + nblks)
             if c.status:
                 raise NvmError(np.array([c.status], np.uint16), f"get bad block table of ch {addr.ch} lun {addr.lun}")
             h = BbTableHeader.from_buffer_copy(bytes(buf.array[:64]))

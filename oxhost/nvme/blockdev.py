@@ -125,7 +125,8 @@ class NvmeBlockDevice(BlockDevice):
             for j, (s, k) in enumerate(chunk):
                 r[j] = (0, k, s)
             c = self.driver.submit(QID, [(NvmOpc.DSM, 0, NSID, 0, self._dsm.addr, 0,
-                                          len(chunk) - 1, DSM_AD, 0, 0, 0, 0)])[0]
+                                          len(chunk) - 1, DSM_AD, 0, 0, 0, 0)],
+                                   nbytes=len(chunk) * DSM_RANGE.itemsize)[0]
             if c.status:
                 raise io_error(c.status, f"deallocate of {count} sectors at {lba}")
         self.counters["discards"] += 1
@@ -226,7 +227,8 @@ class NvmeBlockDevice(BlockDevice):
         per = self.cmd_sectors
         if addr is not None and count <= per:           # one command from the caller's buffer
             p1, p2 = drv.prps(QID, 0, addr, count * sb)
-            st, _ = drv.submit_one(QID, opcode, NSID, 0, p1, p2, lba & 0xFFFF_FFFF, lba >> 32, count - 1)
+            st, _ = drv.submit_one(QID, opcode, NSID, 0, p1, p2, lba & 0xFFFF_FFFF, lba >> 32, count - 1,
+                                   count * sb)
             if writing:
                 self.counters["write_cmds"] += 1
             else:
@@ -237,6 +239,7 @@ class NvmeBlockDevice(BlockDevice):
         pos = 0
         while pos < count:
             cmds, spans = [], []
+            moved = 0
             for slot in range(self.batch):
                 if pos >= count:
                     break
@@ -253,7 +256,8 @@ class NvmeBlockDevice(BlockDevice):
                 cmds.append((opcode, 0, NSID, 0, p1, p2, s & 0xFFFF_FFFF, s >> 32, k - 1, 0, 0, 0))
                 spans.append((pos, k))
                 pos += k
-            comps = drv.submit(QID, cmds)
+                moved += nbytes
+            comps = drv.submit(QID, cmds, nbytes=moved)
             if writing:
                 self.counters["write_cmds"] += len(cmds)
             else:
@@ -288,7 +292,7 @@ class NvmeBlockDevice(BlockDevice):
             for i in range(pos, pos + k):
                 s = lba + i
                 c = self.driver.submit(QID, [(NvmOpc.READ, 0, NSID, 0, p1, 0, s & 0xFFFF_FFFF,
-                                              s >> 32, 0, 0, 0, 0)])[0]
+                                              s >> 32, 0, 0, 0, 0)], nbytes=sb)[0]
                 if c.status:
                     failed[i] = True
                     buf[i * sb:(i + 1) * sb] = 0

@@ -3,6 +3,7 @@ device (SPEC 9): write buffer, L2P, lines, striping writer, GC, rate limiter, re
 durable discards and one media-error policy."""
 from .core import Pblk
 from .params import PblkParams
+from .sysfs import PblkSysfs
 from .errors import (
            InvariantError,
            PblkError,
@@ -13,4 +14,4 @@ from .errors import (
 )
 
 __all__ = ["InvariantError", "Pblk", "PblkError", "PblkIOError", "PblkNoSpace", "PblkParams", "PblkReadOnly",
-           "PblkWrongTarget"]
+           "PblkSysfs", "PblkWrongTarget"]

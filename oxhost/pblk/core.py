@@ -455,6 +455,39 @@ class Pblk(BlockDevice):
                         raise
         self.c["discarded_sectors"] += count
 
+    def force_gc(self) -> bool:
+        """Collect one line now, whatever the free space (pblk's sysfs gc_force): the
+        victim the GC policy picks among closed lines holding invalid sectors. Its valid
+        data moves through the write buffer and whole units are written; the line is freed
+        once all of it is on media (at once, or with the next write or flush). False when
+        no line has anything to reclaim or the valid data does not fit the room left."""
+        if self._closed:
+            raise PblkError("pblk is closed")
+        self._writable()
+        gc, rb, lm = self.gc, self.rb, self.lm
+        try:
+            gc.reclaim()
+            if gc.victim is None:
+                mv = gc.movable()
+                best = gc.choose(lm.lines, mv)          # the line with the least to move
+                if best is None or mv[best.id] >= int(best.data_units.size) * self.lg.unit_secs:
+                    return False
+                if gc.pick() is None:
+                    return False
+            victim = gc.victim
+            for _ in range(self._max_cycles):
+                mark = (rb.mem, rb.sync)
+                gc.fill(rb.space)
+                self.writer.drain()
+                gc.reclaim()
+                if gc.victim is not victim or mark == (rb.mem, rb.sync):
+                    break
+            self._rl_update()
+        except PblkReadOnly as e:
+            self._enter_read_only(str(e), frozen=e.device)
+            raise
+        return True
+
     # ------------------------------------------------------------ housekeeping
     def background(self) -> bool:
         """A bounded slice of deferred work: one drain cycle (GC's share included while free

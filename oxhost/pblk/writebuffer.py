@@ -21,7 +21,7 @@ NR_ENTRIES = 2048            # pblk_rb_calculate_size for this geometry
 class WriteBuffer:
     """struct pblk_rb over a guest-RAM data area of nentries * sector_nbytes bytes."""
 
-    __slots__ = ("data", "kind", "lba", "mem", "n", "ngc", "nuser", "secb", "src", "sync")
+    __slots__ = ("data", "kind", "lba", "mem", "n", "ngc", "nuser", "pad_dist", "secb", "src", "sync")
 
     def __init__(self, data: np.ndarray, nentries: int = NR_ENTRIES, sector_nbytes: int = 4096):
         if data.nbytes < nentries * sector_nbytes:
@@ -36,6 +36,7 @@ class WriteBuffer:
         self.sync = 0
         self.nuser = 0          # user entries between sync and mem (pblk_rl rb_user_cnt)
         self.ngc = 0            # GC entries between sync and mem (rb_gc_cnt)
+        self.pad_dist: dict[int, int] = {}     # pad entries -> times a unit was padded so (pad_dist)
 
     # ------------------------------------------------------------ occupancy
     @property
@@ -128,6 +129,7 @@ class WriteBuffer:
         """k zero entries (pblk pads a write unit on flush)."""
         if k:
             self.put(np.full(k, -1, dtype=np.int64), Kind.PAD, None)
+            self.pad_dist[k] = self.pad_dist.get(k, 0) + 1
 
     # ------------------------------------------------------------ draining
     def tail(self, k: int) -> int:

@@ -179,3 +179,57 @@ def test_driver_reopens_a_running_controller(machine):
     d1.addr_write(p, data)
     d2 = Device.open(machine)                            # resets and enables again
     assert buf_diff(d2.addr_read(p)[0], data) == 0
+
+
+def _moved(drv) -> tuple[int, int]:
+    return drv.stats["bytes_out"], drv.stats["bytes_in"]
+
+
+def test_driver_counts_bytes_out_for_a_write_and_in_for_a_read(dev):
+    """A page written with its OOB moves data + metadata host to device; reading it back
+    moves the data device to host (the metadata too when asked for); an erase moves none."""
+    drv, geo = dev.driver, dev.geo
+    secb, sos = geo.sector_nbytes, geo.meta_nbytes
+    blk = block_planes(0, 1, 3, geo.nplanes)
+    page = page_addrs(0, 1, 3, 0, geo.nplanes, geo.nsectors)
+    n = len(page)
+    out0, in0 = _moved(drv)
+    dev.addr_erase(blk)
+    assert _moved(drv) == (out0, in0)
+    dev.addr_write(page, stamp_sectors(page), meta=np.full(n * sos, 7, np.uint8))
+    assert _moved(drv) == (out0 + n * (secb + sos), in0)
+    dev.addr_read(page)
+    assert _moved(drv) == (out0 + n * (secb + sos), in0 + n * secb)
+    dev.addr_read(page, with_meta=True)
+    assert _moved(drv) == (out0 + n * (secb + sos), in0 + n * secb + n * (secb + sos))
+
+
+def test_driver_counts_the_4k_read_path_and_admin_data(dev):
+    drv, secb = dev.driver, dev.geo.sector_nbytes
+    page = page_addrs(1, 0, 2, 0, dev.geo.nplanes, dev.geo.nsectors)
+    dev.addr_erase(block_planes(1, 0, 2, dev.geo.nplanes))
+    dev.addr_write(page, stamp_sectors(page))
+    buf = dev.buf_alloc(secb)
+    out0, in0 = _moved(drv)
+    dev.addr_read([page[0]], out=buf)                  # one command, straight into guest RAM
+    assert _moved(drv) == (out0, in0 + secb)
+    drv.identify(Cns.CONTROLLER)
+    drv.media_label()                                  # a 512-byte log page
+    assert _moved(drv) == (out0, in0 + secb + 4096 + 512)
+
+
+def test_driver_counts_nvme_reads_and_writes_of_the_appnvm_namespace(make_machine):
+    from oxemu import Geometry
+    from oxhost.nvme import NvmeBlockDevice
+    bd = NvmeBlockDevice.open(make_machine(lnvm=0, geometry=Geometry.small(nblocks=16)))
+    drv = bd.driver
+    data = np.random.default_rng(3).integers(0, 256, 3 << 20, dtype=np.uint8)   # 3 commands of 1 MiB
+    out0, in0 = _moved(drv)
+    bd.write_sectors(8, data)
+    assert _moved(drv) == (out0 + data.nbytes, in0)
+    assert (bd.read_sectors(8, data.nbytes // SECTOR) == data).all()
+    assert _moved(drv) == (out0 + data.nbytes, in0 + data.nbytes)
+    bd.discard_sectors(8, 16)                          # one DSM range of 16 bytes goes out
+    assert _moved(drv) == (out0 + data.nbytes + 16, in0 + data.nbytes)
+    assert bd.stats()["driver"]["bytes_out"] == out0 + data.nbytes + 16
+    bd.close()
