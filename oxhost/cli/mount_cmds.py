@@ -130,7 +130,9 @@ def register(main: click.Group) -> None:
 
         The volume (3,435,134,976 bytes with pblk on LUNs 0-31) is a regular file you can
         mkfs, loop-mount, or run fio on (O_DIRECT works); fsync on it flushes to media.
-        MOUNTPOINT/stats holds JSON counters (write amplification, GC, ...).
+        MOUNTPOINT/stats holds JSON counters (write amplification, GC, ...); with pblk,
+        MOUNTPOINT/pblk/ holds pblk's sysfs files in Linux's formats (write_amp_mileage,
+        write_amp_trip, lines, rate_limiter, gc_force, ...).
         Detaches once the volume is usable and prints how to stop it (`ox umount`);
         --foreground stays (Ctrl-C or SIGTERM unmount cleanly after a flush).
         Only you can use the volume unless --allow-other (then its mode is 0666).
