@@ -123,9 +123,11 @@ def register(main: click.Group) -> None:
     @click.option("--allow-other", is_flag=True,
                   help="Let other users use the volume (default: only you; needs "
                        "user_allow_other in /etc/fuse.conf unless root).")
+    @click.option("--write-log", default=None, metavar="FILE", hidden=True,
+                  help="Lab use (ox torture --ext4): append the volume's writes and flushes to FILE.")
     @_stack_options
-    def mount_cmd(mountpoint, allow_other, mode, disk, volatile, debug, timing, luns, geometry,
-                  foreground, ready_fd, power_cut_after, config_path, sets):
+    def mount_cmd(mountpoint, allow_other, write_log, mode, disk, volatile, debug, timing, luns,
+                  geometry, foreground, ready_fd, power_cut_after, config_path, sets):
         """Serve the SSD's block device at MOUNTPOINT as MOUNTPOINT/volume.
 
         The volume (3,435,134,976 bytes with pblk on LUNs 0-31) is a regular file you can
@@ -145,7 +147,7 @@ def register(main: click.Group) -> None:
         if foreground:
             _serve_foreground(mountpoint, kw, ready_fd,
                               lambda m: f"ox: serving the {_describe(m)} at {m['mountpoint']} (Ctrl-C to unmount)",
-                              mountpoint=mountpoint, allow_other=allow_other)
+                              mountpoint=mountpoint, allow_other=allow_other, write_log=write_log)
             return
         daemon.check_fuse()
         if allow_other:
@@ -153,7 +155,9 @@ def register(main: click.Group) -> None:
         daemon.check_mountpoint(mountpoint)
         daemon.check_disk(kw["disk"])
         args = _child_args("mount", mountpoint, mode, disk, volatile, debug, timing, luns, geometry,
-                           ["--allow-other"] if allow_other else [], power_cut_after, config_path, sets)
+                           (["--allow-other"] if allow_other else [])
+                           + (["--write-log", os.path.abspath(write_log)] if write_log else []),
+                           power_cut_after, config_path, sets)
         msg = daemon.spawn(args, daemon.log_path_for(mountpoint))
         click.echo(f"ox: mounted the {_describe(msg)} at {msg['mountpoint']} (pid {msg['pid']}); "
                    f"stop with: ox umount {mountpoint}")

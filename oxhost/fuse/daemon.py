@@ -117,11 +117,13 @@ class _Ready:
 
 def serve_foreground(mountpoint: str, stack_kw: dict, *, allow_other: bool = False,
                      upper_dir: str | None = None, ready_fd: int | None = None,
-                     log_path: str | None = None, announce=None, discard: bool = False) -> None:
+                     log_path: str | None = None, announce=None, discard: bool = False,
+                     write_log: str | None = None) -> None:
     """Mount and serve until unmounted or signalled. With `upper_dir` (ox up) the FUSE
     volume goes to a private mount point and ext4 on top at upper_dir, mounted with online
     discard if `discard`. `ready_fd` gets one line, `ready {json}` or `error {message}`,
-    when the volume is usable or has failed."""
+    when the volume is usable or has failed. `write_log` (lab use, `ox torture --ext4`):
+    a file the volume's writes and flushes are appended to (oxhost.torture.blocklog)."""
     from ..stack import open_stack  # the stack pulls in the emulator: only now
 
     ready = _Ready(ready_fd)
@@ -183,8 +185,12 @@ def serve_foreground(mountpoint: str, stack_kw: dict, *, allow_other: bool = Fal
             announce(msg)
 
     error = None
+    wlog = None
+    if write_log is not None:
+        from ..torture.blocklog import BlockLog
+        wlog = BlockLog(write_log)
     server = Server(stack.blockdev, mountpoint, info=info, allow_other=allow_other,
-                    upper=upper, on_ready=on_ready, owns=stack, sysfs=stack.sysfs)
+                    upper=upper, on_ready=on_ready, owns=stack, sysfs=stack.sysfs, write_log=wlog)
     try:
         trio.run(server.run)
     except BaseException as e:

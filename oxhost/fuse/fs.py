@@ -53,6 +53,9 @@ class VolumeFs(ll.Operations):
     `info` is a JSON-able dict describing the stack (mode, geometry, LUNs, disk) that the
     stats file carries next to `blockdev.stats()`.
 
+    `write_log` (oxhost.torture.blocklog.BlockLog; lab use) hears of every write and zeroing
+    of the volume before it is done and of every flush once it succeeded.
+
     `sysfs` (oxhost.pblk.sysfs.PblkSysfs, or anything with `name`, `files`, `mode(name)`,
     `show(name)` and `store(name, data)`) adds the directory `sysfs.name` with one file per
     name, each with the mode sysfs gives it (owner-only unless `allow_other`): a read gets
@@ -60,8 +63,9 @@ class VolumeFs(ll.Operations):
     """
 
     def __init__(self, blockdev, info: dict | None = None, *, uid: int | None = None,
-                 gid: int | None = None, allow_other: bool = False, sysfs=None):
+                 gid: int | None = None, allow_other: bool = False, sysfs=None, write_log=None):
         self.blockdev = blockdev
+        self.write_log = write_log
         self.size = blockdev.size
         self.info = dict(info or {})
         self.uid = os.getuid() if uid is None else uid
@@ -362,6 +366,8 @@ class VolumeFs(ll.Operations):
             buf = buf[:n]
         self.io_count += 1
         self.writes += 1
+        if self.write_log is not None:
+            self.write_log.write(off, buf)
         try:
             self.blockdev.write(off, buf)
         except Exception as e:          # noqa: BLE001 - only FUSEError leaves a handler
@@ -396,6 +402,8 @@ class VolumeFs(ll.Operations):
         if what == 0 or off >= end:
             return                              # allocated already / nothing inside the file
         self.io_count += 1
+        if self.write_log is not None:
+            self.write_log.zero(off, end - off)
         try:
             self.blockdev.write_zeroes(off, end - off)
         except Exception as e:          # noqa: BLE001 - only FUSEError leaves a handler
@@ -417,6 +425,8 @@ class VolumeFs(ll.Operations):
             self.blockdev.flush()
         except Exception as e:          # noqa: BLE001 - only FUSEError leaves a handler
             raise self._fail("flush", e) from None
+        if self.write_log is not None:
+            self.write_log.flush()
 
     def flush(self, ino, fh):
         """close(2): nothing to do, durability is fsync's job (as for a disk)."""

@@ -32,14 +32,16 @@ class Server:
     `owns` is closed last (the Stack: block device, driver, machine). `on_ready(server)`
     runs once the volume (and the ext4 on top, with `upper`) is usable. `sysfs` (the
     Stack's, pblk only) adds its directory of pblk sysfs files next to the volume.
+    `write_log` (lab use, `ox torture --ext4`) hears of the volume's writes and flushes.
     """
 
     def __init__(self, blockdev, mountpoint: str, *, info: dict | None = None,
                  allow_other: bool = False, upper: "upper_mod.Upper | None" = None,
                  on_ready=None, owns=None, background: bool = True,
-                 handle_signals: bool = True, sysfs=None):
+                 handle_signals: bool = True, sysfs=None, write_log=None):
         self.blockdev = blockdev
         self.sysfs = sysfs
+        self.write_log = write_log
         self.mountpoint = os.path.abspath(mountpoint)
         self.info = info or {}
         self.allow_other = allow_other
@@ -79,7 +81,7 @@ class Server:
             self._stop = trio.Event()
             self._fuse_done = trio.Event()
             self.ops = VolumeFs(self.blockdev, self.info, allow_other=self.allow_other,
-                                sysfs=self.sysfs)
+                                sysfs=self.sysfs, write_log=self.write_log)
             options = set(lowlevel.DEFAULT_OPTIONS)
             options |= {f"fsname={FSNAME}", f"subtype={FSNAME}", "noatime"}
             if self.allow_other:

@@ -1,7 +1,9 @@
 """ext4 rounds of `ox torture --ext4`: the volume served by `ox mount`, ext4 loop-mounted on
 it, files written and fsync'd until the device's power is cut under it; then a new mount
 replays the journal, `e2fsck -fn` must find the file system clean, and every file that was
-fsync'd (and not deleted since) must read back intact."""
+fsync'd (and not deleted since) must read back intact. Before ext4 sees the recovered
+volume, every sector is checked against the daemon's write log (oxhost.torture.blocklog):
+a broken flush is told apart from a file-system-level loss."""
 import errno
 import hashlib
 import logging
@@ -18,12 +20,13 @@ import numpy as np
 from oxemu import Geometry
 
 from ..fuse import registry
+from .blocklog import FlushModel
 
 log = logging.getLogger(__name__)
 
 EXT4_GEOMETRY = Geometry(nchannels=2, nluns=2, nblocks=16, npages=32)   # ~51 MiB volume
 FILES_PER_ROUND = 60
-CUT_WINDOW = 4000            # media operations after the mount a cut lands within
+CUT_WINDOW = 1500            # media operations after the mount a cut lands within
 LOW_WATER = 0.3              # files are deleted while less than this share of blocks is free
 
 
@@ -62,8 +65,11 @@ class Ext4Campaign:
         self.synced: dict[str, str] = {}          # file -> sha256 of what was fsync'd
         self.files: set[str] = set()              # every file written, fsync'd or not
         self.recent: dict[str, bytes] = {}        # this round's fsync'd files, to say what differs
+        self.write_log = os.path.join(workdir, f"writes-{mode}.log")
+        self.flushes: FlushModel | None = None    # the volume's flush contract, from the log
+        self.flushes_unknown = False              # after an unclean stop outside a cut
         self.report = dict(rounds=0, cuts=0, clean_stops=0, files_verified=0, fsck_clean=0,
-                           violations=[], recovery_s=[])
+                           sectors_verified=0, violations=[], recovery_s=[])
         self.pid = None
 
     # ------------------------------------------------------------ plumbing
@@ -71,7 +77,8 @@ class Ext4Campaign:
         return _run([sys.executable, "-m", "oxhost.cli", *map(str, args)], check=check, env=self.env)
 
     def _mount_volume(self, cut: int | None) -> float:
-        args = ["mount", self.fuse_mnt, "--disk", self.disk, "--mode", self.mode, *self.cfg.config_args]
+        args = ["mount", self.fuse_mnt, "--disk", self.disk, "--mode", self.mode, "--write-log",
+                self.write_log, *self.cfg.config_args]
         if not (self.cfg.ox_config is not None and self.cfg.ox_config.is_set("geometry")):
             g = EXT4_GEOMETRY
             args += ["--geometry", f"{g.nchannels}x{g.nluns}x{g.nblocks}x{g.npages}"]
@@ -106,19 +113,64 @@ class Ext4Campaign:
         _run(["fusermount3", "-uz", self.fuse_mnt], check=False)
         self._ox("umount", self.fuse_mnt, check=False)        # clears the registry record
         self.pid = None
+        if self.flushes is not None:
+            self.flushes.rotate()
 
     def _stop(self) -> None:
         _run(["umount", self.ext4_mnt])
         self._ox("umount", self.fuse_mnt)
         self.pid = None
+        self.flushes.stopped_cleanly()
+
+    def _read_volume(self) -> tuple[bytes, list[int]]:
+        """The whole volume as the new mount serves it, and the sectors it cannot read
+        (read one by one where a chunk fails)."""
+        size = os.path.getsize(self._volume())
+        out, bad = bytearray(), []
+        fd = os.open(self._volume(), os.O_RDONLY)
+        try:
+            for off in range(0, size, 1 << 20):
+                n = min(1 << 20, size - off)
+                try:
+                    out += os.pread(fd, n, off)
+                    continue
+                except OSError:
+                    pass
+                for o in range(off, off + n, 4096):
+                    try:
+                        out += os.pread(fd, 4096, o)
+                    except OSError:
+                        bad.append(o // 4096)
+                        out += bytes(4096)
+        finally:
+            os.close(fd)
+        return bytes(out), bad
+
+    def _check_sectors(self, r: int) -> None:
+        """After a cut, before ext4 sees the volume: every sector holds what the last flush
+        left there or a version written since (oxhost.torture.blocklog), and reads."""
+        data, unreadable = self._read_volume()
+        problems = [f"sector {s} cannot be read" for s in unreadable]
+        if not self.flushes_unknown:
+            problems += self.flushes.check(data)
+        self.flushes_unknown = False
+        for p in problems[:5]:
+            self._violate(r, "flush broken", p)
+        if len(problems) > 5:
+            self._violate(r, "flush broken", f"... and {len(problems) - 5} more sectors")
+        self.report["sectors_verified"] += len(data) // 4096
+        self.flushes.adopt(data)
 
     # ------------------------------------------------------------ rounds
     def setup(self) -> None:
         for d in (self.fuse_mnt, self.ext4_mnt, self.state):
             os.makedirs(d, exist_ok=True)
+        self.flushes = FlushModel(self.write_log, 0)
         self._mount_volume(None)
+        self.flushes.adopt(self._read_volume()[0])
         _run(["mkfs.ext4", "-F", "-q", "-E", "nodiscard,lazy_itable_init=1", self._volume()])
         self._ox("umount", self.fuse_mnt)
+        self.flushes.stopped_cleanly()
 
     def round(self, r: int) -> None:
         rng = np.random.default_rng([self.cfg.seed, 11, r])
@@ -142,7 +194,7 @@ class Ext4Campaign:
         if cut_happened:
             self._crash()
             self.report["cuts"] += 1
-        self._check(r)
+        self._check(r, cut_happened)
         self.report["rounds"] += 1
 
     def _workload(self, r: int, rng) -> bool:
@@ -186,9 +238,11 @@ class Ext4Campaign:
             return True
         return False
 
-    def _check(self, r: int) -> None:
+    def _check(self, r: int, cut: bool) -> None:
         t0 = time.perf_counter()
         self._mount_volume(None)
+        if cut:
+            self._check_sectors(r)
         try:
             _run(["mount", "-t", "ext4", "-o", "loop", self._volume(), self.ext4_mnt])   # journal replay
             self.report["recovery_s"].append(time.perf_counter() - t0)
@@ -216,7 +270,12 @@ class Ext4Campaign:
         except Ext4Error as e:
             self._violate(r, "unmountable", str(e))
             _run(["umount", "-l", self.ext4_mnt], check=False)
-        self._ox("umount", self.fuse_mnt, check=False)
+        cp = self._ox("umount", self.fuse_mnt, check=False)
+        if cp.returncode == 0:
+            self.flushes.stopped_cleanly()
+        else:                       # the next check starts from what the volume holds
+            self._violate(r, "unclean stop", (cp.stderr or cp.stdout).strip()[-300:])
+            self.flushes_unknown = True
 
     def cleanup(self) -> None:
         _run(["umount", "-l", self.ext4_mnt], check=False)
@@ -295,7 +354,8 @@ def run_ext4(cfg, rounds: int, progress: bool = True, echo=print) -> dict:
             rep["recovery_s"] = dict(max=rec[-1] if rec else None, median=rec[len(rec) // 2] if rec else None)
             out[mode] = rep
             echo(f"{mode} ext4: {rep['rounds']} rounds ({rep['cuts']} cuts), {rep['files_verified']} "
-                 f"fsync'd files verified, e2fsck clean {rep['fsck_clean']}/{rep['rounds']}, "
+                 f"fsync'd files verified, {rep['sectors_verified']:,} sectors checked against the "
+                 f"flush log, e2fsck clean {rep['fsck_clean']}/{rep['rounds']}, "
                  f"{len(rep['violations'])} violations"
                  + (f", slowest mount after a cut {rec[-1]:.2f} s" if rec else ""))
             for v in rep["violations"][:10]:

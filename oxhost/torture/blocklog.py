@@ -1,0 +1,122 @@
+"""The volume's write log and the flush oracle it feeds (`ox torture --ext4`).
+
+ext4's own check (journal replay, e2fsck, fsync'd files) says *that* something was lost, not
+*where*: a file system bug, a harness mistake or a volume that broke a flush all look the
+same from above. So the FUSE daemon of an ext4 round logs what reached the volume -- every
+write and zeroing as it arrives, every flush once it succeeded -- and after each cut the
+recovered volume is compared sector by sector against the disk contract: a sector reads
+back what it held at the last successful flush, or one of the versions written to it since
+(acknowledged or not), never anything else.
+
+Records: REC (op, offset, length), followed by the bytes for WRITE. Appended with one
+write(2) each (O_APPEND), by one daemon at a time.
+"""
+import hashlib
+import struct
+
+REC = struct.Struct("<cQI")
+WRITE, ZERO, FLUSH = b"W", b"Z", b"F"
+SECTOR = 4096
+
+
+class BlockLog:
+    """The daemon's side: VolumeFs calls write/zero before doing them (a write that fails
+    may still have reached the media in part) and flush after a flush succeeded."""
+
+    def __init__(self, path: str):
+        self._f = open(path, "ab", buffering=0)
+
+    def write(self, offset: int, data) -> None:
+        self._f.write(REC.pack(WRITE, offset, len(data)) + bytes(data))
+
+    def zero(self, offset: int, nbytes: int) -> None:
+        self._f.write(REC.pack(ZERO, offset, nbytes))
+
+    def flush(self) -> None:
+        self._f.write(REC.pack(FLUSH, 0, 0))
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def _digest(sector) -> bytes:
+    return hashlib.blake2b(sector, digest_size=8).digest()
+
+
+class FlushModel:
+    """The campaign's side: what each sector may hold, from the log so far.
+
+    Per sector, the digest of what it held at the last flush (`durable`) and the digests of
+    every version written to it since (`since`); `cur` is the volume as written, for the
+    writes that cover part of a sector. `adopt(actual)` restarts from what the volume holds
+    (after a check); a clean stop makes everything written durable."""
+
+    def __init__(self, path: str, size: int):
+        """Starts an empty log at path; the volume holds zeros until adopt() says otherwise."""
+        self.path = path
+        self.pos = 0
+        self.records = 0
+        with open(path, "wb"):
+            pass
+        self.adopt(bytes(size))
+
+    def adopt(self, actual: bytes) -> None:
+        self.cur = bytearray(actual)
+        self.durable = [_digest(self.cur[i:i + SECTOR]) for i in range(0, len(self.cur), SECTOR)]
+        self.since: dict[int, set[bytes]] = {}
+
+    def consume(self) -> None:
+        """Apply the records appended since the last call."""
+        with open(self.path, "rb") as f:
+            f.seek(self.pos)
+            buf = f.read()
+        i = 0
+        while i + REC.size <= len(buf):
+            op, off, n = REC.unpack_from(buf, i)
+            body = n if op == WRITE else 0
+            if i + REC.size + body > len(buf):
+                break                                   # a record still being appended
+            self.records += 1
+            if op == FLUSH:
+                self._settle()
+            else:
+                start = i + REC.size
+                self.cur[off:off + n] = buf[start:start + n] if op == WRITE else bytes(n)
+                for sec in range(off // SECTOR, (off + n - 1) // SECTOR + 1):
+                    self.since.setdefault(sec, set()).add(
+                        _digest(self.cur[sec * SECTOR:(sec + 1) * SECTOR]))
+            i += REC.size + body
+        self.pos += i
+
+    def _settle(self) -> None:
+        for sec in self.since:
+            self.durable[sec] = _digest(self.cur[sec * SECTOR:(sec + 1) * SECTOR])
+        self.since = {}
+
+    def stopped_cleanly(self) -> None:
+        """A clean stop flushes: everything written is durable."""
+        self.consume()
+        self._settle()
+        self.rotate()
+
+    def rotate(self) -> None:
+        """Between mounts (no daemon appending): take in the log and empty it, so it holds
+        one mount's records at most."""
+        self.consume()
+        with open(self.path, "wb"):
+            pass
+        self.pos = 0
+
+    def check(self, actual: bytes) -> list[str]:
+        """The sectors of the recovered volume that break the contract, described."""
+        self.consume()
+        bad = []
+        for sec in range(len(actual) // SECTOR):
+            got = actual[sec * SECTOR:(sec + 1) * SECTOR]
+            dg = _digest(got)
+            if dg == self.durable[sec] or dg in self.since.get(sec, ()):
+                continue
+            held = "zeros" if not any(got) else "other data"
+            bad.append(f"sector {sec} holds {held}, not what the last flush left there"
+                       f"{' nor a version written since' if sec in self.since else ''}")
+        return bad
