@@ -53,8 +53,9 @@ class VolumeFs(ll.Operations):
     `info` is a JSON-able dict describing the stack (mode, geometry, LUNs, disk) that the
     stats file carries next to `blockdev.stats()`.
 
-    `write_log` (oxhost.torture.blocklog.BlockLog; lab use) hears of every write and zeroing
-    of the volume before it is done and of every flush once it succeeded.
+    `write_log` (oxhost.torture.blocklog.BlockLog; lab use) hears of every read, write and
+    zeroing of the volume before it is done (and if it failed), and of every flush once it
+    succeeded.
 
     `sysfs` (oxhost.pblk.sysfs.PblkSysfs, or anything with `name`, `files`, `mode(name)`,
     `show(name)` and `store(name, data)`) adds the directory `sysfs.name` with one file per
@@ -334,6 +335,8 @@ class VolumeFs(ll.Operations):
             return b""
         self.io_count += 1
         self.reads += 1
+        if self.write_log is not None:
+            self.write_log.read(off, size)
         try:
             # the result is valid until the next read (the binding replies from it at once)
             data = self.blockdev.read(off, size, out=self._rbuf if size <= self._rbuf_max else None)
@@ -371,6 +374,8 @@ class VolumeFs(ll.Operations):
         try:
             self.blockdev.write(off, buf)
         except Exception as e:          # noqa: BLE001 - only FUSEError leaves a handler
+            if self.write_log is not None:
+                self.write_log.failed()
             raise self._fail(f"write {n} bytes at {off}", e) from None
         self.write_bytes += n
         self._times[VOLUME_INO][1] = time.time_ns()
@@ -407,6 +412,8 @@ class VolumeFs(ll.Operations):
         try:
             self.blockdev.write_zeroes(off, end - off)
         except Exception as e:          # noqa: BLE001 - only FUSEError leaves a handler
+            if self.write_log is not None:
+                self.write_log.failed()
             raise self._fail(f"fallocate mode {mode:#x} of {end - off} bytes at {off}", e) from None
         if what == FALLOC_FL_PUNCH_HOLE:
             self.discards += 1

@@ -138,6 +138,8 @@ class Server:
                 seen, pending = count, True
                 continue
             while pending and self.ops.io_count == seen:
+                if self.write_log is not None:
+                    self.write_log.background()
                 try:
                     pending = bool(work())
                 except Exception:         # noqa: BLE001 - serve on, without background work

@@ -6,7 +6,8 @@ same from above. So the FUSE daemon of an ext4 round logs what reached the volum
 write and zeroing as it arrives, every flush once it succeeded -- and after each cut the
 recovered volume is compared sector by sector against the disk contract: a sector reads
 back what it held at the last successful flush, or one of the versions written to it since
-(acknowledged or not), never anything else.
+(acknowledged or not), never anything else. A write that failed is never made durable by a
+later flush (the flush covers completed writes only): its versions stay possible, no more.
 
 Records: REC (op, offset, length), followed by the bytes for WRITE. Appended with one
 write(2) each (O_APPEND), by one daemon at a time.
@@ -16,6 +17,8 @@ import struct
 
 REC = struct.Struct("<cQI")
 WRITE, ZERO, FLUSH = b"W", b"Z", b"F"
+FAILED = b"X"                        # the write or zeroing just before failed
+READ, BACKGROUND = b"R", b"B"        # not part of the contract: they let a round be replayed
 SECTOR = 4096
 
 
@@ -34,6 +37,15 @@ class BlockLog:
 
     def flush(self) -> None:
         self._f.write(REC.pack(FLUSH, 0, 0))
+
+    def failed(self) -> None:
+        self._f.write(REC.pack(FAILED, 0, 0))
+
+    def read(self, offset: int, nbytes: int) -> None:
+        self._f.write(REC.pack(READ, offset, nbytes))
+
+    def background(self) -> None:
+        self._f.write(REC.pack(BACKGROUND, 0, 0))
 
     def close(self) -> None:
         self._f.close()
@@ -64,6 +76,11 @@ class FlushModel:
         self.cur = bytearray(actual)
         self.durable = [_digest(self.cur[i:i + SECTOR]) for i in range(0, len(self.cur), SECTOR)]
         self.since: dict[int, set[bytes]] = {}
+        self.maybe: dict[int, set[bytes]] = {}       # versions of writes that failed
+        self._undo: tuple[int, bytes] | None = None  # the last write's range as it was
+        self._adopted = list(self.durable)
+        self.flushes = 0
+        self.seen: dict[int, dict[bytes, int]] = {}   # sector -> version -> flushes before it
 
     def consume(self) -> None:
         """Apply the records appended since the last call."""
@@ -79,12 +96,22 @@ class FlushModel:
             self.records += 1
             if op == FLUSH:
                 self._settle()
-            else:
+                self.flushes += 1
+            elif op in (WRITE, ZERO):
                 start = i + REC.size
+                self._undo = (off, bytes(self.cur[off:off + n]))
                 self.cur[off:off + n] = buf[start:start + n] if op == WRITE else bytes(n)
                 for sec in range(off // SECTOR, (off + n - 1) // SECTOR + 1):
-                    self.since.setdefault(sec, set()).add(
+                    dg = _digest(self.cur[sec * SECTOR:(sec + 1) * SECTOR])
+                    self.since.setdefault(sec, set()).add(dg)
+                    self.seen.setdefault(sec, {})[dg] = self.flushes
+            elif op == FAILED and self._undo is not None:
+                off, old = self._undo
+                self._undo = None
+                for sec in range(off // SECTOR, (off + len(old) - 1) // SECTOR + 1):
+                    self.maybe.setdefault(sec, set()).add(
                         _digest(self.cur[sec * SECTOR:(sec + 1) * SECTOR]))
+                self.cur[off:off + len(old)] = old
             i += REC.size + body
         self.pos += i
 
@@ -114,9 +141,15 @@ class FlushModel:
         for sec in range(len(actual) // SECTOR):
             got = actual[sec * SECTOR:(sec + 1) * SECTOR]
             dg = _digest(got)
-            if dg == self.durable[sec] or dg in self.since.get(sec, ()):
+            if dg == self.durable[sec] or dg in self.since.get(sec, ()) or dg in self.maybe.get(sec, ()):
                 continue
-            held = "zeros" if not any(got) else "other data"
+            if dg in self.seen.get(sec, {}):
+                held = (f"an older version (written before flush {self.seen[sec][dg] + 1} "
+                        f"of {self.flushes} since the mount)")
+            elif dg == self._adopted[sec]:
+                held = "what it held at the mount (older than the last flush)"
+            else:
+                held = "zeros" if not any(got) else "data never written there"
             bad.append(f"sector {sec} holds {held}, not what the last flush left there"
                        f"{' nor a version written since' if sec in self.since else ''}")
         return bad
