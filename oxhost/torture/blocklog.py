@@ -13,6 +13,7 @@ Records: REC (op, offset, length), followed by the bytes for WRITE. Appended wit
 write(2) each (O_APPEND), by one daemon at a time.
 """
 import hashlib
+import os
 import struct
 
 REC = struct.Struct("<cQI")
@@ -127,12 +128,17 @@ class FlushModel:
         self.rotate()
 
     def rotate(self) -> None:
-        """Between mounts (no daemon appending): take in the log and empty it, so it holds
-        one mount's records at most."""
+        """Between mounts (no daemon appending): take in the log and move it to `previous`,
+        so it holds one mount's records at most and the last mount's can still be kept."""
         self.consume()
+        os.replace(self.path, self.previous)
         with open(self.path, "wb"):
             pass
         self.pos = 0
+
+    @property
+    def previous(self) -> str:
+        return self.path + ".prev"
 
     def check(self, actual: bytes) -> list[str]:
         """The sectors of the recovered volume that break the contract, described."""

@@ -66,6 +66,9 @@ class Ext4Campaign:
         self.files: set[str] = set()              # every file written, fsync'd or not
         self.recent: dict[str, bytes] = {}        # this round's fsync'd files, to say what differs
         self.write_log = os.path.join(workdir, f"writes-{mode}.log")
+        self.disk_before = self.disk + ".before-round"
+        self.cut = None
+        self.replay_hint = None
         self.flushes: FlushModel | None = None    # the volume's flush contract, from the log
         self.flushes_unknown = False              # after an unclean stop outside a cut
         self.report = dict(rounds=0, cuts=0, clean_stops=0, files_verified=0, fsck_clean=0,
@@ -94,9 +97,12 @@ class Ext4Campaign:
         return os.path.join(self.fuse_mnt, "volume")
 
     def _violate(self, r: int, kind: str, detail: str) -> None:
-        self.report["violations"].append(dict(round=r, kind=kind, detail=detail,
-                                              replay=f"ox torture --ext4 --mode {self.mode} --seed "
-                                                     f"{self.cfg.seed} --cuts 1 --ext4-rounds {r + 1}"))
+        v = dict(round=r, kind=kind, detail=detail,
+                 replay=f"ox torture --ext4 --mode {self.mode} --seed {self.cfg.seed} --cuts 1 "
+                        f"--ext4-rounds {r + 1}")
+        if kind == "flush broken":
+            v["replay_in_process"] = self.replay_hint
+        self.report["violations"].append(v)
         log.error("torture ext4 %s round %d: %s: %s", self.mode, r, kind, detail)
 
     def _crash(self) -> None:
@@ -154,12 +160,25 @@ class Ext4Campaign:
         if not self.flushes_unknown:
             problems += self.flushes.check(data)
         self.flushes_unknown = False
+        if problems:
+            self._keep_for_replay(r)
         for p in problems[:5]:
             self._violate(r, "flush broken", p)
         if len(problems) > 5:
             self._violate(r, "flush broken", f"... and {len(problems) - 5} more sectors")
         self.report["sectors_verified"] += len(data) // 4096
         self.flushes.adopt(data)
+
+    def _keep_for_replay(self, r: int) -> None:
+        """The round's disk as it was before it, and its log: scripts/replay_ext4_round.py
+        runs the round again in process (oxhost.torture.replay)."""
+        stem = os.path.join(self.dir, f"violation-{self.mode}-r{r}")
+        shutil.copyfile(self.disk_before, stem + ".disk")
+        shutil.copyfile(self.flushes.previous, stem + ".log")
+        self.replay_hint = " ".join(["python scripts/replay_ext4_round.py", "--disk", stem + ".disk",
+                                     "--log", stem + ".log", "--cut", str(self.cut), "--mode", self.mode,
+                                     *self.cfg.config_args])
+        log.error("torture ext4 %s round %d: replay it in process with: %s", self.mode, r, self.replay_hint)
 
     # ------------------------------------------------------------ rounds
     def setup(self) -> None:
@@ -175,7 +194,9 @@ class Ext4Campaign:
     def round(self, r: int) -> None:
         rng = np.random.default_rng([self.cfg.seed, 11, r])
         cut = int(rng.integers(1, CUT_WINDOW))
+        self.cut = cut
         self.recent = {}
+        shutil.copyfile(self.disk, self.disk_before)       # what an in-process replay starts from
         self._mount_volume(cut)
         cut_happened = False
         try:
