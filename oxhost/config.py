@@ -202,7 +202,7 @@ class NandConfig(_Section):
     uses. `NandTiming` carries the plain values (the typical times of the LightNVM
     identity, with maxima of 1.5x typical, or the MSB time when that is longer) and the
     per-type ones, which the timing model charges per page (`NandTiming.read_ns(pg)`,
-    `prog_ns(pg)`, the same rule as `read_ns` / `prog_ns` here).
+    `prog_ns(pg)`, which `read_ns` / `prog_ns` here call).
     """
 
     NAME = "nand"
@@ -215,10 +215,16 @@ class NandConfig(_Section):
     t_prog_lsb_ns: int = _key(0, "program time of LSB (even) pages, ns; 0 = t_prog_ns", lo=0, hi=_NS_MAX)
     t_prog_msb_ns: int = _key(0, "program time of MSB (odd) pages, ns; 0 = t_prog_ns", lo=0, hi=_NS_MAX)
 
+    def _pages(self) -> NandTiming:
+        """These times under NandTiming's per-page-type rule (one rule, the device's)."""
+        return NandTiming(t_read_ns=self.t_read_ns, t_prog_ns=self.t_prog_ns,
+                          t_read_lsb_ns=self.t_read_lsb_ns, t_read_msb_ns=self.t_read_msb_ns,
+                          t_prog_lsb_ns=self.t_prog_lsb_ns, t_prog_msb_ns=self.t_prog_msb_ns)
+
     @property
     def mlc(self) -> bool:
         """Whether LSB and MSB pages have times of their own."""
-        return any((self.t_read_lsb_ns, self.t_read_msb_ns, self.t_prog_lsb_ns, self.t_prog_msb_ns))
+        return self._pages().paged
 
     @staticmethod
     def page_type(pg: int) -> str:
@@ -227,13 +233,11 @@ class NandConfig(_Section):
 
     def read_ns(self, pg: int) -> int:
         """Read (sense) time of page `pg` of a block."""
-        t = self.t_read_msb_ns if pg & 1 else self.t_read_lsb_ns
-        return t or self.t_read_ns
+        return self._pages().read_ns(pg)
 
     def prog_ns(self, pg: int) -> int:
         """Program time of page `pg` of a block."""
-        t = self.t_prog_msb_ns if pg & 1 else self.t_prog_lsb_ns
-        return t or self.t_prog_ns
+        return self._pages().prog_ns(pg)
 
     def to_nand_timing(self) -> NandTiming:
         """The plain values as the device's `NandTiming` (maxima: 1.5x typical, at least
