@@ -304,12 +304,7 @@ class LnvmFtl:
             dma.bytes_written += secb
             dma.ram[prp1:prp1 + secb] = pdata[sec * secb:(sec + 1) * secb]
             self.bytes_read += secb
-            done = arrival
-            if self.timing.enabled:
-                done = self.volt.charge(MediaOp.READ, ch, lun, self.geo.page_nbytes, arrival, pg)
-            if st is MediaStatus.OK:
-                return Status.SUCCESS, 0, done
-            return _FAIL_STATUS[st], 1, done
+            return self._read_done(st, ch, lun, pg, arrival)
         xfer = Transfer(dma, prp1, cmd.prp2, secb)
         meta = None
         if cmd.mptr:
@@ -333,6 +328,10 @@ class LnvmFtl:
         if meta is not None:
             meta[:] = poob[sec * sos:(sec + 1) * sos]
         self.bytes_read += secb
+        return self._read_done(st, ch, lun, pg, arrival)
+
+    def _read_done(self, st, ch, lun, pg, arrival):
+        """A one-sector read's (status, failed bitmap, completion time)."""
         done = arrival
         if self.timing.enabled:
             done = self.volt.charge(MediaOp.READ, ch, lun, self.geo.page_nbytes, arrival, pg)
