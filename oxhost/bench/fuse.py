@@ -74,18 +74,21 @@ def _stop_reference(proc: subprocess.Popen, mountpoint: str) -> None:
 
 
 # ---------------------------------------------------------------------- helpers
-def _fio(path: str, name: str, args: list, region: int, runtime: float) -> dict:
+def fio(path: str, name: str, args: list, region: int, runtime: float = 0.0,
+        engine=("psync", 1)) -> dict:
+    """One fio job on `path` (O_DIRECT, no fallocate): bandwidth, IOPS, mean completion
+    latency and bytes of its write side, or of its read side when it wrote nothing."""
     cmd = ["fio", "--output-format=json", "--fallocate=none", "--verify_state_save=0",
            "--name=" + name.replace(" ", "_"),
-           f"--filename={path}", f"--size={region}", "--direct=1", "--ioengine=psync",
-           "--iodepth=1", "--randrepeat=0", *args]
+           f"--filename={path}", f"--size={region}", "--direct=1", f"--ioengine={engine[0]}",
+           f"--iodepth={engine[1]}", "--randrepeat=0", *args]
     if runtime:
         cmd += [f"--runtime={runtime}", "--time_based"]
     cp = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if cp.returncode:
         raise RuntimeError(f"fio {name} on {path} failed: {cp.stderr.strip() or cp.stdout[-500:]}")
     job = json.loads(cp.stdout[cp.stdout.index("{"):])["jobs"][0]
-    side = job["write"] if "write" in name else job["read"]
+    side = job["write"] if job["write"]["io_bytes"] else job["read"]
     return {"mib_s": side["bw_bytes"] / 2**20, "iops": side["iops"],
             "lat_us": side["clat_ns"]["mean"] / 1000, "bytes": side["io_bytes"]}
 
@@ -181,7 +184,7 @@ def run(region_mib: int = 256, runtime: float = 10.0, repeat: int = 2, full: boo
             for _ in range(max(1, repeat)):      # alternate sides; keep each side's best run
                 for side, mnt in sides:
                     seq = name.startswith("seq")
-                    got = _fio(os.path.join(mnt, "volume"), name, args, region,
+                    got = fio(os.path.join(mnt, "volume"), name, args, region,
                                0 if seq else runtime)
                     if side not in r or got["iops"] > r[side]["iops"]:
                         r[side] = got
@@ -199,7 +202,7 @@ def run(region_mib: int = 256, runtime: float = 10.0, repeat: int = 2, full: boo
                 _, pid = _mount_usable(env, ours, "--disk", disk)
             nbytes = int(full_gib * 2**30) // 2**20 * 2**20
             t0 = time.perf_counter()
-            _fio(os.path.join(ours, "volume"), "fill-write", ["--rw=write", "--bs=1m"],
+            fio(os.path.join(ours, "volume"), "fill-write", ["--rw=write", "--bs=1m"],
                  min(nbytes, VOLUME_BYTES // 2**20 * 2**20), 0)
             out["fill"] = {"bytes": nbytes, "seconds": time.perf_counter() - t0}
             _ox(env, "umount", ours)
@@ -303,7 +306,7 @@ def run_bindings(region_mib: int = 256, runtime: float = 3.0, repeat: int = 3,
             r = {}
             for _ in range(max(1, repeat)):
                 for side, mnt in sides:
-                    got = _fio(os.path.join(mnt, "volume"), name, args, region, runtime)
+                    got = fio(os.path.join(mnt, "volume"), name, args, region, runtime)
                     if side not in r or got["iops"] > r[side]["iops"]:
                         r[side] = got
             out["jobs"][name] = r

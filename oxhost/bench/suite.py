@@ -25,13 +25,12 @@ QD16 over QD1). `_run` records how the run was made.
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
 from . import bus as bus_bench
-from .fuse import VOLUME_BYTES, _mount_usable, _ox, _start_reference, _stop_reference, _wait_gone
+from .fuse import VOLUME_BYTES, _mount_usable, _ox, _start_reference, _stop_reference, _wait_gone, fio
 
 MODES = ("pblk", "appnvm")
 PREFIX = {"pblk": "", "appnvm": "appnvm_"}
@@ -59,22 +58,6 @@ def figure(ours, store, null=None, goal=None, unit="MiB/s", ratio=None, **extra)
     if ratio is None:
         ratio = ours / store if store else None
     return dict(ours=ours, store=store, null=null, ratio=ratio, goal=goal, unit=unit, **extra)
-
-
-# ---------------------------------------------------------------------- fio
-def fio(path: str, args: list, region: int, runtime: float = 0.0, engine=("psync", 1)) -> dict:
-    """One fio job on `path`; bandwidth (MiB/s) and IOPS of its write or read side."""
-    cmd = ["fio", "--output-format=json", "--name=ox", f"--filename={path}", f"--size={region}",
-           "--direct=1", "--fallocate=none", "--verify_state_save=0", "--randrepeat=0",
-           f"--ioengine={engine[0]}", f"--iodepth={engine[1]}", *args]
-    if runtime:
-        cmd += [f"--runtime={runtime}", "--time_based"]
-    cp = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if cp.returncode:
-        raise RuntimeError(f"fio on {path} failed: {cp.stderr.strip() or cp.stdout[-500:]}")
-    job = json.loads(cp.stdout[cp.stdout.index("{"):])["jobs"][0]
-    side = job["write"] if job["write"]["io_bytes"] else job["read"]
-    return {"mib_s": side["bw_bytes"] / 2**20, "iops": side["iops"]}
 
 
 # ---------------------------------------------------------------------- the parts
@@ -117,7 +100,7 @@ def fuse_figures(plan: dict, base: str, modes, echo, volatile: bool = False) -> 
         for r in range(repeat):                  # every job on every side, round after round
             for name, args, timed, _ in FUSE_JOBS:
                 for side, mnt in sides:
-                    got = fio(os.path.join(mnt, "volume"), args, region, runtime if timed else 0)
+                    got = fio(os.path.join(mnt, "volume"), name, args, region, runtime if timed else 0)
                     key = (name, side)
                     if key not in best or got["iops"] > best[key]["iops"]:
                         best[key] = got
@@ -128,7 +111,8 @@ def fuse_figures(plan: dict, base: str, modes, echo, volatile: bool = False) -> 
                 if side == "null":
                     continue                     # verify needs the data back
                 for engine in (("psync", 1), ("libaio", 16)):
-                    got = fio(os.path.join(mnt, "volume"), DEEP_JOB, plan["deep_mib"] << 20, 0, engine)
+                    got = fio(os.path.join(mnt, "volume"), "deep_queue", DEEP_JOB, plan["deep_mib"] << 20,
+                              engine=engine)
                     key = (side, engine[1])
                     if key not in deep or got["mib_s"] > deep[key]["mib_s"]:
                         deep[key] = got
