@@ -5,8 +5,29 @@ import subprocess
 
 import numpy as np
 import pytest
+import trio
 
 from oxhost.blockdev import BlockDevice
+
+
+def serve_while(server, body):
+    """Run `server` until `body()` (in a worker thread, so the serving thread can answer
+    what it does to the mount) has returned once the mount is ready; body's result."""
+    out = {}
+
+    async def main():
+        async with trio.open_nursery() as n:
+            def on_ready(s):
+                async def go():
+                    try:
+                        out["result"] = await trio.to_thread.run_sync(body)
+                    finally:
+                        s.request_stop()
+                n.start_soon(go)
+            server.on_ready = on_ready
+            await server.run()
+    trio.run(main)
+    return out["result"]
 
 
 class MemDevice(BlockDevice):

@@ -8,7 +8,6 @@ import subprocess
 
 import numpy as np
 import pytest
-import trio
 
 from oxemu import Geometry
 from oxhost.fuse import lowlevel as ll
@@ -16,6 +15,8 @@ from oxhost.fuse.fs import STATS_INO, VOLUME_INO, VolumeFs
 from oxhost.fuse.mount import Server
 from oxhost.stack import open_stack
 from tests.conftest import require_tools
+
+from .conftest import serve_while
 
 SMALL = Geometry.small(nblocks=16, npages=32)
 S = 4096
@@ -190,18 +191,7 @@ def test_fallocate_through_a_mount_reaches_the_ftl(stack, mountpoint):
             seen["data"] = f.read(64 * S)
         seen["size"] = os.stat(vol).st_size
 
-    async def main():
-        async with trio.open_nursery() as n:
-            def on_ready(s):
-                async def go():
-                    try:
-                        await trio.to_thread.run_sync(work)
-                    finally:
-                        s.request_stop()
-                n.start_soon(go)
-            server.on_ready = on_ready
-            await server.run()
-    trio.run(main)
+    serve_while(server, work)
     data = np.frombuffer(seen["data"], np.uint8)
     assert not data[8 * S:24 * S].any() and not data[32 * S:40 * S].any()
     assert (data[:8 * S] == 0xEE).all() and (data[24 * S:32 * S] == 0xEE).all()

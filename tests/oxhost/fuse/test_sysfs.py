@@ -9,13 +9,14 @@ import stat
 import subprocess
 
 import pytest
-import trio
 
 from oxemu import Geometry
 from oxhost.fuse import lowlevel as ll
 from oxhost.fuse.fs import ROOT_INO, SYSFS_DIR_INO, VOLUME_INO, VolumeFs
 from oxhost.fuse.mount import Server
 from oxhost.stack import open_stack
+
+from .conftest import serve_while
 
 GEO = Geometry.small(nblocks=16, npages=32)         # 4 LUNs x 16 lines of 4 MiB
 MIB = 1 << 20
@@ -127,21 +128,7 @@ def test_sysfs_dir_is_absent_without_a_pblk_stack(appnvm_stack):
 def _serve(stack, mountpoint: str, body):
     """Mount `stack` at mountpoint, run body() in a worker thread, unmount."""
     server = Server(stack.blockdev, mountpoint, info=stack.info(), sysfs=stack.sysfs, handle_signals=False)
-    out = {}
-
-    async def main():
-        async with trio.open_nursery() as n:
-            def on_ready(s):
-                async def go():
-                    try:
-                        out["result"] = await trio.to_thread.run_sync(body)
-                    finally:
-                        s.request_stop()
-                n.start_soon(go)
-            server.on_ready = on_ready
-            await server.run()
-    trio.run(main)
-    return out["result"]
+    return serve_while(server, body)
 
 
 def _write_volume(path: str, chunks) -> None:

@@ -12,6 +12,8 @@ from oxhost.fuse import MountError, Upper
 from oxhost.fuse.upper import probe_type
 from tests.conftest import require_tools
 
+from .conftest import serve_while
+
 
 def _fat_boot_sector() -> bytes:
     bs = bytearray(512)
@@ -80,18 +82,7 @@ def test_upper_online_discard_trims_deleted_files_at_once(mountpoint, tmp_path):
                 break
             time.sleep(0.02)
 
-    async def main():
-        async with trio.open_nursery() as n:
-            def on_ready(s):
-                async def go():
-                    try:
-                        await trio.to_thread.run_sync(work)
-                    finally:
-                        s.request_stop()
-                n.start_soon(go)
-            server.on_ready = on_ready
-            await server.run()
-    trio.run(main)
+    serve_while(server, work)
     assert len(seen["opts"]) == 1 and "discard" in seen["opts"][0].split(" - ")[1]
     assert seen["after"] - seen["before"] >= (8 << 20) // 4096
     assert not upper.mounted
