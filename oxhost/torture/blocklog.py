@@ -80,7 +80,7 @@ class FlushModel:
         self.maybe: dict[int, set[bytes]] = {}       # versions of writes that failed
         self._undo: tuple[int, bytes] | None = None  # the last write's range as it was
         self._adopted = list(self.durable)
-        self.flushes = 0
+        self.nflushes = 0
         self.seen: dict[int, dict[bytes, int]] = {}   # sector -> version -> flushes before it
 
     def consume(self) -> None:
@@ -97,7 +97,7 @@ class FlushModel:
             self.records += 1
             if op == FLUSH:
                 self._settle()
-                self.flushes += 1
+                self.nflushes += 1
             elif op in (WRITE, ZERO):
                 start = i + REC.size
                 self._undo = (off, bytes(self.cur[off:off + n]))
@@ -105,7 +105,7 @@ class FlushModel:
                 for sec in range(off // SECTOR, (off + n - 1) // SECTOR + 1):
                     dg = _digest(self.cur[sec * SECTOR:(sec + 1) * SECTOR])
                     self.since.setdefault(sec, set()).add(dg)
-                    self.seen.setdefault(sec, {})[dg] = self.flushes
+                    self.seen.setdefault(sec, {})[dg] = self.nflushes
             elif op == FAILED and self._undo is not None:
                 off, old = self._undo
                 self._undo = None
@@ -151,7 +151,7 @@ class FlushModel:
                 continue
             if dg in self.seen.get(sec, {}):
                 held = (f"an older version (written before flush {self.seen[sec][dg] + 1} "
-                        f"of {self.flushes} since the mount)")
+                        f"of {self.nflushes} since the mount)")
             elif dg == self._adopted[sec]:
                 held = "what it held at the mount (older than the last flush)"
             else:
