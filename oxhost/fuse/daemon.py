@@ -128,6 +128,10 @@ def serve_foreground(mountpoint: str, stack_kw: dict, *, allow_other: bool = Fal
 
     ready = _Ready(ready_fd)
     try:
+        wlog = None
+        if write_log is not None:                   # before anything is claimed or mounted
+            from ..torture.blocklog import BlockLog
+            wlog = BlockLog(write_log)
         upper = None
         if upper_dir is not None:
             upper_dir = os.path.abspath(upper_dir)
@@ -185,10 +189,6 @@ def serve_foreground(mountpoint: str, stack_kw: dict, *, allow_other: bool = Fal
             announce(msg)
 
     error = None
-    wlog = None
-    if write_log is not None:
-        from ..torture.blocklog import BlockLog
-        wlog = BlockLog(write_log)
     server = Server(stack.blockdev, mountpoint, info=info, allow_other=allow_other,
                     upper=upper, on_ready=on_ready, owns=stack, sysfs=stack.sysfs, write_log=wlog)
     try:
