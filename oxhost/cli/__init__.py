@@ -8,7 +8,8 @@ import sys
 import click
 
 # Subcommand modules; each defines `register(group)`.
-_MODULES = ("device_cmds", "mount_cmds", "compare_cmds", "bench_cmds", "torture_cmds")
+_MODULES = ("device_cmds", "mount_cmds", "compare_cmds", "bench_cmds", "torture_cmds", "inspect_cmds",
+            "nvme_cmds", "ftl_cmds")
 
 
 def _fail(msg: str, code: int) -> None:
