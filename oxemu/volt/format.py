@@ -16,7 +16,7 @@ import numpy as np
 from ..wire.ox import LABEL_MAGIC, LABEL_VERSION, MediaLabel, MediaMode, TargetKind
 from .errors import StoreError
 from .geometry import Geometry
-from .label import copy_label, new_label, set_uuid
+from .label import copy_label, new_label, set_bytes
 from .store import (HEADER_NBYTES, StopState, _header_crc, _now_s, header_geometry,
                     layout, new_header, parse_header, peek_version, seal)
 
@@ -89,7 +89,9 @@ def _label(old: MediaLabel | None, unclean: bool, geo: Geometry, mode: MediaMode
         if not 0 <= b <= e < geo.total_luns:
             raise ValueError(f"LUN range {b}-{e} is outside 0-{geo.total_luns - 1}")
         lab.lun_begin, lab.lun_end = b, e
-    set_uuid(lab, b"")
+    set_bytes(lab, "uuid", b"")
+    set_bytes(lab, "ftl_name", b"")            # a plug-in FTL records itself when it opens the media
+    lab.ftl_version = 0
     lab.capacity_bytes = capacity_bytes
     lab.read_only = 0                  # the deliberate reset: the next FTL decides anew
     lab.formatted_s = now

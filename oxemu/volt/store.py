@@ -46,7 +46,7 @@ import numpy as np
 from ..wire.ox import MediaLabel, MediaMode
 from .errors import StoreError
 from .geometry import Geometry
-from .label import SESSION_COUNTERS, copy_label, new_label, set_uuid
+from .label import SESSION_COUNTERS, copy_label, new_label, set_bytes
 from .populate import Populator
 
 log = logging.getLogger(__name__)
@@ -380,8 +380,8 @@ class Store:
         """Change label fields (a media mutation); False when nothing would change."""
         def apply(lab):
             for k, v in fields.items():
-                if k == "uuid":
-                    set_uuid(lab, v)
+                if k in ("uuid", "ftl_name"):
+                    set_bytes(lab, k, v)
                 else:
                     setattr(lab, k, v)
         new = copy_label(self.label)

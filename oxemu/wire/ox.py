@@ -23,12 +23,14 @@ class MediaMode(enum.IntEnum):
     BLANK = 0            # nothing written since the media was made or formatted
     OPEN_CHANNEL = 1     # open-channel (LightNVM 1.2, lnvm > 0): the host places data
     APPNVM = 2           # the device-side FTL behind a plain namespace (lnvm = 0)
+    DEVICE_FTL = 3       # a plug-in FTL (oxftl API) inside the device behind a plain namespace
 
 
 class TargetKind(enum.IntEnum):
     """The host target recorded on open-channel media."""
     NONE = 0
     PBLK = 1
+    FTL = 2              # a plug-in FTL (oxftl API) in the host; ftl_name / ftl_version say which
 
 
 class _LE(ctypes.LittleEndianStructure):
@@ -56,11 +58,13 @@ class MediaLabel(_LE):
         ("data_units_read", ctypes.c_uint64), ("data_units_written", ctypes.c_uint64),
         ("host_read_cmds", ctypes.c_uint64), ("host_write_cmds", ctypes.c_uint64),
         ("media_errors", ctypes.c_uint64),
-        ("reserved", ctypes.c_uint8 * 384),
+        ("ftl_name", ctypes.c_uint8 * 32),   # plug-in FTL (target FTL or mode DEVICE_FTL): its name
+        ("ftl_version", ctypes.c_uint32),    # ... and the on-media format version it declares
+        ("reserved", ctypes.c_uint8 * 348),
     ]
 
 
-assert ctypes.sizeof(MediaLabel) == 512
+assert ctypes.sizeof(MediaLabel) == 512 and MediaLabel.ftl_name.offset == 128
 
 
 class CriticalWarning(enum.IntFlag):

@@ -24,7 +24,7 @@ class Host:
     def __init__(self, runs: bool):
         self.m = Machine(geometry=GEO, timing="model")
         if not runs:
-            self.m.device.ops.io_run = None        # the controller then runs commands one by one
+            self.m.device.mode.io_run = None        # the controller then runs commands one by one
         self.dev = Device.open(self.m)
         self.drv = self.dev.driver
         pool = self.drv.pool
