@@ -15,7 +15,7 @@ from .trace import Tracer
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OxCtrl", "Controller", "DeviceMode", "PowerLost", "MmgrCmd"]
+__all__ = ["OxCtrl", "Controller", "DeviceMode", "PowerLost", "MmgrCmd", "Unpowered"]
 
 
 def _units(nbytes: int) -> int:
