@@ -369,9 +369,10 @@ def id_ns(nsid, fmt, raw_binary, disk, volatile, geometry, debug, create):
 def smart_log_cmd(nsid, fmt, raw_binary, disk, volatile, geometry, debug, create):
     """SMART / health log (log page 0x02), as `nvme smart-log` prints it. The counters are
     lifetime counters kept in the disk's media label: data units (1000 x 512 bytes, rounded
-    up per power-on), host read/write commands, power cycles, unsafe shutdowns, media
-    errors; num_err_log_entries counts this power-on's errors. critical_warning bit 3
-    means the device placed the media in read-only mode (spare blocks used up)."""
+    up per power-on), host read/write commands, power cycles (this command's own power-on
+    included; a read-only look is not recorded), unsafe shutdowns, media errors;
+    num_err_log_entries counts this power-on's errors. critical_warning bit 3 means the
+    device placed the media in read-only mode (spare blocks used up)."""
     with _device(disk, volatile, geometry, debug) as dev:
         s = smart_log(dev.driver, nsid)
     fmt = _fmt(fmt, raw_binary)
