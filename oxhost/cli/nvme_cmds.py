@@ -72,7 +72,8 @@ def _text(b: bytes) -> str:
 
 
 def _lines(rows, width: int) -> str:
-    return "\n".join(f"{k:<{width}}: {v}" if v is not None else k for k, v in rows)
+    """nvme-cli's `name    : value` rows, names padded to `width`."""
+    return "\n".join(f"{k:<{width}}: {v}" for k, v in rows)
 
 
 def _emit(text: str) -> None:
@@ -231,11 +232,10 @@ ERROR_FIELDS = ("error_count", "sqid", "cmdid", "status_field", "parm_error_loca
 
 
 def _status_text(field: int) -> str:
-    """The status of an error entry (status field >> 1) as nvme-cli names it, ours."""
-    st = field >> 1
-    if not st:
-        return "SUCCESS"
-    return status_name(st).split(" ", 1)[-1].strip("()")
+    """The name of an error entry's status (status field >> 1): 'INVALID_LOG_PAGE'; the
+    code itself when it has no name."""
+    name = status_name(field >> 1)                    # '0x4109 (INVALID_LOG_PAGE)'
+    return name[name.index("(") + 1:-1] if "(" in name else name
 
 
 def error_log_text(entries, name: str) -> str:
@@ -441,7 +441,7 @@ def reset_cmd(disk, volatile, geometry, debug, create):
     ends with a normal shutdown when it powers the device off."""
     with _device(disk, volatile, geometry, debug, write=True, create=create) as dev:
         dev.driver = reset_controller(dev.driver)
-    click.echo(f"{dev.name}: controller reset (CC.EN 1->0): media persisted")
+    click.echo(f"{dev.name}: controller reset (CC.EN 1->0)" + ("" if volatile else ": media persisted"))
 
 
 # ---------------------------------------------------------------------------- lnvm
