@@ -50,8 +50,9 @@ class OxCtrl:
 
     `lnvm` > 0 selects open-channel pass-through; 0 the device-side AppNVM FTL. The media
     label is checked before anything is written: media another mode wrote, or an AppNVM
-    volume of another capacity, is refused with StoreError. `readonly` (open-channel, disk
-    file only) opens the media read-only: mutating commands complete NS_WRITE_PROTECTED.
+    volume of another capacity, is refused with StoreError. `readonly` (disk file only)
+    opens the media read-only: mutating commands complete NS_WRITE_PROTECTED, and the
+    AppNVM FTL keeps the map it recovers in memory.
     `nand` sets the timing model's NAND times; `appnvm` the AppNVM FTL's tunables.
     """
 
@@ -59,9 +60,6 @@ class OxCtrl:
                  geometry: Geometry, timing: str, faults: Faults | None, trace_stream=None,
                  appnvm_capacity: int | None = None, readonly: bool = False,
                  nand: NandTiming | None = None, appnvm: AppNvmParams | None = None):
-        if readonly and not lnvm:
-            raise ValueError("a read-only open needs open-channel mode (lnvm > 0): "
-                             "the AppNVM FTL writes its map at start")
         faults = faults or Faults()
         geo = geometry
         shape = (geo.nchannels, geo.nluns, geo.nblocks, geo.nplanes)
@@ -89,7 +87,8 @@ class OxCtrl:
                 except PowerLost:          # cut during the FTL's own start: it never gets ready
                     self.ops, unpowered = _Unpowered(self.volt.timing), True
                 id_ctrl, on_reset = self.ops.identify_controller(serial), self.ops.shutdown
-                if not unpowered and (store.label.mode == MediaMode.BLANK or not store.label.capacity_bytes):
+                if (not unpowered and not readonly
+                        and (store.label.mode == MediaMode.BLANK or not store.label.capacity_bytes)):
                     exported = self.ops.nlbas * self.ops.sector_nbytes
                     self.volt.update_label(mode=MediaMode.APPNVM, capacity_bytes=exported)
             else:
