@@ -6,8 +6,8 @@ import struct
 
 import numpy as np
 
-from ..wire import (PAGE_SIZE, AdminOpc, Cns, CriticalWarning, FeatureId, IdCtrl, LogPage, SmartLog,
-                    Status)
+from ..wire import (PAGE_SIZE, AdminOpc, Cns, CriticalWarning, ErrorLogEntry, FeatureId, IdCtrl, LogPage,
+                    SmartLog, Status)
 from .controller import MAX_QUEUES
 from .prp import Transfer
 
@@ -130,9 +130,10 @@ class AdminCommands:
         nbytes = numd * 4
         ctrl = self._ctrl()
         if lid == LogPage.ERROR:
-            data = bytearray(64 * 64)
-            for i, (count, sqid, cid, status) in enumerate(reversed(ctrl.error_log)):
-                struct.pack_into("<QHHH", data, i * 64, count, sqid, cid, status << 1)
+            ents = (ErrorLogEntry * 64)()
+            for e, (count, sqid, cid, status) in zip(ents, reversed(ctrl.error_log)):
+                e.error_count, e.sqid, e.cmdid, e.status_field = count, sqid, cid, status << 1
+            data = bytes(ents)
         elif lid == LogPage.SMART:
             data = bytes(self.smart_log(ctrl))
         elif lid == LogPage.OX_MEDIA_LABEL:
@@ -149,10 +150,13 @@ class AdminCommands:
         return self._send(cmd, data)
 
     def smart_log(self, ctrl) -> SmartLog:
-        """SMART / health log: the media label's lifetime counters, live."""
+        """SMART / health log: the media label's lifetime counters, live. The read-only
+        warning means the device placed the media in read-only mode (spares used up),
+        not that this session opened the disk file read-only."""
         lab = self.volt.label()
         s = SmartLog()
-        if self.volt.read_only or self.mode.read_only:
+        placed = lab.read_only or (not self.volt.store.readonly and (self.volt.read_only or self.mode.read_only))
+        if placed:
             s.critical_warning = CriticalWarning.READ_ONLY
         s.temperature = 273 + 40                                     # composite temperature, K
         s.avail_spare, s.spare_thresh, s.percent_used = 100, 10, 0

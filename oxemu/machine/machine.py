@@ -22,8 +22,9 @@ class Machine:
     media file used when volt=0 (default ./ox.disk). `appnvm_capacity` (bytes) sets the
     exported size in AppNVM mode (lnvm=0); None means what the media's label records, or
     pblk's rule on blank media. `readonly` opens an existing disk file read-only, under a
-    shared lock (open-channel mode only): erases, writes and bad block table changes
-    complete NS_WRITE_PROTECTED and the file is never written. Media labelled by the other
+    shared lock, in either mode: erases, writes, deallocates and bad block table changes
+    complete NS_WRITE_PROTECTED and the file is never written (in AppNVM mode the FTL
+    rebuilds its map in memory and writes no checkpoint). Media labelled by the other
     mode, or an AppNVM volume of another capacity, is refused with StoreError before
     anything is written. `nand` (oxemu.NandTiming) sets the timing model's NAND times and
     `appnvm` (oxemu.AppNvmParams) the AppNVM FTL's victim policy, GC thresholds, buffer
@@ -42,9 +43,6 @@ class Machine:
                  nand: NandTiming | None = None, appnvm=None, ftl=None):
         if ram_mib < 1:
             raise ValueError("ram_mib must be at least 1")
-        if readonly and not lnvm:
-            raise ValueError("readonly=True needs open-channel mode (lnvm > 0): "
-                             "the AppNVM FTL writes its map at start")
         if readonly and volt:
             raise ValueError("readonly=True needs a disk file (volt=0)")
         TimingMode(timing)                   # refuse a bad mode before the disk file is locked

@@ -9,7 +9,8 @@ __all__ = [
     "Reg", "CAP", "CC", "CSTS", "SHN", "SHST", "DOORBELL_BASE", "doorbell_offset",
     "AdminOpc", "NvmOpc", "FeatureId", "LogPage", "Cns", "Status", "status_name",
     "describe_status", "STATUS_REASONS",
-    "SQE", "SQE_SIZE", "CQE", "CQE_SIZE", "PAGE_SIZE", "IdCtrl", "IdNs",
+    "SQE", "SQE_SIZE", "CQE", "CQE_SIZE", "PAGE_SIZE", "IdCtrl", "IdNs", "PowerStateDesc",
+    "ErrorLogEntry",
     "PCI_VENDOR_ID", "PCI_DEVICE_ID", "PciCfg",
 ]
 
@@ -270,28 +271,57 @@ class _LE(ctypes.LittleEndianStructure):
     _pack_ = 1
 
 
+class PowerStateDesc(_LE):
+    """Power state descriptor (NVMe 1.3, figure 113), 32 bytes; nvme-cli's names."""
+    _fields_ = [
+        ("max_power", ctypes.c_uint16), ("rsvd2", ctypes.c_uint8), ("flags", ctypes.c_uint8),
+        ("entry_lat", ctypes.c_uint32), ("exit_lat", ctypes.c_uint32),
+        ("read_tput", ctypes.c_uint8), ("read_lat", ctypes.c_uint8),
+        ("write_tput", ctypes.c_uint8), ("write_lat", ctypes.c_uint8),
+        ("idle_power", ctypes.c_uint16), ("idle_scale", ctypes.c_uint8), ("rsvd19", ctypes.c_uint8),
+        ("active_power", ctypes.c_uint16), ("active_work_scale", ctypes.c_uint8),
+        ("rsvd23", ctypes.c_uint8 * 9),
+    ]
+
+
+assert ctypes.sizeof(PowerStateDesc) == 32
+
+
 class IdCtrl(_LE):
-    """Identify controller data structure (NVMe 1.2, figure 90), fields we use."""
+    """Identify controller data structure (NVMe 1.2, figure 90, with the fields NVMe 1.3
+    named in its reserved bytes), the names Linux's nvme.h and nvme-cli use."""
     _fields_ = [
         ("vid", ctypes.c_uint16), ("ssvid", ctypes.c_uint16),
         ("sn", ctypes.c_char * 20), ("mn", ctypes.c_char * 40), ("fr", ctypes.c_char * 8),
         ("rab", ctypes.c_uint8), ("ieee", ctypes.c_uint8 * 3), ("cmic", ctypes.c_uint8),
         ("mdts", ctypes.c_uint8), ("cntlid", ctypes.c_uint16), ("ver", ctypes.c_uint32),
         ("rtd3r", ctypes.c_uint32), ("rtd3e", ctypes.c_uint32), ("oaes", ctypes.c_uint32),
-        ("rsvd96", ctypes.c_uint8 * 160),
+        ("ctratt", ctypes.c_uint32), ("rsvd100", ctypes.c_uint8 * 156),
         ("oacs", ctypes.c_uint16), ("acl", ctypes.c_uint8), ("aerl", ctypes.c_uint8),
         ("frmw", ctypes.c_uint8), ("lpa", ctypes.c_uint8), ("elpe", ctypes.c_uint8),
-        ("npss", ctypes.c_uint8), ("rsvd264", ctypes.c_uint8 * 248),
+        ("npss", ctypes.c_uint8), ("avscc", ctypes.c_uint8), ("apsta", ctypes.c_uint8),
+        ("wctemp", ctypes.c_uint16), ("cctemp", ctypes.c_uint16), ("mtfa", ctypes.c_uint16),
+        ("hmpre", ctypes.c_uint32), ("hmmin", ctypes.c_uint32),
+        ("tnvmcap", ctypes.c_uint8 * 16), ("unvmcap", ctypes.c_uint8 * 16), ("rpmbs", ctypes.c_uint32),
+        ("edstt", ctypes.c_uint16), ("dsto", ctypes.c_uint8), ("fwug", ctypes.c_uint8),
+        ("kas", ctypes.c_uint16), ("hctma", ctypes.c_uint16), ("mntmt", ctypes.c_uint16),
+        ("mxtmt", ctypes.c_uint16), ("sanicap", ctypes.c_uint32), ("rsvd332", ctypes.c_uint8 * 180),
         ("sqes", ctypes.c_uint8), ("cqes", ctypes.c_uint8), ("maxcmd", ctypes.c_uint16),
         ("nn", ctypes.c_uint32), ("oncs", ctypes.c_uint16), ("fuses", ctypes.c_uint16),
         ("fna", ctypes.c_uint8), ("vwc", ctypes.c_uint8), ("awun", ctypes.c_uint16),
         ("awupf", ctypes.c_uint16), ("nvscc", ctypes.c_uint8), ("rsvd531", ctypes.c_uint8),
         ("acwu", ctypes.c_uint16), ("rsvd534", ctypes.c_uint8 * 2), ("sgls", ctypes.c_uint32),
-        ("rsvd540", ctypes.c_uint8 * 3556),
+        ("rsvd540", ctypes.c_uint8 * 228), ("subnqn", ctypes.c_char * 256),
+        ("rsvd1024", ctypes.c_uint8 * 768),
+        ("ioccsz", ctypes.c_uint32), ("iorcsz", ctypes.c_uint32), ("icdoff", ctypes.c_uint16),
+        ("ctrattr", ctypes.c_uint8), ("msdbd", ctypes.c_uint8), ("rsvd1804", ctypes.c_uint8 * 244),
+        ("psd", PowerStateDesc * 32), ("vs", ctypes.c_uint8 * 1024),
     ]
 
 
 assert ctypes.sizeof(IdCtrl) == 4096 and IdCtrl.sqes.offset == 512 and IdCtrl.nn.offset == 516
+assert IdCtrl.avscc.offset == 264 and IdCtrl.sanicap.offset == 328 and IdCtrl.subnqn.offset == 768
+assert IdCtrl.ioccsz.offset == 1792 and IdCtrl.psd.offset == 2048 and IdCtrl.vs.offset == 3072
 
 
 class LbaFormat(_LE):
@@ -307,10 +337,25 @@ class IdNs(_LE):
         ("nmic", ctypes.c_uint8), ("rescap", ctypes.c_uint8), ("fpi", ctypes.c_uint8),
         ("rsvd33", ctypes.c_uint8), ("nawun", ctypes.c_uint16), ("nawupf", ctypes.c_uint16),
         ("nacwu", ctypes.c_uint16), ("nabsn", ctypes.c_uint16), ("nabo", ctypes.c_uint16),
-        ("nabspf", ctypes.c_uint16), ("rsvd46", ctypes.c_uint16), ("nvmcap", ctypes.c_uint8 * 16),
+        ("nabspf", ctypes.c_uint16), ("noiob", ctypes.c_uint16), ("nvmcap", ctypes.c_uint8 * 16),
         ("rsvd64", ctypes.c_uint8 * 40), ("nguid", ctypes.c_uint8 * 16), ("eui64", ctypes.c_uint8 * 8),
         ("lbaf", LbaFormat * 16), ("rsvd192", ctypes.c_uint8 * 192), ("vs", ctypes.c_uint8 * 3712),
     ]
 
 
 assert ctypes.sizeof(IdNs) == 4096 and IdNs.lbaf.offset == 128 and IdNs.vs.offset == 384
+
+
+class ErrorLogEntry(_LE):
+    """Error information log entry (NVMe 1.3, figure 93), 64 bytes; log page 0x01 holds
+    up to IdCtrl.elpe + 1 of them, newest first. status_field carries the status as a
+    completion does (bits 1-15; bit 0 the phase tag)."""
+    _fields_ = [
+        ("error_count", ctypes.c_uint64), ("sqid", ctypes.c_uint16), ("cmdid", ctypes.c_uint16),
+        ("status_field", ctypes.c_uint16), ("parm_error_location", ctypes.c_uint16),
+        ("lba", ctypes.c_uint64), ("nsid", ctypes.c_uint32), ("vs", ctypes.c_uint8),
+        ("rsvd29", ctypes.c_uint8 * 3), ("cs", ctypes.c_uint64), ("rsvd40", ctypes.c_uint8 * 24),
+    ]
+
+
+assert ctypes.sizeof(ErrorLogEntry) == 64 and ErrorLogEntry.cs.offset == 32

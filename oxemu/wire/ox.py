@@ -77,7 +77,8 @@ class CriticalWarning(enum.IntFlag):
 
 
 class SmartLog(_LE):
-    """SMART / health information log page (NVMe 1.2, figure 94), 512 bytes.
+    """SMART / health information log page (NVMe 1.2, figure 94, with NVMe 1.3's thermal
+    fields), 512 bytes.
 
     The 128-bit counters are split into lo/hi u64 halves."""
     _fields_ = [
@@ -89,12 +90,16 @@ class SmartLog(_LE):
         ("ctrl_busy_time", ctypes.c_uint64 * 2), ("power_cycles", ctypes.c_uint64 * 2),
         ("power_on_hours", ctypes.c_uint64 * 2), ("unsafe_shutdowns", ctypes.c_uint64 * 2),
         ("media_errors", ctypes.c_uint64 * 2), ("num_err_log_entries", ctypes.c_uint64 * 2),
-        ("rsvd192", ctypes.c_uint8 * 320),
+        ("warning_temp_time", ctypes.c_uint32), ("critical_comp_time", ctypes.c_uint32),
+        ("temp_sensor", ctypes.c_uint16 * 8),
+        ("thm_temp1_trans_count", ctypes.c_uint32), ("thm_temp2_trans_count", ctypes.c_uint32),
+        ("thm_temp1_total_time", ctypes.c_uint32), ("thm_temp2_total_time", ctypes.c_uint32),
+        ("rsvd232", ctypes.c_uint8 * 280),
     ]
 
 
 assert ctypes.sizeof(SmartLog) == 512 and SmartLog.data_units_read.offset == 32
-assert SmartLog.num_err_log_entries.offset == 176
+assert SmartLog.num_err_log_entries.offset == 176 and SmartLog.thm_temp2_total_time.offset == 228
 
 
 class FtlLog(_LE):

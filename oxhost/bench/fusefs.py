@@ -1,6 +1,6 @@
 """The reference FUSE file systems the benchmarks measure our volume against, each on every
 candidate Python binding: `null` (reads are zeros, writes are dropped) and `store` (writes
-are copied into anonymous memory, reads are served from it: the fair baseline, SPEC 11).
+are copied into anonymous memory, reads are served from it: the fair baseline).
 Each one is a root directory holding a single `volume` file of a fixed size, served by one
 thread, with the request handlers calling plain synchronous code, as `ox mount` does.
 

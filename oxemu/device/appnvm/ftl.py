@@ -54,7 +54,9 @@ class AppNvmFtl(DeviceMode):
     Read-only (SPEC 8): once grown bad blocks leave fewer good blocks than the exported
     capacity needs (`Provision.min_good`), or no metadata fits at start, `read_only` is
     set for good (recorded in the media label): every byte stays readable, FLUSH works,
-    WRITE and DATASET MANAGEMENT complete with NS_WRITE_PROTECTED | DNR (0x4020).
+    WRITE and DATASET MANAGEMENT complete with NS_WRITE_PROTECTED | DNR (0x4020). A
+    read-only open of the disk file behaves the same for its session, and writes nothing:
+    no checkpoint at start, none at shutdown, the label untouched.
     """
 
     media_mode = MediaMode.APPNVM
@@ -117,8 +119,13 @@ class AppNvmFtl(DeviceMode):
                                    self.program_units, self.ckpt, self.counters, self.params)
 
     def _start(self, rec: Recovered) -> None:
-        """Read-only as the media label says, or as the good blocks say; otherwise a fresh
+        """Read-only for a read-only open (the recovered map stays in memory: nothing is
+        written), as the media label says, or as the good blocks say; otherwise a fresh
         checkpoint after an unclean stop (room is made for it first if need be)."""
+        if self.volt.store.readonly:
+            self.read_only = True
+            self.read_only_reason = "the disk file is open read-only"
+            return
         if self.media.read_only:
             self.read_only = True
             self.read_only_reason = "recorded in the media label"
@@ -597,8 +604,9 @@ class AppNvmFtl(DeviceMode):
     def shutdown(self) -> None:
         """Controller shutdown or reset: buffer and GC stage to media, a clean checkpoint,
         and the media file flushed. With no room for them the data stays where it is (and
-        recovery finds it at the next start): the shutdown itself completes."""
-        if not self.volt.powered:
+        recovery finds it at the next start): the shutdown itself completes. A read-only
+        open has nothing to stage and writes nothing."""
+        if not self.volt.powered or self.volt.store.readonly:
             return
         media = self.media
         media.now = max(media.now, self.timing.now_ns)

@@ -331,7 +331,12 @@ def test_admin_smart_log_warns_read_only_media(make_machine, tmp_path):
     path = str(tmp_path / "ox.disk")
     with Machine(volt=0, disk=path, geometry=Geometry.small()) as w:
         Device.open(w).close()
-    r = make_machine(volt=0, disk=path, readonly=True)              # a read-only open: the same
+    r = make_machine(volt=0, disk=path, readonly=True)              # a read-only open is no warning
+    assert _smart(Device.open(r).driver).critical_warning == 0
+    r.close()
+    with Machine(volt=0, disk=path, geometry=Geometry.small()) as w:  # media placed read-only: warned
+        w.device.volt.set_read_only("test")
+    r = make_machine(volt=0, disk=path, readonly=True)
     assert _smart(Device.open(r).driver).critical_warning == CriticalWarning.READ_ONLY
 
 
