@@ -75,7 +75,7 @@ class Host:
                     bbt=s.bbt.tobytes(), pstate=s.page_state.tobytes(), counters=dict(volt.counters),
                     ops=volt.ops, ctrl=dict(ctrl.counters), opcodes=dict(ctrl.opcodes),
                     errors=list(ctrl.error_log), dma=(self.m.dma.bytes_read, self.m.dma.bytes_written),
-                    ftl=(dev.ops.bytes_read, dev.ops.bytes_written), now=t.now_ns,
+                    ftl=(dev.mode.bytes_read, dev.mode.bytes_written), now=t.now_ns,
                     luns=t._lun_busy.tobytes(), chans=t._chan_busy.tobytes(),
                     buf=self.data.array.tobytes(), meta=self.meta.array.tobytes())
 
