@@ -30,7 +30,7 @@ def nobody_env():
     base = tempfile.mkdtemp(prefix="ox-nonroot-")
     os.chmod(base, 0o755)
     try:
-        for pkg in ("oxemu", "oxhost"):
+        for pkg in ("oxemu", "oxftl", "oxhost"):
             shutil.copytree(os.path.join(ROOT, pkg), os.path.join(base, pkg),
                             ignore=shutil.ignore_patterns("__pycache__"))
         venv = os.path.join(base, "venv")
