@@ -1,8 +1,8 @@
 """`ox inspect --png`: a picture of the block states, one cell per block -- LUNs as rows
 (labelled ch/lun), blocks as columns, a legend. On pblk media the columns are the lines
 (line i is block i on every LUN of the target): a strip above the grid gives each line's
-state and the column labels its sequence number. On AppNVM media each cell carries the
-stream its unit headers name (u user, g GC, m metadata).
+state and its sequence number. On AppNVM media each cell carries the stream its unit
+headers name (u user, g GC, m metadata).
 
 Sized for the default geometry (32 LUNs x 32 blocks) to stay readable: a fixed cell
 size in inches, so the picture grows with the geometry and its size follows from it.
@@ -95,14 +95,17 @@ def render_png(doc: dict, path: str) -> dict:
         handles += [Patch(facecolor=c, edgecolor="grey", label=f"line {n}") for n, c in LINE_COLOURS.items()]
         sub = f"pblk volume on LUNs {p['luns'][0]}-{p['luns'][1]}: column i is line i"
     elif doc.get("appnvm") is not None:
+        marks: dict = {}                 # (letter, colour) -> cells; one marker artist each
         for b in doc["blocks"]:
             c = _STREAM.get(b.get("stream"))
             if c and b["state"] not in ("bad", "grown_bad"):
-                ax.text(b["blk"], b["ch"] * g["nluns"] + b["lun"], c.upper() if b.get("ftl_state") == "open" else c,
-                        ha="center", va="center", fontsize=6,
-                        color="white" if b["state"] == "full" else "black")
+                key = (c, "white" if b["state"] == "full" else "black")
+                marks.setdefault(key, []).append((b["blk"], b["ch"] * g["nluns"] + b["lun"]))
+        for (letter, colour), xy in sorted(marks.items()):
+            x, y = zip(*xy)
+            ax.scatter(x, y, marker=f"$\\mathrm{{{letter}}}$", s=22, c=colour, linewidths=0)
         handles.append(Patch(facecolor="none", edgecolor="none",
-                             label="AppNVM stream (OOB):\nu user, g GC, m metadata\n(capitals: open)"))
+                             label="AppNVM stream (OOB):\nu user, g GC, m metadata"))
         sub = "AppNVM volume (device-side FTL)"
     else:
         sub = doc["label"]["holds"]
