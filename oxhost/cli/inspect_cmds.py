@@ -6,10 +6,34 @@ import os
 
 import click
 
+from ..inspect import DOC_SHAPE
 from .common import disk_exists, missing_disk
 
 
-@click.command("inspect")
+_HELP = """What a disk file holds, read-only: for a researcher, or a post-mortem after a failed
+torture round (`ox torture --dir D --keep` keeps the disks).
+
+The media label (as `ox dev info` shows it); every block's state with its write
+pointer, erase count and bad block table entry per plane; for pblk media every line
+(state, sequence number, smeta and emeta present and valid, valid sectors, the
+write-amplification counters emeta carries, previous and next line), read over the bus
+as pblk's recovery reads them; for AppNVM media the checkpoints (blocks, id, valid or
+not, counters, clean flag), the trim journal (records, seq range), each block's
+stream and epoch from the OOB unit headers, and the valid sectors per block the FTL
+would rebuild. Counts describe what the next mount or start would find, before it
+writes anything.
+
+The disk file is opened read-only under a shared lock and left byte-identical; a disk
+that a mount or another writer holds is refused (unmount it first). Reads only what it
+needs: state tables, metadata pages and headers, not the data.
+
+--json prints one document with these keys (null where a part does not apply):
+
+\b
+""" + DOC_SHAPE
+
+
+@click.command("inspect", help=_HELP)
 @click.option("--disk", default="ox.disk", show_default=True, type=click.Path(dir_okay=False),
               help="The disk file to inspect (never created, never written).")
 @click.option("--json", "as_json", is_flag=True,
@@ -18,52 +42,6 @@ from .common import disk_exists, missing_disk
               help="Also draw the block states to this PNG file: LUNs as rows (ch/lun), blocks "
                    "as columns, a legend; pblk lines or AppNVM streams marked.")
 def inspect_cmd(disk, as_json, png_path):
-    """What a disk file holds, read-only: for a researcher, or a post-mortem after a failed
-    torture round (`ox torture --dir D --keep` keeps the disks).
-
-    The media label (as `ox dev info` shows it); every block's state with its write
-    pointer, erase count and bad block table entry per plane; for pblk media every line
-    (state, sequence number, smeta and emeta present and valid, valid sectors, the
-    write-amplification counters emeta carries, previous and next line), read over the bus
-    as pblk's recovery reads them; for AppNVM media the checkpoints (blocks, id, valid or
-    not, counters, clean flag), the trim journal (records, seq range), each block's
-    stream and epoch from the OOB unit headers, and the valid sectors per block the FTL
-    would rebuild. Counts describe what the next mount or start would find, before it
-    writes anything.
-
-    The disk file is opened read-only under a shared lock and left byte-identical; a disk
-    that a mount or another writer holds is refused (unmount it first). Reads only what it
-    needs: state tables, metadata pages and headers, not the data.
-
-    \b
-    --json prints one document with these keys:
-      disk, format_version, file_nbytes, allocated_nbytes, stop, geometry
-      label    mode, target, holds, luns, uuid, capacity_bytes, read_only,
-               last_stop_clean, created_s, formatted_s, labelled_s, last_stop_s,
-               power_cycles, unsafe_shutdowns, data_units_read, data_units_written,
-               host_read_cmds, host_write_cmds, media_errors
-      summary  blocks, states {free, open, full, bad, grown_bad, reserved},
-               erase_count {min, max, mean}, unreadable_pages
-      blocks   [ch, lun, blk, state, bbt[pl], wp[pl], erase_count[pl], failed_pages,
-               torn_pages; pblk: line; AppNVM: header, stream, epoch, first_unit,
-               ftl_state, valid_sectors]   (block states: free, open, full, bad,
-               grown_bad, reserved)
-      pblk     null or {luns, uuid, capacity_sectors, mapped_sectors, nlines,
-               sec_per_line, smeta_secs, emeta_secs, recovery, error,
-               lines [id, state (free/open/closed/bad), seq, blocks, bad_luns,
-               data_sectors, valid_sectors, smeta {present, valid, error, seq,
-               prev_id, uuid, this_target}, emeta {present, valid, error, seq,
-               prev_id, next_id, nr_lbas, nr_valid_lbas, wa {user, gc, pad},
-               counters, bad_luns}]}
-      appnvm   null or {ftl {error, checkpoint, clean, capacity_sectors,
-               mapped_sectors, units_replayed, trims_replayed, dropped_entries,
-               torn_units, no_data_blocks, pages_read},
-               checkpoints [id, parts, count, blocks, complete, valid, error,
-               used_by_recovery, clean, nlbas, counters],
-               trim_journal {units, records, sectors, seq_min, seq_max,
-               records_after_checkpoint, unreadable_units, list},
-               metadata {meta_blocks, broken_units}}
-    """
     from oxemu import StoreError
 
     from ..inspect import inspect_disk

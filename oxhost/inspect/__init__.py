@@ -7,34 +7,7 @@ table, and for AppNVM media the FTL's checkpoints, trim journal and rebuilt map)
 pblk media the host side, pblk's lines read over the bus of a read-only Machine as pblk's
 own recovery reads them (oxhost.pblk.inspect). Nothing is written or created.
 
-The document (`inspect_disk`'s dict, `ox inspect --json`):
-
-    disk, format_version, file_nbytes, allocated_nbytes, stop, geometry {...}
-    label      mode, target, holds, luns, uuid, capacity_bytes, read_only, last_stop_clean,
-               created_s, formatted_s, labelled_s, last_stop_s, power_cycles,
-               unsafe_shutdowns, data_units_read/_written, host_read/write_cmds, media_errors
-    summary    blocks, states {free, open, full, bad, grown_bad, reserved: count},
-               erase_count {min, max, mean}, unreadable_pages
-    blocks     one per block, (ch, lun, blk) order: ch, lun, blk, state, and per plane bbt,
-               wp (next page to program), erase_count; failed_pages, torn_pages;
-               pblk media: line (the pblk line it belongs to, or None);
-               AppNVM media: header, stream, epoch, first_unit (the OOB unit headers),
-               ftl_state, valid_sectors (the map the FTL would rebuild)
-    pblk       None, or luns, uuid, capacity_sectors, mapped_sectors, nlines,
-               sec_per_line, smeta_secs, emeta_secs, recovery {...}, error,
-               lines [id, state (free/open/closed/bad), seq, blocks, bad_luns,
-                      data_sectors, valid_sectors,
-                      smeta {present, valid, error, seq, prev_id, uuid, this_target},
-                      emeta {present, valid, error, seq, prev_id, next_id, nr_lbas,
-                             nr_valid_lbas, wa {user, gc, pad}, counters {...}, bad_luns}]
-    appnvm     None, or ftl {error, checkpoint, clean, capacity_sectors, mapped_sectors,
-               units_replayed, trims_replayed, dropped_entries, torn_units,
-               no_data_blocks, pages_read},
-               checkpoints [id, parts, count, blocks, complete, valid, error,
-                            used_by_recovery, clean, nlbas, counters {...}],
-               trim_journal {units, records, sectors, seq_min, seq_max,
-                             records_after_checkpoint, unreadable_units, list [...]},
-               metadata {meta_blocks, broken_units}
+The document, `inspect_disk`'s dict and `ox inspect --json`, is DOC_SHAPE below.
 """
 import logging
 
@@ -42,7 +15,41 @@ from oxemu import Machine, MediaImage
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DOC_KEYS", "inspect_disk"]
+__all__ = ["DOC_KEYS", "DOC_SHAPE", "inspect_disk"]
+
+DOC_SHAPE = """\
+disk, format_version, file_nbytes, allocated_nbytes, stop, geometry {...}
+label      mode, target, holds, luns, uuid, capacity_bytes, read_only, last_stop_clean,
+           created_s, formatted_s, labelled_s, last_stop_s, power_cycles,
+           unsafe_shutdowns, data_units_read, data_units_written, host_read_cmds,
+           host_write_cmds, media_errors
+summary    blocks, states {free, open, full, bad, grown_bad, reserved: count},
+           erase_count {min, max, mean}, unreadable_pages
+blocks     one per block, (ch, lun, blk) order: ch, lun, blk, state, and per plane bbt,
+           wp (next page to program), erase_count; failed_pages, torn_pages;
+           pblk media: line (the pblk line it belongs to, or null);
+           AppNVM media: header (ours, blank, foreign, unreadable; null: erased),
+           stream (user, gc, meta), epoch, first_unit (data, ckpt, trim) -- the OOB
+           unit headers -- and ftl_state (free, dirty, open, closed, meta, victim,
+           bad), valid_sectors: the map the FTL would rebuild
+pblk       null, or luns, uuid, capacity_sectors, mapped_sectors, nlines,
+           sec_per_line, smeta_secs, emeta_secs, recovery {...}, error,
+           lines [id, state (free/open/closed/bad), seq, blocks, bad_luns,
+                  data_sectors, valid_sectors,
+                  smeta {present, valid, error, seq, prev_id, uuid, this_target},
+                  emeta {present, valid, error, seq, prev_id, next_id, nr_lbas,
+                         nr_valid_lbas, wa {user, gc, pad}, counters {...}, bad_luns}]
+appnvm     null, or ftl {error, checkpoint, clean, capacity_sectors, mapped_sectors,
+           units_replayed, trims_replayed, dropped_entries, torn_units,
+           no_data_blocks, pages_read},
+           checkpoints [id, parts, count, blocks, complete, valid, error,
+                        used_by_recovery, clean, nlbas, counters {...}],
+           trim_journal {units, records, sectors, seq_min, seq_max,
+                         records_after_checkpoint, unreadable_units,
+                         list [block, page, seq, records, readable, seq_min,
+                               seq_max, sectors, after_checkpoint]},
+           metadata {meta_blocks, broken_units}
+"""
 
 DOC_KEYS = ("disk", "format_version", "file_nbytes", "allocated_nbytes", "stop", "geometry", "label",
             "summary", "blocks", "pblk", "appnvm")

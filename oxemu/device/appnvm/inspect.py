@@ -70,21 +70,22 @@ class _Reader:
 
 
 def _first_header(rd: _Reader, ch, lun, blk, wp: int) -> tuple[str, object]:
-    """What the block's first pages say: ('ours', header), ('foreign', None) for a
-    header of something else, ('unreadable', None) when nothing could be read."""
-    seen_other = False
+    """What the block's first pages say, as recovery's probe reads them: ('ours', the
+    newest header of this FTL), or ('foreign', None) for another header, ('blank', None)
+    for pages without one, ('unreadable', None) when nothing could be read."""
+    other = None
     for pg in range(min(PROBE_PAGES, wp)):
         best = None
-        for st, h in rd.headers(ch, lun, blk, pg):
+        for _st, h in rd.headers(ch, lun, blk, pg):
             if h is None:
                 continue
             if int(h["magic"]) != OOB_MAGIC:
-                seen_other = True
+                other = "foreign" if int(h["magic"]) else other or "blank"
             elif best is None or h["epoch"] > best["epoch"]:
                 best = h
         if best is not None:
             return "ours", best
-    return ("foreign" if seen_other else "unreadable"), None
+    return other or "unreadable", None
 
 
 def _block_headers(rd: _Reader, store) -> list[dict]:
