@@ -2,11 +2,13 @@
 
 The host stack imports only this public face -- `Machine` (with the plain-value
 parameters `NandTiming` and `AppNvmParams`), and for disk files `probe_geometry`,
-`probe_label` and `format_media` -- and the wire formats in `oxemu.wire`.
+`probe_label` and `format_media`, and `MediaImage` (a disk file's device-side view, read
+without powering a device) -- and the wire formats in `oxemu.wire`.
 """
 from .device.appnvm.params import AppNvmParams
+from .device.inspect import MediaImage
 from .machine import Machine
 from .volt import Faults, Geometry, NandTiming, StoreError, format_media, probe_geometry, probe_label
 
-__all__ = ["AppNvmParams", "Faults", "Geometry", "Machine", "NandTiming", "StoreError", "format_media",
+__all__ = ["AppNvmParams", "Faults", "Geometry", "Machine", "MediaImage", "NandTiming", "StoreError", "format_media",
            "probe_geometry", "probe_label"]
