@@ -319,9 +319,10 @@ def check_media_label():
 
 
 def check_media_mode():
-    from oxemu.wire import MediaMode, TargetKind
+    from oxemu.wire import Interface, MediaMode, TargetKind
     return [(str(int(m)), f"MediaMode.{m.name}") for m in MediaMode] + \
-           [(str(int(m)), f"TargetKind.{m.name}") for m in TargetKind]
+           [(str(int(m)), f"TargetKind.{m.name}") for m in TargetKind] + \
+           [(str(int(m)), f"Interface.{m.name}") for m in Interface]
 
 
 def check_volt_header():

@@ -2,7 +2,7 @@
 import logging
 
 from ..volt import Faults, Geometry, NandTiming, Store, StoreError, TimingMode, TimingModel, Volt, check_mode
-from ..wire import MediaMode, NvmOpc, SMART_DATA_UNIT_NBYTES
+from ..wire import Interface, MediaMode, NvmOpc, SMART_DATA_UNIT_NBYTES
 from .admin import AdminCommands
 from .appnvm import AppNvmFtl, AppNvmParams
 from .controller import Controller, PowerLost
@@ -16,6 +16,9 @@ from .trace import Tracer
 log = logging.getLogger(__name__)
 
 __all__ = ["OxCtrl", "Controller", "DeviceMode", "PowerLost", "MmgrCmd", "Unpowered"]
+
+
+SPECS = {"1.2": Interface.OCSSD_1_2, "2.0": Interface.OCSSD_2_0, "zns": Interface.ZNS}
 
 
 def _units(nbytes: int) -> int:
@@ -61,7 +64,13 @@ class OxCtrl:
     def __init__(self, dma, *, lnvm: int, volt: int, debug: int, disk: str | None, serial: str,
                  geometry: Geometry, timing: str, faults: Faults | None, trace_stream=None,
                  appnvm_capacity: int | None = None, readonly: bool = False,
-                 nand: NandTiming | None = None, appnvm: AppNvmParams | None = None, ftl=None):
+                 nand: NandTiming | None = None, appnvm: AppNvmParams | None = None, ftl=None,
+                 spec: str = "1.2"):
+        interface = SPECS.get(spec)
+        if interface is None:
+            raise ValueError(f"unknown interface {spec!r} (1.2, 2.0 or zns)")
+        if interface != Interface.OCSSD_1_2:
+            raise ValueError(f"interface {spec} is not built yet")
         if ftl is not None and lnvm:
             raise ValueError("a plug-in FTL in the device needs lnvm=0 (a plain namespace)")
         if ftl is not None and readonly:
@@ -74,11 +83,11 @@ class OxCtrl:
         kind = MediaMode.OPEN_CHANNEL if lnvm else MediaMode.DEVICE_FTL if ftl is not None else MediaMode.APPNVM
         ftl_id = (ftl.ftl_name(), int(ftl.version)) if ftl is not None else None
         store = Store(geo, None if volt else disk, factory_bad=faults.factory_bad_table(shape),
-                      readonly=readonly, mode=kind)
+                      readonly=readonly, mode=kind, interface=interface)
         label = store.label
         name = disk or "volatile media"
         try:
-            check_mode(label, name, mode=kind, capacity=appnvm_capacity, ftl=ftl_id)
+            check_mode(label, name, mode=kind, capacity=appnvm_capacity, ftl=ftl_id, interface=interface)
         except BaseException:
             store.close()
             raise

@@ -30,7 +30,10 @@ class Machine:
     `appnvm` (oxemu.AppNvmParams) the AppNVM FTL's victim policy, GC thresholds, buffer
     depth, wear levelling and checkpoint interval; None means the built-in values. `ftl`
     (an oxftl.Ftl subclass, lnvm=0) runs that FTL inside the device instead of AppNVM,
-    behind the same plain namespace; the media label records its name and version. The
+    behind the same plain namespace; the media label records its name and version.
+    `spec` is the host interface the device speaks: "1.2" (OCSSD 1.2 in open-channel
+    mode, plain NVMe otherwise), "2.0" (OCSSD 2.0 chunks) or "zns" (zoned namespace);
+    the media label records it and media written through another is refused. The
     host stack sees only `ram`, the register accessors (executed by the guest CPU) and the
     PCI ids; the lab-instrument accessors (`virtual_ns`, `issue_at`, `stats`,
     `erase_counts`, `block_valid_sectors`) are for benchmarks, not for the host stack.
@@ -40,7 +43,7 @@ class Machine:
                  serial: str = "deadbeef", ram_mib: int = 256, *, geometry: Geometry | None = None,
                  timing: str = "off", faults: Faults | None = None, trace_stream=None,
                  appnvm_capacity: int | None = None, readonly: bool = False,
-                 nand: NandTiming | None = None, appnvm=None, ftl=None):
+                 nand: NandTiming | None = None, appnvm=None, ftl=None, spec: str = "1.2"):
         if ram_mib < 1:
             raise ValueError("ram_mib must be at least 1")
         if readonly and volt:
@@ -60,7 +63,7 @@ class Machine:
                                  serial=serial, geometry=self.geometry, timing=timing,
                                  faults=faults, trace_stream=trace_stream,
                                  appnvm_capacity=appnvm_capacity, readonly=readonly,
-                                 nand=nand, appnvm=appnvm, ftl=ftl)
+                                 nand=nand, appnvm=appnvm, ftl=ftl, spec=spec)
         except BaseException:
             self.cpu.close()
             self._ram.close()

@@ -7,7 +7,7 @@ with one line naming what the media holds.
 """
 import ctypes
 
-from ..wire.ox import LABEL_MAGIC, LABEL_VERSION, MediaLabel, MediaMode, TargetKind
+from ..wire.ox import LABEL_MAGIC, LABEL_VERSION, Interface, MediaLabel, MediaMode, TargetKind
 from .errors import StoreError
 
 # the lifetime counters a device session adds to (SMART and the label's own)
@@ -42,7 +42,16 @@ def ftl_of(label: MediaLabel) -> tuple[str, int]:
 
 
 def describe(label: MediaLabel, name: str) -> str:
-    """'ox.disk holds a pblk volume on LUNs 0-31 (open-channel, lnvm=1)' and the like."""
+    """'ox.disk holds a pblk volume on LUNs 0-31 (open-channel, lnvm=1)' and the like; media
+    written through another interface than 1.2 says which."""
+    text = _describe(label, name)
+    iface = label.interface
+    if iface != Interface.OCSSD_1_2 and label.mode != MediaMode.BLANK:
+        text += f" through interface {INTERFACE_WORDS.get(iface, iface)}"
+    return text
+
+
+def _describe(label: MediaLabel, name: str) -> str:
     if label.mode == MediaMode.APPNVM:
         size = f" of {label.capacity_bytes:,} bytes" if label.capacity_bytes else ""
         return f"{name} holds an AppNVM volume{size} (device-side FTL, lnvm=0)"
@@ -66,19 +75,24 @@ def describe(label: MediaLabel, name: str) -> str:
 
 
 _MODE_WORDS = {MediaMode.OPEN_CHANNEL: "open-channel mode (lnvm=1)", MediaMode.APPNVM: "AppNVM mode (lnvm=0)",
-               MediaMode.DEVICE_FTL: "device FTL mode"}
+               MediaMode.DEVICE_FTL: "device FTL mode", MediaMode.ZONED: "zoned mode (ZNS)"}
+INTERFACE_WORDS = {Interface.OCSSD_1_2: "1.2", Interface.OCSSD_2_0: "2.0", Interface.ZNS: "zns"}
 
 
 def check_mode(label: MediaLabel, name: str, *, mode: MediaMode, capacity: int | None = None,
-               ftl: tuple[str, int] | None = None) -> None:
-    """Refuse media that another device mode wrote (StoreError, one line).
+               ftl: tuple[str, int] | None = None, interface: Interface = Interface.OCSSD_1_2) -> None:
+    """Refuse media that another device mode (or interface) wrote (StoreError, one line).
 
     mode: the mode the device runs; capacity: the AppNVM exported bytes asked for (None:
-    what the media records); ftl: (name, version) of the plug-in FTL in device FTL mode.
+    what the media records); ftl: (name, version) of the plug-in FTL in device FTL mode;
+    interface: the host interface the device speaks (OCSSD 1.2, 2.0, ZNS).
     """
     if label.mode not in (MediaMode.BLANK, mode):
         want = _MODE_WORDS[mode] + (f" with FTL {ftl[0]!r}" if ftl else "")
         raise StoreError(f"{describe(label, name)}; refusing to use it in {want}")
+    if label.mode != MediaMode.BLANK and label.interface != interface:
+        raise StoreError(f"{describe(label, name)}; refusing to use it through interface "
+                         f"{INTERFACE_WORDS[Interface(interface)]} (ox format erases it for reuse)")
     if mode == MediaMode.DEVICE_FTL and label.mode == mode and ftl_of(label) != tuple(ftl):
         raise StoreError(f"{describe(label, name)}; refusing to use it with FTL {ftl[0]!r} version {ftl[1]}")
     if (mode == MediaMode.APPNVM and label.mode == MediaMode.APPNVM and capacity is not None

@@ -10,7 +10,7 @@ command 0xC1 (PRP1 -> a MediaLabel whose target fields are used).
 import ctypes
 import enum
 
-__all__ = ["MediaMode", "TargetKind", "MediaLabel", "LABEL_MAGIC", "LABEL_VERSION",
+__all__ = ["MediaMode", "Interface", "TargetKind", "MediaLabel", "LABEL_MAGIC", "LABEL_VERSION",
            "CriticalWarning", "SmartLog", "SMART_DATA_UNIT_NBYTES", "FtlLog"]
 
 LABEL_MAGIC = int.from_bytes(b"OXLB", "little")
@@ -24,6 +24,15 @@ class MediaMode(enum.IntEnum):
     OPEN_CHANNEL = 1     # open-channel (LightNVM 1.2, lnvm > 0): the host places data
     APPNVM = 2           # the device-side FTL behind a plain namespace (lnvm = 0)
     DEVICE_FTL = 3       # a plug-in FTL (oxftl API) inside the device behind a plain namespace
+    ZONED = 4            # a zoned namespace (ZNS): the host places data in zones
+
+
+class Interface(enum.IntEnum):
+    """The host interface the media was written through (open-channel's spec version, or
+    zones); a device speaking another one refuses the media."""
+    OCSSD_1_2 = 0        # LightNVM / Open-Channel SSD 1.2 (and the plain namespaces of AppNVM)
+    OCSSD_2_0 = 1        # Open-Channel SSD 2.0: chunks
+    ZNS = 2              # NVMe Zoned Namespaces
 
 
 class TargetKind(enum.IntEnum):
@@ -60,7 +69,8 @@ class MediaLabel(_LE):
         ("media_errors", ctypes.c_uint64),
         ("ftl_name", ctypes.c_uint8 * 32),   # plug-in FTL (target FTL or mode DEVICE_FTL): its name
         ("ftl_version", ctypes.c_uint32),    # ... and the on-media format version it declares
-        ("reserved", ctypes.c_uint8 * 348),
+        ("interface", ctypes.c_uint8),       # Interface the media was written through
+        ("reserved", ctypes.c_uint8 * 347),
     ]
 
 
