@@ -120,14 +120,14 @@ def _describe(msg: dict) -> str:
 EXT4_GONE = "ext4 gone"
 
 
-def _state(rec, upper) -> str:
-    """The record's state, or EXT4_GONE for a serving `ox up` whose ext4 the mount table
-    no longer shows at its directory."""
+def _state(rec, upper) -> tuple[str, str | None]:
+    """The record's state and why: EXT4_GONE for a serving `ox up` whose ext4 is not
+    usable at its directory any more (see upper.ext4_gone)."""
     if rec.upper and rec.state == "serving":
-        volume = os.path.join(rec.mountpoint, "volume")
-        if upper.ext4_at(rec.upper, rec.upper_kind, volume) is None:
-            return EXT4_GONE
-    return rec.state
+        why = upper.ext4_gone(rec.upper, rec.upper_kind, os.path.join(rec.mountpoint, "volume"))
+        if why is not None:
+            return EXT4_GONE, why
+    return rec.state, None
 
 
 def register(main: click.Group) -> None:
@@ -196,9 +196,9 @@ def register(main: click.Group) -> None:
     def status_cmd(as_json):
         """List the running mounts: mount point (and `ox up` directory), mode, disk, pid,
         size, uptime and state, from the state directory's records of live serving
-        processes. State: starting, serving, or "ext4 gone" for an `ox up` whose ext4 the
-        mount table no longer shows at its directory (unmounted behind ox's back, or its
-        fuse2fs died): the volume is still served; `ox umount DIRECTORY` stops it."""
+        processes. State: starting, serving, or "ext4 gone" for an `ox up` whose ext4 is
+        no longer usable at its directory (unmounted behind ox's back, or its fuse2fs
+        exited): the volume is still served; `ox umount DIRECTORY` stops it."""
         import json
         import time
 
@@ -206,7 +206,7 @@ def register(main: click.Group) -> None:
         rows = registry.running()
         states = [_state(r, upper) for r in rows]
         if as_json:
-            for r, state in zip(rows, states):
+            for r, (state, _) in zip(rows, states):
                 click.echo(json.dumps(dict(mountpoint=r.upper or r.mountpoint, fuse=r.mountpoint,
                                            mode=r.mode, disk=r.disk, pid=r.pid, size=r.size,
                                            uptime_s=round(time.time() - r.started, 1) if r.started else None,
@@ -215,11 +215,11 @@ def register(main: click.Group) -> None:
         if not rows:
             click.echo("ox: no volume is mounted")
             return
-        for r, state in zip(rows, states):
+        for r, (state, why) in zip(rows, states):
             up = _uptime(time.time() - r.started) if r.started else "?"
             where = f"{r.upper} (ext4)" if r.upper else r.mountpoint
-            if state == EXT4_GONE:
-                state += f" ({upper.describe(r.upper)}; stop the volume with `ox umount {r.upper}`)"
+            if why is not None:
+                state += f" ({why}; stop the volume with `ox umount {r.upper}`)"
             click.echo(f"{where}: {r.mode} volume of {r.size:,} bytes on "
                        f"{r.disk or 'volatile media'}, pid {r.pid}, up {up}, {state}")
 

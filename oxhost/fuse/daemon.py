@@ -62,7 +62,7 @@ def check_mountpoint(path: str) -> None:
         if registry.is_ox_fuse(entry) and not (rec and rec.alive()):
             raise MountError(f"{path}: stale OX mount (its process is gone); clear it with "
                              f"`ox umount {path}`")
-        raise MountError(f"{path}: mount point is busy (a {entry.fstype} file system is "
+        raise MountError(f"{path}: mount point is busy ({entry.fstype} from {entry.source} is "
                          f"mounted there)")
     if not os.path.exists(path):
         raise MountError(f"{path}: mount point does not exist")
@@ -231,12 +231,13 @@ def check_up_dir(upper_dir: str) -> None:
     """DIR is not up already (even if its ext4 is gone) and has nothing mounted on it."""
     rec = registry.find(upper_dir)
     if rec is not None and rec.alive():
-        gone = "" if upper_mod.ext4_at(upper_dir, rec.upper_kind) else ", its ext4 is gone"
+        volume = os.path.join(rec.mountpoint, "volume")
+        gone = "" if upper_mod.ext4_gone(upper_dir, rec.upper_kind, volume) is None else ", its ext4 is gone"
         raise MountError(f"{upper_dir}: already up (pid {rec.pid}{gone}); stop it with "
                          f"`ox umount {upper_dir}`")
     entry = registry.mount_entry(upper_dir)
     if entry is not None:
-        raise MountError(f"{upper_dir}: busy (a {entry.fstype} file system is mounted there)")
+        raise MountError(f"{upper_dir}: busy ({entry.fstype} from {entry.source} is mounted there)")
 
 
 def prepare_up_dirs(upper_dir: str, uid: int, gid: int) -> None:

@@ -173,6 +173,16 @@ def describe(path: str) -> str:
     return f"the mount table shows {entry.fstype} from {entry.source} there"
 
 
+def ext4_gone(upper_dir: str, kind: str, volume: str) -> str | None:
+    """Why the ext4 of a running `ox up` is not usable at upper_dir, in a few words: not in
+    the mount table, or (fuse2fs) its daemon exited, leaving a dead mount. None if fine."""
+    if ext4_at(upper_dir, kind, volume) is None:
+        return describe(upper_dir)
+    if kind == "fuse2fs" and not _fuse2fs_pids(volume):
+        return "its fuse2fs has exited: the mount there is dead"
+    return None
+
+
 def wait_for_ext4(upper_dir: str, kind: str, volume: str, timeout: float) -> MountEntry | None:
     """Blocking: the ext4 at upper_dir once the mount table shows it, None if it does not
     within `timeout` s. Woken by the kernel on each change of the mount table (poll on

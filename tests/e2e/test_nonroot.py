@@ -134,6 +134,11 @@ def dev_fuse_open():
     os.chmod("/dev/fuse", mode)
 
 
+def _comm(pid: int) -> str:
+    with open(f"/proc/{pid}/comm") as f:
+        return f.read().strip()
+
+
 def _ext4_at(path: str):
     return [m for m in mounts() if m.mountpoint == path]
 
@@ -170,6 +175,23 @@ def test_plain_user_appnvm_round_trip(user, dev_fuse_open):
     assert user.sh("cat app-mnt/f").stdout == "appnvm\n"
     user.sh(".venv/bin/ox umount ./app-mnt")
     assert user.mounted() == []
+
+
+def test_plain_user_status_says_ext4_gone_when_fuse2fs_was_killed(user, dev_fuse_open):
+    """fuse2fs killed behind ox's back leaves a dead mount: `ox status` says so (text and
+    --json), `ox up` refuses the directory, `ox umount` clears it all."""
+    mnt = user.path("kill-mnt")
+    user.sh(f".venv/bin/ox up ./kill-mnt --disk kill.disk {SMALL}")
+    [pid] = [p for p in user.processes() if _comm(p) == "fuse2fs"]
+    os.kill(pid, signal.SIGKILL)
+    assert wait_exit(pid, 10)
+    assert '"state": "ext4 gone"' in user.sh(".venv/bin/ox status --json").stdout
+    assert "ext4 gone (its fuse2fs has exited" in user.sh(".venv/bin/ox status").stdout
+    cp = user.sh(".venv/bin/ox up ./kill-mnt --disk kill.disk", check=False)
+    assert cp.returncode == 1 and "its ext4 is gone" in cp.stderr, cp.stderr
+    assert f"unmounted {mnt}" in user.sh(".venv/bin/ox umount ./kill-mnt").stdout
+    assert user.mounted() == [] and user.lingering() == []
+    assert user.sh(".venv/bin/ox status").stdout == "ox: no volume is mounted\n"
 
 
 def test_plain_user_fuse2fs_that_mounts_nothing_is_refused(user, dev_fuse_open):
