@@ -33,18 +33,19 @@ def _stdout_reader_gone() -> bool:
     return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
-def _broken_pipe(e: BrokenPipeError) -> None:
+def _broken_pipe(e: BrokenPipeError, status: int = EXIT_PIPE) -> None:
     """A write failed with EPIPE. When the reader of our output went away (`ox ... | head`),
-    end quietly with the status of a program killed by SIGPIPE -- after the command's own
-    cleanup ran (a device closes as the exception unwinds), which a default SIGPIPE would
-    skip. Standard output then points at /dev/null, so Python's own flush at exit has
-    nothing to complain about. Any other broken pipe is a failure like any other."""
+    end quietly with the status of a program killed by SIGPIPE (or the failure status the
+    command already had) -- after the command's own cleanup ran (a device closes as the
+    exception unwinds), which a default SIGPIPE would skip. Standard output then points at
+    /dev/null, so Python's own flush at exit has nothing to complain about. Any other
+    broken pipe is a failure like any other."""
     if not _stdout_reader_gone():
         _fail(str(e) or type(e).__name__, 1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
-    sys.exit(EXIT_PIPE)
+    sys.exit(status)
 
 
 def _version(ctx, param, value) -> None:
@@ -65,6 +66,7 @@ class OxGroup(click.Group):
     with status 141 and nothing on stderr, for every command."""
 
     def main(self, *args, **kwargs):
+        code = 0
         try:
             try:
                 code = self._main(*args, **kwargs)
@@ -72,7 +74,7 @@ class OxGroup(click.Group):
                 code = e.code
             sys.stdout.flush()              # a closed pipe shows here, not in Python's exit
         except BrokenPipeError as e:
-            _broken_pipe(e)
+            _broken_pipe(e, code or EXIT_PIPE)
         sys.exit(code)
 
     def make_context(self, *args, **kwargs):

@@ -231,10 +231,14 @@ def check_up_dir(upper_dir: str) -> None:
     """DIR is not up already (even if its ext4 is gone) and has nothing mounted on it."""
     rec = registry.find(upper_dir)
     if rec is not None and rec.alive():
-        volume = os.path.join(rec.mountpoint, "volume")
-        gone = "" if upper_mod.ext4_gone(upper_dir, rec.upper_kind, volume) is None else ", its ext4 is gone"
-        raise MountError(f"{upper_dir}: already up (pid {rec.pid}{gone}); stop it with "
-                         f"`ox umount {upper_dir}`")
+        if rec.upper is None:
+            what = "`ox mount` serves a volume there"
+        elif upper_mod.ext4_gone(upper_dir, rec.upper_kind,
+                                 os.path.join(rec.mountpoint, "volume")) is not None:
+            what = "already up, its ext4 is gone"
+        else:
+            what = "already up"
+        raise MountError(f"{upper_dir}: {what} (pid {rec.pid}); stop it with `ox umount {upper_dir}`")
     entry = registry.mount_entry(upper_dir)
     if entry is not None:
         raise MountError(f"{upper_dir}: busy ({entry.fstype} from {entry.source} is mounted there)")
