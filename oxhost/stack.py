@@ -193,7 +193,7 @@ def check_label(disk: str, label, mode: str, luns: tuple[int, int] | None,
         raise StackError(f"{disk} holds {describe_label(label)}, not {_what(mode, ftl)}: open it with "
                          f"{open_flags(label)}, or erase it with: {fmt}")
     if mode in ("pblk", "ftl@host") and luns is not None and (label.lun_begin, label.lun_end) != tuple(luns):
-        raise StackError(f"{disk} holds {describe_label(label)}, not LUNs {luns[0]}-{luns[1]}: open it with "
+        raise StackError(f"{disk} holds {describe_label(label)}, not {luns[0]}-{luns[1]}: open it with "
                          f"--luns {label.lun_begin}-{label.lun_end}, or erase it for LUNs {luns[0]}-{luns[1]} "
                          f"with: {fmt} --luns {luns[0]}-{luns[1]}")
     if capacity is not None and label.capacity_bytes and capacity != label.capacity_bytes:

@@ -18,13 +18,15 @@ import subprocess
 import sys
 import tempfile
 
+from oxhost import tools
+
 OX = [sys.executable, "-m", "oxhost.cli"]
 NFILES = 64
 LIVE = 0.8
 
 
 def _run(*cmd, env=None) -> str:
-    cp = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, env=env, check=False)
+    cp = subprocess.run(tools.command(cmd), capture_output=True, text=True, env=env, check=False)
     if cp.returncode:
         raise SystemExit(f"{' '.join(map(str, cmd))}: {cp.stderr.strip() or cp.stdout.strip()}")
     return cp.stdout

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from .. import tools
 from ..fuse.upper import MKFS_CMD
 from .fuse import VOLUME_BYTES, _ox, _pid, _start_reference, _stop_reference, _wait_gone
 
@@ -24,7 +25,8 @@ PREFIX = {"pblk": "", "appnvm": "appnvm_"}
 
 
 def _run(cmd, **kw) -> subprocess.CompletedProcess:
-    cp = subprocess.run(cmd, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL, **kw)
+    cp = subprocess.run(tools.command(cmd), capture_output=True, text=True, check=False,
+                        stdin=subprocess.DEVNULL, **kw)
     if cp.returncode:
         raise RuntimeError(f"{' '.join(map(str, cmd))}: {(cp.stderr or cp.stdout).strip()[-300:]}")
     return cp
@@ -75,8 +77,7 @@ def figures(plan: dict, base: str, modes, echo) -> dict:
     if os.geteuid() != 0:
         raise RuntimeError("the ext4 figures need root (loop mounts)")
     for tool in ("mkfs.ext4", "fio", "fusermount3"):
-        if not shutil.which(tool):
-            raise RuntimeError(f"{tool} not found (scripts/install.sh installs it)")
+        tools.find(tool)
     big, tree, tree_bytes, nfiles = _stage(plan, base)
     big_mib = os.path.getsize(big) >> 20
     echo(f"  sources: {big_mib} MiB file, {nfiles} files ({tree_bytes >> 20} MiB)")
@@ -108,7 +109,7 @@ def figures(plan: dict, base: str, modes, echo) -> dict:
                     echo(f"  {what:4} onto {side:6} {s:6.2f} s")
     finally:
         if store_dir is not None:
-            subprocess.run(["umount", store_dir], capture_output=True, check=False)
+            subprocess.run(tools.command(["umount", store_dir]), capture_output=True, check=False)
         if store_proc is not None:
             _stop_reference(store_proc, store_fuse)
         for _, d, pid in ups:

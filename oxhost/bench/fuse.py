@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 
+from oxhost import tools
 from oxhost.fuse.registry import mounts
 
 VOLUME_BYTES = 3_435_134_976
@@ -64,13 +65,14 @@ def _start_reference(binding: str, kind: str, mountpoint: str, size: int) -> sub
 
 
 def _stop_reference(proc: subprocess.Popen, mountpoint: str) -> None:
-    subprocess.run(["fusermount3", "-u", mountpoint], capture_output=True, check=False)
+    subprocess.run(tools.command(["fusermount3", "-u", mountpoint]), capture_output=True, check=False)
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        subprocess.run(["fusermount3", "-uz", mountpoint], capture_output=True, check=False)
+        subprocess.run(tools.command(["fusermount3", "-uz", mountpoint]), capture_output=True,
+                       check=False)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -78,7 +80,7 @@ def fio(path: str, name: str, args: list, region: int, runtime: float = 0.0,
         engine=("psync", 1)) -> dict:
     """One fio job on `path` (O_DIRECT, no fallocate): bandwidth, IOPS, mean completion
     latency and bytes of its write side, or of its read side when it wrote nothing."""
-    cmd = ["fio", "--output-format=json", "--fallocate=none", "--verify_state_save=0",
+    cmd = [tools.find("fio"), "--output-format=json", "--fallocate=none", "--verify_state_save=0",
            "--name=" + name.replace(" ", "_"),
            f"--filename={path}", f"--size={region}", "--direct=1", f"--ioengine={engine[0]}",
            f"--iodepth={engine[1]}", "--randrepeat=0", *args]
@@ -139,8 +141,7 @@ def run(region_mib: int = 256, runtime: float = 10.0, repeat: int = 2, full: boo
     in `modes` (e.g. "appnvm") is mounted beside the pblk volume and runs the same jobs,
     reported as side "ours-MODE"."""
     for tool in ("fio", "fusermount3"):
-        if not shutil.which(tool):
-            raise RuntimeError(f"{tool} not found (scripts/install.sh installs it)")
+        tools.find(tool)
     region = region_mib << 20
     base = tempfile.mkdtemp(prefix="ox-bench-fuse-", dir=workdir)
     env = dict(os.environ, OX_STATE_DIR=os.path.join(base, "state"))
@@ -269,8 +270,7 @@ def run_bindings(region_mib: int = 256, runtime: float = 3.0, repeat: int = 3,
     may be shared), best kept. Every job is time-based (`runtime` s) over `region_mib`."""
     from . import fusefs
     for tool in ("fio", "fusermount3"):
-        if not shutil.which(tool):
-            raise RuntimeError(f"{tool} not found (scripts/install.sh installs it)")
+        tools.find(tool)
     bindings = [b for b in (bindings or fusefs.BINDINGS)]
     missing = [b for b in bindings if not fusefs.available(b)]
     region = region_mib << 20

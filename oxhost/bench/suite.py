@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 
+from .. import tools
 from . import bus as bus_bench
 from .fuse import VOLUME_BYTES, _mount_usable, _ox, _start_reference, _stop_reference, _wait_gone, fio
 
@@ -142,8 +143,8 @@ def run(quick: bool = False, ext4: bool = False, json_path: str | None = None, m
     """Run the benchmark; returns {figure: entry} (and `_run`), prints the table, writes
     the JSON when asked."""
     for tool in ("fio", "fusermount3"):
-        if "fuse" in parts and not shutil.which(tool):
-            raise RuntimeError(f"{tool} not found (scripts/install.sh installs it)")
+        if "fuse" in parts:
+            tools.find(tool)
     plan = PLANS["quick" if quick else "full"]
     t0 = time.monotonic()
     out: dict = {}

@@ -10,6 +10,7 @@ from .common import GEOMETRY_HELP, config_options, load_config, parse_geometry
 _MODE_HELP = ("pblk: host FTL over the open-channel device; appnvm: the device's own FTL. "
               "Default: what the disk holds (its media label), pblk for a new disk. Media "
               "written in the other mode is refused, never overwritten (see `ox format`).")
+_PATH = click.Path()         # no checks here (the commands say what is wrong in one line); completes paths
 _LUNS_HELP = ("Inclusive LUN range for pblk, like `nvme lnvm create -b B -e E`; default: the "
               "range the disk's pblk volume was made on, else all LUNs (0-31).")
 
@@ -40,7 +41,7 @@ def _stack_options(f):
                      help="Print the controller's per-command trace (to the log when detached)."),
         click.option("--volatile", is_flag=True,
                      help="Media in memory only (volt=1): gone on unmount."),
-        click.option("--disk", default="ox.disk", show_default=True, metavar="FILE",
+        click.option("--disk", default="ox.disk", show_default=True, metavar="FILE", type=_PATH,
                      help="Media file (volt=0): created on first use, kept between mounts."),
         click.option("--mode", type=click.Choice(["pblk", "appnvm"]), default=None,
                      help=_MODE_HELP),
@@ -116,10 +117,23 @@ def _describe(msg: dict) -> str:
     return f"{msg['mode']} volume of {msg['size']:,} bytes"
 
 
+EXT4_GONE = "ext4 gone"
+
+
+def _state(rec, upper) -> tuple[str, str | None]:
+    """The record's state and why: EXT4_GONE for a serving `ox up` whose ext4 is not
+    usable at its directory any more (see upper.ext4_gone)."""
+    if rec.upper and rec.state == "serving":
+        why = upper.ext4_gone(rec.upper, rec.upper_kind, os.path.join(rec.mountpoint, "volume"))
+        if why is not None:
+            return EXT4_GONE, why
+    return rec.state, None
+
+
 def register(main: click.Group) -> None:
 
     @main.command("mount")
-    @click.argument("mountpoint")
+    @click.argument("mountpoint", type=_PATH)
     @click.option("--allow-other", is_flag=True,
                   help="Let other users use the volume (default: only you; needs "
                        "user_allow_other in /etc/fuse.conf unless root).")
@@ -163,7 +177,7 @@ def register(main: click.Group) -> None:
                    f"stop with: ox umount {mountpoint}")
 
     @main.command("umount")
-    @click.argument("path")
+    @click.argument("path", type=_PATH)
     @click.option("--force", is_flag=True,
                   help="Unmount lazily even if busy (programs still using it get errors).")
     def umount_cmd(path, force):
@@ -181,30 +195,36 @@ def register(main: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="One JSON object per mount.")
     def status_cmd(as_json):
         """List the running mounts: mount point (and `ox up` directory), mode, disk, pid,
-        size and uptime, from the state directory's records of live serving processes."""
+        size, uptime and state, from the state directory's records of live serving
+        processes. State: starting, serving, or "ext4 gone" for an `ox up` whose ext4 is
+        no longer usable at its directory (unmounted behind ox's back, or its fuse2fs
+        exited): the volume is still served; `ox umount DIRECTORY` stops it."""
         import json
         import time
 
-        from ..fuse import registry
+        from ..fuse import registry, upper
         rows = registry.running()
+        states = [_state(r, upper) for r in rows]
         if as_json:
-            for r in rows:
+            for r, (state, _) in zip(rows, states):
                 click.echo(json.dumps(dict(mountpoint=r.upper or r.mountpoint, fuse=r.mountpoint,
                                            mode=r.mode, disk=r.disk, pid=r.pid, size=r.size,
                                            uptime_s=round(time.time() - r.started, 1) if r.started else None,
-                                           state=r.state)))
+                                           state=state)))
             return
         if not rows:
             click.echo("ox: no volume is mounted")
             return
-        for r in rows:
+        for r, (state, why) in zip(rows, states):
             up = _uptime(time.time() - r.started) if r.started else "?"
             where = f"{r.upper} (ext4)" if r.upper else r.mountpoint
+            if why is not None:
+                state += f" ({why}; stop the volume with `ox umount {r.upper}`)"
             click.echo(f"{where}: {r.mode} volume of {r.size:,} bytes on "
-                       f"{r.disk or 'volatile media'}, pid {r.pid}, up {up}, {r.state}")
+                       f"{r.disk or 'volatile media'}, pid {r.pid}, up {up}, {state}")
 
     @main.command("up")
-    @click.argument("directory")
+    @click.argument("directory", type=_PATH)
     @click.option("--discard", is_flag=True,
                   help="Mount the ext4 with online discard: deleted blocks reach the FTL at once. "
                        "Without it, run `fstrim DIRECTORY` now and then (it works either way).")
@@ -216,7 +236,8 @@ def register(main: click.Group) -> None:
         The seed's flow in one command: serve the volume through FUSE (at a private mount
         point), run mkfs.ext4 on it the first time (an existing ext4 is kept; any other file
         system is refused), mount the ext4 at DIRECTORY (a loop mount as root; fuse2fs
-        otherwise) and give DIRECTORY to the invoking user (the one behind sudo).
+        otherwise) and give DIRECTORY to the invoking user (the one behind sudo). Success is
+        reported only once the mount table shows the ext4 at DIRECTORY.
         Stop with `ox umount DIRECTORY` (or Ctrl-C / SIGTERM with --foreground).
         """
         from ..fuse import daemon, upper
@@ -232,6 +253,7 @@ def register(main: click.Group) -> None:
         parent = os.path.dirname(os.path.abspath(directory))
         if not os.path.isdir(parent):
             raise daemon.MountError(f"{parent}: no such directory")
+        daemon.check_up_dir(directory)
         daemon.check_disk(kw["disk"])
         args = _child_args("up", directory, mode, disk, volatile, debug, timing, luns, geometry,
                            ["--discard"] if discard else [], power_cut_after, config_path, sets)

@@ -4,7 +4,6 @@ that reports readiness (or its error) to the command that started it, and `ox um
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import trio
 
 from oxemu import Faults, StoreError, probe_geometry
 
+from .. import tools
 from . import registry
 from . import upper as upper_mod
 from .errors import MountError
@@ -36,8 +36,10 @@ def check_fuse() -> None:
             raise MountError(f"{FUSE_DEVICE}: permission denied: FUSE without root needs read and "
                              f"write access to it (Debian's udev rule makes it 0666: "
                              f"chmod 0666 {FUSE_DEVICE} as root), or run as root")
-        if not shutil.which("fusermount3"):
-            raise MountError("fusermount3 not found: install fuse3 (apt-get install fuse3)")
+        try:
+            tools.find("fusermount3")
+        except tools.ToolNotFound as e:
+            raise MountError(str(e)) from None
 
 
 def check_allow_other() -> None:
@@ -60,7 +62,7 @@ def check_mountpoint(path: str) -> None:
         if registry.is_ox_fuse(entry) and not (rec and rec.alive()):
             raise MountError(f"{path}: stale OX mount (its process is gone); clear it with "
                              f"`ox umount {path}`")
-        raise MountError(f"{path}: mount point is busy (a {entry.fstype} file system is "
+        raise MountError(f"{path}: mount point is busy ({entry.fstype} from {entry.source} is "
                          f"mounted there)")
     if not os.path.exists(path):
         raise MountError(f"{path}: mount point does not exist")
@@ -225,16 +227,27 @@ def _give_to_invoking_user(path: str) -> None:
             log.warning("cannot give %s to uid %d: %s", path, uid, e)
 
 
+def check_up_dir(upper_dir: str) -> None:
+    """DIR is not up already (even if its ext4 is gone) and has nothing mounted on it."""
+    rec = registry.find(upper_dir)
+    if rec is not None and rec.alive():
+        if rec.upper is None:
+            what = "`ox mount` serves a volume there"
+        elif upper_mod.ext4_gone(upper_dir, rec.upper_kind,
+                                 os.path.join(rec.mountpoint, "volume")) is not None:
+            what = "already up, its ext4 is gone"
+        else:
+            what = "already up"
+        raise MountError(f"{upper_dir}: {what} (pid {rec.pid}); stop it with `ox umount {upper_dir}`")
+    entry = registry.mount_entry(upper_dir)
+    if entry is not None:
+        raise MountError(f"{upper_dir}: busy ({entry.fstype} from {entry.source} is mounted there)")
+
+
 def prepare_up_dirs(upper_dir: str, uid: int, gid: int) -> None:
     """DIR exists (created for the invoking user), is not busy; the private FUSE mount point
     exists and, if a dead process left a stale mount there, is cleared."""
-    entry = registry.mount_entry(upper_dir)
-    if entry is not None:
-        rec = registry.find(upper_dir)
-        if rec is not None and rec.alive():
-            raise MountError(f"{upper_dir}: already up (pid {rec.pid}); stop it with "
-                             f"`ox umount {upper_dir}`")
-        raise MountError(f"{upper_dir}: busy (a {entry.fstype} file system is mounted there)")
+    check_up_dir(upper_dir)
     if not os.path.exists(upper_dir):
         try:
             os.mkdir(upper_dir, 0o755)
@@ -315,9 +328,9 @@ BUSY_WAIT = 10.0             # s an unmount retries while the volume is still he
 def _fusermount(path: str, lazy: bool = False, busy_wait: float = BUSY_WAIT) -> None:
     """Unmount a FUSE mount. While it is busy -- fuse2fs, just unmounted above it, takes a
     moment to exit and close the volume -- try again for up to busy_wait seconds."""
-    tool = shutil.which("fusermount3")
+    tool = tools.which("fusermount3")
     cmd = [tool, "-u", *(["-z"] if lazy else []), path] if tool else \
-        ["umount", *(["-l"] if lazy else []), path]
+        tools.command(["umount", *(["-l"] if lazy else []), path])
     deadline = time.monotonic() + busy_wait
     while True:
         cp = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, check=False)
@@ -353,8 +366,9 @@ def unmount(path: str, force: bool = False, wait: float = DAEMON_EXIT_WAIT) -> s
             raise MountError(f"{path}: no such directory")
         raise MountError(f"{path}: not an OX mount")
     alive = rec.alive()
-    if rec.upper and registry.mount_entry(rec.upper) is not None:
-        upper_mod.teardown_sync(rec.upper, rec.upper_kind, lazy=force)
+    if rec.upper and upper_mod.ext4_at(rec.upper, rec.upper_kind) is not None:
+        upper_mod.teardown_sync(rec.upper, rec.upper_kind, lazy=force,
+                                volume=os.path.join(rec.mountpoint, "volume"))
     fuse_entry = registry.mount_entry(rec.mountpoint)
     if registry.is_ox_fuse(fuse_entry):
         if alive:

@@ -5,12 +5,12 @@ stack under it (SPEC 9, 11: unmount order matters)."""
 import contextlib
 import logging
 import os
-import shutil
 import signal
 import subprocess
 
 import trio
 
+from .. import tools
 from . import lowlevel
 from . import upper as upper_mod
 from .errors import MountError
@@ -196,11 +196,11 @@ class Server:
             self.blockdev.flush()
         except Exception as e:          # noqa: BLE001 - unmount anyway; close() retries
             log.error("flush before unmount failed: %s", e)
-        tool = shutil.which("fusermount3")
+        tool = tools.which("fusermount3")
         if tool:
             cmd = [tool, "-u", *(["-z"] if force else []), self.mountpoint]
         else:
-            cmd = ["umount", *(["-l"] if force else []), self.mountpoint]
+            cmd = [tools.find("umount"), *(["-l"] if force else []), self.mountpoint]
         # fuse2fs, just unmounted above, may still hold the volume open for a moment: retry
         # while the mount is busy (this task sleeping lets the volume's requests through)
         with trio.move_on_after(UNMOUNT_WAIT):

@@ -19,6 +19,7 @@ import numpy as np
 
 from oxemu import Geometry
 
+from .. import tools
 from ..fuse import registry
 from .blocklog import FlushModel
 
@@ -35,8 +36,8 @@ class Ext4Error(Exception):
 
 
 def _run(cmd, check=True, timeout=300, env=None) -> subprocess.CompletedProcess:
-    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
-                        stdin=subprocess.DEVNULL, env=env)
+    cp = subprocess.run(tools.command(cmd), capture_output=True, text=True, timeout=timeout,
+                        check=False, stdin=subprocess.DEVNULL, env=env)
     if check and cp.returncode:
         raise Ext4Error(f"{' '.join(map(str, cmd))} failed ({cp.returncode}): "
                         f"{(cp.stderr or cp.stdout).strip()[-400:]}")
@@ -49,8 +50,8 @@ def _preflight() -> None:
     if not os.path.exists("/dev/fuse"):
         raise Ext4Error("--ext4 needs /dev/fuse")
     for tool in ("mkfs.ext4", "e2fsck", "mount", "umount", "fusermount3"):
-        if not shutil.which(tool):
-            raise Ext4Error(f"--ext4 needs {tool} (apt-get install e2fsprogs fuse3)")
+        if not tools.which(tool):
+            raise Ext4Error(f"--ext4 needs {tool}: install {tools.PACKAGES[tool]}")
 
 
 class Ext4Campaign:
