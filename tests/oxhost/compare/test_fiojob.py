@@ -11,7 +11,7 @@ MIB, GIB = 1 << 20, 1 << 30
 
 
 def jobs(text, device_bytes=GIB, **kw) -> list[JobSpec]:
-    return parse_fio_job(text, device_bytes=device_bytes, **kw)
+    return parse_fio_job(text, device_bytes=device_bytes, **kw).jobs
 
 
 def job(text, device_bytes=GIB, **kw) -> JobSpec:
@@ -20,7 +20,8 @@ def job(text, device_bytes=GIB, **kw) -> JobSpec:
 
 
 def reqs(j: JobSpec, n: int | None = None, rng=None) -> list[tuple[str, int, int]]:
-    return list(itertools.islice(j.requests(rng), n))
+    """(op, offset, nbytes) of the job's first n requests (flushes included)."""
+    return [r[1:] for r in itertools.islice(j.requests(rng), n)]
 
 
 def error(text, device_bytes=GIB, **kw) -> str:
@@ -154,14 +155,17 @@ def test_fiojob_norandommap_lets_offsets_repeat():
 def test_fiojob_offsets_stay_in_the_region_and_on_the_grain():
     for extra in ("rw=randrw\nbssplit=4k/50:64k/40:1m/10", "rw=randwrite\nbssplit=8k/50:64k/50\nnorandommap",
                   "rw=randread\nbs=16k\nblockalign=4k", "rw=randwrite\nrandom_distribution=zipf:0.9\nbs=8k",
-                  "rw=randtrim\nrandom_distribution=pareto:0.3\nbs=12k", "rw=write\nbs=12k"):
+                  "rw=randtrim\nrandom_distribution=pareto:0.3\nbs=12k", "rw=write\nbs=12k",
+                  "rw=randwrite\nrandom_distribution=normal:20\nbs=8k",
+                  "rw=randrw\nrandom_distribution=zoned:60/10:30/20:10/70\nbsrange=4k-64k",
+                  "rw=randwrite\nrandom_distribution=zoned_abs:70/1m:30/2m\nbs=4k"):
         j = job(f"[j]\nsize=3m\noffset=1m\nio_size=16m\n{extra}\n")
         out = reqs(j)
         assert sum(n for _, _, n in out) == j.total_bytes > 16 * MIB - j.grain, extra
         for op, o, n in out:
             assert op in j.directions
             assert MIB <= o and o + n <= MIB + j.region_bytes, (extra, o, n)
-            assert (o - MIB) % j.grain == 0 and n % 4096 == 0 and n > 0, (extra, o, n)
+            assert (o - MIB) % j.grain == 0 and n % 512 == 0 and n > 0, (extra, o, n)
 
 
 def test_fiojob_blockalign_turns_the_map_off_and_aligns_offsets():
@@ -220,7 +224,7 @@ def test_fiojob_skewed_distributions_match_fio_genzipf(dist, top10):
     88.76% of 262144 draws over 1 GiB; pareto 0.2: 63.55%."""
     j = job(f"[j]\nrw=randread\nrandom_distribution={dist}\nnumber_ios=262144\n")
     assert not j.random_map
-    blocks = np.fromiter((o // 4096 for _, o, _ in j.requests()), dtype=np.int64, count=262144)
+    blocks = np.fromiter((r[2] // 4096 for r in j.requests()), dtype=np.int64, count=262144)
     hits = np.sort(np.bincount(blocks))[::-1]
     hits = hits[hits > 0]
     share = 100 * hits[:hits.size // 10].sum() / hits.sum()
@@ -241,9 +245,18 @@ def test_fiojob_offset_percent_and_offset_increment_place_the_clones():
     assert [reqs(j, 1)[0][1] for j in cl] == [j.region_offset for j in cl]
 
 
-def test_fiojob_size_is_capped_at_the_device_end():
-    j = job("[j]\nrw=write\nsize=1g\noffset=768m\n")
-    assert (j.region_offset, j.region_bytes) == (768 * MIB, 256 * MIB)
+def test_fiojob_layout_beyond_the_device_is_scaled_to_it_in_proportion():
+    """Two jobs on halves of a 10 GiB file, on a 1 GiB device: halves of the device."""
+    f = parse_fio_job("[global]\nrw=write\nsize=5g\nio_size=10g\n[a]\n[b]\noffset=5g\n", device_bytes=GIB)
+    a, b = f.jobs
+    assert (a.region_offset, a.region_bytes, a.io_bytes) == (0, GIB // 2, GIB)
+    assert (b.region_offset, b.region_bytes) == (GIB // 2, GIB // 2)
+    assert f.scaled.startswith("the jobs reach 10,737,418,240 bytes into a device of 1,073,741,824")
+    assert f.notes()[0].startswith("scaled: ") and "x 0.1" in f.notes()[0]
+    cl = jobs("[j]\nsize=1m\noffset_increment=600m\nnumjobs=3\n")     # clone 2 at 1.2 GiB
+    assert [j.region_offset // MIB for j in cl] == [0, 511, 1023] and cl[2].region_offset + cl[2].region_bytes <= GIB
+    fit = parse_fio_job("[j]\nsize=1g\n", device_bytes=GIB)
+    assert fit.scaled == "" and fit.jobs[0].region_bytes == GIB
 
 
 def test_fiojob_number_ios_caps_the_stream():
@@ -254,6 +267,7 @@ def test_fiojob_time_based_runs_until_the_runner_stops_it():
     j = job("[j]\nrw=randwrite\nsize=1m\nruntime=2m\ntime_based\n")
     assert (j.runtime_ns, j.time_based, j.total_bytes) == (120 * 10**9, True, None)
     assert len(reqs(j, 5000)) == 5000
+    assert job("[j]\nrw=randwrite\nsize=1m\ntimeout=2m\ntime_based\n").runtime_ns == 120 * 10**9
 
 
 @pytest.mark.parametrize("value,ns", [("30", 30 * 10**9), ("10s", 10**10), ("500ms", 5 * 10**8),
@@ -275,40 +289,47 @@ def test_fiojob_describe_is_one_line():
 
 def test_fiojob_load_names_the_file_in_errors(tmp_path):
     p = tmp_path / "bad.fio"
-    p.write_text("[global]\nbs=4k\n\n[j]\nrw=randwrite\nrate=10m\n")
+    p.write_text("[global]\nbs=4k\n\n[j]\nrw=randwrite\nflow=10\n")
     with pytest.raises(FioJobError) as info:
         load_fio_job(p, device_bytes=GIB)
-    assert str(info.value).startswith(f"{p}:6: rate: unsupported fio option")
+    assert str(info.value).startswith(f"{p}:6: flow: not modeled")
     p.write_text("[j]\nrw=randwrite\n")
-    assert load_fio_job(p, device_bytes=GIB)[0].rw == "randwrite"
+    assert load_fio_job(p, device_bytes=GIB).jobs[0].rw == "randwrite"
 
 
 # ---------------------------------------------------------------- refusals
 
 @pytest.mark.parametrize("text,where", [
-    ("[j]\nrate=10m\n", "<job>:2: rate: unsupported fio option"),
-    ("[j]\nthinktime=100\n", "<job>:2: thinktime: unsupported fio option"),
-    ("[j]\nverify=md5\n", "<job>:2: verify: unsupported fio option"),
-    ("[j]\nfsync=1\n", "<job>:2: fsync: unsupported fio option"),
-    ("[j]\n\nrw=randwrte\n", "<job>:3: rw: 'randwrte' is not supported"),
+    ("[j]\nflow=10\n", "<job>:2: flow: not modeled"),
+    ("[j]\nrw=randread\nzonemode=strided\n", "<job>:3: zonemode: not modeled"),
+    ("[j]\nverify_only\n", "<job>:2: verify_only: not modeled"),
+    ("[j]\nnrfiles=4\n", "<job>:2: nrfiles: one file per job is modeled"),
+    ("[j]\n\nrw=randwrte\n", "<job>:3: rw: 'randwrte' is not modeled"),
     ("[j]\nrw=randread:8\n", "<job>:2: rw: 'randread:8': the ':<nr>' offset modifier"),
-    ("[j]\nbs=512\n", "<job>:2: bs: 512 bytes is not a multiple of the 4096-byte sector"),
+    ("[j]\nbs=1000\n", "<job>:2: bs: 1000 bytes is not a multiple of 512 bytes"),
     ("[j]\nbs=4x\n", "<job>:2: bs: '4x' is not a size"),
     ("[j]\nbs=1k,2k,4k,8k\n", "<job>:2: bs: at most three"),
     ("[j]\nbssplit=4k/60:8k/50\n", "<job>:2: bssplit: percentages in '4k/60:8k/50' add up to 110"),
     ("[j]\nbssplit=4k/60:8k/30\n", "<job>:2: bssplit: percentages in '4k/60:8k/30' add up to 90, not 100"),
-    ("[j]\nbssplit=4k/50:2k/50\n", "<job>:2: bssplit: 2048 bytes is not a multiple"),
+    ("[j]\nbssplit=4k/50:2000/50\n", "<job>:2: bssplit: 2000 bytes is not a multiple of 512"),
+    ("[j]\nbsrange=1k-2000\n", "<job>:2: bsrange: 2000 bytes is not a multiple of 512"),
     ("[j]\nrandom_distribution=zipf:1\n", "<job>:2: random_distribution: zipf theta must be positive and not 1"),
     ("[j]\nrandom_distribution=pareto:1.5\n", "<job>:2: random_distribution: pareto h must be in (0, 1)"),
-    ("[j]\nrandom_distribution=normal:50\n", "<job>:2: random_distribution: 'normal' is not supported"),
-    ("[j]\nrandom_distribution=zoned:60/10:40/90\n", "<job>:2: random_distribution: 'zoned' is not supported"),
+    ("[j]\nrandom_distribution=normal:100\n", "<job>:2: random_distribution: the normal deviation must be"),
+    ("[j]\nrandom_distribution=lognormal:5\n", "<job>:2: random_distribution: 'lognormal' is not a distr"),
+    ("[j]\nrandom_distribution=zoned:60/10:30/90\n", "<job>:2: random_distribution: access percentages add up "
+                                                      "to 90, not 100"),
+    ("[j]\nrandom_distribution=zoned:60/50:40/60\n", "<job>:2: random_distribution: zone sizes add up to 110%"),
+    ("[j]\nrandom_distribution=zoned:60\n", "<job>:2: random_distribution: '60' is not ACCESS/PERCENT"),
+    ("[j]\nrw=randread\nrandom_distribution=sequence:3,9999999\n", "<job>:3: random_distribution: block "
+                                                                      "9999999 is past the region"),
+    ("[j]\nthinktime=1x\n", "<job>:2: thinktime: '1x' is not a time"),
+    ("[j]\nrate_process=bursty\n", "<job>:2: rate_process: 'bursty' is not linear or poisson"),
     ("[j]\nruntime=10q\n", "<job>:2: runtime: '10q' is not a time"),
     ("[j]\ntime_based\n", "<job>:2: time_based: needs a runtime"),
     ("[j]\nrwmixread=120\n", "<job>:2: rwmixread: 120 is outside 0..100"),
     ("[j]\nnorandommap=maybe\n", "<job>:2: norandommap: 'maybe' is not a boolean"),
-    ("[j]\noffset=1000\n", "<job>:2: offset: 1000 is not a multiple of the 4096-byte sector"),
-    ("[j]\noffset=2g\n", "<job>:2: offset: clone 0 would start at 2147483648"),
-    ("[j]\nsize=1m\noffset_increment=600m\nnumjobs=3\n", "<job>:3: offset_increment: clone 2 would start"),
+    ("[j]\noffset=1000\n", "<job>:2: offset: 1000 is not a multiple of 512 bytes"),
     ("[j]\nsize=0\n", "<job>:2: size: the region of 0 bytes holds no block"),
     ("[j]\niodepth\n", "<job>:2: iodepth: needs a value"),
     ("rw=read\n[j]\n", "<job>:1: option outside any [section]"),
@@ -321,8 +342,4 @@ def test_fiojob_refusals_name_the_option_and_line(text, where):
 
 
 def test_fiojob_source_name_is_used_in_errors():
-    assert error("[j]\nrate=1\n", source="my.fio").startswith("my.fio:2: rate:")
-
-
-def test_fiojob_sector_size_is_configurable():
-    assert job("[j]\nbs=512\n", sector_nbytes=512).block_sizes["read"] == ((512, 100.0),)
+    assert error("[j]\nflow=1\n", source="my.fio").startswith("my.fio:2: flow:")
