@@ -155,10 +155,16 @@ def workload_notes(results, wl) -> list[str]:
                 f"{i + 1}. {'+'.join(p['jobs'][:3])}{'...' if len(p['jobs']) > 3 else ''} "
                 f"{p['throughput_mib_s']:,.1f} MiB/s, p99.9 {p['lat_p999_us']:,.1f} us, "
                 f"WA {_fmt(p['write_amplification'], 2)}" for i, p in enumerate(phases)))
-    zones = next((r["zones"] for r in runs.values() if r.get("zones")), {})
-    for job, per in list(zones.items())[:2]:
-        out.append(f"zones of {job} (access % asked -> measured): " + "; ".join(
-            f"{dd} " + ", ".join(f"{a}->{m:.1f}" for a, m in z) for dd, z in per.items()))
+    for s, r in runs.items():
+        agg: dict = {}                                  # (direction, zones asked) -> requests per zone
+        for per in (r.get("zones") or {}).values():
+            for dd, z in per.items():
+                key = (dd, tuple(a for a, _ in z))
+                agg[key] = [x + n for x, (_, n) in zip(agg.get(key, [0] * len(z)), z)]
+        if agg:
+            out.append(f"{s}: zoned accesses, % asked -> % measured over the run: " + "; ".join(
+                f"{dd} " + ", ".join(f"{a}->{100 * n / max(1, sum(counts)):.1f}" for a, n in zip(asked, counts))
+                for (dd, asked), counts in agg.items()))
     for s, r in runs.items():
         if r.get("rmw_writes") or r.get("partial_reads"):
             out.append(f"{s}: {r['rmw_writes']:,} writes of part of a 4 KiB sector served by read-modify-write "

@@ -289,7 +289,9 @@ def run_one(cfg: Config, mode: str, w: Workload, qd: int, seed: int, progress=No
 
 
 _PHASE_KEYS = ("requests", "bytes_written", "bytes_read", "virtual_s", "throughput_mib_s", "iops", "lat_p50_us",
-               "lat_p99_us", "lat_p999_us", "read_p999_us", "write_amplification", "rmw_writes", "mismatches")
+               "lat_p99_us", "lat_p999_us", "read_p999_us", "write_amplification", "media_bytes_programmed",
+               "media_bytes_read", "nvme_cmds", "bus_bytes", "rmw_writes", "rmw_read_bytes", "partial_reads",
+               "verified_reads", "mismatches")
 
 
 def _run_fio(eng: Engine, w: Workload, cfg: Config, seed: int, stats_fn, progress) -> tuple[dict, RunResult]:
@@ -356,7 +358,7 @@ def _run_fio(eng: Engine, w: Workload, cfg: Config, seed: int, stats_fn, progres
 
 
 def _zone_shares(w: Workload, jobs: list) -> dict:
-    """For each zoned job: per direction, (access % asked, % of its requests measured) per zone."""
+    """For each zoned job: per direction, [access % asked, requests measured] per zone."""
     out = {}
     by_label = {j.name: j for j in jobs}
     for spec in w.fio_jobs:
@@ -370,7 +372,7 @@ def _zone_shares(w: Workload, jobs: list) -> dict:
             if not zb or not mine.any():
                 continue
             blk = (j.offset[mine] - spec.region_offset) // spec.grain
-            per[d] = [[a, 100.0 * float(np.count_nonzero((blk >= lo) & (blk < hi))) / blk.size] for a, lo, hi in zb]
+            per[d] = [[a, int(np.count_nonzero((blk >= lo) & (blk < hi)))] for a, lo, hi in zb]
         out[spec.label] = per
     return out
 
