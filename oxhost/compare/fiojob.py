@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -69,7 +69,7 @@ IGNORED = frozenset((
     "verify_fatal", "verify_dump", "verify_async", "verify_async_cpus", "verify_backlog",
     "verify_backlog_batch", "verify_state_save", "verify_state_load", "verifysort", "verify_sort",
     "verifysort_nr", "experimental_verify", "verify_header_seed", "verify_write_sequence",
-    "rate_min", "rate_iops_min", "rate_cycle", "rate_ignore_thinktime_no",
+    "rate_min", "rate_iops_min", "rate_cycle",
     "log_avg_msec", "log_hist_msec", "log_hist_coarseness", "write_bw_log", "write_lat_log",
     "write_iops_log", "write_hist_log", "per_job_logs", "log_offset", "log_prio", "log_max_value",
     "log_compression", "log_store_compressed", "log_unix_epoch", "log_alternate_epoch", "bwavgtime",
@@ -663,8 +663,9 @@ def load_fio_job(path, *, device_bytes: int) -> FioJobFile:
 def parse_fio_job(text: str, *, device_bytes: int, source: str = "<job>") -> FioJobFile:
     """Every job of a fio job file, as JobSpecs against a device of `device_bytes` bytes
     (one per numjobs clone). When the file's jobs reach past the end of the device, every
-    offset and size (and io_size) is scaled by device / reach, so the layout keeps its
-    proportions -- a job for a 10 GiB file means a large span of the drive."""
+    offset and size given in bytes (and io_size) is scaled down just enough for them to
+    end inside it, so the layout keeps its proportions -- a job for a 10 GiB file means a
+    large span of the drive; percentages of the device stay as they are."""
     if device_bytes < 4096:
         raise ValueError(f"device of {device_bytes} bytes is smaller than one sector")
     glob: list[_Opt] = []
@@ -681,14 +682,14 @@ def parse_fio_job(text: str, *, device_bytes: int, source: str = "<job>") -> Fio
         raws.append(raw)
     if not raws:
         raise FioJobError("no job sections (only [global])", source=source)
-    reach = max(_reach(r, device_bytes) for r in raws)
-    scale = device_bytes / reach if reach > device_bytes else 1.0
+    reach = max(sum(_reach(r, device_bytes)) for r in raws)
+    scale = min((_fit(r, device_bytes) for r in raws), default=1.0)
     jobs = [j for r in raws for j in _resolve(r, device_bytes, scale, source)]
     ignored = sorted({o for r in raws for o in r["options"] if o in IGNORED})
     note = ""
     if scale < 1.0:
-        note = (f"the jobs reach {reach:,} bytes into a device of {device_bytes:,}: every offset and size "
-                f"(and io_size) x {scale:.4g}")
+        note = (f"the jobs reach {int(reach):,} bytes into a device of {device_bytes:,}: every offset and size "
+                f"in bytes (and io_size) x {scale:.4g}")
     return FioJobFile(jobs, tuple(ignored), note, source)
 
 
@@ -825,13 +826,26 @@ def _parse_section(section: str, opts: list[_Opt], lineno: int, index: int, sour
     return s
 
 
-def _reach(s: dict, device: int) -> int:
-    """How far into the device the job's regions reach, before any scaling."""
-    def val(v):
-        return v[0] * device if v[1] else v[0]
-    start = val(s["offset"]) + (s["numjobs"] - 1) * val(s["inc"])
-    region = s["filesize"][1] if s["filesize"] else (val(s["size"]) if s["size"] else 0)
-    return int(max(start + region, start + LBA_NBYTES))
+def _reach(s: dict, device: int) -> tuple[float, float]:
+    """How far into the device the last clone's region ends, before any scaling: (the part
+    given as percentages of the device, the part given in bytes)."""
+    pct = absolute = 0.0
+    for v, times in ((s["offset"], 1), (s["inc"], s["numjobs"] - 1),
+                     (s["size"] if not s["filesize"] else None, 1)):
+        if v is not None:
+            pct, absolute = (pct + v[0] * times * device, absolute) if v[1] else (pct, absolute + v[0] * times)
+    if s["filesize"]:
+        absolute += s["filesize"][1]
+    return pct, max(absolute, LBA_NBYTES if not pct else 0)
+
+
+def _fit(s: dict, device: int) -> float:
+    """The factor on the byte extents that makes the job end inside the device (1: it
+    does already; percentages alone past the end are capped there, not scaled)."""
+    pct, absolute = _reach(s, device)
+    if pct + absolute <= device or pct >= device or not absolute:
+        return 1.0
+    return (device - pct) / absolute
 
 
 def _resolve(s: dict, device: int, scale: float, source: str) -> list[JobSpec]:
@@ -841,8 +855,8 @@ def _resolve(s: dict, device: int, scale: float, source: str) -> list[JobSpec]:
     def fail(option: str, message: str) -> FioJobError:
         return FioJobError(message, source=source, line=lines.get(option, s["line"]), option=option)
 
-    def val(v):
-        return v[0] * device * scale if v[1] else v[0] * scale
+    def val(v):                                       # percentages of the device are not scaled
+        return v[0] * device if v[1] else v[0] * scale
 
     dirs = RW_MODES[s["rw"]]
     block_sizes = {}

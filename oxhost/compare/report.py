@@ -165,11 +165,12 @@ def workload_notes(results, wl) -> list[str]:
             out.append(f"{s}: zoned accesses, % asked -> % measured over the run: " + "; ".join(
                 f"{dd} " + ", ".join(f"{a}->{100 * n / max(1, sum(counts)):.1f}" for a, n in zip(asked, counts))
                 for (dd, asked), counts in agg.items()))
-    for s, r in runs.items():
-        if r.get("rmw_writes") or r.get("partial_reads"):
-            out.append(f"{s}: {r['rmw_writes']:,} writes of part of a 4 KiB sector served by read-modify-write "
-                       f"({r['rmw_read_bytes']:,} bytes read first), {r['partial_reads']:,} reads of part of one")
-            break
+    rmw = {s: (r.get("rmw_writes", 0), r.get("rmw_read_bytes", 0), r.get("partial_reads", 0)) for s, r in runs.items()}
+    for counts in dict.fromkeys(rmw.values()):
+        if any(counts):
+            where = [s for s, c in rmw.items() if c == counts]
+            out.append(f"{' and '.join(where)}: {counts[0]:,} writes of part of a 4 KiB sector served by "
+                       f"read-modify-write ({counts[1]:,} bytes read first), {counts[2]:,} reads of part of one")
     return out
 
 

@@ -4,7 +4,6 @@ traces) turned into jobs -- request streams with a queue depth -- for the engine
 written."""
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
