@@ -1,15 +1,18 @@
 """fio jobs on the stacks in virtual time: a write of part of a sector is a read-modify-
 write the device sees and WA counts; time-based jobs end at their runtime; rate,
 thinktime, startdelay, ramp_time and exitall shape the run on the modeled clock."""
+from pathlib import Path
+
 import pytest
 
 from oxhost.compare import Plan
-from oxhost.compare.fiojob import parse_fio_job
-from oxhost.compare.runner import capacity, run_plan
-from oxhost.compare.workloads import Workload
+from oxhost.compare.fiojob import load_fio_job, parse_fio_job
+from oxhost.compare.runner import capacity, estimate_lines, plan_work, run_plan
+from oxhost.compare.workloads import Workload, estimates
 from oxhost.config import Config
 
 TINY = ["geometry.nblocks=16", "geometry.npages=16"]
+CORPUS = Path(__file__).resolve().parent / "fio_corpus"
 
 
 def run(text: str, stacks=("pblk", "appnvm"), cap: int = 0) -> dict:
@@ -99,3 +102,46 @@ def test_ramp_time_runs_first_and_is_left_out_of_the_figures():
     r = run("[j]\nrw=randread\nsize=4m\nnumber_ios=50\nramp_time=2ms\niodepth=2\n", stacks=("appnvm",))["appnvm"]
     assert r["requests"] == 50 and r["virtual_s"] < 0.002                 # the measured run only
     assert r["ramp_cut"] == []
+
+
+class Bar:
+    """What run_plan needs of a progress bar: it adds up the updates."""
+
+    def __init__(self):
+        self.n = 0
+
+    def update(self, k):
+        self.n += k
+
+    def set_description(self, _):
+        pass
+
+
+def _workload(plan, path: Path, cap: int) -> Workload:
+    fio = load_fio_job(path, device_bytes=capacity(plan.config))
+    return Workload(path.stem, path.stem, kind="fio", fio_jobs=fio.jobs,
+                    qds=(max(j.iodepth for j in fio.jobs),), max_requests=cap)
+
+
+def test_the_progress_bar_counts_requests_to_its_estimated_total():
+    plan = Plan.quick(Config.load(None, TINY))
+    plan = plan.with_workloads([_workload(plan, CORPUS / "mobile.fio", 120)])
+    total, unit = plan_work(plan, 2)
+    ests = estimates(plan.workloads[0], plan.config)
+    assert [e.requests for e in ests] == [120] * 3 and all(0 < e.ramp <= 120 for e in ests)
+    assert unit == "req" and total == 2 * sum(e.requests + e.ramp for e in ests)
+    bar = Bar()
+    run_plan(plan, bar=bar)
+    assert bar.n == total                                                # the bar ends at its total
+
+
+def test_a_full_run_estimated_at_over_an_hour_says_so_before_it_starts():
+    plan = Plan.full()
+    long = plan.with_workloads([_workload(plan, CORPUS / "rand-rw.fio", 0)])
+    lines = estimate_lines(long, 2)
+    assert lines[0].startswith("rand-rw: ~") and "rand-rw#3" in lines[0]
+    assert lines[-1].startswith("note: this run is estimated to take about ") and "days" in lines[-1]
+    quick = plan.with_workloads([_workload(plan, CORPUS / "rand-rw.fio", 5000)])
+    lines = estimate_lines(quick, 2)
+    assert lines[1] == "rand-rw: capped at 5,000 requests per job: rand-rw#0, rand-rw#1, rand-rw#2, rand-rw#3 cut short"
+    assert lines[-1] == "estimate: ~40,000 requests on 2 stack(s), about 10 s at ~4,000 requests/s"
