@@ -19,7 +19,8 @@ def _qds(ctx, param, value):
 
 
 @click.command("compare")
-@click.option("--quick", is_flag=True, help="A reduced run (2x2x32x32 geometry, fewer requests) in under a minute.")
+@click.option("--quick", is_flag=True, help="A reduced run (2x2x32x32 geometry, fewer requests; each fio job "
+              "capped at 5,000 requests) in under a minute.")
 @click.option("--out", "outdir", default="compare-report", show_default=True,
               type=click.Path(file_okay=False), help="Directory for report.md, results.json and PNGs.")
 @click.option("--stacks", default="pblk,appnvm", show_default=True, help="Comma-separated stacks to run.")

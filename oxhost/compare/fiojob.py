@@ -23,8 +23,7 @@ partial sectors and writing them back whole.
 
 Differences from fio, by design: an I/O that would cross the end of the region is
 shortened to end there; random offsets of every direction are multiples of the job's
-smallest block size (or blockalign); rwmixread picks each request's direction by a draw
-(fio alternates runs of one direction with the same long-run share); a ramp_time runs the
+smallest block size (or blockalign); a ramp_time runs the
 whole stonewall group for the longest ramp before its measured run; the skewed
 distributions (zipf, pareto, normal) scatter their ranks with another 64-bit hash than
 fio's, so the hot blocks are others but the popularity curve is fio's.
@@ -264,13 +263,20 @@ class JobSpec:
         limit = self.total_bytes
         count = done = writes = 0
         pos = dict.fromkeys(dirs, 0)                # where a sequential I/O of each direction goes next
-        mix = self.rwmixread / 100.0
+        issues = dict.fromkeys(dirs, 0)
+        cur, until = dirs[0], 0
         while True:
             if self.number_ios and count >= self.number_ios:
                 break
             if limit is not None and done >= limit:
                 break
-            d = dirs[0] if len(dirs) == 1 else ("read" if r_dir.next() < mix else "write")
+            if len(dirs) > 1 and issues[cur] >= until:     # fio's get_rw_ddir: a new direction is drawn
+                d = "read" if int(r_dir.next() * 100) + 1 <= self.rwmixread else "write"
+                if d != cur:                               # and kept until its count catches up (set_rwmix_bytes)
+                    until = issues[cur] * (self.rwmixread if d == "read" else 100 - self.rwmixread) // 100
+                    cur = d
+            d = cur
+            issues[d] += 1
             sizes, cum = bs_tables[d]
             bs = int(sizes[0]) if sizes.size == 1 else int(sizes[min(np.searchsorted(cum, r_bs.next(), "right"),
                                                                       sizes.size - 1)])

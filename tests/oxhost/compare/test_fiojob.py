@@ -519,3 +519,21 @@ def test_fiojob_estimates_requests_from_bytes_ios_loops_and_runtime():
     assert tb.estimate_requests(1000.0) == 2000
     assert job("[j]\nrw=randread\nruntime=2\ntime_based\nrate_iops=100\n").estimate_requests(1000.0) == 200
     assert job("[j]\nrw=randread\nsize=4k\nruntime=2\n").estimate_requests(1000.0) == 1      # bytes end it first
+
+
+def test_fiojob_rwmix_keeps_a_new_direction_until_its_count_catches_up_as_fio():
+    """fio's get_rw_ddir/set_rwmix_bytes: on a switch from a to b, b is kept until b's
+    count reaches a's count x b's share / 100; then each request draws again."""
+    out = [op for _, op, *_ in ops(job("[j]\nrw=randrw\nrwmixread=30\nnorandommap\nnumber_ios=5000\n"))]
+    share = {"read": 30, "write": 70}
+    count = {"read": 0, "write": 0}
+    keep_until = None
+    switches = 0
+    for prev, op in zip([None] + out, out):
+        if keep_until is not None and count[keep_until[0]] < keep_until[1]:
+            assert op == keep_until[0]
+        if prev is not None and op != prev:
+            switches += 1
+            keep_until = (op, count[prev] * share[op] // 100)
+        count[op] += 1
+    assert switches > 500
