@@ -203,9 +203,11 @@ def interference_jobs(w: Workload, size: int, seed: int, phase: str) -> list[Job
 
 # ---------------------------------------------------------------- fio jobs: estimates and streams
 
-# Requests per wall-clock second the engine runs through both stacks on the machine it was
-# measured on (2 cores, CPython 3): what a run's time is estimated from before it starts.
-WALL_REQUESTS_PER_S = 4000
+# Requests per wall-clock second the engine runs through a stack, on average over pblk and
+# AppNVM, measured on an otherwise idle 2-core machine (CPython 3.11): JESD219 on the full
+# geometry ran 16,400 a second on pblk, 7,400 on AppNVM. What a run's time is estimated from
+# before it starts; a busy machine takes longer.
+WALL_REQUESTS_PER_S = 10_000
 
 
 def modeled_iops(cfg, spec, sharing: int = 1) -> float:
