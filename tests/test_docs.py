@@ -318,6 +318,11 @@ def check_media_label():
     return _ctypes_fields(MediaLabel)
 
 
+def check_fio_quick():
+    from oxhost.compare.runner import QUICK_JOB_REQUESTS
+    return [("QUICK_JOB_REQUESTS", _n(QUICK_JOB_REQUESTS))]
+
+
 def check_media_mode():
     from oxemu.wire import Interface, MediaMode, TargetKind
     return [(str(int(m)), f"MediaMode.{m.name}") for m in MediaMode] + \

@@ -19,7 +19,8 @@ def _qds(ctx, param, value):
 
 
 @click.command("compare")
-@click.option("--quick", is_flag=True, help="A reduced run (2x2x32x32 geometry, fewer requests) in under a minute.")
+@click.option("--quick", is_flag=True, help="A reduced run (2x2x32x32 geometry, fewer requests; each fio job "
+              "capped at 5,000 requests) in under a minute.")
 @click.option("--out", "outdir", default="compare-report", show_default=True,
               type=click.Path(file_okay=False), help="Directory for report.md, results.json and PNGs.")
 @click.option("--stacks", default="pblk,appnvm", show_default=True, help="Comma-separated stacks to run.")
@@ -29,7 +30,12 @@ def _qds(ctx, param, value):
               help="Queue depths of the built-in workloads' QD curves, e.g. 1,4,32 (default: 1-64 in powers "
                    "of two for random reads; 1,4,32 with --quick).")
 @click.option("--fio-job", "fio_jobs", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="Run the jobs of a fio job file instead of the built-in set (repeatable).")
+              help="Run the jobs of a fio job file instead of the built-in set (repeatable): stonewall "
+                   "groups in order, runtimes in virtual time, sizes beyond the device scaled to it; "
+                   "docs/fio-jobs.md lists the options taken, ignored and refused.")
+@click.option("--max-requests", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Cap every fio job at N requests and say in the report which jobs it cut short "
+                   "(default: 5000 with --quick, no cap otherwise).")
 @click.option("--trace", "traces", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Replay a block trace (blkparse text, fio iolog v2/v3, MSR Cambridge CSV) instead of "
                    "the built-in set (repeatable).")
@@ -45,8 +51,8 @@ def _qds(ctx, param, value):
                    "--sweep ftl.gc_policy=greedy,cost-benefit --sweep ftl.op=0.07,0.2,0.28 (repeatable).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @config_options
-def compare(quick, outdir, stacks, seed, qds, fio_jobs, traces, trace_format, replay, iodepth, sweeps,
-            no_progress, config_path, sets):
+def compare(quick, outdir, stacks, seed, qds, fio_jobs, max_requests, traces, trace_format, replay, iodepth,
+            sweeps, no_progress, config_path, sets):
     """Run the same workloads on host pblk and on the device's AppNVM FTL.
 
     The built-in set -- sequential 1 MiB write; random 4 KiB write, read and 70/30 mix at
@@ -58,6 +64,10 @@ def compare(quick, outdir, stacks, seed, qds, fio_jobs, traces, trace_format, re
     policy and thresholds, buffers, wear levelling and the host cost model, and is printed
     in the report. Writes report.md (tables, one line per figure), results.json and PNG
     plots. The full run uses the 8x4x32x128 geometry and takes several minutes.
+
+    A --fio-job run prints each job's estimated request count and the run's expected
+    wall time before it starts (and says so when that is over an hour); its progress bar
+    counts requests against that estimate.
     """
     from ..compare import Plan, run_compare
     from ..compare.workloads import Workload
@@ -71,22 +81,29 @@ def compare(quick, outdir, stacks, seed, qds, fio_jobs, traces, trace_format, re
         plan = Plan.quick(cfg, qds) if quick else Plan.full(cfg, qds)
     except ConfigError as e:
         raise ConfigUsageError(str(e)) from None
+    if max_requests is not None and not fio_jobs:
+        raise click.BadParameter("caps the requests of fio jobs: give --fio-job too", param_hint="--max-requests")
     if fio_jobs or traces:
         from ..compare.fiojob import FioJobError, load_fio_job
-        from ..compare.runner import capacity
+        from ..compare.runner import QUICK_JOB_REQUESTS, capacity
         from ..compare.traces import TraceError, load_trace
         size = capacity(plan.config)
         if plan.config.appnvm.capacity_bytes and "appnvm" in chosen:
             size = min(size, plan.config.appnvm.capacity_bytes)
         wls = []
         try:
+            cap = max_requests or (QUICK_JOB_REQUESTS if quick else 0)
             for path in fio_jobs:
-                specs = load_fio_job(path, device_bytes=size)
+                fio = load_fio_job(path, device_bytes=size)
+                specs = fio.jobs
                 name = _name(path, wls)
-                wls.append(Workload(name, f"fio job file {os.path.basename(path)}: "
+                groups = len(fio.phases)
+                wls.append(Workload(name, f"fio job file {os.path.basename(path)}"
+                                    + (f" ({groups} stonewall groups in order)" if groups > 1 else "") + ": "
                                     + "; ".join(s.describe() for s in specs[:4])
                                     + (" ..." if len(specs) > 4 else ""),
-                                    kind="fio", fio_jobs=specs, qds=(max(s.iodepth for s in specs),)))
+                                    kind="fio", fio_jobs=specs, qds=(max(s.iodepth for s in specs),),
+                                    max_requests=cap, notes=fio.notes()))
             for path in traces:
                 tr = load_trace(path, trace_format).fit(size)
                 if not len(tr):

@@ -10,6 +10,16 @@ whichever is later). Resource contention between requests in flight is the timin
 model's per-LUN and per-channel busy-until stamps. Ties go to the lower job index, so the
 same jobs give the same times, always. Every write is stamped (LBA, generation) and
 every read checked against the shadow of what was written when it ran.
+
+A request that does not cover whole sectors is served as a drive with 4 KiB sectors and
+512-byte logical blocks serves it: a read reads the sectors it touches; a write first
+reads the partial sectors at its edges and, when they are in, writes every sector it
+touches whole (read-modify-write: the host asked for n bytes, the device reads and
+programs whole sectors); a discard drops only the whole sectors inside it.
+
+A job may start late (`start_ns`), stall after every `thinktime_blocks` requests until
+all it has in flight completed and then `thinktime_ns` more (fio's thinktime, in modeled
+time), and end every job of the run when it ends (`exitall`).
 """
 from __future__ import annotations
 
@@ -19,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .workloads import Job, Shadow, check_data, make_data
+from .workloads import STAMP, Job, Shadow, check_data, make_data
 
 
 @dataclass
@@ -32,6 +42,7 @@ class JobResult:
     nbytes: np.ndarray
     issue_ns: np.ndarray            # relative to the start of the run
     done_ns: np.ndarray
+    offset: np.ndarray | None = None
 
     @property
     def lat_ns(self) -> np.ndarray:
@@ -48,6 +59,9 @@ class RunResult:
     verified_reads: int = 0
     mismatches: int = 0
     series: list = field(default_factory=list)
+    rmw_writes: int = 0             # writes served by read-modify-write of partial sectors
+    rmw_read_sectors: int = 0       # sectors those read first
+    partial_reads: int = 0          # reads of part of a sector (whole sectors read)
 
 
 _OPS = {"read": 0, "write": 1, "trim": 2, "flush": 3}
@@ -68,11 +82,14 @@ class Engine:
         self.progress = progress
         self.sector = bdev.sector_nbytes
         self.now = machine.virtual_ns           # the latest completion so far
+        self.rmw = [0, 0, 0]                    # rmw writes, their sector reads, partial reads
 
     # ---------------------------------------------------------------- one request
     def _do(self, op: str, off: int, n: int, t: int) -> tuple[int, int]:
         """Run one request issued at t; (completion time, mismatching sectors)."""
         bdev, sector, shadow = self.bdev, self.sector, self.shadow
+        if (off % sector or n % sector) and op != "flush":
+            return self._partial(op, off, n, t)
         bad = [0]
         if op == "read":
             def fn():
@@ -98,6 +115,56 @@ class Engine:
         done = self.clock.call(op, t, n // sector, fn)
         return done, bad[0]
 
+    def _partial(self, op: str, off: int, n: int, t: int) -> tuple[int, int]:
+        """A request that does not cover whole sectors: (completion time, mismatches)."""
+        bdev, sector, shadow = self.bdev, self.sector, self.shadow
+        s0, s1 = off - off % sector, -(-(off + n) // sector) * sector
+        if op == "trim":                            # a drive discards whole sectors only
+            lo, hi = -(-off // sector) * sector, (off + n) // sector * sector
+            return self._do("trim", lo, hi - lo, t) if hi > lo else (t, 0)
+        if op == "read":
+            self.rmw[2] += 1
+            box = [None]
+
+            def fn():
+                box[0] = bdev.read(s0, s1 - s0)
+            done = self.clock.call("read", t, (s1 - s0) // sector, fn)
+            return done, check_data(box[0], s0 // sector, sector, shadow)
+        if op != "write":
+            raise ValueError(f"unknown request op {op!r}")
+        edges = [e for e in (s0 if off % sector else None, s1 - sector if (off + n) % sector else None)
+                 if e is not None]
+        edges = sorted(set(edges))
+        old, bad, ready = {}, 0, t
+        for e in edges:                             # read the partial sectors first
+            box = [None]
+
+            def fn(e=e, box=box):
+                box[0] = bdev.read(e, sector)
+            ready = max(ready, self.clock.call("read", t, 1, fn))
+            bad += check_data(box[0], e // sector, sector, shadow)
+            old[e] = box[0]
+        shadow.counter += 1
+        gen = shadow.counter
+        lba, nsec = s0 // sector, (s1 - s0) // sector
+        data = make_data(s1 - s0, lba, sector, gen, self.payload)
+        for e, buf in old.items():                  # the bytes the request leaves alone stay
+            a, b = max(off, e) - e, min(off + n, e + sector) - e
+            merged = buf.copy()
+            merged[a:b] = data[e - s0 + a:e - s0 + b]
+            data[e - s0:e - s0 + sector] = merged
+            st = np.zeros(1, dtype=STAMP)
+            st["lba"], st["gen"] = e // sector, gen
+            data[e - s0:e - s0 + 16] = st.view(np.uint8)
+
+        def fn():
+            bdev.write(s0, data)
+            shadow.gen[lba:lba + nsec] = gen
+        done = self.clock.call("write", ready, nsec, fn)
+        self.rmw[0] += 1
+        self.rmw[1] += len(edges)
+        return done, bad
+
     def prefill(self, region: int, chunk: int = 1 << 20) -> None:
         """Write [0, region) sequentially and flush, untimed for the figures (the clock
         moves on)."""
@@ -117,16 +184,20 @@ class Engine:
         m = self.m
         t0 = self.now
         before_cpu = m.stats()["device_cpu_s"]
+        rmw0 = list(self.rmw)
         wall0, cpu0 = time.perf_counter(), time.process_time()
         n = len(jobs)
-        slots = [[t0] * j.qd for j in jobs]
-        for s in slots:
-            heapq.heapify(s)
-        last_issue = [t0] * n
+        start = [t0 + j.start_ns for j in jobs]
+        slots = [[start[i]] * j.qd for i, j in enumerate(jobs)]
+        last_issue = list(start)
+        not_before = list(start)                 # thinktime: no issue before this
+        issued = [0] * n
+        think_blocks = [0] * n
+        think_at = list(start)
         ended = [False] * n
         pending: dict[int, tuple] = {}           # job -> its next request
         heap: list[tuple[int, int]] = []
-        rec = [([], [], [], []) for _ in jobs]   # op, nbytes, issue, done
+        rec = [([], [], [], [], []) for _ in jobs]   # op, nbytes, issue, done, offset
         verified = mismatches = 0
         series = []
         every = max(1, series_total // samples) if samples and series_total else 0
@@ -134,6 +205,12 @@ class Engine:
         next_sample = every
         base = self.stats_fn() if every and self.stats_fn is not None else None
         tick = 0
+
+        def finish(i: int) -> None:
+            ended[i] = True
+            if jobs[i].exitall:                  # fio's exitall: the others end with it
+                for k in range(n):
+                    ended[k] = True
 
         def schedule(i: int) -> None:
             j = jobs[i]
@@ -145,14 +222,14 @@ class Engine:
             try:
                 req = next(j.requests)
             except StopIteration:
-                ended[i] = True
+                finish(i)
                 return
             t_min, op, off, nb = req
-            t = max(slots[i][0], last_issue[i])
+            t = max(slots[i][0], last_issue[i], not_before[i])
             if t_min is not None:
-                t = max(t, t0 + int(t_min))
-            if j.runtime_ns and t >= t0 + j.runtime_ns:
-                ended[i] = True
+                t = max(t, start[i] + int(t_min))
+            if j.runtime_ns and t >= start[i] + j.runtime_ns:
+                finish(i)
                 return
             pending[i] = (op, off, nb)
             heapq.heappush(heap, (t, i))
@@ -163,17 +240,23 @@ class Engine:
             t, i = heapq.heappop(heap)
             op, off, nb = pending.pop(i)
             j = jobs[i]
-            if j.stop_with is not None and ended[j.stop_with]:
+            if ended[i] or (j.stop_with is not None and ended[j.stop_with]):
                 ended[i] = True
                 continue
             done, bad = self._do(op, off, nb, t)
             last_issue[i] = t
             heapq.heapreplace(slots[i], done)
+            if j.on_issue is not None:
+                j.on_issue(t - start[i])
+            if j.thinktime_ns:
+                issued[i] += 1
+                self._think(j, i, t, slots, issued, think_blocks, think_at, not_before)
             r = rec[i]
             r[0].append(_OPS[op])
             r[1].append(nb)
             r[2].append(t - t0)
             r[3].append(done - t0)
+            r[4].append(off)
             if op == "read":
                 verified += 1
                 mismatches += bad
@@ -200,9 +283,27 @@ class Engine:
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0 - (m.stats()["device_cpu_s"] - before_cpu)
         out = [JobResult(j.name, j.role, j.qd, np.asarray(r[0], dtype=np.int8), np.asarray(r[1], dtype=np.int64),
-                         np.asarray(r[2], dtype=np.int64), np.asarray(r[3], dtype=np.int64))
+                         np.asarray(r[2], dtype=np.int64), np.asarray(r[3], dtype=np.int64),
+                         np.asarray(r[4], dtype=np.int64))
                for j, r in zip(jobs, rec)]
-        return RunResult(out, t0, end, wall, cpu, verified, mismatches, series)
+        rmw = [a - b for a, b in zip(self.rmw, rmw0)]
+        return RunResult(out, t0, end, wall, cpu, verified, mismatches, series, *rmw)
+
+    @staticmethod
+    def _think(j: Job, i: int, t: int, slots, issued, think_blocks, think_at, not_before) -> None:
+        """fio's handle_thinktime after job i issued at t: after thinktime_blocks requests
+        (issued, or completed by the time a full queue has reaped one), or thinktime_iotime
+        since the last stall, wait for everything in flight, then thinktime."""
+        s = slots[i]
+        now = s[0] if s[0] > t else t               # a full queue reaps before fio thinks
+        count = issued[i] if j.thinktime_issue else issued[i] - sum(1 for x in s if x > now)
+        stall = bool(j.thinktime_iotime_ns) and now - think_at[i] >= j.thinktime_iotime_ns
+        if j.thinktime_blocks and count >= think_blocks[i] + j.thinktime_blocks:
+            stall = True
+        if stall:
+            not_before[i] = max(s) + j.thinktime_ns
+            think_blocks[i] = count
+            think_at[i] = not_before[i]
 
 
 def _delta(now: dict, base: dict) -> dict:

@@ -1,92 +1,90 @@
-"""fio job files as `ox compare` workloads: the common subset of fio's job-file format,
-parsed into plain job descriptions that generate the same kind of I/O stream fio would.
+"""fio job files as `ox compare` workloads: fio's job-file format parsed into plain job
+descriptions that generate the I/O stream fio would, in modeled (virtual) time.
 
-`parse_fio_job(text, device_bytes=...)` returns one `JobSpec` per job section and numjobs
-clone, each with its own seed; `JobSpec.requests(rng)` yields `(op, offset, nbytes)` with
-op in {"read", "write", "trim"} and byte offsets on the device, deterministically for a
-given rng. The runner decides the queue depth (`iodepth`) and stops time-based jobs at
-`runtime_ns` of virtual time.
+`parse_fio_job(text, device_bytes=...)` returns a `FioJobFile`: one `JobSpec` per job
+section and numjobs clone (each with its own seed), the options it accepted but ignored,
+and a note when the file's extents were scaled to fit the device. `JobSpec.requests(rng)`
+yields `(t_ns, op, offset, nbytes)` with op in {"read", "write", "trim", "flush"}, byte
+offsets on the device and t_ns the earliest issue time relative to the job's start (None:
+as soon as a slot is free; set by rate/rate_iops), deterministically for a given rng. The
+engine decides the queue depth (`iodepth`), the thinktime stalls and stops jobs at their
+runtime in virtual time; stonewall groups run one after the other.
 
 The file format: INI sections; `[global]` options apply to every job section after it
 (a later `[global]` adds to them for the jobs that follow); a job section starts with a
 copy of them and may override any; `name=` renames the job; lines starting with `#` or
 `;` are comments, as is anything after ` #` or ` ;`; an option without `=` is a boolean
-set to true (`norandommap`, `time_based`).
+set to true (`norandommap`, `time_based`). docs/fio-jobs.md lists every option with what
+it does here; fio's HOWTO is the reference for their meaning.
 
-Options that shape the I/O (supported):
-  rw / readwrite     read, write, randread, randwrite, rw / readwrite, randrw, trim, randtrim
-  bs / blocksize     size, or per direction "read,write,trim" with fio's comma rules
-  bssplit            size/pct:size/pct..., blank percentages share the rest; per direction
-                     with commas; takes precedence over bs
-  blockalign / ba    alignment of random offsets (turns the random map off, like fio)
-  size               bytes or N% of the device (default: the device from offset on)
-  offset             bytes or N% (aligned down to the smallest block size)
-  offset_increment   added once per numjobs clone (clone k starts at offset + k x increment)
-  io_size / io_limit bytes to transfer (default: size); may exceed size, then it wraps
-  number_ios         stop after this many requests
-  loops              repeat the job's I/O this many times
-  rwmixread / rwmixwrite  read share of rw / randrw (default 50)
-  norandommap        random offsets may repeat; without it every block of the region is
-                     touched once per pass, as fio's random map does
-  random_distribution  random, zipf:THETA[:CENTER], pareto:H[:CENTER] (over blocks, as fio:
-                     ranks drawn with Gray et al.'s zipf method or fio's pareto power, then
-                     scattered over the region by a hash); zipf and pareto turn the map off
-  runtime, time_based  runtime is virtual time (`runtime_ns`); with time_based the job
-                     repeats until then, so `requests()` never ends by itself
-  randseed / seed    base seed; randrepeat / allrandrepeat are accepted: runs here are
-                     always reproducible (change randseed to vary them)
-  iodepth, numjobs, name, kb_base (1024: k = 1024 as in fio's default; 1000: k = 1000)
-
-Accepted and ignored (they do not change the I/O pattern here): IGNORED below, e.g.
-ioengine, direct, buffered, filename, directory, group_reporting, thread, ramp_time,
-startdelay, stonewall, end_fsync, random_generator, logging and CPU options.
-
-Refused with an error naming the option and line: everything else, notably options that
-change the pattern or timing in ways the runner does not model (rate*, thinktime*, fsync,
-verify, read_iolog, bsrange, percentage_random, zone options, rw=...:N modifiers,
-random_distribution normal/zoned).
+Requests are multiples of 512 bytes (the logical block of a 512e drive); the engine
+serves a request that does not cover whole 4 KiB sectors as a drive does, by reading the
+partial sectors and writing them back whole.
 
 Differences from fio, by design: an I/O that would cross the end of the region is
 shortened to end there; random offsets of every direction are multiples of the job's
-smallest block size (or blockalign), where fio aligns each direction to its own.
+smallest block size (or blockalign); a ramp_time runs the
+whole stonewall group for the longest ramp before its measured run; the skewed
+distributions (zipf, pareto, normal) scatter their ranks with another 64-bit hash than
+fio's, so the hot blocks are others but the popularity curve is fio's.
 """
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FioJobError", "IGNORED", "JobSpec", "SUPPORTED", "load_fio_job", "parse_fio_job"]
+__all__ = ["FioJobError", "FioJobFile", "IGNORED", "JobSpec", "LBA_NBYTES", "SUPPORTED", "load_fio_job",
+           "parse_fio_job"]
 
+LBA_NBYTES = 512                # requests are multiples of this (a 512e drive's logical block)
 DDIRS = ("read", "write", "trim")
 RW_MODES = {"read": ("read",), "write": ("write",), "trim": ("trim",), "randread": ("read",),
             "randwrite": ("write",), "randtrim": ("trim",), "rw": ("read", "write"),
             "readwrite": ("read", "write"), "randrw": ("read", "write")}
-SUPPORTED = ("name", "rw", "readwrite", "bs", "blocksize", "bssplit", "blockalign", "ba", "size", "offset",
-             "offset_increment", "io_size", "io_limit", "number_ios", "loops", "rwmixread", "rwmixwrite",
-             "norandommap", "random_distribution", "runtime", "time_based", "randseed", "seed",
-             "randrepeat", "allrandrepeat", "iodepth", "numjobs", "kb_base")
+# fio's other names for options (options.c .alias), resolved before anything else
+ALIASES = {"readwrite": "rw", "blocksize": "bs", "ba": "blockalign", "blocksize_range": "bsrange",
+           "io_limit": "io_size", "timeout": "runtime", "wait_for_previous": "stonewall", "seed": "randseed",
+           "fileoffset": "offset", "nr_files": "nrfiles", "fdatasync": "fsync", "ratemin": "rate_min",
+           "ratecycle": "rate_cycle", "allrandrepeat": "randrepeat"}
+SUPPORTED = ("name", "rw", "bs", "bsrange", "bssplit", "blockalign", "size", "filesize", "offset",
+             "offset_align", "offset_increment", "io_size", "number_ios", "loops", "rwmixread", "rwmixwrite",
+             "norandommap", "random_distribution", "random_sequence_stride", "percentage_random", "runtime",
+             "time_based", "ramp_time", "startdelay", "stonewall", "exitall", "rate", "rate_iops",
+             "rate_process", "thinktime", "thinktime_spin", "thinktime_blocks", "thinktime_blocks_type",
+             "thinktime_iotime", "fsync", "end_fsync", "randseed", "randrepeat", "iodepth", "numjobs",
+             "nrfiles", "kb_base")
 IGNORED = frozenset((
     "ioengine", "direct", "buffered", "filename", "filename_format", "directory", "description",
-    "group_reporting", "thread", "invalidate", "end_fsync", "fsync_on_close", "exitall", "exitall_on_error",
-    "stonewall", "wait_for_previous", "new_group", "wait_for", "ramp_time", "startdelay",
-    "random_generator", "continue_on_error", "ioscheduler", "overwrite", "fallocate", "pre_read",
-    "create_on_open", "unlink", "allow_mounted_write", "write_iolog", "stats",
-    "log_avg_msec", "write_bw_log", "write_lat_log", "write_iops_log", "write_hist_log", "per_job_logs",
-    "log_offset", "log_max_value", "lat_percentiles", "clat_percentiles", "slat_percentiles",
-    "percentile_list", "status_interval", "unified_rw_reporting", "disable_lat", "disable_clat",
-    "disable_slat", "disable_bw_measurement", "gtod_reduce", "clocksource",
-    "iodepth_batch", "iodepth_batch_submit", "iodepth_batch_complete", "iodepth_batch_complete_min",
-    "iodepth_batch_complete_max", "iodepth_low", "userspace_reap", "hipri", "fixedbufs", "registerfiles",
-    "sqthread_poll", "cpus_allowed", "cpus_allowed_policy", "cpumask", "nice", "prio", "prioclass",
-    "numa_cpu_nodes", "numa_mem_policy", "iomem", "mem", "iomem_align", "mem_align", "lockmem",
-    "refill_buffers", "buffer_compress_percentage", "buffer_compress_chunk", "dedupe_percentage",
-    "scramble_buffers", "zero_buffers", "buffer_pattern", "uid", "gid"))
+    "group_reporting", "new_group", "thread", "invalidate", "fsync_on_close", "end_syncfs", "sync",
+    "exitall_on_error", "exit_what", "random_generator", "softrandommap", "continue_on_error", "ignore_error",
+    "error_dump", "ioscheduler", "overwrite", "fallocate", "pre_read", "create_on_open", "create_serialize",
+    "create_fsync", "allow_file_create", "unlink", "unlink_each_loop", "allow_mounted_write", "lockfile",
+    "openfiles", "file_service_type", "fadvise_hint", "write_hint", "write_iolog", "stats",
+    "verify", "do_verify", "verify_offset", "verify_interval", "verify_pattern", "verify_pattern_interval",
+    "verify_fatal", "verify_dump", "verify_async", "verify_async_cpus", "verify_backlog",
+    "verify_backlog_batch", "verify_state_save", "verify_state_load", "verifysort", "verify_sort",
+    "verifysort_nr", "experimental_verify", "verify_header_seed", "verify_write_sequence",
+    "rate_min", "rate_iops_min", "rate_cycle",
+    "log_avg_msec", "log_hist_msec", "log_hist_coarseness", "write_bw_log", "write_lat_log",
+    "write_iops_log", "write_hist_log", "per_job_logs", "log_offset", "log_prio", "log_max_value",
+    "log_compression", "log_store_compressed", "log_unix_epoch", "log_alternate_epoch", "bwavgtime",
+    "iopsavgtime", "lat_percentiles", "clat_percentiles", "slat_percentiles", "percentile_list",
+    "significant_figures", "unit_base", "status_interval", "unified_rw_reporting", "disable_lat",
+    "disable_clat", "disable_slat", "disable_bw_measurement", "disable_bw", "gtod_reduce", "gtod_cpu",
+    "clocksource", "disk_util", "iodepth_batch", "iodepth_batch_submit", "iodepth_batch_complete",
+    "iodepth_batch_complete_min", "iodepth_batch_complete_max", "iodepth_low", "io_submit_mode",
+    "userspace_reap", "hipri", "fixedbufs", "registerfiles", "sqthread_poll", "sqthread_poll_cpu",
+    "cpus_allowed", "cpus_allowed_policy", "cpumask", "nice", "prio", "prioclass", "cmdprio_percentage",
+    "numa_cpu_nodes", "numa_mem_policy", "iomem", "mem", "iomem_align", "mem_align", "hugepage-size",
+    "lockmem", "refill_buffers", "buffer_compress_percentage", "buffer_compress_chunk", "dedupe_percentage",
+    "scramble_buffers", "zero_buffers", "buffer_pattern", "uid", "gid", "exec_prerun", "exec_postrun"))
 DEFAULT_SEED = 0xB1899BED
 _ZIPF_MAX_TERMS = 10_000_000        # fio caps the zeta sum the same way (ZIPF_MAX_GEN)
+_GAUSS_ITERS = 12                   # lib/gauss.c
 _BATCH = 4096
 
 
@@ -106,9 +104,12 @@ class FioJobError(ValueError):
 class JobSpec:
     """One fio job (one clone of it when numjobs > 1), resolved against a device.
 
-    Sizes are bytes. `block_sizes` maps each direction to ((size, weight), ...) with
-    weights summing to 100. `region_offset`/`region_bytes` is where the job does I/O;
-    `io_bytes` is how much one loop transfers; `runtime_ns` = 0 means no time bound.
+    Sizes are bytes, times ns of virtual time. `block_sizes` maps each direction to
+    ((size, weight), ...) with weights summing to 100. `region_offset`/`region_bytes` is
+    where the job does I/O; `io_bytes` is how much one loop transfers; `runtime_ns` = 0
+    means no time bound. `phase` is the job's stonewall group (groups run in order).
+    `zones` maps a direction to ((access %, lo, hi), ...): percent of the region for
+    "zoned", bytes into it for "zoned_abs". `rate_bps` caps each direction (0: none).
     """
 
     name: str
@@ -119,19 +120,40 @@ class JobSpec:
     region_bytes: int
     io_bytes: int
     grain: int
+    index: int = 0
+    phase: int = 0
     rwmixread: int = 50
     random_map: bool = True
     distribution: str = "random"
     dist_param: float = 0.0
     dist_center: float = -1.0
+    zones: dict = field(default_factory=dict)
+    sequence: tuple = ()
+    sequence_stride: bool = False
+    percentage_random: tuple = (100, 100, 100)
     number_ios: int = 0
     loops: int = 1
     iodepth: int = 1
     runtime_ns: int = 0
     time_based: bool = False
+    ramp_ns: int = 0
+    start_ns: int = 0
+    rate_bps: tuple = (0, 0, 0)
+    rate_poisson: bool = False
+    thinktime_ns: int = 0
+    thinktime_blocks: int = 1
+    thinktime_issue: bool = False
+    thinktime_iotime_ns: int = 0
+    fsync_every: int = 0
+    end_fsync: bool = False
+    exitall: bool = False
     seed: int = DEFAULT_SEED
     line: int = 0
     options: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}#{self.clone}"
 
     @property
     def sequential(self) -> bool:
@@ -146,59 +168,152 @@ class JobSpec:
         """Bytes the job transfers before it ends on its own; None for time-based jobs."""
         return None if self.time_based else self.io_bytes * self.loops
 
+    @property
+    def mean_request_bytes(self) -> float:
+        """The mean request size over the job's directions and block-size weights."""
+        share = {"read": self.rwmixread / 100, "write": 1 - self.rwmixread / 100}
+        dirs = self.directions
+        out = 0.0
+        for d in dirs:
+            w = share[d] if len(dirs) > 1 else 1.0
+            out += w * sum(s * p for s, p in self.block_sizes[d]) / 100
+        return out
+
+    def estimate_requests(self, iops: float | None = None) -> int:
+        """Requests the job issues: from its bytes (size, io_size, loops) and number_ios,
+        and from its runtime at `iops` (a modeled rate; needed only for runtime-bound
+        jobs). A rate cap (rate, rate_iops) or thinktime bounds the rate too."""
+        n = math.inf
+        if self.total_bytes is not None:
+            n = math.ceil(self.total_bytes / max(1.0, self.mean_request_bytes))
+        if self.number_ios:
+            n = min(n, self.number_ios)
+        if self.runtime_ns and iops:
+            rate = iops
+            caps = [bps / self.mean_request_bytes for bps in self.rate_bps if bps]
+            if caps:
+                rate = min(rate, sum(caps) if len(self.directions) > 1 else caps[0])
+            if self.thinktime_ns:
+                rate = min(rate, self.thinktime_blocks / (self.thinktime_ns / 1e9))
+            n = min(n, rate * self.runtime_ns / 1e9)
+        if self.fsync_every and "write" in self.directions and n != math.inf:
+            n += n * (1 - self.rwmixread / 100 if len(self.directions) > 1 else 1) / self.fsync_every
+        return int(n) if n != math.inf else 0
+
+    def zone_blocks(self, d: str) -> tuple[tuple[int, int, int], ...]:
+        """The zones of direction d as (access %, first block, end block) in grains of the
+        region, as fio's zoned and zoned_abs generators place them."""
+        nblocks = self.region_bytes // self.grain
+        out = []
+        for access, lo, hi in self.zones.get(d, ()):
+            if self.distribution == "zoned":
+                b0 = lo * nblocks // 100
+                out.append((access, b0, b0 + nblocks * (hi - lo) // 100))
+            else:
+                out.append((access, lo // self.grain, hi // self.grain))
+        return tuple(out)
+
     def describe(self) -> str:
         def sizes(d):
-            return ":".join(f"{s // 1024}k/{w:g}" for s, w in self.block_sizes[d])
-        parts = [f"{self.name}#{self.clone}", self.rw, " ".join(f"{d}={sizes(d)}" for d in self.directions),
+            return ":".join(f"{_fmt_size(s)}/{w:.3g}" for s, w in self.block_sizes[d])
+        parts = [self.label, self.rw, " ".join(f"{d}={sizes(d)}" for d in self.directions),
                  f"region={self.region_offset}+{self.region_bytes}"]
         if len(self.directions) > 1:
             parts.append(f"rwmixread={self.rwmixread}")
         if not self.sequential:
-            dist = self.distribution + (f":{self.dist_param:g}" if self.distribution != "random" else "")
+            dist = self.distribution
+            if dist in ("zipf", "pareto", "normal"):
+                dist += f":{self.dist_param:g}"
+            elif dist.startswith("zoned"):
+                z = self.zones.get(self.directions[0], ())
+                dist += ":" + ":".join(f"{a}/{_fmt_size(hi - lo) if dist == 'zoned_abs' else hi - lo}"
+                                       for a, lo, hi in z)
             parts.append(dist + ("" if self.random_map else " norandommap"))
-        parts.append(f"runtime={self.runtime_ns / 1e9:g}s" + (" time_based" if self.time_based else "")
-                     if self.runtime_ns else f"io={self.total_bytes}")
+        parts.append(f"QD{self.iodepth}")
+        if self.runtime_ns:
+            parts.append(f"runtime={self.runtime_ns / 1e9:g}s" + (" time_based" if self.time_based else ""))
+        if not self.time_based:
+            parts.append(f"io={self.total_bytes}")
+        if self.number_ios:
+            parts.append(f"number_ios={self.number_ios}")
+        if any(self.rate_bps):
+            parts.append("rate=" + ",".join(str(r) for r in self.rate_bps) + (" poisson" if self.rate_poisson else ""))
+        if self.thinktime_ns:
+            parts.append(f"thinktime={self.thinktime_ns / 1000:g}us/{self.thinktime_blocks}")
         return " ".join(parts)
 
     # ------------------------------------------------------------ the request stream
-    def requests(self, rng: np.random.Generator | None = None) -> Iterator[tuple[str, int, int]]:
-        """(op, offset, nbytes) in issue order. Deterministic for a given rng (default:
-        `np.random.default_rng(self.seed)`); the direction, size and offset streams are
-        independent children of it, so changing bssplit leaves the offsets alone."""
+    def requests(self, rng: np.random.Generator | None = None) -> Iterator[tuple[int | None, str, int, int]]:
+        """(t_ns, op, offset, nbytes) in issue order. Deterministic for a given rng
+        (default: `np.random.default_rng(self.seed)`); the direction, size, offset and
+        rate streams are independent children of it, so changing bssplit leaves the
+        offsets alone. Flushes (fsync, end_fsync) are ("flush", 0, 0)."""
         rng = np.random.default_rng(self.seed) if rng is None else rng
-        g_dir, g_bs, g_off = rng.spawn(3)
-        r_dir, r_bs = _Uniform(g_dir), _Uniform(g_bs)
+        g_dir, g_bs, g_off, g_misc = rng.spawn(4)
+        r_dir, r_bs, r_misc = _Uniform(g_dir), _Uniform(g_bs), _Uniform(g_misc)
         dirs = self.directions
         bs_tables = {d: (np.array([s for s, _ in self.block_sizes[d]], dtype=np.int64),
                          np.cumsum([w for _, w in self.block_sizes[d]]) / 100.0) for d in dirs}
-        region, grain, base = self.region_bytes, self.grain, self.region_offset
-        nblocks = region // grain
-        offsets = _Offsets(self, nblocks, g_off)
+        region, base = self.region_bytes, self.region_offset
+        offsets = None if self.sequential else _Offsets(self, g_off)
+        perc = {d: self.percentage_random[DDIRS.index(d)] for d in dirs}
+        bps = {d: self.rate_bps[DDIRS.index(d)] for d in dirs}
+        min_bs = {d: int(bs_tables[d][0].min()) for d in dirs}
+        rate_t = dict.fromkeys(dirs, 0.0)
         limit = self.total_bytes
-        count = 0
-        done = 0
-        pos = dict.fromkeys(dirs, 0)
-        mix = self.rwmixread / 100.0
+        count = done = writes = 0
+        pos = dict.fromkeys(dirs, 0)                # where a sequential I/O of each direction goes next
+        issues = dict.fromkeys(dirs, 0)
+        cur, until = dirs[0], 0
         while True:
             if self.number_ios and count >= self.number_ios:
-                return
+                break
             if limit is not None and done >= limit:
-                return
-            d = dirs[0] if len(dirs) == 1 else ("read" if r_dir.next() < mix else "write")
+                break
+            if len(dirs) > 1 and issues[cur] >= until:     # fio's get_rw_ddir: a new direction is drawn
+                d = "read" if int(r_dir.next() * 100) + 1 <= self.rwmixread else "write"
+                if d != cur:                               # and kept until its count catches up (set_rwmix_bytes)
+                    until = issues[cur] * (self.rwmixread if d == "read" else 100 - self.rwmixread) // 100
+                    cur = d
+            d = cur
+            issues[d] += 1
             sizes, cum = bs_tables[d]
             bs = int(sizes[0]) if sizes.size == 1 else int(sizes[min(np.searchsorted(cum, r_bs.next(), "right"),
                                                                       sizes.size - 1)])
-            if self.sequential:
+            if offsets is None or (perc[d] < 100 and r_misc.next() * 100 >= perc[d]):
                 off = pos[d]
                 n = min(bs, region - off)
-                pos[d] = 0 if off + n >= region else off + n
             else:
-                off, n = offsets.next(bs)
+                got = offsets.next(bs, d)
+                if got is None:                      # a sequence distribution ran off the region
+                    break
+                off, n = got
             if limit is not None:
                 n = min(n, limit - done)
-            yield d, base + off, n
+            t = None
+            if bps[d]:
+                t = int(rate_t[d])
+                if self.rate_poisson:               # fio: exponential gaps of mean 1/iops
+                    rate_t[d] += -math.log(1.0 - r_misc.next()) * 1e9 * min_bs[d] / bps[d]
+                else:                               # linear: the bytes issued so far at the rate
+                    rate_t[d] += n * 1e9 / bps[d]
+            yield t, d, base + off, n
+            pos[d] = 0 if off + n >= region else off + n
             count += 1
             done += n
+            if d == "write" and self.fsync_every:
+                writes += 1
+                if writes % self.fsync_every == 0:
+                    yield None, "flush", 0, 0
+        if self.end_fsync and "write" in dirs:
+            yield None, "flush", 0, 0
+
+
+def _fmt_size(n: int) -> str:
+    for unit, div in (("m", 1 << 20), ("k", 1024)):
+        if n >= div and n % div == 0:
+            return f"{n // div}{unit}"
+    return str(n)
 
 
 class _Uniform:
@@ -224,23 +339,50 @@ class _Uniform:
 
 
 class _Offsets:
-    """Random offsets (in bytes within the region) and lengths of one job."""
+    """Random offsets (in bytes within the region) and lengths of one job: uniform with
+    or without fio's random map, zoned, a fixed sequence, or a skewed distribution."""
 
-    def __init__(self, job: JobSpec, nblocks: int, rng: np.random.Generator):
-        self.job, self.n = job, nblocks
+    def __init__(self, job: JobSpec, rng: np.random.Generator):
+        self.job = job
         self.grain, self.region = job.grain, job.region_bytes
-        self.map = _BlockMap(nblocks) if job.random_map and job.distribution == "random" else None
-        self.r = _Uniform(rng)
+        self.n = job.region_bytes // job.grain
+        self.map = _BlockMap(self.n) if job.random_map and job.distribution == "random" else None
+        g_u, g_zone, g_skew = rng.spawn(3)
+        self.r = _Uniform(g_u)
         self.skew = None
-        if job.distribution != "random":
-            self.skew = _Skewed(job.distribution, nblocks, job.dist_param, job.dist_center, rng)
+        self.zones = {}
+        self.issued = dict.fromkeys(DDIRS, 0)
+        if job.distribution in ("zipf", "pareto", "normal"):
+            self.skew = _Skewed(job.distribution, self.n, job.dist_param, job.dist_center, g_skew)
+        elif job.distribution in ("zoned", "zoned_abs"):
+            self.rz = _Uniform(g_zone)
+            for d in job.directions:
+                zb = job.zone_blocks(d)
+                if zb:                                   # v in 1..100 picks the zone, as fio's index table
+                    pick = np.repeat(np.arange(len(zb)), [a for a, _, _ in zb])
+                    self.zones[d] = (pick, [(lo, hi) for _, lo, hi in zb])
 
-    def next(self, bs: int) -> tuple[int, int]:
-        g = self.grain
+    def _block(self, d: str) -> int | None:
+        job = self.job
         if self.skew is not None:
-            b = self.skew.next()
-        else:
-            b = self.r.integers(self.n)
+            return self.skew.next()
+        if job.distribution == "sequence":
+            k = self.issued[d]
+            self.issued[d] += 1
+            seq = job.sequence
+            b = seq[k % len(seq)] + (k // len(seq) * len(seq) if job.sequence_stride else 0)
+            return b if b < self.n else None
+        z = self.zones.get(d)
+        if z is not None:
+            lo, hi = z[1][z[0][self.rz.integers(100)]]
+            return lo + self.r.integers(hi - lo) if hi > lo else lo
+        return self.r.integers(self.n)
+
+    def next(self, bs: int, d: str) -> tuple[int, int] | None:
+        g = self.grain
+        b = self._block(d)
+        if b is None:
+            return None
         want = -(-bs // g)
         if self.map is None:
             nblk = min(want, self.n - b)
@@ -291,7 +433,7 @@ class _BlockMap:
 
 def _scatter(v: np.ndarray) -> np.ndarray:
     """A 64-bit mixing hash (splitmix64's finalizer) on uint64 ranks: spreads the hot ranks
-    over the region the way fio's __hash_u64 spreads its zipf/pareto ranks."""
+    over the region the way fio's __hash_u64 spreads its zipf/pareto/normal ranks."""
     v = v.astype(np.uint64)
     v = (v ^ (v >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     v = (v ^ (v >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
@@ -299,11 +441,14 @@ def _scatter(v: np.ndarray) -> np.ndarray:
 
 
 class _Skewed:
-    """Block numbers of a zipf or pareto distribution over n blocks, as fio's lib/zipf.c
-    draws them: a rank, hashed, plus an offset (random, or n x center), modulo n.
+    """Block numbers of a zipf, pareto or normal distribution over n blocks, as fio's
+    lib/zipf.c and lib/gauss.c draw them: a rank, hashed, plus an offset, modulo n.
 
     zipf: Gray et al., 'Quickly generating billion-record synthetic databases' (the zeta
-    sum capped at 10^7 terms like fio); pareto: rank (n - 1) x u^(log h / log(1 - h)).
+    sum capped at 10^7 terms like fio); pareto: rank (n - 1) x u^(log h / log(1 - h));
+    normal: the mean of 12 uniform draws over 0..n plus a uniform deviation of width
+    n x dev / 100 (halved while it would pass n). The offset is random for zipf and pareto
+    and 0 for normal, or n x center (normal: n x (center - 0.5)) when a center is given.
     """
 
     def __init__(self, kind: str, n: int, param: float, center: float, rng: np.random.Generator):
@@ -319,22 +464,40 @@ class _Skewed:
             self.zeta2 = 1.0 + 0.5 ** theta
             self.alpha = 1.0 / (1.0 - theta)
             self.eta = (1.0 - (2.0 / n) ** (1.0 - theta)) / (1.0 - self.zeta2 / zetan) if n > 2 else 0.0
-        else:
+        elif kind == "pareto":
             self.power = math.log(param) / math.log(1.0 - param)
-        self.off = int(n * center) if center >= 0 else int(rng.integers(0, 1 << 32))
+        else:
+            self.stddev = min(math.ceil(n * param / 100.0), n // 2) if param else 0
+        if kind == "normal":
+            self.off = int(n * (center - 0.5)) if center >= 0 else 0
+        else:
+            self.off = int(n * center) if center >= 0 else int(rng.integers(0, 1 << 32))
         self.buf = np.empty(0, dtype=np.int64)
         self.i = 0
 
     def _fill(self) -> None:
-        u = self.rng.random(_BATCH)
         n = self.n
-        if self.kind == "zipf":
-            z = u * self.zetan
-            tail = np.floor(n * np.maximum(self.eta * u - self.eta + 1.0, 0.0) ** self.alpha)
-            rank = np.where(z < 1.0, 1, np.where(z < self.zeta2, 2, 1 + np.minimum(tail, n - 1))) - 1
+        if self.kind == "normal":
+            s = (self.rng.integers(0, n + 1, (_BATCH, _GAUSS_ITERS)).sum(axis=1) + _GAUSS_ITERS - 1) // _GAUSS_ITERS
+            if self.stddev:
+                dev = self.rng.integers(0, self.stddev, _BATCH) - self.stddev // 2
+                for _ in range(64):                  # fio: while (dev + sum >= nranges) dev /= 2
+                    over = dev + s >= n
+                    if not over.any():
+                        break
+                    dev = np.where(over, np.fix(dev / 2).astype(np.int64), dev)
+                s = s + dev
+            rank = s.astype(np.int64).view(np.uint64)    # a negative sum wraps, as fio's unsigned one
         else:
-            rank = np.floor((n - 1) * u ** self.power)
-        h = _scatter(rank.astype(np.int64)) % np.uint64(n)
+            u = self.rng.random(_BATCH)
+            if self.kind == "zipf":
+                z = u * self.zetan
+                tail = np.floor(n * np.maximum(self.eta * u - self.eta + 1.0, 0.0) ** self.alpha)
+                rank = np.where(z < 1.0, 1, np.where(z < self.zeta2, 2, 1 + np.minimum(tail, n - 1))) - 1
+            else:
+                rank = np.floor((n - 1) * u ** self.power)
+            rank = rank.astype(np.int64)
+        h = _scatter(rank) % np.uint64(n)
         self.buf = ((h + np.uint64(self.off % n)) % np.uint64(n)).astype(np.int64)
         self.i = 0
 
@@ -350,7 +513,7 @@ class _Skewed:
 
 _SIZE = re.compile(r"^(0x[0-9a-f]+|\d+)\s*([kmgtp]?)(i?)(b?)$", re.IGNORECASE)
 _TIME = re.compile(r"^(\d+)\s*(d|h|m|s|sec|ms|msec|us|usec)?$", re.IGNORECASE)
-_TIME_NS = {None: 10**9, "s": 10**9, "sec": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9,
+_TIME_NS = {"s": 10**9, "sec": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9,
             "ms": 10**6, "msec": 10**6, "us": 10**3, "usec": 10**3}
 
 
@@ -390,7 +553,16 @@ class _Ctx:
         binary = (kb_base == 1024) != iec
         return num * (1024 if binary else 1000) ** power
 
-    def size_or_pct(self, kb_base: int, whole: int) -> tuple[int, bool]:
+    def irange(self, kb_base: int, text: str | None = None) -> tuple[int, int]:
+        """'lo-hi' or 'lo:hi' (swapped when lo > hi, as fio does), or one size for both."""
+        t = (self.text if text is None else text).strip()
+        lo_t, sep, hi_t = t.replace(":", "-").partition("-")
+        lo = self.size(kb_base, lo_t)
+        hi = self.size(kb_base, hi_t) if sep else lo
+        return (lo, hi) if lo <= hi else (hi, lo)
+
+    def size_or_pct(self, kb_base: int) -> tuple[float, bool]:
+        """(bytes, False) or (fraction of the device, True)."""
         t = self.text.strip()
         if t.endswith("%"):
             try:
@@ -399,7 +571,7 @@ class _Ctx:
                 raise self.fail(f"{t!r} is not a percentage") from None
             if not 0 < pct <= 100:
                 raise self.fail(f"{t!r}: a percentage must be in (0, 100]")
-            return int(whole * pct / 100), True
+            return pct / 100, True
         return self.size(kb_base), False
 
     def integer(self, lo: int = 0, hi: int | None = None) -> int:
@@ -422,28 +594,26 @@ class _Ctx:
             return False
         raise self.fail(f"{self.opt.value!r} is not a boolean (0 or 1)")
 
-    def time_ns(self) -> int:
-        t = self.text.strip()
+    def time_ns(self, unit: str = "s", text: str | None = None) -> int:
+        """A time; a bare number is in `unit` (seconds for runtime, microseconds for
+        thinktime, as fio reads each)."""
+        t = (self.text if text is None else text).strip()
         m = _TIME.match(t)
         if not m:
             raise self.fail(f"{t!r} is not a time (e.g. 30, 10s, 500ms, 2m)")
-        return int(m.group(1)) * _TIME_NS[m.group(2).lower() if m.group(2) else None]
+        return int(m.group(1)) * _TIME_NS[(m.group(2) or unit).lower()]
 
-    def per_ddir(self) -> list[str | None]:
+    def per_ddir(self, text: str | None = None) -> list[str | None]:
         """fio's comma rule: read,write,trim; a value not ending in a comma carries on."""
-        parts = self.text.split(",")
+        parts = (self.text if text is None else text).split(",")
         if len(parts) > 3:
             raise self.fail("at most three comma-separated values (read,write,trim)")
-        out = []
-        for i in range(3):
-            p = parts[i] if i < len(parts) else parts[-1]
-            out.append(p.strip() or None)
-        return out
+        return [(parts[i] if i < len(parts) else parts[-1]).strip() or None for i in range(3)]
 
 
-def _split_lines(text: str, source: str) -> list[tuple[str | None, list[_Opt], int]]:
+def _split_lines(text: str, source: str) -> list[tuple[str, list[_Opt], int]]:
     """[(section name, options, line)] in file order."""
-    sections: list[tuple[str | None, list[_Opt], int]] = []
+    sections: list[tuple[str, list[_Opt], int]] = []
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = re.split(r"\s[#;]", raw, maxsplit=1)[0].strip()
         if not line or line[0] in "#;":
@@ -457,46 +627,89 @@ def _split_lines(text: str, source: str) -> list[tuple[str | None, list[_Opt], i
             raise FioJobError(f"option outside any [section]: {raw.strip()!r}", source=source, line=lineno)
         name, eq, value = line.partition("=")
         name = name.strip().lower()
-        if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        if not re.fullmatch(r"[a-z_][a-z0-9_-]*", name):
             raise FioJobError(f"malformed line {raw.strip()!r}", source=source, line=lineno)
-        sections[-1][1].append(_Opt(name, value.strip() if eq else None, lineno))
+        sections[-1][1].append(_Opt(ALIASES.get(name, name), value.strip() if eq else None, lineno))
     return sections
 
 
-def load_fio_job(path, *, device_bytes: int, sector_nbytes: int = 4096) -> list[JobSpec]:
+@dataclass(frozen=True)
+class FioJobFile:
+    """What a job file asks for: its jobs (one per numjobs clone), the options it set that
+    do not shape the I/O here (`ignored`, sorted), and `scaled`: a note when its offsets
+    and sizes were scaled to fit the device ("" when not)."""
+    jobs: list
+    ignored: tuple = ()
+    scaled: str = ""
+    source: str = "<job>"
+
+    @property
+    def phases(self) -> list[list[JobSpec]]:
+        """The jobs by stonewall group, in order."""
+        out: dict[int, list] = {}
+        for j in self.jobs:
+            out.setdefault(j.phase, []).append(j)
+        return [out[k] for k in sorted(out)]
+
+    def notes(self) -> list[str]:
+        """One line each for what was scaled and what was ignored."""
+        out = [f"scaled: {self.scaled}"] if self.scaled else []
+        if self.ignored:
+            out.append("ignored (they do not shape the I/O here): " + ", ".join(self.ignored))
+        return out
+
+
+def load_fio_job(path, *, device_bytes: int) -> FioJobFile:
     """parse_fio_job on a file; errors name the file."""
     with open(path, encoding="utf-8") as f:
         text = f.read()
-    return parse_fio_job(text, device_bytes=device_bytes, sector_nbytes=sector_nbytes, source=str(path))
+    return parse_fio_job(text, device_bytes=device_bytes, source=str(path))
 
 
-def parse_fio_job(text: str, *, device_bytes: int, sector_nbytes: int = 4096,
-                  source: str = "<job>") -> list[JobSpec]:
+def parse_fio_job(text: str, *, device_bytes: int, source: str = "<job>") -> FioJobFile:
     """Every job of a fio job file, as JobSpecs against a device of `device_bytes` bytes
-    (one per numjobs clone). Sizes must be multiples of `sector_nbytes`."""
-    if device_bytes < sector_nbytes:
+    (one per numjobs clone). When the file's jobs reach past the end of the device, every
+    offset and size given in bytes (and io_size) is scaled down just enough for them to
+    end inside it, so the layout keeps its proportions -- a job for a 10 GiB file means a
+    large span of the drive; percentages of the device stay as they are."""
+    if device_bytes < 4096:
         raise ValueError(f"device of {device_bytes} bytes is smaller than one sector")
     glob: list[_Opt] = []
-    jobs: list[JobSpec] = []
-    index = 0
+    raws = []
+    phase = 0
     for name, opts, lineno in _split_lines(text, source):
         if name.lower() == "global":
             glob = glob + opts
             continue
-        jobs.extend(_build(name, glob + opts, lineno, index, device_bytes, sector_nbytes, source))
-        index += 1
-    if not jobs:
+        raw = _parse_section(name, glob + opts, lineno, len(raws), source)
+        if raw["stonewall"] and raws:
+            phase += 1
+        raw["phase"] = phase
+        raws.append(raw)
+    if not raws:
         raise FioJobError("no job sections (only [global])", source=source)
-    return jobs
+    reach = max(sum(_reach(r, device_bytes)) for r in raws)
+    scale = min((_fit(r, device_bytes) for r in raws), default=1.0)
+    jobs = [j for r in raws for j in _resolve(r, device_bytes, scale, source)]
+    ignored = sorted({o for r in raws for o in r["options"] if o in IGNORED})
+    note = ""
+    if scale < 1.0:
+        note = (f"the jobs reach {int(reach):,} bytes into a device of {device_bytes:,}: every offset and size "
+                f"in bytes (and io_size) x {scale:.4g}")
+    return FioJobFile(jobs, tuple(ignored), note, source)
 
 
-def _build(section: str, opts: list[_Opt], lineno: int, index: int, device_bytes: int, sector: int,
-           source: str) -> list[JobSpec]:
-    s: dict = dict(name=section, rw="read", bs=[None] * 3, bssplit=None, ba=None, size=None, offset=0,
-                   offset_pct=False, inc=0, inc_pct=False, io_size=0, number_ios=0, loops=1, rwmixread=50,
-                   map=True, dist=("random", 0.0, -1.0), runtime=0, time_based=False, seed=DEFAULT_SEED,
-                   iodepth=1, numjobs=1, kb_base=1024)
-    lines: dict[str, int] = {}
+def _parse_section(section: str, opts: list[_Opt], lineno: int, index: int, source: str) -> dict:
+    """The options of one job section, parsed (not yet resolved against a device)."""
+    s: dict = dict(name=section, index=index, line=lineno, rw="read", bs=[None] * 3, bsrange=None, bssplit=None,
+                   ba=None, size=None, filesize=None, offset=(0, False), offset_align=0, inc=(0, False),
+                   io_size=0, number_ios=0, loops=1, rwmixread=50, map=True, dist=("random", 0.0, -1.0),
+                   zones=None, sequence=(), stride=False, perc_rand=[100] * 3, runtime=0, time_based=False,
+                   ramp=0, startdelay=(0, 0), stonewall=False, exitall=False, rate=[0] * 3, rate_iops=[0] * 3,
+                   poisson=False, think=0, think_blocks=1, think_issue=False, think_iotime=0, fsync=0,
+                   end_fsync=False, seed=DEFAULT_SEED, iodepth=1, numjobs=1, kb_base=1024, lines={},
+                   options={o.name: o.value for o in opts})
+    lines: dict[str, int] = s["lines"]
     # kb_base changes how every size parses, so it applies first
     for o in opts:
         if o.name == "kb_base":
@@ -513,28 +726,35 @@ def _build(section: str, opts: list[_Opt], lineno: int, index: int, device_bytes
             continue
         if n == "name":
             s["name"] = c.text.strip()
-        elif n in ("rw", "readwrite"):
+        elif n == "rw":
             v = c.text.strip().lower()
             if ":" in v:
-                raise c.fail(f"{v!r}: the ':<nr>' offset modifier is not supported")
+                raise c.fail(f"{v!r}: the ':<nr>' offset modifier is not modeled")
             if v not in RW_MODES:
-                raise c.fail(f"{v!r} is not supported (supported: {', '.join(RW_MODES)})")
+                raise c.fail(f"{v!r} is not modeled (modeled: {', '.join(RW_MODES)})")
             s["rw"] = v
-        elif n in ("bs", "blocksize"):
+        elif n == "bs":
             s["bs"] = [None if p is None else c.size(kb, p) for p in c.per_ddir()]
+        elif n == "bsrange":
+            s["bsrange"] = [None if p is None else c.irange(kb, p) for p in c.per_ddir()]
         elif n == "bssplit":
             s["bssplit"] = [None if p is None else _bssplit(c, p, kb) for p in c.per_ddir()]
-        elif n in ("blockalign", "ba"):
-            if "," in c.text:
-                raise c.fail("one alignment for all directions is supported, not per direction")
-            s["ba"] = c.size(kb)
+        elif n == "blockalign":
+            vals = {c.size(kb, p) for p in c.per_ddir() if p is not None}
+            if len(vals) > 1:
+                raise c.fail("one alignment for all directions is modeled, not one per direction")
+            s["ba"] = vals.pop() if vals else None
         elif n == "size":
-            s["size"] = c.size_or_pct(kb, device_bytes)[0]
+            s["size"] = c.size_or_pct(kb)
+        elif n == "filesize":
+            s["filesize"] = c.irange(kb)
         elif n == "offset":
-            s["offset"], s["offset_pct"] = c.size_or_pct(kb, device_bytes)
+            s["offset"] = c.size_or_pct(kb)
+        elif n == "offset_align":
+            s["offset_align"] = c.size(kb)
         elif n == "offset_increment":
-            s["inc"], s["inc_pct"] = c.size_or_pct(kb, device_bytes)
-        elif n in ("io_size", "io_limit"):
+            s["inc"] = c.size_or_pct(kb)
+        elif n == "io_size":
             s["io_size"] = c.size(kb)
         elif n == "number_ios":
             s["number_ios"] = c.integer()
@@ -542,83 +762,237 @@ def _build(section: str, opts: list[_Opt], lineno: int, index: int, device_bytes
             s["loops"] = c.integer(1)
         elif n == "rwmixread":
             s["rwmixread"] = c.integer(0, 100)
-        elif n == "rwmixwrite":
+        elif n == "rwmixwrite":                       # fio: the later of the two wins
             s["rwmixread"] = 100 - c.integer(0, 100)
         elif n == "norandommap":
             s["map"] = not c.boolean()
         elif n == "random_distribution":
-            s["dist"] = _distribution(c)
+            s["dist"], s["zones"], s["sequence"] = _distribution(c, kb)
+        elif n == "random_sequence_stride":
+            s["stride"] = c.boolean()
+        elif n == "percentage_random":
+            s["perc_rand"] = [100 if p is None else _pct(c, p) for p in c.per_ddir()]
         elif n == "runtime":
             s["runtime"] = c.time_ns()
         elif n == "time_based":
             s["time_based"] = c.boolean()
-        elif n in ("randseed", "seed"):
+        elif n == "ramp_time":
+            s["ramp"] = c.time_ns()
+        elif n == "startdelay":
+            lo_t, sep, hi_t = c.text.strip().replace(":", "-").partition("-")
+            lo = c.time_ns("s", lo_t)
+            hi = c.time_ns("s", hi_t) if sep else lo
+            s["startdelay"] = (min(lo, hi), max(lo, hi))
+        elif n == "stonewall":
+            s["stonewall"] = c.boolean()
+        elif n == "exitall":
+            s["exitall"] = c.boolean()
+        elif n in ("rate", "rate_iops"):
+            s[n] = [0 if p is None else c.size(kb, p) if n == "rate" else _int(c, p) for p in c.per_ddir()]
+        elif n == "rate_process":
+            v = c.text.strip().lower()
+            if v not in ("linear", "poisson"):
+                raise c.fail(f"{v!r} is not linear or poisson")
+            s["poisson"] = v == "poisson"
+        elif n == "thinktime":
+            s["think"] = c.time_ns("us")
+        elif n == "thinktime_spin":
+            c.time_ns("us")                           # spent inside thinktime: the stall is thinktime
+        elif n == "thinktime_blocks":
+            s["think_blocks"] = c.integer(1)
+        elif n == "thinktime_blocks_type":
+            v = c.text.strip().lower()
+            if v not in ("complete", "issue"):
+                raise c.fail(f"{v!r} is not complete or issue")
+            s["think_issue"] = v == "issue"
+        elif n == "thinktime_iotime":
+            s["think_iotime"] = c.time_ns()
+        elif n == "fsync":
+            s["fsync"] = c.integer()
+        elif n == "end_fsync":
+            s["end_fsync"] = c.boolean()
+        elif n == "nrfiles":
+            if c.integer(1) != 1:
+                raise c.fail("one file per job is modeled (nrfiles=1)")
+        elif n == "randseed":
             s["seed"] = c.integer(0, 2**64 - 1)
-        elif n in ("randrepeat", "allrandrepeat"):
-            c.boolean()
+        elif n == "randrepeat":
+            c.boolean()                                # runs here always repeat: randseed varies them
         elif n == "iodepth":
             s["iodepth"] = c.integer(1, 1 << 16)
         elif n == "numjobs":
             s["numjobs"] = c.integer(1, 1 << 12)
         else:
-            raise c.fail("unsupported fio option (supported: " + ", ".join(SUPPORTED)
-                         + "; ignored: ioengine, direct, filename and other options that do not "
-                           "change the I/O pattern)")
+            raise c.fail("not modeled: this fio option would change the I/O pattern, or is not a fio "
+                         "option (docs/fio-jobs.md lists the options ox compare takes)")
+    if s["time_based"] and not s["runtime"]:
+        raise FioJobError("needs a runtime", source=source, line=lines["time_based"], option="time_based")
+    if s["think_iotime"] and "thinktime_blocks" not in lines:
+        s["think_blocks"] = 0                          # fio: iotime alone, without the per-block default
+    return s
+
+
+def _reach(s: dict, device: int) -> tuple[float, float]:
+    """How far into the device the last clone's region ends, before any scaling: (the part
+    given as percentages of the device, the part given in bytes)."""
+    pct = absolute = 0.0
+    for v, times in ((s["offset"], 1), (s["inc"], s["numjobs"] - 1),
+                     (s["size"] if not s["filesize"] else None, 1)):
+        if v is not None:
+            pct, absolute = (pct + v[0] * times * device, absolute) if v[1] else (pct, absolute + v[0] * times)
+    if s["filesize"]:
+        absolute += s["filesize"][1]
+    return pct, max(absolute, LBA_NBYTES if not pct else 0)
+
+
+def _fit(s: dict, device: int) -> float:
+    """The factor on the byte extents that makes the job end inside the device (1: it
+    does already; percentages alone past the end are capped there, not scaled)."""
+    pct, absolute = _reach(s, device)
+    if pct + absolute <= device or pct >= device or not absolute:
+        return 1.0
+    return (device - pct) / absolute
+
+
+def _resolve(s: dict, device: int, scale: float, source: str) -> list[JobSpec]:
+    """The job's clones as JobSpecs on a device of `device` bytes, extents x `scale`."""
+    lines = s["lines"]
 
     def fail(option: str, message: str) -> FioJobError:
-        return FioJobError(message, source=source, line=lines.get(option, lineno), option=option)
+        return FioJobError(message, source=source, line=lines.get(option, s["line"]), option=option)
+
+    def val(v):                                       # percentages of the device are not scaled
+        return v[0] * device if v[1] else v[0] * scale
 
     dirs = RW_MODES[s["rw"]]
     block_sizes = {}
     for i, d in enumerate(DDIRS):
-        split = s["bssplit"][i] if s["bssplit"] is not None else None
-        if split is None:
+        opt = "bs"
+        if s["bssplit"] is not None and s["bssplit"][i] is not None:
+            split, opt = s["bssplit"][i], "bssplit"
+        elif s["bsrange"] is not None and s["bsrange"][i] is not None:
+            split, opt = _bsrange(*s["bsrange"][i]), "bsrange"
+        else:
             split = ((s["bs"][i] or 4096, 100.0),)
-        for size, _ in split:
-            opt = "bssplit" if s["bssplit"] is not None and s["bssplit"][i] is not None else "bs"
-            if size <= 0 or size % sector:
-                raise fail(opt, f"{size} bytes is not a multiple of the {sector}-byte sector")
+        if d in dirs:
+            for size, _ in split:
+                if size <= 0 or size % LBA_NBYTES:
+                    raise fail(opt, f"{size} bytes is not a multiple of {LBA_NBYTES} bytes (the logical block)")
         block_sizes[d] = tuple(split)
-    used = [sz for d in dirs for sz, _ in block_sizes[d]]
-    grain = s["ba"] or min(used)
-    if s["ba"] is not None and (s["ba"] <= 0 or s["ba"] % sector):
-        raise fail("blockalign" if "blockalign" in lines else "ba",
-                   f"{s['ba']} bytes is not a multiple of the {sector}-byte sector")
-    dist, param, center = s["dist"]
-    random_map = s["map"] and s["ba"] is None and dist == "random"
-    if s["time_based"] and not s["runtime"]:
-        raise fail("time_based", "needs a runtime")
-    offset = s["offset"]
-    if s["offset_pct"]:
-        offset -= offset % grain
-    elif offset % sector:
-        raise fail("offset", f"{offset} is not a multiple of the {sector}-byte sector")
-    inc = s["inc"] - s["inc"] % grain if s["inc_pct"] else s["inc"]
-    if inc % sector:
-        raise fail("offset_increment", f"{inc} is not a multiple of the {sector}-byte sector")
+    min_bs = min(sz for d in dirs for sz, _ in block_sizes[d])
+    ba = s["ba"] if s["rw"].startswith("rand") else None      # fio aligns only random I/O to it
+    if ba is not None and (ba <= 0 or ba % LBA_NBYTES):
+        raise fail("blockalign", f"{ba} bytes is not a multiple of {LBA_NBYTES} bytes (the logical block)")
+    grain = ba or min_bs
+    kind, param, center = s["dist"]
+    # fio: a blockalign other than the block size, or a non-uniform distribution, turns the map off
+    random_map = s["map"] and grain == min_bs and kind == "random"
 
+    def align(x: float, to: int) -> int:
+        return int(x) - int(x) % to
+
+    offset = align(val(s["offset"]), s["offset_align"] or grain) if s["offset"][1] or scale != 1.0 \
+        else int(s["offset"][0])
+    inc = align(val(s["inc"]), s["offset_align"] or grain) if s["inc"][1] or scale != 1.0 else int(s["inc"][0])
+    if offset % LBA_NBYTES:
+        raise fail("offset", f"{offset} is not a multiple of {LBA_NBYTES} bytes (the logical block)")
+    if inc % LBA_NBYTES:
+        raise fail("offset_increment", f"{inc} is not a multiple of {LBA_NBYTES} bytes (the logical block)")
+    rate = [r if r else iops * min(sz for sz, _ in block_sizes[d]) for r, iops, d in
+            zip(s["rate"], s["rate_iops"], DDIRS)]       # fio: rate_iops x the smallest block size
+    seq_rng = np.random.default_rng([s["seed"], s["index"], 1 << 20])
     out = []
     for k in range(s["numjobs"]):
         start = offset + k * inc
-        if start >= device_bytes:
+        if start >= device:
             raise fail("offset_increment" if k else "offset",
-                       f"clone {k} would start at {start}, past the device's {device_bytes} bytes")
-        region = device_bytes - start if s["size"] is None else min(s["size"], device_bytes - start)
+                       f"clone {k} would start at {start}, past the device's {device} bytes")
+        if s["filesize"]:
+            lo, hi = s["filesize"]
+            want = (lo + int(seq_rng.integers(0, hi - lo + 1))) * scale
+            opt = "filesize"
+        elif s["size"]:
+            want, opt = val(s["size"]), "size"
+        else:
+            want, opt = device - start, "size"
+        region = min(int(want), device - start)
         region -= region % grain
         if region < grain:
-            raise fail("size", f"the region of {region} bytes holds no block of {grain} bytes")
-        io_bytes = s["io_size"] or region
-        io_bytes -= io_bytes % grain
+            raise fail(opt, f"the region of {region} bytes holds no block of {grain} bytes")
+        if s["io_size"]:
+            io_bytes = int(s["io_size"] * scale)
+        elif s["filesize"] and s["size"]:              # fio: with filesize, size is the io_size
+            io_bytes = int(val(s["size"]))
+        else:
+            io_bytes = region
+        io_bytes -= io_bytes % LBA_NBYTES
         if io_bytes <= 0:
-            raise fail("io_size", f"less than one block of {grain} bytes")
-        seed = int(np.random.SeedSequence([s["seed"], index, k]).generate_state(1, np.uint64)[0])
-        out.append(JobSpec(name=s["name"], clone=k, rw=s["rw"], block_sizes=block_sizes, region_offset=start,
-                           region_bytes=region, io_bytes=io_bytes, grain=grain, rwmixread=s["rwmixread"],
-                           random_map=random_map, distribution=dist, dist_param=param, dist_center=center,
-                           number_ios=s["number_ios"], loops=s["loops"], iodepth=s["iodepth"],
-                           runtime_ns=s["runtime"], time_based=s["time_based"], seed=seed, line=lineno,
-                           options={o.name: o.value for o in opts}))
+            raise fail("io_size", f"less than one block of {LBA_NBYTES} bytes")
+        zones = {}
+        if s["zones"] is not None:
+            for i, d in enumerate(DDIRS):
+                z = s["zones"][i]
+                if not z:
+                    continue
+                if kind == "zoned_abs":
+                    total = z[-1][2]
+                    f = min(1.0, scale, region / total)
+                    z = tuple((a, int(lo * f) - int(lo * f) % grain, int(hi * f) - int(hi * f) % grain)
+                              for a, lo, hi in z)
+                zones[d] = z
+        if kind == "sequence" and max(s["sequence"]) >= region // grain:
+            raise fail("random_distribution", f"block {max(s['sequence'])} is past the region's "
+                                              f"{region // grain} blocks of {grain} bytes")
+        lo_d, hi_d = s["startdelay"]
+        delay = lo_d + int(seq_rng.integers(0, hi_d - lo_d + 1)) if hi_d > lo_d else lo_d
+        seed = int(np.random.SeedSequence([s["seed"], s["index"], k]).generate_state(1, np.uint64)[0])
+        out.append(JobSpec(
+            name=s["name"], clone=k, rw=s["rw"], block_sizes=block_sizes, region_offset=start, region_bytes=region,
+            io_bytes=io_bytes, grain=grain, index=s["index"], phase=s["phase"], rwmixread=s["rwmixread"],
+            random_map=random_map, distribution=kind, dist_param=param, dist_center=center, zones=zones,
+            sequence=tuple(s["sequence"]), sequence_stride=s["stride"], percentage_random=tuple(s["perc_rand"]),
+            number_ios=s["number_ios"], loops=s["loops"], iodepth=s["iodepth"], runtime_ns=s["runtime"],
+            time_based=s["time_based"], ramp_ns=s["ramp"], start_ns=delay, rate_bps=tuple(rate),
+            rate_poisson=s["poisson"], thinktime_ns=s["think"], thinktime_blocks=s["think_blocks"],
+            thinktime_issue=s["think_issue"], thinktime_iotime_ns=s["think_iotime"], fsync_every=s["fsync"],
+            end_fsync=s["end_fsync"], exitall=s["exitall"], seed=seed, line=s["line"], options=s["options"]))
     return out
+
+
+def _int(c: _Ctx, text: str) -> int:
+    try:
+        v = int(text.strip(), 0)
+    except ValueError:
+        raise c.fail(f"{text.strip()!r} is not an integer") from None
+    if v < 0:
+        raise c.fail(f"{v} is negative")
+    return v
+
+
+def _pct(c: _Ctx, text: str) -> int:
+    v = _int(c, text)
+    if v > 100:
+        raise c.fail(f"{v} is more than 100")
+    return v
+
+
+def _bsrange(lo: int, hi: int) -> tuple[tuple[int, float], ...]:
+    """fio's bsrange draw as weights: minbs + maxbs x u, rounded down to a multiple of
+    minbs and capped at maxbs (get_next_buflen), so k x minbs has the share of u that
+    lands on it."""
+    if lo == hi:
+        return ((lo, 100.0),)
+    out: dict[int, float] = {}
+    k = 1
+    while True:
+        u0 = (k - 1) * lo / hi                      # minbs + maxbs*u in [k*lo, (k+1)*lo)
+        if u0 >= 1.0:
+            break
+        u1 = min(1.0, k * lo / hi)
+        size = min(k * lo, hi)
+        out[size] = out.get(size, 0.0) + 100.0 * (u1 - u0)
+        k += 1
+    return tuple((s, w) for s, w in out.items() if w > 0)
 
 
 def _bssplit(c: _Ctx, text: str, kb: int) -> tuple[tuple[int, float], ...]:
@@ -652,22 +1026,79 @@ def _bssplit(c: _Ctx, text: str, kb: int) -> tuple[tuple[int, float], ...]:
     return tuple((size, pct) for size, pct in entries if pct > 0)
 
 
-def _distribution(c: _Ctx) -> tuple[str, float, float]:
+def _zones(c: _Ctx, text: str, kb: int, absolute: bool) -> tuple[tuple[int, int, int], ...]:
+    """One direction's 'access/size:...' of zoned (size in percent) or zoned_abs (bytes):
+    ((access %, start, end), ...), blank access or size percentages sharing the rest
+    evenly, as fio's zone_split_ddir."""
+    items = []
+    for item in text.split(":"):
+        a_t, slash, z_t = item.strip().partition("/")
+        if not slash:
+            raise c.fail(f"{item.strip()!r} is not ACCESS/{'SIZE' if absolute else 'PERCENT'}")
+        a = None if not a_t.strip() else _pct(c, a_t)
+        if absolute:
+            z = c.size(kb, z_t)
+        else:
+            z = None if not z_t.strip() else _pct(c, z_t)
+        items.append([a, z])
+    if len(items) > 256:
+        raise c.fail("at most 256 zones")
+    acc = sum(a for a, _ in items if a is not None)
+    miss = sum(a is None for a, _ in items)
+    if acc > 100:
+        raise c.fail(f"access percentages add up to {acc}, more than 100")
+    for it in items:
+        if it[0] is None:
+            it[0] = (100 - acc) // miss
+    if sum(a for a, _ in items) != 100:
+        raise c.fail(f"access percentages add up to {sum(a for a, _ in items)}, not 100")
+    if not absolute:
+        sz = sum(z for _, z in items if z is not None)
+        zmiss = sum(z is None for _, z in items)
+        if sz > 100:
+            raise c.fail(f"zone sizes add up to {sz}%, more than 100")
+        for it in items:
+            if it[1] is None:
+                it[1] = (100 - sz) // zmiss
+    out, pos = [], 0
+    for a, z in items:
+        out.append((a, pos, pos + z))
+        pos += z
+    return tuple(out)
+
+
+def _distribution(c: _Ctx, kb: int) -> tuple[tuple[str, float, float], list | None, tuple]:
+    """random_distribution: ((kind, parameter, center), zones per direction, sequence)."""
     t = c.text.strip().lower()
+    for kind in ("zoned_abs", "zoned"):
+        if t.startswith(kind + ":") or t.startswith(kind + "="):
+            zones = [None if p is None else _zones(c, p, kb, kind == "zoned_abs")
+                     for p in c.per_ddir(t[len(kind) + 1:])]
+            return (kind, 0.0, -1.0), zones, ()
+    if t.startswith("sequence:"):
+        try:
+            seq = tuple(int(x) for x in t[len("sequence:"):].split(","))
+        except ValueError:
+            raise c.fail(f"{t!r}: the sequence is block numbers separated by commas") from None
+        if not 1 <= len(seq) <= 64 or min(seq) < 0:
+            raise c.fail("a sequence has 1 to 64 block numbers, none negative")
+        return ("sequence", 0.0, -1.0), None, seq
     if "," in t:
-        raise c.fail("one distribution for all directions is supported, not per direction")
+        raise c.fail("one distribution for all directions is modeled, not one per direction (except zoned)")
     kind, _, rest = t.partition(":")
+    kind = {"gauss": "normal"}.get(kind, kind)
     if kind == "random":
         if rest:
             raise c.fail("random takes no parameter")
-        return "random", 0.0, -1.0
-    if kind not in ("zipf", "pareto"):
-        raise c.fail(f"{kind!r} is not supported (supported: random, zipf:THETA, pareto:H)")
+        return ("random", 0.0, -1.0), None, ()
+    if kind not in ("zipf", "pareto", "normal"):
+        raise c.fail(f"{kind!r} is not a distribution (random, zipf, pareto, normal, zoned, zoned_abs, "
+                     "sequence)")
     params = rest.split(":") if rest else []
-    if not 1 <= len(params) <= 2:
-        raise c.fail(f"{kind} needs a parameter ({kind}:VALUE[:CENTER])")
+    if len(params) > 2 or (kind != "normal" and not params):
+        raise c.fail(f"{kind} takes {kind}:VALUE[:CENTER]")
     try:
-        value = float(params[0])
+        value = float(params[0]) if params else 0.0
         center = float(params[1]) if len(params) == 2 else -1.0
     except ValueError:
         raise c.fail(f"{t!r}: parameters must be numbers") from None
@@ -675,6 +1106,8 @@ def _distribution(c: _Ctx) -> tuple[str, float, float]:
         raise c.fail("zipf theta must be positive and not 1")
     if kind == "pareto" and not 0 < value < 1:
         raise c.fail("pareto h must be in (0, 1)")
+    if kind == "normal" and not 0 <= value < 100:
+        raise c.fail("the normal deviation must be in [0, 100)")
     if len(params) == 2 and not 0 <= center <= 1:
         raise c.fail("the center must be in [0, 1]")
-    return kind, value, center
+    return (kind, value, center), None, ()

@@ -130,12 +130,60 @@ def config_lines(results) -> list[str]:
     return out
 
 
+def workload_notes(results, wl) -> list[str]:
+    """What a fio workload's report must say besides its figures: the options ignored,
+    the layout scaled, the jobs the request cap cut short (per stack where they differ),
+    each stonewall group's own figures and the measured share of each zone."""
+    d = results["workloads"][wl]
+    out = list(d.get("notes", []))
+    runs = {s: headline(results, s, wl) or {} for s in _stacks(results)}
+    cuts = {s: tuple(r.get("cut", [])) for s, r in runs.items()}
+    ramps = {s: tuple(r.get("ramp_cut", [])) for s, r in runs.items()}
+    for what, got in (("", cuts), (" ramp", ramps)):
+        for jobs in dict.fromkeys(got.values()):
+            if not jobs:
+                continue
+            where = [s for s, j in got.items() if j == jobs]
+            out.append(f"cut short{what}: the budget of {d.get('max_requests', 0):,} requests per job"
+                       f"{' (--quick)' if results.get('plan') == 'quick' else ''} ended "
+                       + ", ".join(jobs) + (f" on {', '.join(where)}" if len(where) < len(got) else "")
+                       + " before their own end")
+    for s, r in runs.items():
+        phases = r.get("phases") or []
+        if len(phases) > 1:
+            out.append(f"{s}: stonewall groups in order: " + "; ".join(
+                f"{i + 1}. {'+'.join(p['jobs'][:3])}{'...' if len(p['jobs']) > 3 else ''} "
+                f"{p['throughput_mib_s']:,.1f} MiB/s, p99.9 {p['lat_p999_us']:,.1f} us, "
+                f"WA {_fmt(p['write_amplification'], 2)}" for i, p in enumerate(phases)))
+    for s, r in runs.items():
+        agg: dict = {}                                  # (direction, zones asked) -> requests per zone
+        for per in (r.get("zones") or {}).values():
+            for dd, z in per.items():
+                key = (dd, tuple(a for a, _ in z))
+                agg[key] = [x + n for x, (_, n) in zip(agg.get(key, [0] * len(z)), z)]
+        if agg:
+            out.append(f"{s}: zoned accesses, % asked -> % measured over the run: " + "; ".join(
+                f"{dd} " + ", ".join(f"{a}->{100 * n / max(1, sum(counts)):.1f}" for a, n in zip(asked, counts))
+                for (dd, asked), counts in agg.items()))
+    rmw = {s: (r.get("rmw_writes", 0), r.get("rmw_read_bytes", 0), r.get("partial_reads", 0)) for s, r in runs.items()}
+    for counts in dict.fromkeys(rmw.values()):
+        if any(counts):
+            where = [s for s, c in rmw.items() if c == counts]
+            out.append(f"{' and '.join(where)}: {counts[0]:,} writes of part of a 4 KiB sector served by "
+                       f"read-modify-write ({counts[1]:,} bytes read first), {counts[2]:,} reads of part of one")
+    return out
+
+
 def table(results) -> str:
     """The console summary: config, headline figures per workload, QD curves, interference."""
     if "sweep" in results:
         return sweep_table(results)
     st = _stacks(results)
     lines = ["configuration:"] + ["  " + x[2:] for x in config_lines(results)]
+    for w in _workloads(results):
+        notes = workload_notes(results, w)
+        if notes:
+            lines += [f"\n{w}:"] + [f"  {n}" for n in notes]
     for key, label, d in METRICS:
         lines.append(f"\n{label}")
         lines.append("  " + "workload@QD".ljust(18) + "".join(s.rjust(16) for s in st))
@@ -359,8 +407,11 @@ def write(results, outdir) -> None:
           "Stacks: " + "; ".join(f"**{s}** = {STACKS.get(s, s)}" for s in st), "",
           f"Wall time of the run: {results['wall_s']:.0f} s.", "", "## Configuration", ""]
     md += config_lines(results) + [""]
-    md += ["## Workloads", ""] + [f"- **{w}** ({', '.join('QD ' + str(q) for q in d['qds'])}): {d['title']}"
-                                  for w, d in results["workloads"].items()] + [""]
+    md += ["## Workloads", ""]
+    for w, d in results["workloads"].items():
+        md.append(f"- **{w}** ({', '.join('QD ' + str(q) for q in d['qds'])}): {d['title']}")
+        md += [f"  - {n}" for n in workload_notes(results, w)]
+    md.append("")
     for key, label, d in METRICS:
         md += [f"## {label}", "", _md_table(results, key, d), ""]
     for w in _workloads(results):

@@ -13,14 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from ..config import SECTOR_NBYTES, Config, ConfigError
-from .engine import Engine, RunResult
+from .engine import Engine, RunResult, _delta
 from .hostclock import HostClock
-from .workloads import (MIB, Shadow, Workload, builtin_jobs, fio_jobs, interference_jobs,
-                        trace_jobs)
+from .workloads import (MIB, WALL_REQUESTS_PER_S, Shadow, Workload, builtin_jobs, estimates, fio_jobs,
+                        interference_jobs, trace_jobs)
 
 STACKS = {"pblk": "host FTL (pblk over open-channel)", "appnvm": "device FTL (AppNVM)"}
 GIB = 1 << 30
 QUICK_GEOMETRY = dict(nchannels=2, nluns=2, nblocks=32, npages=32)
+QUICK_JOB_REQUESTS = 5000       # --quick: the budget of requests of each fio job
 MEASURED = ("wall_s", "host_cpu_s", "host_cpu_s_per_gib")      # wall-clock figures: not modeled
 
 
@@ -150,7 +151,9 @@ def summarize(res: RunResult, m0: dict, m1: dict, roles=None) -> dict:
         bus_bytes=d["dma_bytes_to_device"] + d["dma_bytes_to_host"],
         media_bytes_programmed=d["media_bytes_programmed"], media_bytes_read=d["media_bytes_read"],
         verified_reads=res.verified_reads, mismatches=res.mismatches,
-        reads=int(rd.sum()), writes=int(wr.sum()), trims=int((op == 2).sum()), flushes=int((op == 3).sum()))
+        reads=int(rd.sum()), writes=int(wr.sum()), trims=int((op == 2).sum()), flushes=int((op == 3).sum()),
+        rmw_writes=res.rmw_writes, rmw_read_bytes=res.rmw_read_sectors * SECTOR_NBYTES,
+        partial_reads=res.partial_reads)
     out["bus_bytes_per_gib"] = out["bus_bytes"] / gib if gib else 0.0
     out["write_amplification"] = out["media_bytes_programmed"] / written if written else None
     out["steady_write_amplification"] = steady_wa(res.series)
@@ -237,8 +240,14 @@ def run_one(cfg: Config, mode: str, w: Workload, qd: int, seed: int, progress=No
             jobs, payload = builtin_jobs(w, qd, size, seed)
         else:
             payload = np.random.default_rng([seed, 3]).integers(0, 256, MIB, dtype=np.uint8)
-        eng = Engine(bdev, m, clock, Shadow(size // bdev.sector_nbytes), payload, stats_fn, progress)
-        if w.kind == "interference":
+        counted = w.kind in ("fio", "trace")            # their bars count requests, not bytes
+        eng = Engine(bdev, m, clock, Shadow(size // bdev.sector_nbytes), payload, stats_fn,
+                     None if counted else progress)
+        if w.kind == "fio":
+            s, res = _run_fio(eng, w, cfg, seed, stats_fn, progress)
+            lat = np.concatenate([j.lat_ns[j.op <= 1] for j in res.jobs])
+            out["cdf"] = dict(all=_cdf(lat))
+        elif w.kind == "interference":
             eng.prefill(size - size % MIB)
             m0 = m.stats()
             idle = eng.run(interference_jobs(w, size, seed, "idle"))
@@ -259,11 +268,10 @@ def run_one(cfg: Config, mode: str, w: Workload, qd: int, seed: int, progress=No
             if w.prefill:
                 region = w.region or size
                 eng.prefill(region - region % w.bs)
-            if w.kind == "fio":
-                jobs = fio_jobs(w, seed)
-            elif w.kind == "trace":
-                jobs = trace_jobs(w)
-            total = w.nbytes if w.op == "overwrite" else w.work_bytes(size)
+            if w.kind == "trace":
+                jobs = trace_jobs(w, progress)
+            total = w.nbytes if w.op == "overwrite" else int(w.trace.nbytes.sum()) if w.kind == "trace" \
+                else w.work_bytes(size)
             m0 = m.stats()
             res = eng.run(jobs, samples=w.samples if w.series else 0, series_total=total)
             m1 = m.stats()
@@ -280,13 +288,104 @@ def run_one(cfg: Config, mode: str, w: Workload, qd: int, seed: int, progress=No
         st.close()
 
 
+_PHASE_KEYS = ("requests", "bytes_written", "bytes_read", "virtual_s", "throughput_mib_s", "iops", "lat_p50_us",
+               "lat_p99_us", "lat_p999_us", "read_p999_us", "write_amplification", "media_bytes_programmed",
+               "media_bytes_read", "nvme_cmds", "bus_bytes", "rmw_writes", "rmw_read_bytes", "partial_reads",
+               "verified_reads", "mismatches")
+
+
+def _run_fio(eng: Engine, w: Workload, cfg: Config, seed: int, stats_fn, progress) -> tuple[dict, RunResult]:
+    """A fio job file on one stack: its stonewall groups one after the other (each after
+    its ramp_time run, unmeasured), with one flush at the end. The summary covers the
+    measured runs laid end to end; `phases` has each group's own figures, `cut` the jobs
+    the request cap ended, `zones` the measured share of each zone of a zoned job."""
+    m = eng.m
+    ests = {e.label: e for e in estimates(w, cfg)}
+    groups: dict[int, list] = {}
+    for spec in w.fio_jobs:
+        groups.setdefault(spec.phase, []).append(spec)
+    phases = [groups[k] for k in sorted(groups)]
+    keys = ("io_cmds", "dma_bytes_to_device", "dma_bytes_to_host", "media_bytes_programmed", "media_bytes_read")
+    moved = dict.fromkeys(keys, 0)
+    acc: dict = {}                                    # measured counter deltas so far (series)
+    jobs, series, phase_out, cut, ramp_cut = [], [], [], [], []
+    elapsed = written = 0
+    wall = cpu = 0.0
+    verified = mismatches = 0
+    rmw = [0, 0, 0]
+    for p, specs in enumerate(phases):
+        ramped = [sp for sp in specs if sp.ramp_ns]
+        if ramped:
+            rjobs, rstreams = fio_jobs(w, seed, ramped, ests, ramp=True, progress=progress)
+            eng.run(rjobs, flush=False)
+            for st in rstreams:
+                st.finish()
+                ramp_cut += [st.spec.label] if st.cut else []
+        fjobs, streams = fio_jobs(w, seed, specs, ests, progress=progress)
+        est_w = sum(ests[sp.label].requests * sp.mean_request_bytes
+                    * ((1 - sp.rwmixread / 100) if len(sp.directions) > 1 else sp.directions[0] == "write")
+                    for sp in specs)
+        m0, base = m.stats(), stats_fn()
+        res = eng.run(fjobs, samples=w.samples, series_total=max(1, int(est_w)), flush=p == len(phases) - 1)
+        m1 = m.stats()
+        for st in streams:
+            st.finish()
+            cut += [st.spec.label] if st.cut else []
+        ph = summarize(res, m0, m1)
+        phase_out.append(dict(jobs=[sp.label for sp in specs], **{k: ph[k] for k in _PHASE_KEYS}))
+        for pt in res.series:
+            series.append({k: (v + acc.get(k, 0) if isinstance(v, (int, float)) and k not in ("done",) else v)
+                           for k, v in pt.items()} | dict(host_bytes=pt["host_bytes"] + written,
+                                                          virtual_ns=pt["virtual_ns"] + elapsed))
+        for k, v in _delta(stats_fn(), base).items():
+            acc[k] = acc.get(k, 0) + v
+        for k in keys:
+            moved[k] += m1.get(k, 0) - m0.get(k, 0)
+        for j in res.jobs:
+            jobs.append(replace(j, issue_ns=j.issue_ns + elapsed, done_ns=j.done_ns + elapsed))
+        elapsed += res.end_ns - res.start_ns
+        written += sum(int(j.nbytes[j.op == 1].sum()) for j in res.jobs)
+        wall, cpu = wall + res.wall_s, cpu + res.cpu_s
+        verified, mismatches = verified + res.verified_reads, mismatches + res.mismatches
+        rmw = [rmw[0] + res.rmw_writes, rmw[1] + res.rmw_read_sectors, rmw[2] + res.partial_reads]
+    for pt in series:
+        pt["done"] = min(1.0, pt["host_bytes"] / written) if written else 1.0
+    res = RunResult(jobs, 0, elapsed, wall, cpu, verified, mismatches, series, *rmw)
+    s = summarize(res, dict.fromkeys(keys, 0), moved)
+    s.update(phases=phase_out, cut=cut, ramp_cut=ramp_cut, zones=_zone_shares(w, jobs),
+             estimate={lab: e.requests for lab, e in ests.items()})
+    return s, res
+
+
+def _zone_shares(w: Workload, jobs: list) -> dict:
+    """For each zoned job: per direction, [access % asked, requests measured] per zone."""
+    out = {}
+    by_label = {j.name: j for j in jobs}
+    for spec in w.fio_jobs:
+        j = by_label.get(spec.label)
+        if j is None or not spec.zones:
+            continue
+        per = {}
+        for d, code in (("read", 0), ("write", 1), ("trim", 2)):
+            zb = spec.zone_blocks(d)
+            mine = j.op == code
+            if not zb or not mine.any():
+                continue
+            blk = (j.offset[mine] - spec.region_offset) // spec.grain
+            per[d] = [[a, int(np.count_nonzero((blk >= lo) & (blk < hi)))] for a, lo, hi in zb]
+        out[spec.label] = per
+    return out
+
+
 # ---------------------------------------------------------------- the whole plan
 
-def _bar(total: int, progress: bool, desc: str):
+def _bar(total: int, progress: bool, desc: str, unit: str = "B"):
     if not progress:
         return None
     from tqdm import tqdm
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, dynamic_ncols=True)
+    if unit == "B":
+        return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, dynamic_ncols=True)
+    return tqdm(total=total, unit=unit, unit_scale=True, desc=desc, dynamic_ncols=True)
 
 
 def _prefill_bytes(w: Workload, cap: int) -> int:
@@ -295,12 +394,66 @@ def _prefill_bytes(w: Workload, cap: int) -> int:
     return (w.region or cap) if w.prefill else 0
 
 
+def counts_requests(w: Workload) -> bool:
+    """fio and trace workloads count their progress in requests, built-ins in bytes."""
+    return w.kind in ("fio", "trace")
+
+
+def work(w: Workload, cfg: Config) -> int:
+    """A workload's share of a progress bar at one queue depth on one stack: estimated
+    requests (ramps included) for fio and traces, bytes (prefill included) for built-ins."""
+    if counts_requests(w):
+        return sum(e.requests + e.ramp for e in estimates(w, cfg))
+    cap = capacity(cfg)
+    return w.work_bytes(cap) + _prefill_bytes(w, cap)
+
+
+def estimate_lines(plan: Plan, nstacks: int) -> list[str]:
+    """What the run is expected to do and take, before it starts: each fio job's
+    estimated requests (and which the cap cuts), and the wall time they take at the
+    engine's pace; a line of warning when that is over an hour."""
+    out, total = [], 0
+    for w in plan.workloads:
+        if not counts_requests(w):
+            continue
+        ests = estimates(w, plan.config)
+        n = sum(e.requests + e.ramp for e in ests)
+        total += n
+        jobs = ", ".join(f"{e.label} {e.requests:,}" + (f" (+{e.ramp:,} ramp)" if e.ramp else "")
+                         + (f" of ~{e.uncapped:,}" if e.cut else "") for e in ests[:8])
+        out.append(f"{w.name}: ~{n:,} requests per stack ({jobs}{', ...' if len(ests) > 8 else ''})")
+        cut = [e.label for e in ests if e.cut]
+        if cut:
+            out.append(f"{w.name}: capped at {w.max_requests:,} requests per job: "
+                       + ", ".join(cut[:8]) + (" ..." if len(cut) > 8 else "") + " cut short")
+    if not out:
+        return out
+    secs = total * nstacks / WALL_REQUESTS_PER_S
+    out.append(f"estimate: ~{total * nstacks:,} requests on {nstacks} stack(s), about {_duration(secs)} "
+               f"at ~{WALL_REQUESTS_PER_S:,} requests/s")
+    if secs > 3600:
+        out.append(f"note: this run is estimated to take about {_duration(secs)}; --quick caps each job at "
+                   f"{QUICK_JOB_REQUESTS:,} requests, --max-requests N at N")
+    return out
+
+
+def _duration(secs: float) -> str:
+    if secs < 90:
+        return f"{secs:.0f} s"
+    if secs < 5400:
+        return f"{secs / 60:.0f} min"
+    if secs < 3 * 86400:
+        return f"{secs / 3600:.1f} h"
+    return f"{secs / 86400:.1f} days"
+
+
 def run_plan(plan: Plan, stacks=("pblk", "appnvm"), seed: int = 1, bar=None) -> dict:
     """Every workload of the plan at every queue depth on every stack (no files)."""
     cfg = plan.config
     results = dict(plan=plan.name, seed=seed, config=cfg.to_dict(), geometry=asdict(plan.geometry),
                    capacity_bytes=capacity(cfg), stacks={}, series={}, cdf={}, wear={}, params={},
-                   workloads={w.name: dict(title=w.title, kind=w.kind, qds=list(w.qds)) for w in plan.workloads})
+                   workloads={w.name: dict(title=w.title, kind=w.kind, qds=list(w.qds), notes=list(w.notes),
+                                           max_requests=w.max_requests) for w in plan.workloads})
     for mode in stacks:
         res = results["stacks"][mode] = {}
         results["series"][mode], results["cdf"][mode], results["wear"][mode] = {}, {}, {}
@@ -320,9 +473,10 @@ def run_plan(plan: Plan, stacks=("pblk", "appnvm"), seed: int = 1, bar=None) -> 
     return results
 
 
-def plan_bytes(plan: Plan, nstacks: int) -> int:
-    cap = capacity(plan.config)
-    return nstacks * sum((w.work_bytes(cap) + _prefill_bytes(w, cap)) * len(w.qds) for w in plan.workloads)
+def plan_work(plan: Plan, nstacks: int) -> tuple[int, str]:
+    """The progress bar's total and unit: requests when any workload counts requests."""
+    unit = "req" if any(counts_requests(w) for w in plan.workloads) else "B"
+    return nstacks * sum(work(w, plan.config) * len(w.qds) for w in plan.workloads), unit
 
 
 def run_compare(plan: Plan, outdir, stacks=("pblk", "appnvm"), progress=True, echo=print, seed: int = 1,
@@ -334,10 +488,13 @@ def run_compare(plan: Plan, outdir, stacks=("pblk", "appnvm"), progress=True, ec
     points = sweep_points(plan.config, sweeps) if sweeps else None      # ConfigError before any work
     outdir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
+    for line in estimate_lines(plan, len(stacks) * max(1, len(points or ()))):
+        echo(line)
     if points is not None:
         results = run_sweep(plan, points, stacks, seed, progress)
     else:
-        bar = _bar(plan_bytes(plan, len(stacks)), progress, "compare")
+        total, unit = plan_work(plan, len(stacks))
+        bar = _bar(total, progress, "compare", unit)
         try:
             results = run_plan(plan, stacks, seed, bar)
         finally:
@@ -382,8 +539,8 @@ def run_sweep(plan: Plan, points, stacks, seed: int, progress: bool) -> dict:
     """The plan's sweep workload at each grid point on each stack."""
     w = plan.sweep_workload
     qd = w.qds[0]
-    total = sum(len(stacks) * (w.work_bytes(capacity(c)) + _prefill_bytes(w, capacity(c))) for _, c in points)
-    bar = _bar(total, progress, "sweep")
+    total = sum(len(stacks) * work(w, c) for _, c in points)
+    bar = _bar(total, progress, "sweep", "req" if counts_requests(w) else "B")
     out = dict(plan=plan.name, seed=seed, config=plan.config.to_dict(), geometry=asdict(plan.geometry),
                capacity_bytes=capacity(plan.config),
                sweep=dict(keys=list(points[0][0]), workload=w.name, title=w.title, qd=qd, points=[]))

@@ -4,8 +4,8 @@ traces) turned into jobs -- request streams with a queue depth -- for the engine
 written."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -29,8 +29,10 @@ class Workload:
     queue depth `writer_qd`) runs alone for `warmup` x capacity so GC is busy, then for
     `nbytes` more beside a reader (4 KiB random reads at QD 1); a reader alone first
     (`idle_reads`) gives the same reads without GC.
-    kind "fio": the jobs of a fio job file (`fio_jobs`, oxhost.compare.fiojob.JobSpec), all
-    at once, each at its own iodepth (`qds` holds the largest, as its key).
+    kind "fio": the jobs of a fio job file (`fio_jobs`, oxhost.compare.fiojob.JobSpec), one
+    stonewall group after the other, the jobs of a group at once, each at its own iodepth
+    (`qds` holds the largest, as its key); `max_requests` caps each job (the --quick
+    budget; 0: no cap); `notes` says what the job file's parse ignored or scaled.
     kind "trace": a block trace (`trace`, oxhost.compare.traces.Trace) replayed `replay`
     ("timed": at its issue times, at most `qds[0]` requests in flight; "afap": as fast as
     possible at queue depth `qds[0]`).
@@ -56,6 +58,8 @@ class Workload:
     trace: object = None
     replay: str = "timed"
     per_capacity: float = 0.0   # when set, nbytes is this many times the device's capacity
+    max_requests: int = 0
+    notes: list = field(default_factory=list)
 
     @property
     def series(self) -> bool:
@@ -63,13 +67,11 @@ class Workload:
         return self.op == "overwrite" or self.kind in ("interference", "fio", "trace")
 
     def work_bytes(self, capacity: int) -> int:
-        """Bytes moved at one queue depth (for progress bars; an estimate for fio jobs)."""
+        """Bytes moved at one queue depth (for progress bars) by a built-in workload."""
         if self.kind == "interference":
             return int((self.warmup + 1) * capacity) + self.nbytes + self.idle_reads * 4096
-        if self.kind == "fio":
-            return sum(j.total_bytes or j.region_bytes for j in self.fio_jobs)
-        if self.kind == "trace":
-            return int(self.trace.nbytes.sum())
+        if self.kind in ("fio", "trace"):
+            raise ValueError(f"{self.kind} workloads count requests: see estimates()")
         nbytes = int(self.per_capacity * capacity) if self.per_capacity else self.nbytes
         per = (nbytes - nbytes % self.bs) if self.op in ("seqwrite", "overwrite") else self.nops * self.bs
         return per * self.jobs
@@ -78,9 +80,12 @@ class Workload:
 @dataclass
 class Job:
     """One request stream for the engine: `requests` yields (earliest issue time relative
-    to the start or None, op, byte offset, bytes); at most `qd` requests are in flight.
-    `stop_with`: the index of a job whose end also ends this one (a reader beside a
-    writer). `runtime_ns`: no request is issued after start + runtime_ns (0: no bound)."""
+    to the job's start or None, op, byte offset, bytes); at most `qd` requests are in
+    flight. `stop_with`: the index of a job whose end also ends this one (a reader beside
+    a writer). The job starts `start_ns` after the run; `runtime_ns`: no request is
+    issued after its start + runtime_ns (0: no bound). `thinktime_*`: fio's thinktime
+    (engine.Engine._think); `exitall`: its end ends every job of the run. `on_issue` is
+    called with the time since the job's start of each request it issues."""
 
     name: str
     role: str
@@ -89,6 +94,13 @@ class Job:
     stop_with: int | None = None
     runtime_ns: int = 0
     series: bool = False
+    start_ns: int = 0
+    thinktime_ns: int = 0
+    thinktime_blocks: int = 1
+    thinktime_issue: bool = False
+    thinktime_iotime_ns: int = 0
+    exitall: bool = False
+    on_issue: Callable[[int], None] | None = None
 
 
 class Shadow:
@@ -189,18 +201,153 @@ def interference_jobs(w: Workload, size: int, seed: int, phase: str) -> list[Job
             Job("reader", "reader", 1, _random("read", 4096, reader_region, g[0], None), stop_with=0)]
 
 
-def fio_jobs(w: Workload, seed: int) -> list[Job]:
-    """The fio job file's jobs, all at once, each at its iodepth; `seed` varies them."""
+# ---------------------------------------------------------------- fio jobs: estimates and streams
+
+# Requests per wall-clock second the engine runs through a stack, on average over pblk and
+# AppNVM, measured on an otherwise idle 2-core machine (CPython 3.11): JESD219 on the full
+# geometry ran 16,400 a second on pblk, 7,400 on AppNVM. What a run's time is estimated from
+# before it starts; a busy machine takes longer.
+WALL_REQUESTS_PER_S = 10_000
+
+
+def modeled_iops(cfg, spec, sharing: int = 1) -> float:
+    """A rough rate of a fio job in requests per second of virtual time, to estimate how
+    many requests a runtime-bound job issues: its queue depth over a request's latency,
+    or its share (1 / `sharing`) of what the device can do, whichever is lower. The
+    device: reads take tR plus the transfer on one LUN of all, writes program a page unit
+    per LUN in tPROG (halved for random writes, for GC), both capped by the channels."""
+    geo, nand, host = cfg.to_geometry(), cfg.nand, cfg.host
+    luns = geo.nchannels * geo.nluns
+    bs = max(float(geo.sector_nbytes), spec.mean_request_bytes)
+    chan = nand.channel_mb_s * 1e6
+    xfer = bs / chan
+    cmd = (host.submit_ns + host.complete_ns) / 1e9
+    bus = geo.nchannels * chan / bs
+    read_dev = min(luns / (nand.t_read_ns / 1e9 + xfer), bus)
+    page = geo.nplanes * geo.nsectors * geo.sector_nbytes
+    write_dev = min(luns * page / (nand.t_prog_ns / 1e9), geo.nchannels * chan) / bs
+    if not spec.sequential:
+        write_dev /= 2
+    dirs = spec.directions
+    r = spec.rwmixread / 100 if len(dirs) > 1 else (1.0 if dirs[0] == "read" else 0.0)
+    if dirs == ("trim",):
+        return spec.iodepth / cmd
+    dev = 1.0 / (r / read_dev + (1 - r) / write_dev) if 0 < r < 1 else (read_dev if r else write_dev)
+    lat = r * (nand.t_read_ns / 1e9 + xfer + cmd) + (1 - r) * (xfer + cmd)
+    return min(spec.iodepth / lat, dev / max(1, sharing))
+
+
+@dataclass
+class Estimate:
+    """Requests a fio job is expected to issue: measured (after any cap) and in its ramp;
+    `cut`: the cap is below what the job would do."""
+    label: str
+    requests: int
+    ramp: int = 0
+    cut: bool = False
+    uncapped: int = 0
+
+
+def estimates(w: Workload, cfg) -> list[Estimate]:
+    """Every job's estimate, the cap applied (one per fio job; a trace: its length)."""
+    if w.kind == "trace":
+        return [Estimate(w.name, len(w.trace), uncapped=len(w.trace))]
+    if w.kind != "fio":
+        raise ValueError("estimates are for fio and trace workloads")
+    sharing: dict[int, int] = {}
+    for spec in w.fio_jobs:
+        sharing[spec.phase] = sharing.get(spec.phase, 0) + 1
     out = []
-    for i, spec in enumerate(w.fio_jobs):
-        rng = np.random.default_rng([spec.seed, seed, i])
-        stream = ((None, op, off, n) for op, off, n in spec.requests(rng) if n > 0)
-        out.append(Job(f"{spec.name}#{spec.clone}", "main", spec.iodepth, stream,
-                       runtime_ns=spec.runtime_ns, series=i == 0))
+    for spec in w.fio_jobs:
+        iops = modeled_iops(cfg, spec, sharing[spec.phase])
+        n = spec.estimate_requests(iops)
+        ramp = int(iops * spec.ramp_ns / 1e9)
+        cap = w.max_requests
+        out.append(Estimate(spec.label, min(n, cap) if cap else n, min(ramp, cap) if cap else ramp,
+                            bool(cap) and n > cap, n))
     return out
 
 
-def trace_jobs(w: Workload) -> list[Job]:
-    """The trace as one job: timed (issue times kept, `qds[0]` in flight at most) or afap."""
+class FioStream:
+    """One fio job's request stream for the engine, capped at `cap` requests (`cut` is
+    set when the cap ended a job that had more to do), and its share of a progress bar:
+    `estimate` units, moved by the requests it issued or, for a runtime-bound job, by the
+    share of its runtime gone, whichever is further; `finish()` moves the rest."""
+
+    def __init__(self, spec, rng: np.random.Generator, cap: int = 0, estimate: int = 0,
+                 runtime_ns: int = 0, progress: Callable[[int], None] | None = None):
+        self.spec, self.cap, self.cut = spec, cap, False
+        self.issued = self.shown = 0
+        self.estimate, self.runtime_ns, self.progress = estimate, runtime_ns, progress
+        self._stream = self._requests(spec.requests(rng))
+
+    def _requests(self, stream) -> Iterator:
+        count = 0
+        for req in stream:
+            if req[1] != "flush":
+                if req[3] <= 0:
+                    continue
+                if self.cap and count >= self.cap:
+                    self.cut = True
+                    return
+                count += 1
+            yield req
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._stream)
+
+    def on_issue(self, t_rel: int) -> None:
+        self.issued += 1
+        if self.progress is None or not self.estimate:
+            return
+        frac = self.issued / self.estimate
+        if self.runtime_ns:
+            frac = max(frac, t_rel / self.runtime_ns)
+        shown = min(self.estimate, int(frac * self.estimate))
+        if shown > self.shown:
+            self.progress(shown - self.shown)
+            self.shown = shown
+
+    def finish(self) -> None:
+        if self.progress is not None and self.estimate > self.shown:
+            self.progress(self.estimate - self.shown)
+        self.shown = self.estimate
+
+
+def fio_jobs(w: Workload, seed: int, specs: list, ests: dict | None = None, ramp: bool = False,
+             progress: Callable[[int], None] | None = None) -> tuple[list[Job], list[FioStream]]:
+    """The jobs of one stonewall group (`specs`, from w.fio_jobs), each at its iodepth;
+    `seed` varies them. ramp: the group's ramp_time run instead (each job time-based for
+    its ramp, unmeasured). `ests` (label -> Estimate) sizes each job's share of the
+    progress bar; w.max_requests caps each job."""
+    jobs, streams = [], []
+    for spec in specs:
+        i = w.fio_jobs.index(spec)
+        est = (ests or {}).get(spec.label)
+        if ramp:
+            run = replace(spec, time_based=True, runtime_ns=spec.ramp_ns, number_ios=0, end_fsync=False)
+            rng = np.random.default_rng([spec.seed, seed, i, 1])
+            n = est.ramp if est else 0
+        else:
+            run = spec
+            rng = np.random.default_rng([spec.seed, seed, i])
+            n = est.requests if est else 0
+        st = FioStream(run, rng, w.max_requests, n, run.runtime_ns, progress)
+        streams.append(st)
+        jobs.append(Job(spec.label, "main", spec.iodepth, st, runtime_ns=run.runtime_ns, series=True,
+                        start_ns=spec.start_ns, thinktime_ns=spec.thinktime_ns,
+                        thinktime_blocks=spec.thinktime_blocks, thinktime_issue=spec.thinktime_issue,
+                        thinktime_iotime_ns=spec.thinktime_iotime_ns, exitall=spec.exitall,
+                        on_issue=st.on_issue))
+    return jobs, streams
+
+
+def trace_jobs(w: Workload, progress: Callable[[int], None] | None = None) -> list[Job]:
+    """The trace as one job: timed (issue times kept, `qds[0]` in flight at most) or afap;
+    `progress` is moved by one per request issued."""
     stream = ((r.t_ns, r.op, r.offset, r.nbytes) for r in w.trace.replay(w.replay))
-    return [Job(w.name, "main", w.qds[0], stream, series=True)]
+    tick = None if progress is None else (lambda _t: progress(1))
+    return [Job(w.name, "main", w.qds[0], stream, series=True, on_issue=tick)]

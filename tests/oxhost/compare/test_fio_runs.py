@@ -1,0 +1,147 @@
+"""fio jobs on the stacks in virtual time: a write of part of a sector is a read-modify-
+write the device sees and WA counts; time-based jobs end at their runtime; rate,
+thinktime, startdelay, ramp_time and exitall shape the run on the modeled clock."""
+from pathlib import Path
+
+import pytest
+
+from oxhost.compare import Plan
+from oxhost.compare.fiojob import load_fio_job, parse_fio_job
+from oxhost.compare.runner import capacity, estimate_lines, plan_work, run_plan
+from oxhost.compare.workloads import Workload, estimates
+from oxhost.config import Config
+
+TINY = ["geometry.nblocks=16", "geometry.npages=16"]
+CORPUS = Path(__file__).resolve().parent / "fio_corpus"
+
+
+def run(text: str, stacks=("pblk", "appnvm"), cap: int = 0) -> dict:
+    """The job file's figures per stack (its summary at its headline queue depth)."""
+    plan = Plan.quick(Config.load(None, TINY))
+    fio = parse_fio_job(text, device_bytes=capacity(plan.config))
+    w = Workload("job", "job", kind="fio", fio_jobs=fio.jobs, qds=(max(j.iodepth for j in fio.jobs),),
+                 max_requests=cap, notes=fio.notes())
+    res = run_plan(plan.with_workloads([w]), stacks=stacks)
+    out = {s: res["stacks"][s]["job"][str(w.qds[0])] for s in stacks}
+    for s, r in out.items():
+        assert r["mismatches"] == 0 and r["verified_reads"] == r["reads"], s
+    return out
+
+
+RMW = """
+[fill]
+rw=write
+bs=64k
+size=1m
+[small]
+stonewall
+rw=randwrite
+bs=512
+blockalign=4k
+size=1m
+norandommap
+number_ios=64
+"""
+
+
+def test_512_byte_write_is_a_sector_read_and_a_sector_write_on_the_device():
+    for stack, r in run(RMW).items():
+        fill, small = r["phases"]
+        assert (small["rmw_writes"], small["rmw_read_bytes"]) == (64, 64 * 4096), stack
+        assert small["bytes_written"] == 64 * 512                          # what the host asked
+        # WA counts the 4 KiB programmed for each 512 B asked (buffered fill data may add to it)
+        assert small["write_amplification"] >= 8.0, stack
+        assert fill["rmw_writes"] == 0 and fill["write_amplification"] < 2
+    appnvm = run(RMW, stacks=("appnvm",))["appnvm"]["phases"][1]
+    assert 128 <= appnvm["nvme_cmds"] <= 129                            # a read and a write command (+ flush)
+    assert appnvm["bus_bytes"] >= 64 * 4096 * 2                         # a sector out and a sector in, each
+    assert appnvm["media_bytes_programmed"] == 64 * 4096                # whole sectors programmed: WA 8
+    pblk = run(RMW, stacks=("pblk",))["pblk"]
+    assert pblk["final_stats"]["host.counters.user_read_sectors"] == 64   # pblk read one sector for each
+    assert pblk["final_stats"]["host.user_sectors"] == 256 + 64
+
+
+def test_sub_sector_reads_read_the_whole_sector_and_are_verified():
+    r = run("[w]\nrw=write\nbs=4k\nsize=64k\n[r]\nstonewall\nrw=randread\nbs=1k\nsize=64k\nnumber_ios=40\n",
+            stacks=("appnvm",))["appnvm"]
+    assert r["partial_reads"] == 40 and r["verified_reads"] == 40
+    assert r["phases"][1]["nvme_cmds"] in (40, 41) and r["bytes_read"] == 40 * 1024   # + the final flush
+    assert 40 * 4096 <= r["phases"][1]["bus_bytes"] < 41 * 4096
+
+
+def test_time_based_job_runs_until_its_runtime_in_virtual_time():
+    r = run("[j]\nrw=randwrite\nsize=4m\nruntime=3ms\ntime_based\niodepth=4\n", stacks=("appnvm",))["appnvm"]
+    assert r["requests"] > 100 and r["cut"] == []
+    assert 0.003 <= r["virtual_s"] < 0.005             # issues stop at 3 ms; then completions and the flush
+
+
+def test_rate_iops_paces_the_job_in_virtual_time():
+    r = run("[j]\nrw=randread\nsize=4m\nrate_iops=10000\nruntime=10ms\ntime_based\niodepth=8\n",
+            stacks=("appnvm",))["appnvm"]
+    assert r["requests"] == 100                                           # 10 ms at 10,000 IOPS
+    assert r["iops"] == pytest.approx(10000, rel=0.02)
+
+
+def test_thinktime_stalls_after_each_block_of_requests():
+    base = "[j]\nrw=randread\nsize=4m\nnumber_ios=40\niodepth=4\n"
+    fast = run(base, stacks=("appnvm",))["appnvm"]["virtual_s"]
+    slow = run(base + "thinktime=1000\nthinktime_blocks=4\n", stacks=("appnvm",))["appnvm"]["virtual_s"]
+    assert slow - fast == pytest.approx(10 * 0.001, rel=0.15)            # 40 requests / 4 = 10 stalls of 1 ms
+
+
+def test_startdelay_and_exitall_in_virtual_time():
+    r = run("[a]\nrw=randread\nsize=4m\nnumber_ios=20\nstartdelay=2ms\n"
+            "[b]\nrw=randread\nsize=4m\nruntime=1ms\ntime_based\nexitall\n", stacks=("appnvm",))["appnvm"]
+    assert r["jobs"]["a#0"]["requests"] == 0                              # b ended everything before a began
+    assert r["virtual_s"] < 0.0012
+    r = run("[a]\nrw=randread\nsize=4m\nnumber_ios=20\nstartdelay=2ms\n", stacks=("appnvm",))["appnvm"]
+    assert r["jobs"]["a#0"]["requests"] == 20 and r["virtual_s"] > 0.002
+
+
+def test_ramp_time_runs_first_and_is_left_out_of_the_figures():
+    r = run("[j]\nrw=randread\nsize=4m\nnumber_ios=50\nramp_time=2ms\niodepth=2\n", stacks=("appnvm",))["appnvm"]
+    assert r["requests"] == 50 and r["virtual_s"] < 0.002                 # the measured run only
+    assert r["ramp_cut"] == []
+
+
+class Bar:
+    """What run_plan needs of a progress bar: it adds up the updates."""
+
+    def __init__(self):
+        self.n = 0
+
+    def update(self, k):
+        self.n += k
+
+    def set_description(self, _):
+        pass
+
+
+def _workload(plan, path: Path, cap: int) -> Workload:
+    fio = load_fio_job(path, device_bytes=capacity(plan.config))
+    return Workload(path.stem, path.stem, kind="fio", fio_jobs=fio.jobs,
+                    qds=(max(j.iodepth for j in fio.jobs),), max_requests=cap)
+
+
+def test_the_progress_bar_counts_requests_to_its_estimated_total():
+    plan = Plan.quick(Config.load(None, TINY))
+    plan = plan.with_workloads([_workload(plan, CORPUS / "mobile.fio", 120)])
+    total, unit = plan_work(plan, 2)
+    ests = estimates(plan.workloads[0], plan.config)
+    assert [e.requests for e in ests] == [120] * 3 and all(0 < e.ramp <= 120 for e in ests)
+    assert unit == "req" and total == 2 * sum(e.requests + e.ramp for e in ests)
+    bar = Bar()
+    run_plan(plan, bar=bar)
+    assert bar.n == total                                                # the bar ends at its total
+
+
+def test_a_full_run_estimated_at_over_an_hour_says_so_before_it_starts():
+    plan = Plan.full()
+    long = plan.with_workloads([_workload(plan, CORPUS / "rand-rw.fio", 0)])
+    lines = estimate_lines(long, 2)
+    assert lines[0].startswith("rand-rw: ~") and "rand-rw#3" in lines[0]
+    assert lines[-1].startswith("note: this run is estimated to take about ") and " h;" in lines[-1]
+    quick = plan.with_workloads([_workload(plan, CORPUS / "rand-rw.fio", 5000)])
+    lines = estimate_lines(quick, 2)
+    assert lines[1] == "rand-rw: capped at 5,000 requests per job: rand-rw#0, rand-rw#1, rand-rw#2, rand-rw#3 cut short"
+    assert lines[-1] == "estimate: ~40,000 requests on 2 stack(s), about 4 s at ~10,000 requests/s"
