@@ -5,9 +5,10 @@ import dataclasses
 import logging
 import os
 import sys
+import typing
 
 from oxemu import Faults, Geometry, Machine, probe_geometry, probe_label
-from oxemu.wire import MediaMode, TargetKind
+from oxemu.wire import Interface, MediaMode, TargetKind
 
 from .blockdev import BlockDevice
 
@@ -15,6 +16,7 @@ log = logging.getLogger(__name__)
 
 MODES = ("pblk", "appnvm")                 # the built-in stacks; plug-in FTLs are 'SPEC@side'
 SIDES = ("host", "device")
+SPECS = ("1.2", "2.0", "zns")              # host interfaces: OCSSD 1.2, OCSSD 2.0, zoned namespaces
 DEFAULT_LUNS = (0, 31)          # `nvme lnvm create -b 0 -e 31` on the default geometry
 
 
@@ -174,8 +176,15 @@ def _what(kind: str, ftl) -> str:
     return {"pblk": "a pblk volume", "appnvm": "an AppNVM volume"}[kind]
 
 
+def label_spec(label) -> str:
+    """The host interface media was written through: 1.2 (also for blank media), 2.0, zns."""
+    if label is None or label.mode == MediaMode.BLANK:
+        return "1.2"
+    return {Interface.OCSSD_2_0: "2.0", Interface.ZNS: "zns"}.get(label.interface, "1.2")
+
+
 def check_label(disk: str, label, mode: str, luns: tuple[int, int] | None,
-                capacity: int | None = None, ftl: tuple[str, int] | None = None) -> None:
+                capacity: int | None = None, ftl: tuple[str, int] | None = None, spec: str = "1.2") -> None:
     """Refuse, before anything is written, to open media as something it is not: another
     kind of stack, another plug-in FTL (or another version of it), a volume with another
     LUN range, or (`capacity`, the bytes a configuration asks for) a volume of another
@@ -186,6 +195,10 @@ def check_label(disk: str, label, mode: str, luns: tuple[int, int] | None,
     if held is None:
         return
     base = "appnvm" if mode in ("appnvm", "ftl@device") else "pblk"
+    if label_spec(label) != spec:
+        raise StackError(f"{disk} holds {describe_label(label)} written through interface {label_spec(label)}, "
+                         f"not {spec}: open it with --spec {label_spec(label)}, or erase it with: "
+                         f"ox format --disk {disk} --mode {base} --yes")
     fmt = f"ox format --disk {disk} --mode {base} --yes"
     if held == "open-channel" and mode in ("pblk", "ftl@host"):
         return                      # raw open-channel use: a host target may create itself
@@ -202,29 +215,61 @@ def check_label(disk: str, label, mode: str, luns: tuple[int, int] | None,
                          f"setting, or erase it for the new size with: {fmt}")
 
 
-def parse_mode(mode: str | None) -> tuple[str | None, str | None, str | None]:
-    """(kind, ftl spec, side) of a stack mode: 'pblk', 'appnvm', or a plug-in FTL as
-    'FILE.py:Class@host' / 'package.module:Class@device' (kind 'ftl@host' / 'ftl@device')."""
-    if mode is None or mode in MODES:
-        return mode, None, None
-    spec, at, side = mode.rpartition("@")
-    if not at or side not in SIDES or ":" not in spec:
+class StackMode(typing.NamedTuple):
+    """A stack mode string taken apart. `kind`: pblk, appnvm, ftl@host or ftl@device;
+    `ftl`: the plug-in FTL's FILE.py:Class (ftl kinds); `side`: host or device (ftl
+    kinds); `spec`: the host interface -- 1.2 (default), 2.0 or zns."""
+    kind: str
+    ftl: str | None
+    side: str | None
+    spec: str
+
+
+def parse_mode(mode: str) -> StackMode:
+    """'pblk', 'appnvm', or a plug-in FTL as 'FILE.py:Class@host' / 'package.module:Class@device';
+    a host-side stack may add the interface it speaks: 'pblk+2.0', 'FILE.py:Class@host+zns'
+    (default +1.2)."""
+    body, plus, spec = mode.partition("+")
+    spec = spec if plus else "1.2"
+    if spec not in SPECS:
+        raise StackError(f"mode {mode!r}: unknown interface {spec!r} ({', '.join(SPECS)})")
+    if body in MODES:
+        if body == "appnvm" and spec != "1.2":
+            raise StackError(f"mode {mode!r}: AppNVM runs behind a plain namespace; there is no interface to choose")
+        if body == "pblk" and spec == "zns":
+            raise StackError(f"mode {mode!r}: pblk runs on open-channel media (1.2 or 2.0), not on zones")
+        return StackMode(body, None, None, spec)
+    ftl, at, side = body.rpartition("@")
+    if not at or side not in SIDES or ":" not in ftl:
         raise StackError(f"unknown mode {mode!r} (pblk, appnvm, or a plug-in FTL as FILE.py:Class@host "
                          f"or FILE.py:Class@device)")
-    return f"ftl@{side}", spec, side
+    if side == "device" and spec != "1.2":
+        raise StackError(f"mode {mode!r}: a device-side FTL runs behind a plain namespace; there is no "
+                         f"interface to choose")
+    return StackMode(f"ftl@{side}", ftl, side, spec)
 
 
-def ftl_mode(spec: str, side: str) -> str:
-    """The stack mode of plug-in FTL `spec` on `side`."""
-    if side not in SIDES:
-        raise StackError(f"--side {side!r}: host or device")
-    return f"{spec}@{side}"
+def make_mode(kind: str, ftl: str | None = None, side: str = "host", spec: str = "1.2") -> str:
+    """The mode string of a stack: pblk or appnvm (kind), or plug-in FTL `ftl` on `side`;
+    with its interface when it is not 1.2. Checked by parse_mode."""
+    if ftl is not None:
+        if side not in SIDES:
+            raise StackError(f"--side {side!r}: host or device")
+        body = f"{ftl}@{side}"
+    else:
+        body = kind
+    mode = body if spec == "1.2" else f"{body}+{spec}"
+    parse_mode(mode)
+    return mode
 
 
 def mode_name(mode: str) -> str:
-    """Short name of a stack mode for reports: pblk, appnvm, Class@side."""
-    kind, spec, side = parse_mode(mode)
-    return mode if spec is None else f"{spec.rsplit(':', 1)[1]}@{side}"
+    """Short name of a stack mode for reports: pblk, pblk+2.0, appnvm, Class@side[+spec]."""
+    m = parse_mode(mode)
+    if m.ftl is None:
+        return mode
+    name = f"{m.ftl.rsplit(':', 1)[1]}@{m.side}"
+    return name if m.spec == "1.2" else f"{name}+{m.spec}"
 
 
 def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: bool = False,
@@ -255,8 +300,10 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
 
     from .config import SECTOR_NBYTES, Config, exported_sectors
     cfg = config if config is not None else Config.default()
-    kind, spec, side = parse_mode(mode)
-    ftl_cls = load_ftl(spec) if spec is not None else None
+    parsed = parse_mode(mode) if mode is not None else None
+    kind = parsed.kind if parsed else None
+    iface = parsed.spec if parsed else None
+    ftl_cls = load_ftl(parsed.ftl) if parsed and parsed.ftl is not None else None
     ftl_id = (ftl_cls.ftl_name(), int(ftl_cls.version)) if ftl_cls is not None else None
     if cfg.is_set("geometry"):
         if geometry is not None and geometry != cfg.to_geometry():
@@ -277,10 +324,12 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
         held = label_mode(label)
         if held is not None and held.startswith("ftl@"):
             raise StackError(f"{disk} holds {describe_label(label)}: open it with {open_flags(label)}")
-        mode = kind = held if held in MODES else "pblk"
+        kind = held if held in MODES else "pblk"
+        iface = label_spec(label)
+        mode = kind if iface == "1.2" else f"{kind}+{iface}"
     host_side = kind in ("pblk", "ftl@host")
     if label is not None:
-        check_label(disk, label, kind, luns, ftl=ftl_id)
+        check_label(disk, label, kind, luns, ftl=ftl_id, spec=iface)
     geo = _geometry_for(disk, geometry)
     sized = cfg.is_set("ftl.op", "appnvm.capacity_bytes") if kind == "appnvm" else cfg.is_set("ftl.op")
     nluns = geo.total_luns
@@ -318,6 +367,8 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
         except ImportError as ex:
             raise StackError(f"device-side modes are not available in this build ({ex})") from None
 
+    if iface != "1.2":
+        raise StackError(f"interface {iface} is not built yet")
     machine = Machine(lnvm=1 if host_side else 0, volt=0 if disk else 1,
                       debug=1 if debug else 0, disk=disk, geometry=geo, timing=timing,
                       trace_stream=trace_stream or sys.stderr, faults=faults,

@@ -56,13 +56,13 @@ def ftl_new(path, force):
 
 
 def _modes(spec: str, side: str) -> list[str]:
-    from ..stack import MODES, ftl_mode
+    from ..stack import MODES, make_mode
     if spec in MODES:
         return [spec]
     if ":" not in spec:
         raise click.BadParameter(f"{spec!r} is neither pblk, appnvm nor FILE.py:Class / package.module:Class",
                                  param_hint="FTL")
-    return [ftl_mode(spec, s) for s in (SIDES if side == "both" else (side,))]
+    return [make_mode("ftl", spec, s) for s in (SIDES if side == "both" else (side,))]
 
 
 @ftl_group.command("check")

@@ -375,6 +375,8 @@ class Checker:
         return failures
 
     def replay(self, rule: str) -> str:
-        kind, spec, side = parse_mode(self.mode)
-        what = kind if spec is None else f"{spec} --side {side}"
+        m = parse_mode(self.mode)
+        what = m.kind if m.ftl is None else f"{m.ftl} --side {m.side}"
+        if m.spec != "1.2":
+            what += f" --spec {m.spec}"
         return f"ox ftl check {what} --rule {rule} --seed {self.seed}"
