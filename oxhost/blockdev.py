@@ -2,41 +2,16 @@
 namespace of AppNVM mode (SPEC 9). Byte-granular helpers sit on sector-granular I/O.
 
 Errors come in the classes a real disk has, each with the errno the FUSE edge answers:
-misuse (EINVAL), media errors (EIO), no space (ENOSPC), read-only media (EROFS).
+misuse (EINVAL), media errors (EIO), no space (ENOSPC), read-only media (EROFS). They are
+declared at the seam (oxftl.errors), where plug-in FTLs raise them too.
 """
 import abc
-import errno
 
 import numpy as np
 
+from oxftl.errors import BlockDeviceError, MediaError, NoSpace, ReadOnly
 
-class BlockDeviceError(Exception):
-    """Root for block-device errors; on its own, misuse: out-of-range or misaligned requests."""
-    errno = errno.EINVAL
-
-
-class MediaError(BlockDeviceError):
-    """Sectors of a read could not be read (uncorrectable media error, or a mapped sector
-    the media lost). `failed` is a bool per sector of the request; `data` holds the request's
-    bytes, valid wherever `failed` is False. Never answered with zeros: EIO."""
-    errno = errno.EIO
-
-    def __init__(self, msg: str, failed: np.ndarray | None = None, data: np.ndarray | None = None):
-        super().__init__(msg)
-        self.failed = failed
-        self.data = data
-        self.valid_nbytes = 0       # BlockDevice.read: good bytes before the first bad sector
-
-
-class NoSpace(BlockDeviceError):
-    """The device cannot place the data: its free space is gone (ENOSPC)."""
-    errno = errno.ENOSPC
-
-
-class ReadOnly(BlockDeviceError):
-    """The media went read-only (its spare blocks are used up): reads work, writes are
-    refused with EROFS."""
-    errno = errno.EROFS
+__all__ = ["BlockDevice", "BlockDeviceError", "MediaError", "NoSpace", "ReadOnly"]
 
 
 class BlockDevice(abc.ABC):

@@ -5,15 +5,18 @@ import dataclasses
 import logging
 import os
 import sys
+import typing
 
 from oxemu import Faults, Geometry, Machine, probe_geometry, probe_label
-from oxemu.wire import MediaMode, TargetKind
+from oxemu.wire import Interface, MediaMode, TargetKind
 
 from .blockdev import BlockDevice
 
 log = logging.getLogger(__name__)
 
-MODES = ("pblk", "appnvm")
+MODES = ("pblk", "appnvm")                 # the built-in stacks; plug-in FTLs are 'SPEC@side'
+SIDES = ("host", "device")
+SPECS = ("1.2", "2.0", "zns")              # host interfaces: OCSSD 1.2, OCSSD 2.0, zoned namespaces
 DEFAULT_LUNS = (0, 31)          # `nvme lnvm create -b 0 -e 31` on the default geometry
 
 
@@ -50,6 +53,7 @@ class Stack:
         """What the stack is, JSON-able (the `stats` file and status lines use it)."""
         return {
             "mode": self.mode,
+            "name": mode_name(self.mode),
             "size": self.blockdev.size,
             "geometry": dataclasses.asdict(self.geometry),
             "luns": list(self.luns) if self.luns is not None else None,
@@ -118,6 +122,10 @@ def _geometry_for(disk: str | None, geometry: Geometry | None) -> Geometry:
     return geometry or Geometry()
 
 
+def _ftl_of(label) -> tuple[str, int]:
+    return bytes(label.ftl_name).rstrip(b"\0").decode(errors="replace"), int(label.ftl_version)
+
+
 def describe_label(label) -> str:
     """What a media label says the disk holds, in the words of the command line."""
     if label is None or label.mode == MediaMode.BLANK:
@@ -125,8 +133,14 @@ def describe_label(label) -> str:
     if label.mode == MediaMode.APPNVM:
         cap = f" of {label.capacity_bytes:,} bytes" if label.capacity_bytes else ""
         return f"an AppNVM volume{cap}"
+    if label.mode == MediaMode.DEVICE_FTL:
+        name, version = _ftl_of(label)
+        return f"a volume of FTL {name!r} version {version} in the device"
     if label.target == TargetKind.PBLK:
         return f"a pblk volume on LUNs {label.lun_begin}-{label.lun_end}"
+    if label.target == TargetKind.FTL:
+        name, version = _ftl_of(label)
+        return f"a volume of FTL {name!r} version {version} in the host on LUNs {label.lun_begin}-{label.lun_end}"
     return "open-channel data written without a pblk target (ox addr / ox vblk)"
 
 
@@ -134,45 +148,128 @@ def open_flags(label) -> str:
     """The `ox mount` flags that open what the label describes."""
     if label.mode == MediaMode.APPNVM:
         return "--mode appnvm"
+    if label.mode == MediaMode.DEVICE_FTL:
+        return f"--ftl FILE.py:CLASS --side device (the FTL named {_ftl_of(label)[0]!r})"
     if label.target == TargetKind.PBLK:
         return f"--mode pblk --luns {label.lun_begin}-{label.lun_end}"
+    if label.target == TargetKind.FTL:
+        return (f"--ftl FILE.py:CLASS --side host --luns {label.lun_begin}-{label.lun_end} (the FTL named "
+                f"{_ftl_of(label)[0]!r})")
     return "--mode pblk"
 
 
 def label_mode(label) -> str | None:
-    """The stack mode the media was written in; None for blank media."""
+    """The stack kind the media was written by: pblk, appnvm, ftl@host, ftl@device, or
+    open-channel (raw data, no target); None for blank media."""
     if label is None or label.mode == MediaMode.BLANK:
         return None
     if label.mode == MediaMode.APPNVM:
         return "appnvm"
-    return "pblk" if label.target == TargetKind.PBLK else "open-channel"
+    if label.mode == MediaMode.DEVICE_FTL:
+        return "ftl@device"
+    return {TargetKind.PBLK: "pblk", TargetKind.FTL: "ftl@host"}.get(label.target, "open-channel")
+
+
+def _what(kind: str, ftl) -> str:
+    if kind.startswith("ftl@"):
+        return f"a volume of FTL {ftl[0]!r} version {ftl[1]} in the {kind[4:]}"
+    return {"pblk": "a pblk volume", "appnvm": "an AppNVM volume"}[kind]
+
+
+def label_spec(label) -> str:
+    """The host interface media was written through: 1.2 (also for blank media), 2.0, zns."""
+    if label is None or label.mode == MediaMode.BLANK:
+        return "1.2"
+    return {Interface.OCSSD_2_0: "2.0", Interface.ZNS: "zns"}.get(label.interface, "1.2")
 
 
 def check_label(disk: str, label, mode: str, luns: tuple[int, int] | None,
-                capacity: int | None = None) -> None:
+                capacity: int | None = None, ftl: tuple[str, int] | None = None, spec: str = "1.2") -> None:
     """Refuse, before anything is written, to open media as something it is not: another
-    mode, a pblk volume with another LUN range, or (`capacity`, the bytes a configuration
-    asks for) a volume of another size. One line naming what the disk holds and the flags
-    that open it; `ox format` is the way to reuse it."""
+    kind of stack, another plug-in FTL (or another version of it), a volume with another
+    LUN range, or (`capacity`, the bytes a configuration asks for) a volume of another
+    size. One line naming what the disk holds and the flags that open it; `ox format` is
+    the way to reuse it. `mode` is pblk, appnvm, ftl@host or ftl@device; `ftl` the plug-in
+    FTL's (name, version)."""
     held = label_mode(label)
     if held is None:
         return
-    fmt = f"ox format --disk {disk} --mode {mode} --yes"
-    if held == "open-channel" and mode == "pblk":
-        return                      # raw open-channel use: pblk may create its target
-    if held != mode:
-        what = {"pblk": "a pblk volume", "appnvm": "an AppNVM volume"}[mode]
-        raise StackError(f"{disk} holds {describe_label(label)}, not {what}: open it with "
-                         f"{open_flags(label)}, or erase it for {mode} with: {fmt}")
-    if mode == "pblk" and luns is not None and (label.lun_begin, label.lun_end) != tuple(luns):
-        raise StackError(f"{disk} holds a pblk volume on LUNs {label.lun_begin}-{label.lun_end}, "
-                         f"not {luns[0]}-{luns[1]}: open it with --luns {label.lun_begin}-"
-                         f"{label.lun_end}, or erase it for LUNs {luns[0]}-{luns[1]} with: {fmt} "
-                         f"--luns {luns[0]}-{luns[1]}")
+    base = "appnvm" if mode in ("appnvm", "ftl@device") else "pblk"
+    if label_spec(label) != spec:
+        raise StackError(f"{disk} holds {describe_label(label)} written through interface {label_spec(label)}, "
+                         f"not {spec}: open it with --spec {label_spec(label)}, or erase it with: "
+                         f"ox format --disk {disk} --mode {base} --yes")
+    fmt = f"ox format --disk {disk} --mode {base} --yes"
+    if held == "open-channel" and mode in ("pblk", "ftl@host"):
+        return                      # raw open-channel use: a host target may create itself
+    if held != mode or (mode.startswith("ftl@") and _ftl_of(label) != tuple(ftl)):
+        raise StackError(f"{disk} holds {describe_label(label)}, not {_what(mode, ftl)}: open it with "
+                         f"{open_flags(label)}, or erase it with: {fmt}")
+    if mode in ("pblk", "ftl@host") and luns is not None and (label.lun_begin, label.lun_end) != tuple(luns):
+        raise StackError(f"{disk} holds {describe_label(label)}, not {luns[0]}-{luns[1]}: open it with "
+                         f"--luns {label.lun_begin}-{label.lun_end}, or erase it for LUNs {luns[0]}-{luns[1]} "
+                         f"with: {fmt} --luns {luns[0]}-{luns[1]}")
     if capacity is not None and label.capacity_bytes and capacity != label.capacity_bytes:
         raise StackError(f"{disk} holds {describe_label(label)} of {label.capacity_bytes:,} bytes, not the "
                          f"{capacity:,} the configuration asks for (ftl.op): open it without that "
                          f"setting, or erase it for the new size with: {fmt}")
+
+
+class StackMode(typing.NamedTuple):
+    """A stack mode string taken apart. `kind`: pblk, appnvm, ftl@host or ftl@device;
+    `ftl`: the plug-in FTL's FILE.py:Class (ftl kinds); `side`: host or device (ftl
+    kinds); `spec`: the host interface -- 1.2 (default), 2.0 or zns."""
+    kind: str
+    ftl: str | None
+    side: str | None
+    spec: str
+
+
+def parse_mode(mode: str) -> StackMode:
+    """'pblk', 'appnvm', or a plug-in FTL as 'FILE.py:Class@host' / 'package.module:Class@device';
+    a host-side stack may add the interface it speaks: 'pblk+2.0', 'FILE.py:Class@host+zns'
+    (default +1.2)."""
+    body, plus, spec = mode.partition("+")
+    spec = spec if plus else "1.2"
+    if spec not in SPECS:
+        raise StackError(f"mode {mode!r}: unknown interface {spec!r} ({', '.join(SPECS)})")
+    if body in MODES:
+        if body == "appnvm" and spec != "1.2":
+            raise StackError(f"mode {mode!r}: AppNVM runs behind a plain namespace; there is no interface to choose")
+        if body == "pblk" and spec == "zns":
+            raise StackError(f"mode {mode!r}: pblk runs on open-channel media (1.2 or 2.0), not on zones")
+        return StackMode(body, None, None, spec)
+    ftl, at, side = body.rpartition("@")
+    if not at or side not in SIDES or ":" not in ftl:
+        raise StackError(f"unknown mode {mode!r} (pblk, appnvm, or a plug-in FTL as FILE.py:Class@host "
+                         f"or FILE.py:Class@device)")
+    if side == "device" and spec != "1.2":
+        raise StackError(f"mode {mode!r}: a device-side FTL runs behind a plain namespace; there is no "
+                         f"interface to choose")
+    return StackMode(f"ftl@{side}", ftl, side, spec)
+
+
+def make_mode(kind: str, ftl: str | None = None, side: str = "host", spec: str = "1.2") -> str:
+    """The mode string of a stack: pblk or appnvm (kind), or plug-in FTL `ftl` on `side`;
+    with its interface when it is not 1.2. Checked by parse_mode."""
+    if ftl is not None:
+        if side not in SIDES:
+            raise StackError(f"--side {side!r}: host or device")
+        body = f"{ftl}@{side}"
+    else:
+        body = kind
+    mode = body if spec == "1.2" else f"{body}+{spec}"
+    parse_mode(mode)
+    return mode
+
+
+def mode_name(mode: str) -> str:
+    """Short name of a stack mode for reports: pblk, pblk+2.0, appnvm, Class@side[+spec]."""
+    m = parse_mode(mode)
+    if m.ftl is None:
+        return mode
+    name = f"{m.ftl.rsplit(':', 1)[1]}@{m.side}"
+    return name if m.spec == "1.2" else f"{name}+{m.spec}"
 
 
 def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: bool = False,
@@ -181,23 +278,33 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
                trace_stream=None, faults: Faults | None = None, config=None) -> Stack:
     """Build machine + driver + block device.
 
+    `mode`: 'pblk' (host FTL over open-channel), 'appnvm' (the device's own FTL), or a
+    plug-in FTL written against the FTL API (oxftl.Ftl) as 'FILE.py:Class@host' (over
+    open-channel, where pblk sits) or 'FILE.py:Class@device' (inside the device, behind a
+    plain namespace, where AppNVM sits). None means what the disk holds (its media
+    label), pblk for new media; media written by another kind of stack or another FTL is
+    refused (StackError) before anything is written.
+
     `config` (oxhost.config.Config, default: every key at its default) sets the NAND
     timing, both FTLs' over-provisioning, victim policy, GC thresholds, buffers and wear
     levelling. Its geometry applies when it sets geometry keys (else an existing disk's
     own); its capacity (ftl.op, appnvm.capacity_bytes) when it sets those keys -- a volume
     of another size is refused (StackError) -- else the size the media label records.
 
-    `mode` None means what the disk holds (its media label), pblk for new media; an
-    explicit mode the media was not written in is refused (StackError) before anything is
-    written. `luns` is an inclusive (begin, end) range of global LUN ids for pblk; None
+    `luns` is an inclusive (begin, end) range of global LUN ids for a host-side FTL; None
     means the range the media records, else every LUN (DEFAULT_LUNS also means every LUN
     on a geometry with fewer). `faults` injects media faults (lab use: `ox torture`).
     Errors: StackError, oxemu.StoreError (disk file locked, corrupt or of another
-    geometry), the lower layers' own errors."""
+    geometry), oxftl.FtlLoadError, the lower layers' own errors."""
+    from oxftl import load_ftl
+
     from .config import SECTOR_NBYTES, Config, exported_sectors
     cfg = config if config is not None else Config.default()
-    if mode is not None and mode not in MODES:
-        raise StackError(f"unknown mode {mode!r} (pblk or appnvm)")
+    parsed = parse_mode(mode) if mode is not None else None
+    kind = parsed.kind if parsed else None
+    iface = parsed.spec if parsed else None
+    ftl_cls = load_ftl(parsed.ftl) if parsed and parsed.ftl is not None else None
+    ftl_id = (ftl_cls.ftl_name(), int(ftl_cls.version)) if ftl_cls is not None else None
     if cfg.is_set("geometry"):
         if geometry is not None and geometry != cfg.to_geometry():
             raise StackError(f"--geometry {geometry.describe()} and the configuration's geometry "
@@ -213,59 +320,75 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
             raise StackError(f"{disk}: is a directory, not a disk file")
         disk = os.path.abspath(disk)
         label = probe_label(disk)
-    if mode is None:
+    if kind is None:
         held = label_mode(label)
-        mode = held if held in MODES else "pblk"
+        if held is not None and held.startswith("ftl@"):
+            raise StackError(f"{disk} holds {describe_label(label)}: open it with {open_flags(label)}")
+        kind = held if held in MODES else "pblk"
+        iface = label_spec(label)
+        mode = kind if iface == "1.2" else f"{kind}+{iface}"
+    host_side = kind in ("pblk", "ftl@host")
     if label is not None:
-        check_label(disk, label, mode, luns)
+        check_label(disk, label, kind, luns, ftl=ftl_id, spec=iface)
     geo = _geometry_for(disk, geometry)
-    sized = cfg.is_set("ftl.op", "appnvm.capacity_bytes") if mode == "appnvm" else cfg.is_set("ftl.op")
+    sized = cfg.is_set("ftl.op", "appnvm.capacity_bytes") if kind == "appnvm" else cfg.is_set("ftl.op")
     nluns = geo.total_luns
-    if luns is None and mode == "pblk" and label is not None and label.target == TargetKind.PBLK:
+    if luns is None and host_side and label is not None and label_mode(label) == kind:
         luns = (label.lun_begin, label.lun_end)
     if luns is None or (tuple(luns) == DEFAULT_LUNS and nluns < DEFAULT_LUNS[1] + 1):
         luns = (0, nluns - 1)
     b, e = luns
     if not 0 <= b <= e < nluns:
         raise StackError(f"LUN range {b}-{e} is outside the device's LUNs 0-{nluns - 1}")
-    try:
-        if mode == "appnvm":
-            want = cfg.appnvm.capacity_bytes or exported_sectors(geo, cfg.ftl.op) * SECTOR_NBYTES
-        else:
-            want = exported_sectors(geo, cfg.ftl.op, luns=e - b + 1) * SECTOR_NBYTES
-    except ValueError as ex:
-        raise StackError(str(ex)) from None
-    capacity = want if sized else None
-    pblk_secs = 0
-    if label is not None and label_mode(label) == mode:
-        if mode == "pblk" and (label.lun_begin, label.lun_end) != (b, e):
-            pass                        # another target's label: ours is new
-        else:
-            check_label(disk, label, mode, luns, capacity)
-            if mode == "pblk" and not sized and label.capacity_bytes:
-                pblk_secs = label.capacity_bytes // SECTOR_NBYTES     # the size it was made with
+    if not host_side and tuple(luns) != (0, nluns - 1):
+        raise StackError("--luns is for host-side FTLs: a device-side FTL uses every LUN")
+    capacity = pblk_secs = None
+    if kind in ("pblk", "appnvm"):
+        try:
+            if kind == "appnvm":
+                want = cfg.appnvm.capacity_bytes or exported_sectors(geo, cfg.ftl.op) * SECTOR_NBYTES
+            else:
+                want = exported_sectors(geo, cfg.ftl.op, luns=e - b + 1) * SECTOR_NBYTES
+        except ValueError as ex:
+            raise StackError(str(ex)) from None
+        capacity = want if sized else None
+        pblk_secs = 0
+        if label is not None and label_mode(label) == kind:
+            if kind == "pblk" and (label.lun_begin, label.lun_end) != (b, e):
+                pass                        # another target's label: ours is new
+            else:
+                check_label(disk, label, kind, luns, capacity)
+                if kind == "pblk" and not sized and label.capacity_bytes:
+                    pblk_secs = label.capacity_bytes // SECTOR_NBYTES     # the size it was made with
 
-    if mode == "appnvm":
+    if not host_side:
         try:
             from .nvme import NvmeBlockDevice
         except ImportError as ex:
-            raise StackError(f"AppNVM mode is not available in this build ({ex})") from None
+            raise StackError(f"device-side modes are not available in this build ({ex})") from None
 
-    machine = Machine(lnvm=1 if mode == "pblk" else 0, volt=0 if disk else 1,
+    if iface != "1.2":
+        raise StackError(f"interface {iface} is not built yet")
+    machine = Machine(lnvm=1 if host_side else 0, volt=0 if disk else 1,
                       debug=1 if debug else 0, disk=disk, geometry=geo, timing=timing,
                       trace_stream=trace_stream or sys.stderr, faults=faults,
-                      appnvm_capacity=capacity if mode == "appnvm" else None,
-                      nand=cfg.to_nand_timing(), appnvm=cfg.appnvm_params())
+                      appnvm_capacity=capacity if kind == "appnvm" else None,
+                      nand=cfg.to_nand_timing(), appnvm=cfg.appnvm_params(),
+                      ftl=ftl_cls if kind == "ftl@device" else None)
     device = sysfs = None
     try:
-        if mode == "pblk":
+        if host_side:
             from .lightnvm import Device
-            from .pblk import Pblk
-            from .pblk.sysfs import PblkSysfs
             device = Device.open(machine)
-            blockdev = Pblk(device, lun_begin=b, lun_end=e, durable_discard=cfg.pblk.durable_discard,
-                            params=cfg.pblk_params(capacity_sectors=pblk_secs))
-            sysfs = PblkSysfs(blockdev)
+            if kind == "pblk":
+                from .pblk import Pblk
+                from .pblk.sysfs import PblkSysfs
+                blockdev = Pblk(device, lun_begin=b, lun_end=e, durable_discard=cfg.pblk.durable_discard,
+                                params=cfg.pblk_params(capacity_sectors=pblk_secs))
+                sysfs = PblkSysfs(blockdev)
+            else:
+                from .ftl import FtlBlockDevice
+                blockdev = FtlBlockDevice(device, ftl_cls, b, e)
         else:
             blockdev = NvmeBlockDevice.open(machine)
             luns = None

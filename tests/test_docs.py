@@ -222,12 +222,12 @@ def check_admin_opc():
     from oxemu.wire import AdminOpc
     with Machine(lnvm=1, volt=1, geometry=Geometry.small()) as oc, \
             Machine(lnvm=0, volt=1, geometry=Geometry.small()) as ap:
-        common = set(oc.device.controller.admin._table)
+        common = set(oc.device.controller.admin._table) & set(ap.device.controller.admin._table)
         rows = []
         for op in AdminOpc:
             modes = ("both" if op in common else
                      " ".join(n for n, m in (("open-channel", oc), ("AppNVM", ap))
-                              if m.device.ops.admin_extra(op) is not None) or "none")
+                              if op in m.device.mode.admin_commands()) or "none")
             rows.append((_hex(int(op)), op.name, modes))
     return rows
 
@@ -324,9 +324,10 @@ def check_fio_quick():
 
 
 def check_media_mode():
-    from oxemu.wire import MediaMode, TargetKind
+    from oxemu.wire import Interface, MediaMode, TargetKind
     return [(str(int(m)), f"MediaMode.{m.name}") for m in MediaMode] + \
-           [(str(int(m)), f"TargetKind.{m.name}") for m in TargetKind]
+           [(str(int(m)), f"TargetKind.{m.name}") for m in TargetKind] + \
+           [(str(int(m)), f"Interface.{m.name}") for m in Interface]
 
 
 def check_volt_header():

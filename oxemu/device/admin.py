@@ -1,6 +1,7 @@
 """Admin command set (SPEC 5): queues, identify, features, log pages (error, SMART with
-lifetime counters, firmware slot, and OX's media label 0xC0); the device mode adds its
-own commands (LightNVM identity 0xE2, bad block table 0xF1/0xF2, OX set target 0xC1)."""
+lifetime counters, firmware slot, and OX's media label 0xC0), OX's idle hint 0xC2; the
+device mode adds its own commands (open-channel: LightNVM identity 0xE2, bad block table
+0xF1/0xF2, OX set target 0xC1) and log pages (AppNVM: its FTL log 0xC1)."""
 import struct
 
 import numpy as np
@@ -12,12 +13,12 @@ from .prp import Transfer
 
 
 class AdminCommands:
-    """Dispatches admin opcodes; the device mode adds its own through `ops.admin_extra`."""
+    """Dispatches admin opcodes: the common set, then the device mode's own."""
 
-    def __init__(self, ctrl_ref, ops, identify_ctrl: bytes, volt=None):
+    def __init__(self, ctrl_ref, mode, identify_ctrl: bytes, volt):
         self._ctrl = ctrl_ref          # callable returning the Controller (built after us)
-        self.ops = ops
-        self.volt = volt if volt is not None else ops.volt     # the media: label, read-only
+        self.mode = mode
+        self.volt = volt               # the media: label, read-only
         self.identify_ctrl = identify_ctrl
         vwc = IdCtrl.from_buffer_copy(identify_ctrl).vwc & 1       # cache on when present
         self.features = {FeatureId.ARBITRATION: 0, FeatureId.POWER_MGMT: 0,
@@ -34,10 +35,13 @@ class AdminCommands:
             AdminOpc.ABORT: self.abort,
             AdminOpc.SET_FEATURES: self.set_features,
             AdminOpc.GET_FEATURES: self.get_features,
+            AdminOpc.OX_IDLE: self.idle,
+            **mode.admin_commands(),
         }
+        self._logs = mode.log_pages()
 
     def execute(self, cmd):
-        handler = self._table.get(cmd.opcode) or self.ops.admin_extra(cmd.opcode)
+        handler = self._table.get(cmd.opcode)
         if handler is None:
             return Status.INVALID_OPCODE | Status.DNR, 0
         return handler(cmd)
@@ -71,6 +75,11 @@ class AdminCommands:
         self._ctrl().delete_cq(cmd.cdw10 & 0xFFFF)
         return Status.SUCCESS, 0
 
+    def idle(self, cmd):
+        """OX vendor 0xC2: the host has been idle; the mode may do a slice of background
+        work (GC). Result 1: more is pending."""
+        return Status.SUCCESS, int(bool(self.mode.idle()))
+
     def abort(self, cmd):
         return Status.SUCCESS, 1        # bit 0 set: command not aborted (all run to completion)
 
@@ -82,7 +91,7 @@ class AdminCommands:
         if cns == Cns.NAMESPACE:
             if cmd.nsid != 1:
                 return Status.INVALID_NS | Status.DNR, 0
-            return self._send(cmd, self.ops.identify_namespace())
+            return self._send(cmd, self.mode.identify_namespace())
         if cns == Cns.NS_ACTIVE_LIST:
             data = bytearray(PAGE_SIZE)
             if cmd.nsid < 1:
@@ -129,8 +138,8 @@ class AdminCommands:
             data = bytes(self.smart_log(ctrl))
         elif lid == LogPage.OX_MEDIA_LABEL:
             data = bytes(self.volt.label())
-        elif lid == LogPage.OX_FTL and hasattr(self.ops, "ftl_log"):
-            data = self.ops.ftl_log()
+        elif lid in self._logs:
+            data = self._logs[lid]()
         elif lid == LogPage.FW_SLOT:
             data = bytearray(512)
             data[0] = 1
@@ -146,8 +155,7 @@ class AdminCommands:
         not that this session opened the disk file read-only."""
         lab = self.volt.label()
         s = SmartLog()
-        placed = lab.read_only or (not self.volt.store.readonly
-                                   and (self.volt.read_only or getattr(self.ops, "read_only", False)))
+        placed = lab.read_only or (not self.volt.store.readonly and (self.volt.read_only or self.mode.read_only))
         if placed:
             s.critical_warning = CriticalWarning.READ_ONLY
         s.temperature = 273 + 40                                     # composite temperature, K

@@ -1,8 +1,9 @@
 """NVMe 1.2 controller: register file, admin/I-O queue engine, completion posting (SPEC 5).
 
 Synchronous: a doorbell write runs every newly submitted command to completion before
-the store instruction retires, which is how the emulated bus stays deterministic. Device
-modes (LNVM pass-through, AppNVM FTL) plug in through a small ops object, like FEMU's.
+the store instruction retires, which is how the emulated bus stays deterministic. The
+device mode (open-channel pass-through, AppNVM, a plug-in FTL) plugs in through one
+interface, oxemu.device.mode.DeviceMode, like FEMU's ops table.
 """
 import logging
 import time
@@ -36,17 +37,17 @@ class PowerLost(Exception):
 
 
 class Controller:
-    """Register file and queue engine. `ops` handles admin extras and all I/O."""
+    """Register file and queue engine. `mode` (a DeviceMode) executes all I/O and persists on
+    a reset; `admin` the admin command set; `on_shutdown` runs at CC.SHN."""
 
-    def __init__(self, dma: DmaEngine, ops, admin, tracer=None, on_reset=None, on_shutdown=None):
+    def __init__(self, dma: DmaEngine, mode, admin, tracer=None, on_shutdown=None):
         self.dma = dma
         self._ram = dma.ram
         self.ram = memoryview(self._ram)
-        self.ops = ops
+        self.mode = mode
         self.admin = admin
         self.tracer = tracer
-        self.timing = ops.timing
-        self.on_reset = on_reset
+        self.timing = mode.timing
         self.on_shutdown = on_shutdown
         self.irq = None                   # optional callable(vector) for the host
         self.cc = 0
@@ -184,8 +185,7 @@ class Controller:
         self.sqs.clear()
         self.cqs.clear()
         self.csts = 0
-        if self.on_reset:
-            self.on_reset()
+        self.mode.reset()
 
     # ---------------------------------------------------------------- queues
     def _doorbell(self, offset: int, value: int) -> None:
@@ -235,10 +235,10 @@ class Controller:
             self.timing.advance(done_ns)
             return
         # Several commands: a run of I/O commands the mode can execute at once
-        # (ops.io_run: same opcode, no trace, no injected faults) behaves exactly as the
+        # (mode.io_run: same opcode, no trace, no injected faults) behaves exactly as the
         # commands one by one -- the mode declines whatever it cannot prove so, and those
         # run alone, in order.
-        run = None if admin or self.tracer is not None else getattr(self.ops, "io_run", None)
+        run = None if admin or self.tracer is not None else self.mode.io_run
         k = (sq.tail - sq.head) % sq.size
         h0, seq0 = sq.head, self.seq
         ents = sq.fetch(k) if run is not None else None
@@ -319,7 +319,7 @@ class Controller:
             else:
                 self.counters["io_cmds"] += 1
                 self.opcodes[cmd.opcode] += 1
-                status, result, done = self.ops.io(cmd, arrival)
+                status, result, done = self.mode.io(cmd, arrival)
         except CommandError as e:
             status, result, done = e.status, e.failed, arrival
             log.debug("cmd 0x%02x cid %d: %s", cmd.opcode, cmd.cid, e)

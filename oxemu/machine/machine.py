@@ -28,7 +28,12 @@ class Machine:
     mode, or an AppNVM volume of another capacity, is refused with StoreError before
     anything is written. `nand` (oxemu.NandTiming) sets the timing model's NAND times and
     `appnvm` (oxemu.AppNvmParams) the AppNVM FTL's victim policy, GC thresholds, buffer
-    depth, wear levelling and checkpoint interval; None means the built-in values. The
+    depth, wear levelling and checkpoint interval; None means the built-in values. `ftl`
+    (an oxftl.Ftl subclass, lnvm=0) runs that FTL inside the device instead of AppNVM,
+    behind the same plain namespace; the media label records its name and version.
+    `spec` is the host interface the device speaks: "1.2" (OCSSD 1.2 in open-channel
+    mode, plain NVMe otherwise), "2.0" (OCSSD 2.0 chunks) or "zns" (zoned namespace);
+    the media label records it and media written through another is refused. The
     host stack sees only `ram`, the register accessors (executed by the guest CPU) and the
     PCI ids; the lab-instrument accessors (`virtual_ns`, `issue_at`, `stats`,
     `erase_counts`, `block_valid_sectors`) are for benchmarks, not for the host stack.
@@ -38,7 +43,7 @@ class Machine:
                  serial: str = "deadbeef", ram_mib: int = 256, *, geometry: Geometry | None = None,
                  timing: str = "off", faults: Faults | None = None, trace_stream=None,
                  appnvm_capacity: int | None = None, readonly: bool = False,
-                 nand: NandTiming | None = None, appnvm=None):
+                 nand: NandTiming | None = None, appnvm=None, ftl=None, spec: str = "1.2"):
         if ram_mib < 1:
             raise ValueError("ram_mib must be at least 1")
         if readonly and volt:
@@ -58,7 +63,7 @@ class Machine:
                                  serial=serial, geometry=self.geometry, timing=timing,
                                  faults=faults, trace_stream=trace_stream,
                                  appnvm_capacity=appnvm_capacity, readonly=readonly,
-                                 nand=nand, appnvm=appnvm)
+                                 nand=nand, appnvm=appnvm, ftl=ftl, spec=spec)
         except BaseException:
             self.cpu.close()
             self._ram.close()
@@ -122,12 +127,7 @@ class Machine:
     def block_valid_sectors(self) -> np.ndarray | None:
         """Lab instrument: valid sectors per (global LUN, block) as the device-side FTL
         counts them (AppNVM mode); None in open-channel mode, where the host FTL knows."""
-        ops = self.device.ops
-        valid = getattr(getattr(ops, "map", None), "valid", None)
-        if valid is None:
-            return None
-        geo = self.geometry
-        return np.asarray(valid, dtype=np.int64).reshape(geo.total_luns, geo.nblocks).copy()
+        return self.device.mode.block_valid_sectors()
 
     def stats(self) -> dict:
         """The lab instrument's view, for benchmarks: virtual time, media and bus counters
@@ -142,9 +142,9 @@ class Machine:
                    media=dict(volt.counters),
                    media_bytes_programmed=volt.counters["programs"] * self.geometry.page_nbytes,
                    media_bytes_read=volt.counters["reads"] * self.geometry.page_nbytes)
-        ftl_stats = getattr(dev.ops, "stats", None)
-        if ftl_stats is not None:
-            out["ftl"] = ftl_stats()
+        ftl = dev.mode.stats()
+        if ftl:
+            out["ftl"] = ftl
         return out
 
     # -- lifecycle ----------------------------------------------------------------

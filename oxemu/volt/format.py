@@ -13,10 +13,10 @@ import os
 
 import numpy as np
 
-from ..wire.ox import LABEL_MAGIC, LABEL_VERSION, MediaLabel, MediaMode, TargetKind
+from ..wire.ox import LABEL_MAGIC, LABEL_VERSION, Interface, MediaLabel, MediaMode, TargetKind
 from .errors import StoreError
 from .geometry import Geometry
-from .label import copy_label, new_label, set_uuid
+from .label import copy_label, new_label, set_bytes
 from .store import (HEADER_NBYTES, StopState, _header_crc, _now_s, header_geometry,
                     layout, new_header, parse_header, peek_version, seal)
 
@@ -66,7 +66,7 @@ def _read_existing(path, fd: int, size: int):
 
 
 def _label(old: MediaLabel | None, unclean: bool, geo: Geometry, mode: MediaMode, target: TargetKind,
-           luns, capacity_bytes: int) -> MediaLabel:
+           luns, capacity_bytes: int, interface: Interface = Interface.OCSSD_1_2) -> MediaLabel:
     if target != TargetKind.NONE and mode != MediaMode.OPEN_CHANNEL:
         raise ValueError("a host target is recorded on open-channel media only")
     if luns is not None and target == TargetKind.NONE:
@@ -83,13 +83,16 @@ def _label(old: MediaLabel | None, unclean: bool, geo: Geometry, mode: MediaMode
         lab.unsafe_shutdowns += 1
         lab.last_stop_clean = 0
     lab.mode, lab.target = mode, target
+    lab.interface = interface
     lab.lun_begin = lab.lun_end = 0
     if target != TargetKind.NONE:
         b, e = (0, geo.total_luns - 1) if luns is None else (int(luns[0]), int(luns[1]))
         if not 0 <= b <= e < geo.total_luns:
             raise ValueError(f"LUN range {b}-{e} is outside 0-{geo.total_luns - 1}")
         lab.lun_begin, lab.lun_end = b, e
-    set_uuid(lab, b"")
+    set_bytes(lab, "uuid", b"")
+    set_bytes(lab, "ftl_name", b"")            # a plug-in FTL records itself when it opens the media
+    lab.ftl_version = 0
     lab.capacity_bytes = capacity_bytes
     lab.read_only = 0                  # the deliberate reset: the next FTL decides anew
     lab.formatted_s = now
@@ -99,7 +102,7 @@ def _label(old: MediaLabel | None, unclean: bool, geo: Geometry, mode: MediaMode
 
 def format_media(path: str, *, geometry: Geometry | None = None, mode: MediaMode = MediaMode.BLANK,
                  target: TargetKind = TargetKind.NONE, luns: tuple[int, int] | None = None,
-                 capacity_bytes: int = 0) -> MediaLabel:
+                 capacity_bytes: int = 0, interface: Interface = Interface.OCSSD_1_2) -> MediaLabel:
     """Wipe a disk file's data and label it afresh; create it when there is none.
 
     geometry: of a new file (default Geometry()); for an existing file None or its own.
@@ -134,7 +137,7 @@ def format_media(path: str, *, geometry: Geometry | None = None, mode: MediaMode
             if geometry is not None and geometry != geo:
                 raise StoreError(f"{path}: disk file geometry {geo.describe()} is not the "
                                  f"{geometry.describe()} asked for; remove the file to make new media")
-        label = _label(old, unclean, geo, mode, target, luns, capacity_bytes)
+        label = _label(old, unclean, geo, mode, target, luns, capacity_bytes, Interface(interface))
         erases = erases + (nxt > 0).astype(np.uint32)       # wiping a block-plane erases it
         lay = layout(geo)
         h = new_header(geo, label)

@@ -7,7 +7,7 @@ with one line naming what the media holds.
 """
 import ctypes
 
-from ..wire.ox import LABEL_MAGIC, LABEL_VERSION, MediaLabel, MediaMode, TargetKind
+from ..wire.ox import LABEL_MAGIC, LABEL_VERSION, Interface, MediaLabel, MediaMode, TargetKind
 from .errors import StoreError
 
 # the lifetime counters a device session adds to (SMART and the label's own)
@@ -30,16 +30,39 @@ def uuid_is_zero(label: MediaLabel) -> bool:
     return not any(label.uuid)
 
 
-def set_uuid(label: MediaLabel, uuid: bytes) -> None:
-    ctypes.memmove(ctypes.addressof(label) + MediaLabel.uuid.offset, bytes(uuid)[:16].ljust(16, b"\0"), 16)
+def set_bytes(label: MediaLabel, field: str, value: bytes) -> None:
+    """Set a byte-array field (uuid, ftl_name), zero-padded to its size."""
+    f = getattr(MediaLabel, field)
+    ctypes.memmove(ctypes.addressof(label) + f.offset, bytes(value)[:f.size].ljust(f.size, b"\0"), f.size)
+
+
+def ftl_of(label: MediaLabel) -> tuple[str, int]:
+    """(name, version) of the plug-in FTL a label records."""
+    return bytes(label.ftl_name).rstrip(b"\0").decode(errors="replace"), int(label.ftl_version)
 
 
 def describe(label: MediaLabel, name: str) -> str:
-    """'ox.disk holds a pblk volume on LUNs 0-31 (open-channel, lnvm=1)' and the like."""
+    """'ox.disk holds a pblk volume on LUNs 0-31 (open-channel, lnvm=1)' and the like; media
+    written through another interface than 1.2 says which."""
+    text = _describe(label, name)
+    iface = label.interface
+    if iface != Interface.OCSSD_1_2 and label.mode != MediaMode.BLANK:
+        text += f" through interface {INTERFACE_WORDS.get(iface, iface)}"
+    return text
+
+
+def _describe(label: MediaLabel, name: str) -> str:
     if label.mode == MediaMode.APPNVM:
         size = f" of {label.capacity_bytes:,} bytes" if label.capacity_bytes else ""
         return f"{name} holds an AppNVM volume{size} (device-side FTL, lnvm=0)"
+    if label.mode == MediaMode.DEVICE_FTL:
+        name_, version = ftl_of(label)
+        return f"{name} holds the volume of device FTL {name_} version {version} (plug-in FTL in the device)"
     if label.mode == MediaMode.OPEN_CHANNEL:
+        if label.target == TargetKind.FTL:
+            name_, version = ftl_of(label)
+            return (f"{name} holds the volume of host FTL {name_} version {version} on LUNs "
+                    f"{label.lun_begin}-{label.lun_end} (open-channel, lnvm=1)")
         if label.target == TargetKind.PBLK:
             return (f"{name} holds a pblk volume on LUNs {label.lun_begin}-{label.lun_end} "
                     f"(open-channel, lnvm=1)")
@@ -51,17 +74,28 @@ def describe(label: MediaLabel, name: str) -> str:
     return f"{name} holds media of an unknown mode {label.mode}"
 
 
-def check_mode(label: MediaLabel, name: str, *, lnvm: bool, capacity: int | None = None) -> None:
-    """Refuse media that another device mode wrote (StoreError, one line).
+_MODE_WORDS = {MediaMode.OPEN_CHANNEL: "open-channel mode (lnvm=1)", MediaMode.APPNVM: "AppNVM mode (lnvm=0)",
+               MediaMode.DEVICE_FTL: "device FTL mode", MediaMode.ZONED: "zoned mode (ZNS)"}
+INTERFACE_WORDS = {Interface.OCSSD_1_2: "1.2", Interface.OCSSD_2_0: "2.0", Interface.ZNS: "zns"}
 
-    lnvm: the device runs open-channel (True) or AppNVM (False); capacity: the AppNVM
-    exported bytes asked for (None: what the media records).
+
+def check_mode(label: MediaLabel, name: str, *, mode: MediaMode, capacity: int | None = None,
+               ftl: tuple[str, int] | None = None, interface: Interface = Interface.OCSSD_1_2) -> None:
+    """Refuse media that another device mode (or interface) wrote (StoreError, one line).
+
+    mode: the mode the device runs; capacity: the AppNVM exported bytes asked for (None:
+    what the media records); ftl: (name, version) of the plug-in FTL in device FTL mode;
+    interface: the host interface the device speaks (OCSSD 1.2, 2.0, ZNS).
     """
-    mode = MediaMode.OPEN_CHANNEL if lnvm else MediaMode.APPNVM
     if label.mode not in (MediaMode.BLANK, mode):
-        want = "open-channel mode (lnvm=1)" if lnvm else "AppNVM mode (lnvm=0)"
+        want = _MODE_WORDS[mode] + (f" with FTL {ftl[0]!r}" if ftl else "")
         raise StoreError(f"{describe(label, name)}; refusing to use it in {want}")
-    if (not lnvm and label.mode == MediaMode.APPNVM and capacity is not None
+    if label.mode != MediaMode.BLANK and label.interface != interface:
+        raise StoreError(f"{describe(label, name)}; refusing to use it through interface "
+                         f"{INTERFACE_WORDS[Interface(interface)]} (ox format erases it for reuse)")
+    if mode == MediaMode.DEVICE_FTL and label.mode == mode and ftl_of(label) != tuple(ftl):
+        raise StoreError(f"{describe(label, name)}; refusing to use it with FTL {ftl[0]!r} version {ftl[1]}")
+    if (mode == MediaMode.APPNVM and label.mode == MediaMode.APPNVM and capacity is not None
             and label.capacity_bytes and capacity != label.capacity_bytes):
         raise StoreError(f"{name} holds an AppNVM volume formatted with a capacity of "
                          f"{label.capacity_bytes:,} bytes, not the {capacity:,} asked for "

@@ -43,10 +43,10 @@ import time
 import crc32c
 import numpy as np
 
-from ..wire.ox import MediaLabel, MediaMode
+from ..wire.ox import Interface, MediaLabel, MediaMode
 from .errors import StoreError
 from .geometry import Geometry
-from .label import SESSION_COUNTERS, copy_label, new_label, set_uuid
+from .label import SESSION_COUNTERS, copy_label, new_label, set_bytes
 from .populate import Populator
 
 log = logging.getLogger(__name__)
@@ -211,17 +211,20 @@ def probe_label(path: str) -> MediaLabel | None:
 class Store:
     """Byte regions of the media as numpy views, and the header with the media label.
 
-    `mode` is the MediaMode of the device writing (it labels BLANK media at the first
-    mutation); `readonly` opens an existing file read-only under a shared lock.
+    `mode` and `interface` are the MediaMode and Interface of the device writing (they
+    label BLANK media at the first mutation); `readonly` opens an existing file
+    read-only under a shared lock.
     `counters_source`, when set, returns the session's lifetime counters (SESSION_COUNTERS
     of wire.ox.MediaLabel) to add to the label's.
     """
 
     def __init__(self, geo: Geometry, path: str | None = None, factory_bad=None, *,
-                 readonly: bool = False, mode: MediaMode = MediaMode.BLANK):
+                 readonly: bool = False, mode: MediaMode = MediaMode.BLANK,
+                 interface: Interface = Interface.OCSSD_1_2):
         self.geo = geo
         self.path = path
         self.mode = MediaMode(mode)
+        self.interface = Interface(interface)
         self.readonly = bool(readonly)
         self.counters_source = None
         self.writing = False          # the header says RUNNING for this session
@@ -371,6 +374,7 @@ class Store:
             lab.power_cycles += 1
         if lab.mode == MediaMode.BLANK and self.mode != MediaMode.BLANK:
             lab.mode = self.mode
+            lab.interface = self.interface
             lab.labelled_s = _now_s()
         self.writing = True
         self._hdr.stop = StopState.RUNNING
@@ -380,8 +384,8 @@ class Store:
         """Change label fields (a media mutation); False when nothing would change."""
         def apply(lab):
             for k, v in fields.items():
-                if k == "uuid":
-                    set_uuid(lab, v)
+                if k in ("uuid", "ftl_name"):
+                    set_bytes(lab, k, v)
                 else:
                     setattr(lab, k, v)
         new = copy_label(self.label)

@@ -109,6 +109,7 @@ class AdminOpc(enum.IntEnum):
     NVM_GET_BBT = 0xF2
     # OX vendor commands (NVMe reserves 0xC0-0xFF for vendors)
     OX_SET_TARGET = 0xC1      # record the host target in the media label (wire.ox)
+    OX_IDLE = 0xC2            # the host is idle: the device mode may run background work (result 1: more)
 
 
 class NvmOpc(enum.IntEnum):

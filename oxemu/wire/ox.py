@@ -10,7 +10,7 @@ command 0xC1 (PRP1 -> a MediaLabel whose target fields are used).
 import ctypes
 import enum
 
-__all__ = ["MediaMode", "TargetKind", "MediaLabel", "LABEL_MAGIC", "LABEL_VERSION",
+__all__ = ["MediaMode", "Interface", "TargetKind", "MediaLabel", "LABEL_MAGIC", "LABEL_VERSION",
            "CriticalWarning", "SmartLog", "SMART_DATA_UNIT_NBYTES", "FtlLog"]
 
 LABEL_MAGIC = int.from_bytes(b"OXLB", "little")
@@ -23,12 +23,23 @@ class MediaMode(enum.IntEnum):
     BLANK = 0            # nothing written since the media was made or formatted
     OPEN_CHANNEL = 1     # open-channel (LightNVM 1.2, lnvm > 0): the host places data
     APPNVM = 2           # the device-side FTL behind a plain namespace (lnvm = 0)
+    DEVICE_FTL = 3       # a plug-in FTL (oxftl API) inside the device behind a plain namespace
+    ZONED = 4            # a zoned namespace (ZNS): the host places data in zones
+
+
+class Interface(enum.IntEnum):
+    """The host interface the media was written through (open-channel's spec version, or
+    zones); a device speaking another one refuses the media."""
+    OCSSD_1_2 = 0        # LightNVM / Open-Channel SSD 1.2 (and the plain namespaces of AppNVM)
+    OCSSD_2_0 = 1        # Open-Channel SSD 2.0: chunks
+    ZNS = 2              # NVMe Zoned Namespaces
 
 
 class TargetKind(enum.IntEnum):
     """The host target recorded on open-channel media."""
     NONE = 0
     PBLK = 1
+    FTL = 2              # a plug-in FTL (oxftl API) in the host; ftl_name / ftl_version say which
 
 
 class _LE(ctypes.LittleEndianStructure):
@@ -56,11 +67,14 @@ class MediaLabel(_LE):
         ("data_units_read", ctypes.c_uint64), ("data_units_written", ctypes.c_uint64),
         ("host_read_cmds", ctypes.c_uint64), ("host_write_cmds", ctypes.c_uint64),
         ("media_errors", ctypes.c_uint64),
-        ("reserved", ctypes.c_uint8 * 384),
+        ("ftl_name", ctypes.c_uint8 * 32),   # plug-in FTL (target FTL or mode DEVICE_FTL): its name
+        ("ftl_version", ctypes.c_uint32),    # ... and the on-media format version it declares
+        ("interface", ctypes.c_uint8),       # Interface the media was written through
+        ("reserved", ctypes.c_uint8 * 347),
     ]
 
 
-assert ctypes.sizeof(MediaLabel) == 512
+assert ctypes.sizeof(MediaLabel) == 512 and MediaLabel.ftl_name.offset == 128
 
 
 class CriticalWarning(enum.IntFlag):

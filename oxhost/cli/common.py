@@ -108,3 +108,48 @@ def load_config(path: str | None, sets=()):
         return Config.load(path, list(sets))
     except ConfigError as e:
         raise ConfigUsageError(str(e)) from None
+
+
+_FTL_HELP = ("Serve your own FTL instead of pblk or AppNVM: FILE.py:Class or package.module:Class, "
+             "a subclass of oxftl.Ftl (docs/ftl-api.md; `ox ftl new` writes one to start from).")
+_SIDE_HELP = ("Where --ftl runs: host (over the open-channel device, where pblk sits; default) or "
+              "device (inside the controller behind a plain NVMe namespace, where AppNVM sits).")
+_SPEC_HELP = ("The host interface a host-side FTL speaks: 1.2 (OCSSD 1.2, default), 2.0 (OCSSD 2.0 "
+              "chunks) or zns (a zoned namespace). Default: what the disk holds.")
+
+
+def resolve_mode(mode, ftl, side, spec, stack=None):
+    """One stack mode string (oxhost.stack) from --mode/--ftl/--side/--spec, or None for
+    what the disk holds. `stack` (hidden --stack) passes a resolved mode to a child."""
+    from ..stack import StackError, make_mode, parse_mode
+    if stack is not None:
+        parse_mode(stack)
+        return stack
+    if side is not None and ftl is None:
+        raise StackError("--side places a plug-in FTL: give it with --ftl FILE.py:Class")
+    if ftl is not None:
+        if mode is not None:
+            raise StackError("--ftl replaces --mode: give one of them")
+        where, colon, cls = ftl.rpartition(":")
+        if colon and where.endswith(".py"):         # a file: the same one from any directory
+            ftl = f"{os.path.abspath(where)}:{cls}"
+        return make_mode("ftl", ftl, side or "host", spec or "1.2")
+    if mode is None and spec is None:
+        return None
+    return make_mode(mode or "pblk", spec=spec or "1.2")
+
+
+def stack_mode_options(f):
+    """--mode, --ftl, --side, --spec (and the hidden --stack a detached child gets) folded
+    into one `mode` argument: a stack mode string, or None for what the disk holds."""
+    import functools
+
+    @functools.wraps(f)
+    def wrapper(*args, mode=None, ftl=None, side=None, spec=None, stack=None, **kw):
+        return f(*args, mode=resolve_mode(mode, ftl, side, spec, stack), **kw)
+    for o in (click.option("--stack", default=None, hidden=True),
+              click.option("--spec", type=click.Choice(["1.2", "2.0", "zns"]), default=None, help=_SPEC_HELP),
+              click.option("--side", type=click.Choice(["host", "device"]), default=None, help=_SIDE_HELP),
+              click.option("--ftl", default=None, metavar="FILE.py:CLASS", help=_FTL_HELP)):
+        wrapper = o(wrapper)
+    return wrapper

@@ -5,7 +5,7 @@ import os
 
 import click
 
-from .common import GEOMETRY_HELP, config_options, load_config, parse_geometry
+from .common import GEOMETRY_HELP, config_options, load_config, parse_geometry, stack_mode_options
 
 _MODE_HELP = ("pblk: host FTL over the open-channel device; appnvm: the device's own FTL. "
               "Default: what the disk holds (its media label), pblk for a new disk. Media "
@@ -46,6 +46,7 @@ def _stack_options(f):
         click.option("--mode", type=click.Choice(["pblk", "appnvm"]), default=None,
                      help=_MODE_HELP),
     ]
+    f = stack_mode_options(f)
     for o in opts:
         f = o(f)
     return config_options(f)
@@ -73,8 +74,8 @@ def _stack_kw(mode, disk, volatile, debug, timing, luns, geometry, power_cut_aft
         geo = parse_geometry(geometry)
     except click.BadParameter as e:
         raise StackError(f"--geometry: {e.message}") from None
-    if mode == "appnvm" and luns is not None:
-        raise StackError("--luns is for pblk: in AppNVM mode the device's FTL uses every LUN")
+    if mode is not None and luns is not None and (mode == "appnvm" or mode.endswith("@device")):
+        raise StackError("--luns is for host-side FTLs: a device-side FTL (AppNVM, --side device) uses every LUN")
     return {"mode": mode, "disk": None if volatile else os.path.abspath(disk),
             "volatile": volatile, "debug": debug, "timing": timing,
             "luns": luns, "geometry": geo, "power_cut_after": power_cut_after, "config": config}
@@ -84,7 +85,7 @@ def _child_args(cmd, path, mode, disk, volatile, debug, timing, luns, geometry, 
                 power_cut_after=None, config_path=None, sets=()) -> list:
     args = [cmd, os.path.abspath(path), "--timing", timing]
     if mode is not None:
-        args += ["--mode", mode]
+        args += ["--stack", mode]
     args += ["--volatile"] if volatile else ["--disk", os.path.abspath(disk)]
     if debug:
         args.append("--debug")
@@ -114,7 +115,7 @@ def _uptime(s: float) -> str:
 
 
 def _describe(msg: dict) -> str:
-    return f"{msg['mode']} volume of {msg['size']:,} bytes"
+    return f"{msg.get('name', msg['mode'])} volume of {msg['size']:,} bytes"
 
 
 EXT4_GONE = "ext4 gone"

@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-from oxemu.wire import (SMART_DATA_UNIT_NBYTES, Cns, FtlLog, IdNs, LogPage, NvmOpc, SmartLog,
+from oxemu.wire import (SMART_DATA_UNIT_NBYTES, AdminOpc, Cns, MediaMode, FtlLog, IdNs, LogPage, NvmOpc, SmartLog,
                         Status)
 
 from ..blockdev import BlockDevice, BlockDeviceError
@@ -28,8 +28,9 @@ DSM_RANGE = np.dtype([("cattr", "<u4"), ("nlb", "<u4"), ("slba", "<u8")])
 class NvmeBlockDevice(BlockDevice):
     """A standard NVMe namespace of 4 KiB LBAs, driven through the user-space driver."""
 
-    def __init__(self, driver: NvmeDriver, nlbas: int, oncs: int):
+    def __init__(self, driver: NvmeDriver, nlbas: int, oncs: int, media_mode: MediaMode = MediaMode.APPNVM):
         self.driver = driver
+        self.media_mode = media_mode    # AppNVM, or a plug-in FTL in the device (DEVICE_FTL)
         self.nlbas = nlbas
         self.oncs = oncs
         sb = self.sector_nbytes
@@ -66,7 +67,7 @@ class NvmeBlockDevice(BlockDevice):
                                 "only 4096-byte LBAs are supported")
             if ns.nsze == 0:
                 raise NotAppNvm("namespace 1 has no capacity")
-            return cls(driver, int(ns.nsze), int(driver.id_ctrl.oncs))
+            return cls(driver, int(ns.nsze), int(driver.id_ctrl.oncs), MediaMode(driver.media_label().mode))
         except BaseException:
             driver.shutdown()
             raise
@@ -132,6 +133,16 @@ class NvmeBlockDevice(BlockDevice):
         self.counters["discards"] += 1
         self.counters["sectors_discarded"] += count
 
+    def background(self) -> bool:
+        """The host is idle: tell the device (OX vendor admin 0xC2), whose FTL may collect
+        garbage now; True while it has more to do."""
+        if self._closed:
+            return False
+        c = self.driver.admin(AdminOpc.OX_IDLE)
+        if c.status:
+            raise io_error(c.status, "idle hint")
+        return bool(c.result)
+
     def smart(self) -> dict:
         """The SMART / health log page (NVMe 1.2, figure 94), the fields this device fills."""
         raw = self.driver.get_log_page(LogPage.SMART, ctypes.sizeof(SmartLog))
@@ -167,13 +178,15 @@ class NvmeBlockDevice(BlockDevice):
             counters_persist=True)
 
     def stats(self) -> dict:
-        out = dict(mode="appnvm", size=self.size, sector_nbytes=self.sector_nbytes,
+        appnvm = self.media_mode == MediaMode.APPNVM
+        out = dict(mode="appnvm" if appnvm else "ftl@device", size=self.size, sector_nbytes=self.sector_nbytes,
                    max_command_nbytes=self.cmd_nbytes, host=dict(self.counters),
                    driver=dict(self.driver.stats))
         if not self._closed:
             try:
-                out.update(self.ftl())
                 out["smart"] = self.smart()
+                if appnvm:                  # its FTL log page (a plug-in FTL has none)
+                    out.update(self.ftl())
             except (DriverError, NvmeIoError) as e:
                 log.warning("device logs unavailable: %s", e)
         return out

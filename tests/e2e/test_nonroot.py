@@ -27,7 +27,7 @@ from .conftest import SMALL_GEOMETRY, lazy_unmount_below, wait_exit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 USER = "oxtest"
-REPO_FILES = ("oxemu", "oxhost", "scripts", "pyproject.toml", "README.md")
+REPO_FILES = ("oxemu", "oxftl", "oxhost", "scripts", "pyproject.toml", "README.md")
 SMALL = f"--geometry {SMALL_GEOMETRY}"
 
 

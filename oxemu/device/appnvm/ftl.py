@@ -14,10 +14,11 @@ import logging
 import numpy as np
 
 from ...volt import MediaOp
-from ...wire import FtlLog, NvmOpc, Status
+from ...wire import FtlLog, LogPage, MediaMode, NvmOpc, Status
 from ..core import MmgrCmd
 from ..errors import CommandError
 from ..identity import identify_controller, identify_namespace
+from ..mode import DeviceMode
 from ..prp import Transfer
 from . import provisioning
 from .blocks import Blocks
@@ -41,7 +42,7 @@ NSID_ALL = 0xFFFF_FFFF
 WRITE_PROTECTED = Status.NS_WRITE_PROTECTED | Status.DNR
 
 
-class AppNvmFtl:
+class AppNvmFtl(DeviceMode):
     """AppNVM mode ops: a page-mapped FTL with GC, over-provisioning, bad-block handling
     and a map that survives power loss (OOB LBAs + checkpoints) (SPEC 6).
 
@@ -58,17 +59,18 @@ class AppNvmFtl:
     no checkpoint at start, none at shutdown, the label untouched.
     """
 
-    lnvm = False
+    media_mode = MediaMode.APPNVM
+    read_only = False                    # a plain attribute here: set when the spares run out
 
     def __init__(self, core, dma, capacity: int | None = None, params: AppNvmParams | None = None):
         """capacity: exported bytes (a multiple of 4 KiB); None = pblk's rule, or what
         the media was formatted with. params: victim policy, GC thresholds, buffer depth,
         wear levelling, checkpoint interval (default: the built-in behaviour)."""
+        super().__init__(core.volt.timing)
         self.params = params or AppNvmParams()
         self.core = core
         self.volt = core.volt
         self.geo = self.volt.geo
-        self.timing = self.volt.timing
         self.dma = dma
         self.tracer = core.tracer
         self.addr = addr = Addr(self.geo)
@@ -78,8 +80,6 @@ class AppNvmFtl:
             raise ValueError("geometry: the page OOB cannot hold the FTL's unit header")
         self._planes = np.arange(addr.nplanes, dtype=np.uint8)
         self._hdr_templates: dict = {}
-        self.bytes_read = 0
-        self.bytes_written = 0
         self.counters = dict(host_sectors_written=0, host_sectors_read=0, user_sectors=0, gc_sectors=0,
                              pad_sectors=0, meta_sectors=0, erases=0, checkpoints=0, gc_runs=0,
                              trimmed_sectors=0, program_fails=0, read_retries=0, flushes=0,
@@ -182,8 +182,8 @@ class AppNvmFtl:
     def identify_namespace(self) -> bytes:
         return identify_namespace(self.nlbas, lnvm=False)
 
-    def admin_extra(self, opcode):
-        return None
+    def log_pages(self) -> dict:
+        return {LogPage.OX_FTL: self.ftl_log}
 
     # ------------------------------------------------------------------ programming units
     def program_units(self, stream: Stream, data: np.ndarray, lbas: np.ndarray, *, kind=UnitKind.DATA,
@@ -597,6 +597,10 @@ class AppNvmFtl:
         self.ckpt.note_trim(slba, nlb)
 
     # ------------------------------------------------------------------ power
+    def reset(self) -> None:
+        """A controller reset persists like a shutdown (the seed's `nvme reset`)."""
+        self.shutdown()
+
     def shutdown(self) -> None:
         """Controller shutdown or reset: buffer and GC stage to media, a clean checkpoint,
         and the media file flushed. With no room for them the data stays where it is (and
@@ -640,6 +644,10 @@ class AppNvmFtl:
             wear_leveling=self.params.wear_leveling,
             checkpoint_every_units=self.prov.ckpt_every,
             recovery=dict(self.recovery.stats), **c)
+
+    def block_valid_sectors(self) -> np.ndarray:
+        g = self.geo
+        return np.asarray(self.map.valid, dtype=np.int64).reshape(g.nchannels * g.nluns, g.nblocks).copy()
 
     def ftl_log(self) -> bytes:
         """Vendor log page 0xC1: the counters a host compares with pblk's (wire.ox.FtlLog)."""

@@ -94,12 +94,8 @@ class Media:
     @property
     def read_only(self) -> bool:
         """The media label says the device went read-only in an earlier session."""
-        return bool(getattr(self.volt, "read_only", False))
+        return bool(self.volt.read_only)
 
     def set_read_only(self, reason: str) -> None:
         """Persist read-only mode in the media label (it also drives SMART's warning)."""
-        setter = getattr(self.volt, "set_read_only", None)
-        if setter is None:
-            log.error("AppNVM: this VOLT cannot record read-only mode; it holds for this session only")
-            return
-        setter(reason)
+        self.volt.set_read_only(reason)

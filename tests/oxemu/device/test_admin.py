@@ -328,7 +328,6 @@ def test_admin_smart_log_warns_read_only_media(make_machine, tmp_path):
     assert not _smart(dev.driver).critical_warning & CriticalWarning.READ_ONLY
     m.device.volt.set_read_only("test")
     assert _smart(dev.driver).critical_warning & CriticalWarning.READ_ONLY
-    m.device.ops.read_only = False
     path = str(tmp_path / "ox.disk")
     with Machine(volt=0, disk=path, geometry=Geometry.small()) as w:
         Device.open(w).close()

@@ -24,7 +24,7 @@ class Host:
     def __init__(self, runs: bool):
         self.m = Machine(geometry=GEO, timing="model")
         if not runs:
-            self.m.device.ops.io_run = None        # the controller then runs commands one by one
+            self.m.device.mode.io_run = None        # the controller then runs commands one by one
         self.dev = Device.open(self.m)
         self.drv = self.dev.driver
         pool = self.drv.pool
@@ -75,7 +75,7 @@ class Host:
                     bbt=s.bbt.tobytes(), pstate=s.page_state.tobytes(), counters=dict(volt.counters),
                     ops=volt.ops, ctrl=dict(ctrl.counters), opcodes=dict(ctrl.opcodes),
                     errors=list(ctrl.error_log), dma=(self.m.dma.bytes_read, self.m.dma.bytes_written),
-                    ftl=(dev.ops.bytes_read, dev.ops.bytes_written), now=t.now_ns,
+                    ftl=(dev.mode.bytes_read, dev.mode.bytes_written), now=t.now_ns,
                     luns=t._lun_busy.tobytes(), chans=t._chan_busy.tobytes(),
                     buf=self.data.array.tobytes(), meta=self.meta.array.tobytes())
 

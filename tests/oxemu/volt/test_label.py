@@ -86,7 +86,7 @@ def test_appnvm_device_uses_the_capacity_its_label_records(tmp_path):
     path = tmp_path / "ox.disk"
     format_media(str(path), geometry=APPNVM_GEO, mode=MediaMode.APPNVM, capacity_bytes=CAP)
     with Machine(lnvm=0, volt=0, disk=str(path), geometry=APPNVM_GEO) as m:
-        assert m.device.ops.nlbas == 2000
+        assert m.device.mode.nlbas == 2000
     assert probe_label(str(path)).capacity_bytes == CAP
 
 
@@ -99,7 +99,7 @@ def test_appnvm_device_records_its_exported_capacity_on_blank_media(tmp_path):
     assert (lab.mode, lab.capacity_bytes, lab.target) == (MediaMode.APPNVM, CAP, TargetKind.NONE)
     assert lab.labelled_s > 0 and lab.power_cycles == 1
     with Machine(lnvm=0, volt=0, disk=str(path), geometry=APPNVM_GEO) as m:   # None: the label's
-        assert m.device.ops.nlbas * 4096 == CAP
+        assert m.device.mode.nlbas * 4096 == CAP
 
 
 def test_first_mutation_labels_blank_media_with_the_device_mode(tmp_path):

@@ -68,8 +68,8 @@ def _session_counts(st) -> dict:
     a data unit is 1000 x 512 bytes, rounded up per power-on)."""
     dev = st.machine.device
     opc = dev.controller.opcodes
-    return dict(data_units_read=math.ceil(dev.ops.bytes_read / SMART_DATA_UNIT_NBYTES),
-                data_units_written=math.ceil(dev.ops.bytes_written / SMART_DATA_UNIT_NBYTES),
+    return dict(data_units_read=math.ceil(dev.mode.bytes_read / SMART_DATA_UNIT_NBYTES),
+                data_units_written=math.ceil(dev.mode.bytes_written / SMART_DATA_UNIT_NBYTES),
                 host_read_commands=opc[NvmOpc.READ] + opc[NvmOpc.PH_READ],
                 host_write_commands=opc[NvmOpc.WRITE] + opc[NvmOpc.PH_WRITE],
                 media_errors=dev.volt.counters["read_errors"])

@@ -43,7 +43,7 @@ class Nvme:
     def __init__(self, machine, **driver_kw):
         self.m = machine
         self.drv = NvmeDriver(machine, **driver_kw)
-        self.ops = machine.device.ops
+        self.ops = machine.device.mode
         self.buf = self.drv.pool.alloc(2 << 20)
         self.dsm_buf = self.drv.pool.alloc(4096)
 

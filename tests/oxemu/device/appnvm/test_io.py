@@ -50,12 +50,12 @@ def test_formatted_disk_keeps_its_capacity(appnvm_machine, tmp_path):
     m = appnvm_machine(volt=0, disk=disk, appnvm_capacity=2000 * SECTOR)
     m.close()
     m = appnvm_machine(volt=0, disk=disk)                 # None: what the media says
-    assert m.device.ops.nlbas == 2000
+    assert m.device.mode.nlbas == 2000
     m.close()
     with pytest.raises(StoreError, match="formatted with a capacity"):
         appnvm_machine(volt=0, disk=disk, appnvm_capacity=3000 * SECTOR)
     m = appnvm_machine(volt=0, disk=disk)                 # the refusal left the file usable
-    assert m.device.ops.nlbas == 2000
+    assert m.device.mode.nlbas == 2000
 
 
 def test_write_read_roundtrip_of_every_shape(nvme):

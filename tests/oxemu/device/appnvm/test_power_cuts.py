@@ -166,7 +166,7 @@ def _campaign(tmp_path, rounds: int, seed: int) -> dict:
             stats["recovery_cuts"] += 1
             continue
         try:
-            volt, ops = m.device.volt, m.device.ops
+            volt, ops = m.device.volt, m.device.mode
             faults.power_cut_after = None
             recovery_ops = max(1, volt.ops)
             assert volt.counters["program_fails"] == 0, f"round {rnd}: a program failed in recovery"
@@ -202,7 +202,7 @@ def _campaign(tmp_path, rounds: int, seed: int) -> dict:
     # after the last cut: every sector as expected, and the whole volume writable again
     m = machine()
     try:
-        ops = m.device.ops
+        ops = m.device.mode
         bdev = NvmeBlockDevice.open(m)
         got = _read_all(bdev, bdev.nlbas)
         bad = oracle.check(got)
@@ -280,7 +280,7 @@ def _prepared(tmp_path) -> tuple[str, np.ndarray]:
     m = _machine(disk)
     try:
         bdev = NvmeBlockDevice.open(m)
-        n = 20 * m.device.ops.addr.block_secs
+        n = 20 * m.device.mode.addr.block_secs
         for v in (1, 2):
             for s in range(0, n, 256):
                 bdev.write_sectors(s, _fill(np.arange(s, s + 256), v))
@@ -294,7 +294,7 @@ def _check_after_cut(disk, want: np.ndarray) -> None:
     """Restart, read back, then write the whole volume twice over: nothing may fail."""
     m = _machine(disk)
     try:
-        ops, volt = m.device.ops, m.device.volt
+        ops, volt = m.device.mode, m.device.volt
         good = ops.stats()["good_blocks"]
         bdev = NvmeBlockDevice.open(m)
         assert (_read_all(bdev, want.size) == want).all()
@@ -337,8 +337,8 @@ def test_a_cut_between_the_plane_erases_leaves_a_block_to_erase_not_a_bad_one(tm
     try:
         nxt = m.device.volt.store.next_page[ch, lun, blk]
         assert nxt[0] == 0 and nxt[1] > 0                  # the media really is half erased
-        b = m.device.ops.addr.nblocks * (ch * m.device.ops.addr.nluns + lun) + blk
-        assert m.device.ops.blocks.state[b] == BState.DIRTY
+        b = m.device.mode.addr.nblocks * (ch * m.device.mode.addr.nluns + lun) + blk
+        assert m.device.mode.blocks.state[b] == BState.DIRTY
     finally:
         m.close()
     _check_after_cut(twin, want)
@@ -360,7 +360,7 @@ def test_a_torn_unit_is_not_data_and_nothing_is_programmed_over_it(tmp_path, pla
     try:
         volt = m.device.volt
         assert volt.read(ch, lun, blk, plane, pg)[0] == MediaStatus.ECC      # torn, across a restart
-        ftl = m.device.ops
+        ftl = m.device.mode
         b = ftl.addr.nblocks * (ch * ftl.addr.nluns + lun) + blk
         assert ftl.blocks.state[b] != BState.OPEN or ftl.blocks.wp[b] > pg
         lbas = np.arange(ftl.nlbas)
@@ -388,7 +388,7 @@ def test_a_torn_first_program_of_a_new_device_does_not_look_like_foreign_data(tm
     assert _started(lambda f: _machine(twin, faults=f), Faults(power_cut_after=first)) is None
     m = _machine(twin)
     try:
-        assert m.device.ops.stats()["good_blocks"] == m.device.ops.addr.total_blocks
+        assert m.device.mode.stats()["good_blocks"] == m.device.mode.addr.total_blocks
     finally:
         m.close()
     _check_after_cut(twin, np.zeros(0, dtype=np.int64))
@@ -404,7 +404,7 @@ def test_a_block_is_not_erased_before_the_trims_that_emptied_it_are_journaled(tm
     m = Machine(volt=0, lnvm=0, disk=disk, geometry=geo, ram_mib=RAM_MIB)
     try:
         bdev = NvmeBlockDevice.open(m)
-        ops, volt = m.device.ops, m.device.volt
+        ops, volt = m.device.mode, m.device.volt
         per_round = geo.total_luns * ops.addr.block_secs  # one full block on every LUN
         bdev.write_sectors(0, _fill(np.arange(per_round), 1))
         bdev.write_sectors(0, _fill(np.arange(8), 2))    # LBA 0's v2 opens the next blocks...
@@ -431,7 +431,7 @@ def test_a_block_is_not_erased_before_the_trims_that_emptied_it_are_journaled(tm
     try:
         bdev = NvmeBlockDevice.open(m)
         assert _versions(bdev.read_sectors(0, 1), [0])[0] in (2, 0)    # v2 or the trim, never v1
-        check_map(m.device.ops)
+        check_map(m.device.mode)
     finally:
         m.close()
 

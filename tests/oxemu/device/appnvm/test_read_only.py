@@ -95,7 +95,7 @@ def test_erase_failures_that_eat_the_spares_make_the_device_read_only_not_wedged
 def _spare_blocks(appnvm_machine) -> tuple[int, int]:
     """(good blocks, min_good) of a new device of the test geometry."""
     m = appnvm_machine()
-    ops = m.device.ops
+    ops = m.device.mode
     return ops.blocks.good, ops.prov.min_good
 
 

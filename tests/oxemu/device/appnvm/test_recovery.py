@@ -33,7 +33,7 @@ def test_clean_stop_recovers_from_the_checkpoint_alone(appnvm_machine, tmp_path)
     n.shutdown()
     m.close()
     m = appnvm_machine(volt=0, disk=_disk(tmp_path))
-    rec = m.device.ops.recovery.stats
+    rec = m.device.mode.recovery.stats
     assert rec["clean"] and rec["units_replayed"] == 0 and rec["trims_replayed"] == 0
     assert rec["blocks_scanned"] <= 8                       # the metadata and the open blocks
     n = Nvme(m)
@@ -59,7 +59,7 @@ def test_unclean_stop_keeps_every_write_acknowledged_before_a_flush(appnvm_machi
     n.write_stamped(lbas[500:], 3)                          # after the flush: may be lost
     m.close()                                               # no FLUSH, no shutdown: power gone
     m = appnvm_machine(volt=0, disk=_disk(tmp_path))
-    rec = m.device.ops.recovery.stats
+    rec = m.device.mode.recovery.stats
     assert not rec["clean"] and rec["units_replayed"] > 0 and rec["trims_replayed"] == 1
     n = Nvme(m)
     got = n.read_versions()
@@ -80,13 +80,13 @@ def test_deallocate_after_the_checkpoint_survives_an_unclean_stop(appnvm_machine
     n = Nvme(m)
     _fill(n, count=2048)
     assert n.flush() == 0
-    m.device.ops.ckpt.write()
+    m.device.mode.ckpt.write()
     n.write_stamped(np.arange(0, 64), 2)                    # newer than the checkpoint
     assert n.dsm([(0, 32), (1000, 24)]) == 0
     assert n.flush() == 0
     m.close()
     m = appnvm_machine(volt=0, disk=_disk(tmp_path))
-    assert m.device.ops.recovery.stats["trims_replayed"] == 2          # one record per range
+    assert m.device.mode.recovery.stats["trims_replayed"] == 2          # one record per range
     got = Nvme(m).read_versions(0, 2048)
     want = np.ones(2048, dtype=np.int64)
     want[32:64] = 2
@@ -105,7 +105,7 @@ def test_a_corrupt_checkpoint_falls_back_to_the_oob_of_every_block(appnvm_machin
         assert n.write(lba, stamp(lba, i + 2)) == 0
     assert n.flush() == 0
     want = n.read_versions()
-    ops = m.device.ops
+    ops = m.device.mode
     assert ops.stats()["checkpoints"] >= 2 and ops.stats()["gc_victims"] > 0
     store = m.device.volt.store
     for b in np.flatnonzero(ops.blocks.state == BState.META).tolist():
@@ -113,7 +113,7 @@ def test_a_corrupt_checkpoint_falls_back_to_the_oob_of_every_block(appnvm_machin
         store.data[ch, lun, blk] ^= 0x5A                      # every checkpoint fails its CRC
     m.close()
     m = appnvm_machine(volt=0, disk=_disk(tmp_path))
-    rec = m.device.ops.recovery.stats
+    rec = m.device.mode.recovery.stats
     assert rec["checkpoint_seq"] == 0 and rec["units_replayed"] > 0
     n = Nvme(m)
     assert (n.read_versions() == want).all()
@@ -170,10 +170,10 @@ def test_controller_reset_programs_the_buffer_and_checkpoints(appnvm_machine):
     m = appnvm_machine()
     n = Nvme(m)
     assert n.write(0, stamp([0, 1, 2], 1)) == 0
-    ckpts = m.device.ops.stats()["checkpoints"]
+    ckpts = m.device.mode.stats()["checkpoints"]
     n = Nvme(m)                                              # bring-up resets the controller
-    assert m.device.ops.wbuf.n == 0
-    assert m.device.ops.stats()["checkpoints"] == ckpts + 1
+    assert m.device.mode.wbuf.n == 0
+    assert m.device.mode.stats()["checkpoints"] == ckpts + 1
     assert n.read_versions(0, 3).tolist() == [1, 1, 1]
 
 
@@ -205,6 +205,6 @@ def test_recovery_of_the_default_geometry_reads_little_after_a_clean_stop(appnvm
     n.shutdown()
     m.close()
     m = appnvm_machine(volt=0, disk=_disk(tmp_path), geometry=Geometry())
-    rec = m.device.ops.recovery.stats
+    rec = m.device.mode.recovery.stats
     assert rec["clean"] and rec["pages_read"] < 2 * 1024 + 2 * 128 * 4
     assert (Nvme(m).read_versions(97 * 256, 256) == 1).all()

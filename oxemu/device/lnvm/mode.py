@@ -8,16 +8,17 @@ import logging
 
 import numpy as np
 
-from ..machine.dma import DmaError
-from ..volt import MediaOp, MediaStatus, describe
-from ..volt.label import uuid_is_zero
-from ..wire import (MAX_PPAS, AdminOpc, BbTableHeader, BlockState, MediaLabel, MediaMode, NvmOpc, PMode,
+from ...machine.dma import DmaError
+from ...volt import MediaOp, MediaStatus, describe
+from ...volt.label import uuid_is_zero
+from ...wire import (MAX_PPAS, AdminOpc, BbTableHeader, BlockState, MediaLabel, MediaMode, NvmOpc, PMode,
                     Status, TargetKind, BBT_MAGIC)
-from .core import MmgrCmd
-from .errors import CommandError
-from .identity import identify_namespace, nvm_identity
-from .lnvm_runs import Runs
-from .prp import Transfer
+from ..core import MmgrCmd
+from ..errors import CommandError
+from ..identity import MAX_IO_NBYTES, identify_controller, identify_namespace, nvm_identity
+from ..mode import DeviceMode
+from .runs import Runs
+from ..prp import Transfer
 
 _FAIL_STATUS = {
     MediaStatus.EMPTY: Status.NVM_EMPTY_PAGE,
@@ -35,16 +36,17 @@ _WRITE_PROTECTED = Status.NS_WRITE_PROTECTED | Status.DNR
 log = logging.getLogger(__name__)
 
 
-class LnvmFtl:
-    """Open-channel mode ops: physical I/O, identity and bad block table commands."""
+class LnvmMode(DeviceMode):
+    """Open-channel mode: physical I/O, the LightNVM identity and bad block table commands,
+    and OX's set-target command that records the host's target in the media label."""
 
-    lnvm = True
+    media_mode = MediaMode.OPEN_CHANNEL
 
     def __init__(self, core, dma):
+        super().__init__(core.volt.timing)
         self.core = core
         self.volt = core.volt
         self.geo = self.volt.geo
-        self.timing = self.volt.timing
         self.dma = dma
         self.tracer = core.tracer
         geo = self.geo
@@ -60,19 +62,27 @@ class LnvmFtl:
         self._ppa_mask = (1 << geo.ppa_bits) - 1
         self._planes = {int(PMode.SNGL): 1, int(PMode.DUAL): 2, int(PMode.QUAD): 4}
         self.sector_nbytes = geo.sector_nbytes
-        self.bytes_read = 0
-        self.bytes_written = 0
         self._runs = Runs(self)
 
     # ------------------------------------------------------------------ identity
+    def identify_controller(self, serial: str) -> bytes:
+        return identify_controller(serial, nn=1, max_nbytes=MAX_IO_NBYTES)
+
     def identify_namespace(self) -> bytes:
         return identify_namespace(self.geo.total_sectors, lnvm=True)
 
-    def admin_extra(self, opcode):
+    def admin_commands(self) -> dict:
         return {AdminOpc.NVM_IDENTITY: self.nvm_identity,
                 AdminOpc.NVM_GET_BBT: self.get_bbt,
                 AdminOpc.NVM_SET_BBT: self.set_bbt,
-                AdminOpc.OX_SET_TARGET: self.set_target}.get(opcode)
+                AdminOpc.OX_SET_TARGET: self.set_target}
+
+    # ------------------------------------------------------------------ power
+    def reset(self) -> None:
+        self.volt.flush()
+
+    def shutdown(self) -> None:
+        """Nothing of the mode's own: the host target stops itself; the media is flushed."""
 
     def nvm_identity(self, cmd):
         data = nvm_identity(self.geo, self.timing.nand)
@@ -160,7 +170,7 @@ class LnvmFtl:
 
     # ------------------------------------------------------------------ runs of commands
     def io_run(self, ents, i: int, arrival_ns: int):
-        """Execute the run of writes or reads starting at SQE record i at once (lnvm_runs):
+        """Execute the run of writes or reads starting at SQE record i at once (lnvm.runs):
         (k, (status, result, done) arrays) exactly as `io` one by one would answer those k
         commands, or (k, None) for k commands to run one by one instead."""
         return self._runs.run(ents, i, arrival_ns)
@@ -378,21 +388,23 @@ class LnvmFtl:
 
     # ------------------------------------------------------------------ media label
     def set_target(self, cmd):
-        """OX vendor 0xC1: record the host target (kind, LUN range, uuid, capacity) in the
-        media label. Accepted when the label has none, or names the same target and LUN
+        """OX vendor 0xC1: record the host target (kind, LUN range, uuid, capacity; for a
+        plug-in FTL its name and version) in the media label. Accepted when the label has none, or names the same target and LUN
         range (an all-zero uuid or capacity stored there is filled in); another target or
         range is INVALID_FIELD. A change of the label is a media mutation."""
         raw = Transfer(self.dma, cmd.prp1, cmd.prp2, 512).read()
         want = MediaLabel.from_buffer_copy(raw.tobytes())
         total = self.geo.total_luns
-        if want.target != TargetKind.PBLK or not want.lun_begin <= want.lun_end < total:
+        if want.target not in (TargetKind.PBLK, TargetKind.FTL) or not want.lun_begin <= want.lun_end < total:
             return Status.INVALID_FIELD | Status.DNR, 0
         have = self.volt.label()
         fields = {}
         if have.target == TargetKind.NONE:
             fields = dict(mode=MediaMode.OPEN_CHANNEL, target=want.target, lun_begin=want.lun_begin,
-                          lun_end=want.lun_end, uuid=bytes(want.uuid), capacity_bytes=want.capacity_bytes)
-        elif (have.target, have.lun_begin, have.lun_end) == (want.target, want.lun_begin, want.lun_end):
+                          lun_end=want.lun_end, uuid=bytes(want.uuid), capacity_bytes=want.capacity_bytes,
+                          ftl_name=bytes(want.ftl_name), ftl_version=want.ftl_version)
+        elif (have.target, have.lun_begin, have.lun_end, bytes(have.ftl_name), have.ftl_version) == \
+                (want.target, want.lun_begin, want.lun_end, bytes(want.ftl_name), want.ftl_version):
             if uuid_is_zero(have) and not uuid_is_zero(want):
                 fields["uuid"] = bytes(want.uuid)
             if not have.capacity_bytes and want.capacity_bytes:

@@ -19,9 +19,9 @@ commands alone.
 """
 import numpy as np
 
-from ..volt import MediaOp
-from ..wire import MAX_PPAS, NvmOpc, PAGE_SIZE
-from .prp import Transfer
+from ...volt import MediaOp
+from ...wire import MAX_PPAS, NvmOpc, PAGE_SIZE
+from ..prp import Transfer
 
 PH_READ = int(NvmOpc.PH_READ)
 PH_WRITE = int(NvmOpc.PH_WRITE)
@@ -41,7 +41,7 @@ class Plan:
 
 
 class Runs:
-    """The run path of an LnvmFtl (which it reads its geometry, VOLT and DMA engine from)."""
+    """The run path of an LnvmMode (which it reads its geometry, VOLT and DMA engine from)."""
 
     def __init__(self, ftl):
         self.ftl = ftl
