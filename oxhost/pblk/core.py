@@ -99,9 +99,7 @@ class Pblk(BlockDevice):
         try:
             rec = Recovery(self, uuid)
             self.recovery = rec.load()
-            if self.rl.rsv != self.lm.reserve_secs:      # params.gc_foreground lines for GC alone
-                self.lm.reserve_secs = self.rl.rsv
-                self.lm.rl_update()
+            self.lm.set_reserve(self.rl.rsv)             # params.gc_foreground lines for GC alone
             if label is not None and label.read_only:
                 self._enter_read_only("the media label marks the media read-only", frozen=True)
             self._update_read_only()
