@@ -13,9 +13,7 @@ the block holding smeta goes first and a power cut in the middle leaves no line 
 """
 import enum
 import logging
-import math
 from collections import deque
-from fractions import Fraction
 
 import numpy as np
 
@@ -24,10 +22,9 @@ from oxhost.lightnvm import Addr, NvmError
 
 from .errors import PblkError, PblkReadOnly
 from .metadata import MetaSizes
+from .params import OVER_PROVISION_PCT, exported_sectors
 
 log = logging.getLogger(__name__)
-
-OVER_PROVISION_PCT = 20       # pblk_set_provision, kernels 4.12-4.15
 
 
 class LineState(enum.IntEnum):
@@ -42,8 +39,8 @@ class LineState(enum.IntEnum):
 class LineGeometry:
     """The target's LUN range seen as lines, write units and device addresses.
 
-    The exported capacity keeps `op` of the chunks back: floor(chunks x (1 - op)) chunks
-    (op = 0.2: pblk_set_provision's 80 %), or is `capacity_sectors` when that is given."""
+    The exported capacity keeps `op` of the chunks back (params.exported_sectors, op = 0.2:
+    pblk_set_provision's 80 %), or is `capacity_sectors` when that is given."""
 
     def __init__(self, geo, lun_begin: int = 0, lun_end: int | None = None, *,
                  op: float = OVER_PROVISION_PCT / 100, capacity_sectors: int = 0):
@@ -72,8 +69,7 @@ class LineGeometry:
         self.units_per_line = geo.npages * self.nluns
         self.sec_per_line = self.units_per_line * self.unit_secs
         self.nchunks = self.nluns * geo.nblocks
-        keep = math.floor(self.nchunks * (1 - Fraction(repr(float(op)))))
-        self.capacity_sectors = capacity_sectors or keep * self.sec_per_chunk
+        self.capacity_sectors = capacity_sectors or exported_sectors(self.nchunks, self.sec_per_chunk, op)
         if not 0 < self.capacity_sectors <= self.nchunks * self.sec_per_chunk:
             raise PblkError(f"capacity of {self.capacity_sectors} sectors does not fit LUNs "
                             f"{lun_begin}-{lun_end} ({self.nchunks} chunks of {self.sec_per_chunk})")
