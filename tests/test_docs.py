@@ -513,7 +513,7 @@ def check_torture_constants():
 
 
 def check_blocklog():
-    from oxhost.torture import blocklog
+    from oxhost import blocklog
     return [(rec.decode(), name) for rec, name in ((blocklog.WRITE, "WRITE"), (blocklog.ZERO, "ZERO"),
                                                  (blocklog.FLUSH, "FLUSH"), (blocklog.FAILED, "FAILED"),
                                                  (blocklog.READ, "READ"), (blocklog.BACKGROUND, "BACKGROUND"))]
