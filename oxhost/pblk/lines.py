@@ -126,7 +126,8 @@ class LineGeometry:
 
 
 class Line:
-    """struct pblk_line: state, sequence, which blocks it has, where its units are."""
+    """struct pblk_line: state, sequence, which blocks it has, where its units are. Its
+    fields change only through LineManager's operations; everyone else reads them."""
 
     __slots__ = (
         "collected",
