@@ -214,10 +214,10 @@ class ModeCampaign:
         self.report.sectors_verified += verify_all(stack.blockdev, self.oracle,
                                                    lambda v, when: self._violate(r, v, when), settle)
 
-    def _workload(self, r: int) -> Workload:
-        return Workload(self.oracle, _workload_rng(self.cfg, self.mode, r),
-                        violate=lambda v, when: self._violate(r, v, when), discard=self.cfg.discard,
-                        read_only=self.read_only)
+    def _workload(self, r: int, oracle: Oracle | None = None, violate=None) -> Workload:
+        return Workload(oracle or self.oracle, _workload_rng(self.cfg, self.mode, r),
+                        violate=violate or (lambda v, when: self._violate(r, v, when)),
+                        discard=self.cfg.discard, read_only=self.read_only)
 
     def _went_read_only(self, r: int, why: str | None) -> None:
         if why and not self.read_only:
@@ -271,7 +271,8 @@ class ModeCampaign:
             s = Session(self._open, dry_disk, self._faults(r))
             try:
                 stack = s.stack
-                verify_all(stack.blockdev, self.oracle.copy(), lambda v, when: None, settle=True)
+                oracle = self.oracle.copy()
+                verify_all(stack.blockdev, oracle, lambda v, when: None, settle=True)
                 s.zero()
                 state = {"ops": 0, "ev": _events(stack)}
 
@@ -280,9 +281,7 @@ class ModeCampaign:
                     if ev != state["ev"] and s.ops > state["ops"]:
                         spans.append((state["ops"], s.ops))
                     state["ops"], state["ev"] = s.ops, ev
-                w = self._workload(r)
-                w.oracle = self.oracle.copy()
-                w.violate = lambda v, when: None
+                w = self._workload(r, oracle, lambda v, when: None)
                 w.run(s, OPS_PER_ROUND, watch=watch)
             finally:
                 s.abandon()
@@ -292,7 +291,7 @@ class ModeCampaign:
         if not spans:
             return None
         lo, hi = spans[int(rng.integers(0, len(spans)))]
-        return int(rng.integers(lo + 1, hi + 1))
+        return int(rng.integers(lo, hi))            # the operation interrupted: one of the request's
 
     def round(self, r: int) -> None:
         kind, cut = self._plan(r)

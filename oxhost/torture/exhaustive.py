@@ -66,6 +66,7 @@ class ExhaustiveReport:
     workload_ops: int = 0            # operations the reference run found (at most ops_asked)
     workload_requests: int = 0       # requests the reference run issued to reach them
     remounts: int = 0                # clean stops inside those requests
+    permanent_faults: int = 0        # program and erase failures among those operations
     kinds: dict = field(default_factory=dict)      # operation label -> cuts that fell on one
     sectors_verified: int = 0
     violations: list = field(default_factory=list)
@@ -81,7 +82,8 @@ class ExhaustiveReport:
         last = self.first_op + self.ops_covered - 1
         out = (f"{self.mode}: exhaustive, cuts at operations {self.first_op}-{last} "
                f"({self.ops_covered} of {self.ops_asked - self.first_op + 1} asked; the workload's "
-               f"{self.workload_requests} requests, {self.remounts} clean stops), "
+               f"{self.workload_requests} requests, {self.remounts} remounts, {self.permanent_faults} "
+               f"program/erase faults), "
                f"{self.sectors_verified:,} sectors verified, {len(self.violations)} violations, "
                f"{self.wall_s:.1f} s")
         if self.problems:
@@ -94,7 +96,8 @@ class ExhaustiveReport:
     def as_dict(self) -> dict:
         return dict(ops_asked=self.ops_asked, first_op=self.first_op, ops_covered=self.ops_covered,
                     workload_ops=self.workload_ops, workload_requests=self.workload_requests,
-                    remounts=self.remounts, kinds=dict(self.kinds), sectors_verified=self.sectors_verified,
+                    remounts=self.remounts, permanent_faults=self.permanent_faults, kinds=dict(self.kinds),
+                    sectors_verified=self.sectors_verified,
                     violations=self.violations, problems=self.problems, failed=self.failed,
                     snapshot_s=round(self.snapshot_s, 3), wall_s=round(self.wall_s, 3))
 
@@ -201,7 +204,8 @@ class Exhaustive:
         copy_sparse(self.snapshot, self.disk)
         w = self._workload(self.oracle.copy(), lambda v, when: self._violate(0, v, f"reference run, {when}"))
         rec = OpRecorder(lambda: w.requests, self.nops)
-        s = Session(self._open, self.disk, self._faults())
+        faults = self._faults()
+        s = Session(self._open, self.disk, faults)
         try:
             s.zero(rec)
             stop = self.nops
@@ -217,6 +221,7 @@ class Exhaustive:
             except _Enough:
                 pass
             self.report.remounts = s.remounts
+            self.report.permanent_faults = faults.permanent
         finally:
             s.abandon()
         self.ref = rec

@@ -83,12 +83,17 @@ class Session:
     def remount(self) -> None:
         """A clean stop and a new power-on of the same disk (its recovery, the next
         machine's first operations). Cut raises when the power is cut on the way."""
+        quiet = _AfterTheCut(self)             # the stack logs each layer a cut stopped: expected here
+        stack_log = logging.getLogger("oxhost.stack")
+        stack_log.addFilter(quiet)
         try:
             self.stack.close()
         except Exception:                # noqa: BLE001 - a close the cut interrupted
             if not self.powered:
                 raise Cut() from None
             raise
+        finally:
+            stack_log.removeFilter(quiet)
         self._base += self._seen
         self._seen = 0
         self.stack = None
@@ -102,6 +107,17 @@ class Session:
     def abandon(self) -> None:
         if self.stack is not None:
             self.stack.abandon()
+
+
+class _AfterTheCut(logging.Filter):
+    """Drops the records a session's stack logs once its power is cut."""
+
+    def __init__(self, session: Session):
+        super().__init__()
+        self.session = session
+
+    def filter(self, record) -> bool:
+        return self.session.powered
 
 
 class Workload:
