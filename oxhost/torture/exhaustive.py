@@ -31,6 +31,7 @@ The workload is as long as it needs to be: requests go on until operation N has 
 done (MAX_REQUESTS at most). A workload that cannot reach N operations -- a device that
 stopped taking writes, say -- is covered as far as it goes and the run says so.
 """
+import glob
 import logging
 import os
 import shutil
@@ -142,12 +143,17 @@ class Exhaustive:
         return Workload(oracle, self._rng(1), violate=violate, discard=self.cfg.discard,
                         remount_every=REMOUNT_EVERY)
 
+    def _worker_disk(self, pid) -> str:
+        return os.path.join(self.workdir, f"exhaustive-{self.mode}-{pid}.disk")
+
     def replay_command(self, k: int) -> str:
         g = self.cfg.geometry
         cmd = (f"ox torture --mode {self.mode} --seed {self.cfg.seed} --exhaustive {k} --from-op {k} "
                f"--geometry {g.nchannels}x{g.nluns}x{g.nblocks}x{g.npages}")
         if self.cfg.faults:
             cmd += f" --faults {','.join(self.cfg.faults)}"
+        if not self.cfg.fault_budget:
+            cmd += " --no-fault-budget"
         if not self.cfg.discard:
             cmd += " --no-discard"
         if self.cfg.config_args:
@@ -165,10 +171,12 @@ class Exhaustive:
 
     # ------------------------------------------------------------ the snapshot
     def _age(self) -> None:
-        """The snapshot: a fresh volume filled, overwritten until GC ran, stopped cleanly."""
+        """The snapshot: a fresh volume (with the factory bad blocks of --faults bad) filled,
+        overwritten until GC ran, stopped cleanly."""
         if os.path.exists(self.snapshot):
             os.unlink(self.snapshot)
-        st = self._open(self.snapshot, Faults(seed=self.cfg.seed))
+        bad = FAULT_MIXES["bad"] if "bad" in self.cfg.faults else {}
+        st = self._open(self.snapshot, Faults(seed=self.cfg.seed, **bad))
         try:
             bdev = st.blockdev
             o = self.oracle = Oracle(bdev.size // stamp.SECTOR)
@@ -309,9 +317,10 @@ class Exhaustive:
             self._run_parallel(ks, jobs)
         rep.kinds = dict(Counter(self.ref.labels[k - 1] for k in ks[:rep.ops_covered]))
         rep.violations.sort(key=lambda v: v["op"])
-        for path in (self.disk, self.snapshot):
-            if os.path.exists(path) and not self.cfg.keep:
-                os.unlink(path)
+        if not self.cfg.keep:
+            for path in [self.disk, self.snapshot] + glob.glob(self._worker_disk("*")):
+                if os.path.exists(path):
+                    os.unlink(path)
         rep.wall_s = time.perf_counter() - t0
         return rep
 
@@ -347,7 +356,7 @@ def _rounds(state: dict, ks: list) -> tuple:
         logging.getLogger(name).setLevel(level)
     ex = Exhaustive(state["mode"], state["cfg"], state["nops"], state["workdir"])
     ex.snapshot = state["snapshot"]
-    ex.disk = os.path.join(state["workdir"], f"exhaustive-{ex.mode}-{os.getpid()}.disk")
+    ex.disk = ex._worker_disk(os.getpid())
     ex.oracle, ex.grown, ex.limit = state["oracle"], state["grown"], state["limit"]
     ex.ref = OpRecorder(lambda: 0, state["nops"])
     ex.ref.labels, ex.ref.requests = state["labels"], state["requests"]
