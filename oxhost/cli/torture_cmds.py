@@ -34,8 +34,11 @@ QUICK_EXT4_ROUNDS = 3
                    "(the command a violation prints).")
 @click.option("--exhaustive", type=click.IntRange(min=1), default=None, metavar="N",
               help="Instead of random cuts: one fixed seeded workload, cut at each of its first N media "
-                   "operations in turn (N rounds, each from the same aged snapshot), every sector checked "
-                   "after each recovery; prints the kinds of operation the cuts fell on.")
+                   "operations in turn -- operation k is the k-th erase, program or read of a plane page "
+                   "after the stack opened an aged snapshot (filled, overwritten until GC ran, stopped "
+                   "cleanly; the workload restarts the stack every 500 operations). N rounds, each from a "
+                   "copy of the snapshot, every sector checked after each recovery; prints the kinds of "
+                   "operation the cuts fell on. Fewer operations than N: incomplete.")
 @click.option("--from-op", type=click.IntRange(min=1), default=None, metavar="K",
               help="With --exhaustive: start at operation K (replay: --exhaustive K --from-op K).")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,

@@ -72,7 +72,7 @@ def test_ox_torture_read_only_early_from_unbudgeted_faults_exits_1(tmp_path):
 
 
 def test_ox_torture_exhaustive_cuts_at_every_operation_and_names_their_kinds(tmp_path):
-    p, doc = _ox(tmp_path, "--exhaustive", "100")
+    p, doc = _ox(tmp_path, "--exhaustive", "100", "--jobs", "2")
     assert p.returncode == 0, p.stdout + p.stderr
     for mode in ("pblk", "appnvm"):
         r = doc[mode]
