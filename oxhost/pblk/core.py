@@ -467,7 +467,7 @@ class Pblk(BlockDevice):
             gc.reclaim()
             if gc.victim is None:
                 mv = gc.movable()
-                best = gc.choose(lm.lines, mv)          # the line with the least to move
+                best = gc.choose(lm.lines, mv, self.l2p.vsc, self.lg.unit_secs)   # the most to reclaim
                 if best is None or mv[best.id] >= int(best.data_units.size) * self.lg.unit_secs:
                     return False
                 if gc.pick() is None:
