@@ -155,7 +155,7 @@ def test_gc_restarts_after_a_cut_tore_its_unit_and_left_only_the_metadatas_block
     s.abandon()
     st = ex._open(ex.disk, None)
     try:
-        ops = st.machine.device.ops
+        ops = st.machine.device.mode
         assert ops.blocks.nfree <= ops.gc.floor() and ops.blocks.open_gc < 0    # the state of the bug
         bdev = st.blockdev
         for lba in range(0, 2048, 64):                   # writes after recovery find room
