@@ -1,5 +1,7 @@
-"""The block device a FUSE volume serves: pblk over open-channel, or the plain NVMe
-namespace of AppNVM mode (SPEC 9). Byte-granular helpers sit on sector-granular I/O.
+"""The block device a FUSE volume serves: pblk or a plug-in FTL over open-channel, or the
+plain NVMe namespace of a device that runs its own FTL (SPEC 9). Byte-granular helpers sit
+on sector-granular I/O; a small measuring surface (stats, ftl_params, block_valid_sectors,
+host_buffer) lets tools compare stacks without reaching into any of them.
 
 Errors come in the classes a real disk has, each with the errno the FUSE edge answers:
 misuse (EINVAL), media errors (EIO), no space (ENOSPC), read-only media (EROFS). They are

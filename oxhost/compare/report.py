@@ -467,7 +467,8 @@ def write(results, outdir) -> None:
         if png in made and key in lines:
             md += [f"![{png}]({png})", "", lines[key], ""]
     md += ["## Fields", "", "results.json: `stacks.<stack>.<workload>.<QD>` holds the figures of one run; "
-           f"wall-clock figures ({', '.join(MEASURED)}) are measured, everything else modeled.", ""]
+           "`modes.<stack>` the stack mode the name stands for, `params.<stack>` what its FTL made of the "
+           f"configuration; wall-clock figures ({', '.join(MEASURED)}) are measured, everything else modeled.", ""]
     (outdir / "report.md").write_text("\n".join(md))
 
 

@@ -2,8 +2,10 @@
 are checked before anything runs (one error line, nothing written), the stacks' short names
 stay unique, compare's modules read block devices only through their measuring surface
 (stats, ftl_params, block_valid_sectors, host_buffer) and import one another one way, and
-every block device answers that surface. About 5 s in all."""
+every block device answers that surface; a fio job and a sweep run on plug-in FTLs. About
+15 s in all."""
 import ast
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,10 @@ from click.testing import CliRunner
 import oxftl.template
 from oxhost.cli import main
 from oxhost.cli.compare_cmds import _stacks
+from oxhost.compare import Plan
+from oxhost.compare.runner import run_sweep, sweep_points
 from oxhost.compare.stacks import names, placement_pairs
+from oxhost.compare.workloads import Workload
 from oxhost.config import Config
 from oxhost.stack import open_stack
 
@@ -143,3 +148,57 @@ def test_every_block_device_answers_the_measuring_surface(mode):
         if mode.endswith("@host"):
             assert params["ftl"] == "template" and params["lun_range"] == [0, geo.total_luns - 1]
         assert (bdev.read(0, data.nbytes) == data).all()
+
+
+FIO = """
+[global]
+bs=4k
+size=4m
+[w]
+rw=randwrite
+number_ios=300
+iodepth=4
+[r]
+stonewall
+rw=randread
+number_ios=300
+iodepth=8
+"""
+
+
+def test_a_fio_job_runs_on_the_ftl_on_both_sides_every_read_checked(tmp_path):
+    job = tmp_path / "small.fio"
+    job.write_text(FIO)
+    out = tmp_path / "report"
+    res = CliRunner().invoke(main, ["compare", "--quick", "--no-progress", "--out", str(out), "--fio-job", str(job),
+                                    "--set", "geometry.nblocks=16", "--set", "geometry.npages=16",
+                                    "--placement", "oxftl.template:PageFtl"])
+    assert res.exit_code == 0, res.output
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["stacks"]) == ["PageFtl@host", "PageFtl@device"]
+    for name, wls in results["stacks"].items():
+        r = wls["small"]["8"]
+        assert r["verified_reads"] == r["reads"] == 300 and r["mismatches"] == 0, name
+    host, dev = (results["stacks"][n]["small"]["8"] for n in ("PageFtl@host", "PageFtl@device"))
+    assert host["media_bytes_programmed"] == dev["media_bytes_programmed"] > 0
+    # reads of sectors never written: the FTL in the host answers zeros itself, the one in the
+    # device still gets a command per read
+    assert host["phases"][1]["nvme_cmds"] < dev["phases"][1]["nvme_cmds"] == 301
+    assert "## Placement: PageFtl in the host and in the device" in (out / "report.md").read_text()
+
+
+def test_a_sweep_of_ftl_op_leaves_a_plug_in_ftl_where_it_is():
+    plan = Plan.quick(Config.load(None, ["geometry.nblocks=16", "geometry.npages=16"]))
+    cap = plan.config.exported_sectors() * 4096
+    w = Workload("overwrite", "short overwrite", "overwrite", bs=16384, nbytes=cap, per_capacity=1.0,
+                 prefill=True, samples=10)
+    plan = plan.with_workloads([w])
+    res = run_sweep(plan, sweep_points(plan.config, ["ftl.op=0.2,0.35"]), ("appnvm", "oxftl.template:PageFtl@device"),
+                    1, False)
+    lo, hi = res["sweep"]["points"]
+    tpl = "PageFtl@device"
+    assert lo["params"][tpl]["capacity_bytes"] == hi["params"][tpl]["capacity_bytes"]
+    assert lo["stacks"][tpl]["write_amplification"] == hi["stacks"][tpl]["write_amplification"] > 1
+    assert lo["params"]["appnvm"]["capacity_bytes"] > hi["params"]["appnvm"]["capacity_bytes"]
+    for p in (lo, hi):
+        assert all(s["mismatches"] == 0 for s in p["stacks"].values())
