@@ -31,9 +31,9 @@ def stack_color(results, name: str) -> str:
 
 
 def stack_label(results, name: str) -> str:
-    """A legend entry: the stack's name and what it is."""
-    mode = results.get("modes", {}).get(name, name)
-    return f"{name}: {describe(mode)}" if name not in ("pblk", "appnvm") else describe(mode)
+    """A legend entry: what pblk and AppNVM are; a plug-in FTL's short name says it
+    (Class@side; report.md says the rest)."""
+    return describe(name) if name in ("pblk", "appnvm") else f"{name} (plug-in FTL)"
 
 
 def save(fig, path: Path) -> None:
@@ -58,7 +58,7 @@ def _bars(results, key, ylabel, title, path, log=False) -> bool:
     ax.set_title(title)
     if log:
         ax.set_yscale("log")
-    ax.legend()
+    ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     save(fig, path)
     return True

@@ -205,8 +205,8 @@ def stack_params(stack) -> dict:
     """What the stack's FTL made of the configuration: its block device's ftl_params(),
     and for a device-side FTL what it reports of itself."""
     out = dict(stack.blockdev.ftl_params())
-    dev = stack.machine.stats().get("ftl") or {}
     if parse_mode(stack.mode).kind in ("appnvm", "ftl@device"):
+        dev = stack.machine.stats().get("ftl") or {}
         out.update({k: dev[k] for k in DEVICE_PARAMS if k in dev})
         out.setdefault("total_blocks", stack.geometry.total_luns * stack.geometry.nblocks)
     return out
