@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..stack import parse_mode
+from ..stack import StackError, parse_mode
 from . import figures, placement
 from .results import MEASURED, at, headline
 from .results import stacks as _stacks
@@ -83,9 +83,16 @@ QD_METRICS = [("throughput_mib_s", "MiB/s", 1), ("iops", "IOPS", 0), ("lat_p50_u
 # ---------------------------------------------------------------- text
 
 def _kinds(results) -> dict:
-    """{name: kind} of the stacks that ran: pblk, appnvm, ftl@host, ftl@device."""
+    """{name: kind} of the stacks that ran: pblk, appnvm, ftl@host, ftl@device (None for a
+    mode this version does not know: results written by another)."""
     modes = results.get("modes") or {}
-    return {n: parse_mode(modes.get(n, n)).kind for n in results.get("params", {})}
+    out = {}
+    for n in results.get("params", {}):
+        try:
+            out[n] = parse_mode(modes.get(n, n)).kind
+        except StackError:
+            out[n] = None
+    return out
 
 
 def config_lines(results) -> list[str]:
@@ -128,6 +135,8 @@ def config_lines(results) -> list[str]:
                        f"per LUN); GC reserve {pr['gc_reserve_blocks']} blocks, GC runs below "
                        f"{pr['gc_low_blocks']} free blocks; wear levelling {a['wear_leveling']}; checkpoint every "
                        f"{pr['checkpoint_every_units']} units")
+        elif kind is None:
+            out.append(f"- {s}: exports {pr['capacity_bytes']:,} bytes")
         else:
             where = (f"in the host on LUNs {pr['lun_range'][0]}-{pr['lun_range'][1]}" if kind == "ftl@host"
                      else "in the device")

@@ -54,8 +54,12 @@ def names(modes) -> dict[str, str]:
 
 
 def describe(mode: str) -> str:
-    """What a stack is, in words (the report's list of stacks)."""
-    m = parse_mode(mode)
+    """What a stack is, in words (the report's list of stacks); a mode this version does
+    not know (results written by another) is its own description."""
+    try:
+        m = parse_mode(mode)
+    except StackError:
+        return mode
     via = f" through {_SPEC[m.spec]}" if m.spec != "1.2" else ""
     if m.ftl is None:
         return _WHAT[m.kind] + via
@@ -69,7 +73,12 @@ def placement_pairs(modes: dict) -> list[dict]:
     `ftl` the host stack's name without its side (PageFtl, PageFtl+2.0: a host-side FTL
     over another interface pairs with the same device-side stack too)."""
     out = []
-    parsed = {n: parse_mode(m) for n, m in modes.items()}
+    parsed = {}
+    for n, m in modes.items():
+        try:
+            parsed[n] = parse_mode(m)
+        except StackError:
+            continue                    # a mode this version does not know pairs with nothing
     for dn, d in parsed.items():
         if d.kind != "ftl@device":
             continue
