@@ -33,11 +33,10 @@ ISOLATES = (
     "host's per-command costs, its data crosses the bus (a GC copy twice), and the FTL, whose "
     "media calls return when the operation is done, waits for each round trip, so the "
     "operations of one request run one after another. In the device, the host sends one NVMe "
-    "command per request (split at 1 MiB) and user data crosses the bus once; the FTL's "
-    "operations are charged to the media from the command's arrival, so those on different "
-    "LUNs overlap (the model does not make a GC program wait for the read that fetched its "
-    "data: a bound in the device's favour), GC copies stay inside, and the FTL's CPU time is "
-    "the device's, taken out of host CPU. Write amplification, the check column, is the same "
+    "command per request (split at 1 MiB) and user data crosses the bus once; the FTL waits "
+    "for each media call there too, so each is charged from the end of the one before it, as "
+    "in the host; GC copies stay inside, and the FTL's CPU time is the device's, taken out of "
+    "host CPU. Write amplification, the check column, is the same "
     "on both sides: the FTL did the same work, and the differences are what placement adds "
     "or removes.")
 
