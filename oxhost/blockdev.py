@@ -80,6 +80,12 @@ class BlockDevice(abc.ABC):
         """Counters for reports (JSON-able; each device its own keys)."""
         return {}
 
+    @property
+    def read_only(self) -> bool:
+        """The FTL has given up writing (its spares are used up): reads work, writes fail
+        with ReadOnly. A device-side FTL says so through SMART instead (False here)."""
+        return False
+
     def ftl_params(self) -> dict:
         """What the FTL made of its configuration, JSON-able: `capacity_bytes` always, and
         whatever else the FTL decided (GC policy and thresholds, buffer sizes, LUNs). Read

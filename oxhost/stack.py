@@ -4,6 +4,7 @@ namespace), and tears it down in the right order (SPEC 1, 9)."""
 import dataclasses
 import logging
 import os
+import re
 import sys
 import typing
 
@@ -270,6 +271,11 @@ def mode_name(mode: str) -> str:
         return mode
     name = f"{m.ftl.rsplit(':', 1)[1]}@{m.side}"
     return name if m.spec == "1.2" else f"{name}+{m.spec}"
+
+
+def mode_slug(mode: str) -> str:
+    """A file-name-safe short name of a stack mode: pblk, appnvm, pageftl_host, pblk_2.0."""
+    return re.sub(r"[^a-z0-9.]+", "_", mode_name(mode).lower()).strip("_")
 
 
 def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: bool = False,

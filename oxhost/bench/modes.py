@@ -2,9 +2,8 @@
 FILE.py:Class@host, FILE.py:Class@device, with +2.0 / +zns for a host-side stack), as
 `ox compare --stack` takes them -- and what each becomes on the benchmark's side: the
 `ox mount` / `ox up` options that serve it, a directory name and its figures' key prefix."""
-import re
-
-from ..stack import mode_name, parse_mode
+from ..stack import mode_slug as slug
+from ..stack import parse_mode
 
 DEFAULT = ("pblk", "appnvm")
 
@@ -14,11 +13,6 @@ def mount_args(mode: str) -> list[str]:
     m = parse_mode(mode)
     args = ["--ftl", m.ftl, "--side", m.side] if m.ftl is not None else ["--mode", m.kind]
     return args + (["--spec", m.spec] if m.spec != "1.2" else [])
-
-
-def slug(mode: str) -> str:
-    """A file-name-safe short name: pblk, appnvm, pageftl_host, pblk_2.0."""
-    return re.sub(r"[^a-z0-9.]+", "_", mode_name(mode).lower()).strip("_")
 
 
 def prefix(mode: str) -> str:

@@ -11,8 +11,17 @@ QUICK_EXT4_ROUNDS = 3
 
 
 @click.command("torture")
-@click.option("--mode", type=click.Choice(["pblk", "appnvm", "both"]), default="both", show_default=True,
-              help="Which stack to torture.")
+@click.option("--mode", type=click.Choice(["pblk", "appnvm", "both"]), default=None,
+              help="Which built-in stack to torture (default both, unless --stack or --ftl names others).")
+@click.option("--stack", "stacks", multiple=True, metavar="MODE",
+              help="A stack to torture, as `ox compare --stack` takes it: pblk, appnvm, FILE.py:Class@host, "
+                   "FILE.py:Class@device, +2.0 / +zns for a host-side stack (repeatable).")
+@click.option("--ftl", default=None, metavar="FILE.py:CLASS",
+              help="Torture your own FTL (a subclass of oxftl.Ftl; docs/ftl-api.md) on --side.")
+@click.option("--side", type=click.Choice(["host", "device", "both"]), default="host", show_default=True,
+              help="Where --ftl runs: in the host over open-channel, in the device, or both.")
+@click.option("--spec", type=click.Choice(["1.2", "2.0", "zns"]), default="1.2", show_default=True,
+              help="The interface a host-side --ftl speaks.")
 @click.option("--cuts", type=click.IntRange(min=1), default=None,
               help="Power cuts per mode (default 1000; 40 with --quick). Each round's workload goes on "
                    "until its cut; a run that makes fewer cuts than asked is incomplete.")
@@ -60,7 +69,7 @@ QUICK_EXT4_ROUNDS = 3
 @click.option("--keep", is_flag=True, help="Keep the disk files afterwards.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @config_options
-def torture(mode, cuts, seed, faults, no_fault_budget, allow_read_only, until_round, exhaustive, from_op, jobs,
+def torture(mode, stacks, ftl, side, spec, cuts, seed, faults, no_fault_budget, allow_read_only, until_round, exhaustive, from_op, jobs,
             geometry, no_discard, ext4, ext4_rounds, quick, json_path, workdir, keep, no_progress,
             config_path, sets):
     """Pull the plug on a stack again and again, and check that nothing is lost.
@@ -123,7 +132,7 @@ def torture(mode, cuts, seed, faults, no_fault_budget, allow_read_only, until_ro
     geo = geo or default_geometry()
     config_args = ((("--config", os.path.abspath(config_path)) if config_path else ())
                    + tuple(a for item in sets for a in ("--set", item)))
-    modes = ("pblk", "appnvm") if mode == "both" else (mode,)
+    modes = _modes(mode, stacks, ftl, side, spec)
     cfg = Config(modes=modes, cuts=cuts or (QUICK_CUTS if quick else 1000), seed=seed, geometry=geo,
                  faults=mixes, discard=not no_discard, workdir=workdir, keep=keep,
                  ox_config=ox_config, config_args=config_args, allow_read_only=allow_read_only,
@@ -150,6 +159,29 @@ def torture(mode, cuts, seed, faults, no_fault_budget, allow_read_only, until_ro
                    + "; ".join(f"{m}: {p}" for m in incomplete for p in report[m]["problems"]), err=True)
     if bad or incomplete:
         raise SystemExit(1)
+
+
+def _modes(mode, stacks, ftl, side, spec) -> tuple:
+    """The stack modes to torture, each checked (and a plug-in FTL loaded) before anything runs."""
+    from oxftl import FtlLoadError, load_ftl
+
+    from ..stack import StackError, make_mode, parse_mode
+    from .common import resolve_mode
+    try:
+        out = [parse_mode(m) and m for m in stacks]
+        if ftl is not None:
+            out += [resolve_mode(None, ftl, s, spec) for s in (("host", "device") if side == "both" else (side,))]
+        if mode is not None or not out:
+            out = [*(("pblk", "appnvm") if mode in (None, "both") else (mode,)), *out]
+        for m in out:
+            p = parse_mode(m)
+            if p.ftl is not None:
+                load_ftl(p.ftl)
+    except (StackError, FtlLoadError) as e:
+        raise click.BadParameter(str(e), param_hint="--stack/--ftl") from None
+    if len(set(out)) != len(out):
+        raise click.BadParameter("a stack is named twice", param_hint="--stack/--ftl")
+    return tuple(out)
 
 
 def register(main):

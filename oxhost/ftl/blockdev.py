@@ -133,6 +133,10 @@ class FtlBlockDevice(BlockDevice):
     def background(self) -> bool:
         return False if self._closed else bool(self.ftl.background())
 
+    @property
+    def read_only(self) -> bool:
+        return bool(self.ftl.read_only)
+
     def buf_alloc(self, nbytes: int) -> np.ndarray:
         return self.media.buf_alloc(nbytes)
 
@@ -142,7 +146,8 @@ class FtlBlockDevice(BlockDevice):
         host = c["host_sectors_written"]
         programmed = m["pages_programmed"] * self.media.geometry.sectors
         return dict(mode="ftl", side="host", ftl=self.name, ftl_version=self.version,
-                    capacity_bytes=self.size, **c, media=dict(m),
+                    capacity_bytes=self.size, **c, media=dict(m), read_only=self.read_only,
+                    spare_blocks=self.ftl.spare_blocks(),
                     media_sectors_programmed=programmed,
                     write_amplification=round(programmed / host, 4) if host else 0.0,
                     ftl_stats=self.ftl.stats())

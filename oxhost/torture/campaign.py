@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import time
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,7 @@ from oxemu import Faults, Geometry
 
 from ..blockdev import NoSpace, ReadOnly
 from ..driver import DriverError
+from ..stack import mode_name, mode_slug
 from . import stamp
 from .disk import copy_sparse, scratch_dir
 from .oracle import Oracle, Violation
@@ -39,7 +41,18 @@ from .workload import READ_CHUNK, Cut, Session, Workload, verify_all
 
 log = logging.getLogger(__name__)
 
-MODE_IDS = {"pblk": 1, "appnvm": 2}
+MODE_IDS = {"pblk": 1, "appnvm": 2}       # seeds of the built-ins; other stacks: mode_id()
+
+
+def stack_option(mode: str) -> str:
+    """The `ox torture` option naming a stack: --mode for the built-ins, --stack else."""
+    return f"--mode {mode}" if mode in MODE_IDS else f"--stack {mode}"
+
+
+def mode_id(mode: str) -> int:
+    """The number a stack mode's seeds are drawn with: stable for a mode's short name, so a
+    plug-in FTL replays the same wherever its file lives."""
+    return MODE_IDS.get(mode) or 3 + zlib.crc32(mode_name(mode).encode()) % 100_000
 FAULT_MIXES = {                      # what --faults NAME adds to every round (rates per op)
     "program": dict(program_fail_rate=0.002),
     "erase": dict(erase_fail_rate=0.01),
@@ -75,7 +88,7 @@ class Config:
 
     def replay_command(self, mode: str, rounds: int) -> str:
         g = self.geometry
-        cmd = (f"ox torture --mode {mode} --seed {self.seed} --cuts {self.cuts} --until-round {rounds} "
+        cmd = (f"ox torture {stack_option(mode)} --seed {self.seed} --cuts {self.cuts} --until-round {rounds} "
                f"--geometry {g.nchannels}x{g.nluns}x{g.nblocks}x{g.npages}")
         if self.faults:
             cmd += f" --faults {','.join(self.faults)}"
@@ -121,7 +134,7 @@ class ModeReport:
         rec = sorted(self.recovery_s)
         slow = f"{rec[-1]:.3f} s" if rec else "-"
         med = f"{rec[len(rec) // 2]:.3f} s" if rec else "-"
-        out = (f"{self.mode}: {self.cuts} of {self.cuts_asked} cuts ({self.targeted_cuts} targeted, "
+        out = (f"{mode_name(self.mode)}: {self.cuts} of {self.cuts_asked} cuts ({self.targeted_cuts} targeted, "
                f"{self.recovery_cuts} in recovery, {self.clean_stops} clean stops), ")
         if self.fault_budget is not None or self.permanent_faults or self.blocks_retired:
             budget = "unbudgeted" if self.fault_budget is None else \
@@ -159,8 +172,19 @@ def _events(stack) -> tuple:
         c = stack.blockdev.stats()["counters"]
         return tuple(c.get(k, 0) for k in ("lines_opened", "lines_closed", "gc_runs", "erases",
                                            "discarded_sectors"))
-    f = stack.machine.stats().get("ftl", {})
-    return tuple(f.get(k, 0) for k in ("checkpoints", "erases", "gc_victims", "trimmed_sectors"))
+    if stack.mode == "appnvm":
+        f = stack.machine.stats().get("ftl", {})
+        return tuple(f.get(k, 0) for k in ("checkpoints", "erases", "gc_victims", "trimmed_sectors"))
+    m = stack.machine.stats()["media"]                 # any other FTL: what it did to the media
+    return (m["erases"], m.get("erase_fails", 0), m.get("program_fails", 0))
+
+
+def _read_only_reason(stack) -> str | None:
+    """Why a host-side FTL turned read-only (None while it writes)."""
+    bdev = stack.blockdev
+    if not bdev.read_only:
+        return None
+    return bdev.stats().get("read_only_reason") or "the FTL reports it is read-only"
 
 
 class ModeCampaign:
@@ -185,7 +209,7 @@ class ModeCampaign:
         kw = {}
         for name in self.cfg.faults:
             kw.update(FAULT_MIXES[name])
-        f = Faults(seed=self.cfg.seed * 7919 + r * 31 + MODE_IDS[self.mode], **kw)
+        f = Faults(seed=self.cfg.seed * 7919 + r * 31 + mode_id(self.mode), **kw)
         if self.budget is not None:
             f.permanent_limit = max(0, allowance(self.budget, self.cfg.cuts, r) - self.report.permanent_faults)
         elif self._budgeted:
@@ -250,7 +274,7 @@ class ModeCampaign:
     def _plan(self, r: int):
         """(kind, cut): where round r pulls the plug -- in recovery (media operations from
         the power-on), else counted from the end of the round's verification."""
-        rng = np.random.default_rng([self.cfg.seed, MODE_IDS[self.mode], r, 0])
+        rng = np.random.default_rng([self.cfg.seed, mode_id(self.mode), r, 0])
         x = rng.random()
         if x < 0.1 and r:
             return "recovery", int(rng.integers(1, max(2, self.recovery_ops)))
@@ -314,8 +338,7 @@ class ModeCampaign:
         self._know_spares(stack)
         if self.budget is not None:
             faults.permanent_limit = max(0, allowance(self.budget, self.cfg.cuts, r) - rep.permanent_faults)
-        if self.mode == "pblk" and stack.blockdev.read_only:
-            self._went_read_only(r, stack.blockdev.stats()["read_only_reason"])
+        self._went_read_only(r, _read_only_reason(stack))
         self._judge_read_only(r, stack)
         cut_happened = False
         try:
@@ -366,8 +389,7 @@ class ModeCampaign:
         stack = self._open(self.disk, faults)
         try:
             self._know_spares(stack)
-            if self.mode == "pblk" and stack.blockdev.read_only:
-                self._went_read_only(r, stack.blockdev.stats()["read_only_reason"])
+            self._went_read_only(r, _read_only_reason(stack))
             self._judge_read_only(r, stack)
             self._verify_all(r, stack, settle=True)
             self.report.final_overwrite = self._overwrite(r, stack)
@@ -447,7 +469,7 @@ class ModeCampaign:
 
 
 def _workload_rng(cfg: Config, mode: str, r: int):
-    return np.random.default_rng([cfg.seed, MODE_IDS[mode], r, 1])
+    return np.random.default_rng([cfg.seed, mode_id(mode), r, 1])
 
 
 def run(cfg: Config, progress: bool = True, echo=print) -> dict:
@@ -460,7 +482,7 @@ def run(cfg: Config, progress: bool = True, echo=print) -> dict:
     os.makedirs(workdir, exist_ok=True)
     try:
         for mode in cfg.modes:
-            disk = os.path.join(workdir, f"torture-{mode}.disk")
+            disk = os.path.join(workdir, f"torture-{mode_slug(mode)}.disk")
             if os.path.exists(disk):
                 os.unlink(disk)
             bar = None

@@ -44,7 +44,8 @@ import numpy as np
 from oxemu import Faults
 
 from . import stamp
-from .campaign import FAULT_MIXES, MODE_IDS, PERMANENT, Config
+from ..stack import mode_name, mode_slug
+from .campaign import FAULT_MIXES, PERMANENT, Config, mode_id, stack_option
 from .disk import copy_sparse, scratch_dir
 from .optrace import OpRecorder
 from .oracle import Oracle, Violation
@@ -81,7 +82,7 @@ class ExhaustiveReport:
 
     def summary(self) -> str:
         last = self.first_op + self.ops_covered - 1
-        out = (f"{self.mode}: exhaustive, cuts at operations {self.first_op}-{last} "
+        out = (f"{mode_name(self.mode)}: exhaustive, cuts at operations {self.first_op}-{last} "
                f"({self.ops_covered} of {self.ops_asked - self.first_op + 1} asked; the workload's "
                f"{self.workload_requests} requests, {self.remounts} remounts, {self.permanent_faults} "
                f"program/erase faults), "
@@ -116,7 +117,7 @@ class Exhaustive:
         self.workdir = workdir
         self.progress = progress
         self.snapshot = os.path.join(workdir, f"exhaustive-{mode}.snapshot")
-        self.disk = os.path.join(workdir, f"exhaustive-{mode}.disk")
+        self.disk = os.path.join(workdir, f"exhaustive-{mode_slug(mode)}.disk")
         self.report = ExhaustiveReport(mode, ops_asked=nops, first_op=first)
         self.oracle: Oracle | None = None          # the snapshot's
         self.grown = 0                             # grown-bad blocks of the snapshot
@@ -128,7 +129,7 @@ class Exhaustive:
         kw = {}
         for name in self.cfg.faults:
             kw.update(FAULT_MIXES[name])
-        return Faults(seed=self.cfg.seed * 7919 + salt * 31 + MODE_IDS[self.mode], permanent_limit=self.limit,
+        return Faults(seed=self.cfg.seed * 7919 + salt * 31 + mode_id(self.mode), permanent_limit=self.limit,
                       **kw)
 
     def _open(self, disk: str, faults: Faults):
@@ -137,18 +138,18 @@ class Exhaustive:
                           config=self.cfg.ox_config)
 
     def _rng(self, part: int):
-        return np.random.default_rng([self.cfg.seed, MODE_IDS[self.mode], part, 2])
+        return np.random.default_rng([self.cfg.seed, mode_id(self.mode), part, 2])
 
     def _workload(self, oracle: Oracle, violate) -> Workload:
         return Workload(oracle, self._rng(1), violate=violate, discard=self.cfg.discard,
                         remount_every=REMOUNT_EVERY)
 
     def _worker_disk(self, pid) -> str:
-        return os.path.join(self.workdir, f"exhaustive-{self.mode}-{pid}.disk")
+        return os.path.join(self.workdir, f"exhaustive-{mode_slug(self.mode)}-{pid}.disk")
 
     def replay_command(self, k: int) -> str:
         g = self.cfg.geometry
-        cmd = (f"ox torture --mode {self.mode} --seed {self.cfg.seed} --exhaustive {k} --from-op {k} "
+        cmd = (f"ox torture {stack_option(self.mode)} --seed {self.cfg.seed} --exhaustive {k} --from-op {k} "
                f"--geometry {g.nchannels}x{g.nluns}x{g.nblocks}x{g.npages}")
         if self.cfg.faults:
             cmd += f" --faults {','.join(self.cfg.faults)}"
@@ -369,7 +370,10 @@ def _rounds(state: dict, ks: list) -> tuple:
 def _gc_runs(stack) -> int:
     if stack.mode == "pblk":
         return int(stack.blockdev.stats()["gc_runs"])
-    return int(stack.blockdev.ftl()["gc_runs"])
+    if stack.mode == "appnvm":
+        return int(stack.blockdev.ftl()["gc_runs"])
+    stats = stack.blockdev.stats() if "@host" in stack.mode else stack.machine.stats().get("ftl", {})
+    return int(stats.get("ftl_stats", {}).get("gc_runs", 0))
 
 
 def run_exhaustive(cfg: Config, nops: int, first: int = 1, jobs: int = 1, progress: bool = True,

@@ -9,6 +9,7 @@ Python call stack -- the host stack, the driver, the emulated controller and the
 run in this one thread -- for the innermost function it knows. The rules name functions
 of pblk (oxhost/pblk) and of the AppNVM FTL (oxemu/device/appnvm); a rename shows up as
 "other" in the report (and fails the test that runs the recorder), never as a wrong label.
+A plug-in FTL's operations are labelled with its innermost method (e.g. PageFtl._collect).
 """
 import sys
 from collections import Counter
@@ -73,13 +74,21 @@ def _match(rules, frame):
     return None
 
 
+def _plugin(frame) -> str | None:
+    """A plug-in FTL's (the FTL API's) method the operation came from: 'Class.method'."""
+    from oxftl import Ftl
+    me = frame.f_locals.get("self")
+    return f"{type(me).__name__}.{frame.f_code.co_name}" if isinstance(me, Ftl) else None
+
+
 def classify(frame) -> str:
-    """'<op kind>: <activity>[ (<phase>)]' for a media operation issued below `frame`."""
+    """'<op kind>: <activity>[ (<phase>)]' for a media operation issued below `frame`; for
+    a plug-in FTL the activity is its innermost method on the stack."""
     activity = phase = None
     f = frame
     while f is not None:
         if activity is None:
-            what = _match(_ACTIVITY, f)
+            what = _match(_ACTIVITY, f) or _plugin(f)
             if what is not None:
                 activity = what(f) if callable(what) else what
         ph = _match(_PHASE, f)

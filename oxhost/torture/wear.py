@@ -17,6 +17,9 @@ What "spare" means differs by FTL:
 Grown-bad blocks are read from the media's bad block tables (get bad block table, 0xF2)
 for pblk, and from the device's FTL log page (0xC1) for AppNVM, which also counts the
 blocks sealed to be retired; `min_good` comes from the machine's lab instruments.
+
+* A plug-in FTL (the FTL API) says it itself: `Ftl.spare_blocks()`; grown-bad blocks
+  come from the machine's lab instrument.
 """
 from dataclasses import dataclass
 
@@ -35,7 +38,19 @@ def wear(stack) -> Wear:
     """The wear of the volume an open stack serves."""
     if stack.mode == "pblk":
         return _pblk(stack)
-    return _appnvm(stack)
+    if stack.mode == "appnvm":
+        return _appnvm(stack)
+    return _plugin(stack)
+
+
+def _plugin(stack) -> Wear:
+    """A plug-in FTL says how many blocks it can still lose (Ftl.spare_blocks; 0 when it
+    cannot say: then no permanent faults are spent on it); the media's table says how
+    many grew bad."""
+    grown = int(stack.machine.grown_bad_blocks().sum())
+    side = stack.blockdev.stats() if stack.mode.rpartition("@")[2].startswith("host") else \
+        stack.machine.stats().get("ftl", {})
+    return Wear(grown, max(0, int(side.get("spare_blocks") or 0)))
 
 
 def _pblk(stack) -> Wear:

@@ -83,9 +83,24 @@ def test_ox_torture_exhaustive_cuts_at_every_operation_and_names_their_kinds(tmp
     assert "cuts by operation kind:" in p.stdout
 
 
+def test_ox_torture_takes_a_plugin_ftl_on_both_sides(tmp_path):
+    """--ftl FILE.py:Class --side both: the template under program, erase and read faults,
+    its spare blocks (Ftl.spare_blocks) budgeting them, nothing lost on either side."""
+    p, doc = _ox(tmp_path, "--ftl", "oxftl.template:PageFtl", "--side", "both", "--cuts", "12",
+                 "--faults", "program,erase,read")
+    assert p.returncode == 0, p.stdout + p.stderr
+    for side in ("host", "device"):
+        r = doc[f"oxftl.template:PageFtl@{side}"]
+        assert r["cuts"] == 12 and r["violations"] == [] and r["problems"] == []
+        assert r["spare_blocks"] > 0 and r["final_overwrite"] == "ok"
+    assert [ln.split(":")[0] for ln in p.stdout.splitlines() if ln.startswith("PageFtl@")] == \
+        ["PageFtl@host", "PageFtl@device"]
+
+
 @pytest.mark.parametrize("args", [("--exhaustive", "10", "--cuts", "5"), ("--from-op", "3"),
                                   ("--exhaustive", "10", "--from-op", "11"), ("--jobs", "2"),
-                                  ("--faults", "program,typo")])
+                                  ("--faults", "program,typo"), ("--ftl", "nosuch.py:X"),
+                                  ("--stack", "pblk", "--stack", "pblk"), ("--stack", "appnvm+2.0")])
 def test_ox_torture_misuse_is_one_line_and_exit_2(tmp_path, args):
     p = subprocess.run([sys.executable, "-m", "oxhost.cli", "torture", *args], capture_output=True, text=True,
                        timeout=60)
