@@ -14,14 +14,14 @@ def _modes(ctx, param, value: str) -> list[str]:
     from oxftl import FtlLoadError
 
     from ..bench.modes import slug
-    from ..compare.stacks import normalize
+    from ..stack import normalize_mode
     from ..stack import StackError
     out = []
     for text in (v.strip() for v in value.split(",")):
         if not text:
             continue
         try:
-            out.append(normalize(text))
+            out.append(normalize_mode(text))
         except (StackError, FtlLoadError) as e:
             raise click.BadParameter(str(e)) from None
     out = list(dict.fromkeys(out))
@@ -34,14 +34,30 @@ def _modes(ctx, param, value: str) -> list[str]:
     return out
 
 
+def ftl_options(f):
+    """--ftl FILE.py:Class --side host|device|both: a plug-in FTL added to --modes."""
+    f = click.option("--side", type=click.Choice(["host", "device", "both"]), default="host", show_default=True,
+                     help="Where --ftl runs.")(f)
+    return click.option("--ftl", default=None, metavar="FILE.py:CLASS",
+                        help="Also measure your own FTL (a subclass of oxftl.Ftl) on --side.")(f)
+
+
+def _with_ftl(modes: list[str], ftl, side) -> list[str]:
+    if ftl is None:
+        return modes
+    sides = ("host", "device") if side == "both" else (side,)
+    return _modes(None, None, ",".join([*modes, *(f"{ftl}@{s}" for s in sides)]))
+
+
 @click.group("bench", invoke_without_command=True)
 @click.option("--quick", is_flag=True, help="A smaller run (under two minutes).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures here.")
 @click.option("--ext4", is_flag=True, help="Also time copies onto ext4 on the volume (root).")
 @click.option("--modes", default="pblk,appnvm", show_default=True, callback=_modes, help=_MODES_HELP)
 @click.option("--volatile", is_flag=True, help="Our volumes' media in RAM instead of fresh disk files.")
+@ftl_options
 @click.pass_context
-def bench_group(ctx, quick, json_path, ext4, modes, volatile):
+def bench_group(ctx, quick, json_path, ext4, modes, volatile, ftl, side):
     """Bus, FUSE and (with --ext4) ext4 figures of our volume against a numpy copy and the
     store / null FUSE file systems, in one run: a table of ratios, each against its goal.
 
@@ -52,7 +68,8 @@ def bench_group(ctx, quick, json_path, ext4, modes, volatile):
     if ctx.invoked_subcommand is not None:
         return
     from ..bench.suite import run
-    run(quick=quick, ext4=ext4, json_path=json_path, volatile=volatile, modes=modes, echo=click.echo)
+    run(quick=quick, ext4=ext4, json_path=json_path, volatile=volatile, modes=_with_ftl(modes, ftl, side),
+        echo=click.echo)
 
 
 @bench_group.command("bus")
@@ -79,7 +96,8 @@ def bench_bus(mib, reads, fill_mib, repeat, json_path):
 @click.option("--modes", default="pblk,appnvm", show_default=True, callback=_modes,
               help=_MODES_HELP + " Mounted beside the null file system; pblk always runs.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures here.")
-def bench_fuse(region_mib, runtime, repeat, volatile, full, modes, json_path):
+@ftl_options
+def bench_fuse(region_mib, runtime, repeat, volatile, full, modes, json_path, ftl, side):
     """fio on our FUSE volume vs a null FUSE file system, mounted in the same run, and the
     time from `ox mount` to a usable volume (fresh, and with ~3 GiB on it with --full).
 
@@ -88,7 +106,7 @@ def bench_fuse(region_mib, runtime, repeat, volatile, full, modes, json_path):
     """
     from ..bench.fuse import run
     out = run(region_mib=region_mib, runtime=runtime, repeat=repeat, full=full, volatile=volatile,
-              modes=modes, echo=click.echo)
+              modes=_with_ftl(modes, ftl, side), echo=click.echo)
     if json_path:
         with open(json_path, "w") as f:
             json.dump(out, f, indent=2, default=str)

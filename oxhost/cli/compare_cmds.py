@@ -29,10 +29,12 @@ def _qds(ctx, param, value):
                    "as FILE.py:Class@host (over open-channel, where pblk sits) or FILE.py:Class@device (inside "
                    "the device, where AppNVM sits; package.module:Class too); a host-side stack may add its "
                    "interface, e.g. pblk+2.0. Reports name it short: pblk, appnvm, Class@host.")
-@click.option("--placement", "placements", multiple=True, metavar="FILE.py:CLASS",
-              help="Run this FTL in the host and in the device (adds FTL@host and FTL@device; repeatable) "
-                   "and add the placement section: the same FTL on both sides of the bus, side by side "
-                   "(docs/ftl-api.md). Without --stack, only these stacks run.")
+@click.option("--ftl", "ftls", multiple=True, metavar="FILE.py:CLASS",
+              help="Run your own FTL (a subclass of oxftl.Ftl; repeatable) on --side: on both sides (the "
+                   "default) it adds FTL@host and FTL@device and the placement section -- the same FTL on "
+                   "both sides of the bus, side by side (docs/ftl-api.md). Without --stack, only these run.")
+@click.option("--side", type=click.Choice(["host", "device", "both"]), default="both", show_default=True,
+              help="Where each --ftl runs.")
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
               help="Seed of every workload's random stream: the same config and seed give the same modeled figures.")
 @click.option("--qd", "qds", default=None, metavar="LIST", callback=_qds,
@@ -60,10 +62,10 @@ def _qds(ctx, param, value):
                    "--sweep ftl.gc_policy=greedy,cost-benefit --sweep ftl.op=0.07,0.2,0.28 (repeatable).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @config_options
-def compare(quick, outdir, stacks, placements, seed, qds, fio_jobs, max_requests, traces, trace_format, replay,
+def compare(quick, outdir, stacks, ftls, side, seed, qds, fio_jobs, max_requests, traces, trace_format, replay,
             iodepth, sweeps, no_progress, config_path, sets):
     """Run the same workloads on several stacks: host pblk and the device's AppNVM FTL by
-    default, plug-in FTLs on either side of the bus with --stack / --placement.
+    default, plug-in FTLs on either side of the bus with --stack / --ftl.
 
     The built-in set -- sequential 1 MiB write; random 4 KiB write, read and 70/30 mix at
     several queue depths; a sustained random overwrite of 2x capacity; 4 KiB reads beside
@@ -78,7 +80,7 @@ def compare(quick, outdir, stacks, placements, seed, qds, fio_jobs, max_requests
 
     Every stack is measured the same way: modeled time, bus bytes and NVMe commands from
     the emulated machine, write amplification from the media's program counter, host CPU
-    measured. With one FTL on both sides (--placement FILE.py:Class, or both --stack
+    measured. With one FTL on both sides (--ftl FILE.py:Class, or both --stack
     FILE.py:Class@host and @device) the report gets the placement section: throughput,
     p99.9, host CPU, bus bytes and commands per GiB, host against device. Each stack is
     opened once before the run starts, so a stack that cannot be built is refused first.
@@ -93,7 +95,7 @@ def compare(quick, outdir, stacks, placements, seed, qds, fio_jobs, max_requests
     from ..config import ConfigError
     from ..stack import mode_name
     cfg = load_config(config_path, sets)
-    chosen = _stacks(stacks, placements)
+    chosen = _stacks(stacks, ftls, side)
     try:
         plan = Plan.quick(cfg, qds) if quick else Plan.full(cfg, qds)
     except ConfigError as e:
@@ -148,16 +150,17 @@ def compare(quick, outdir, stacks, placements, seed, qds, fio_jobs, max_requests
         raise ConfigUsageError(str(e)) from None
 
 
-def _stacks(stacks, placements) -> list[str]:
+def _stacks(stacks, ftls, side) -> list[str]:
     """The stack modes to run, checked and in order, each once: --stack values (default pblk
-    and appnvm unless --placement is given), then each --placement FTL on both sides."""
+    and appnvm unless --ftl is given), then each --ftl FTL on its side(s)."""
     from oxftl import FtlLoadError
 
-    from ..compare.stacks import DEFAULT, normalize, placement_modes
-    from ..stack import StackError
+    from ..compare.stacks import DEFAULT, placement_modes
+    from ..stack import StackError, normalize_mode
     out = []
-    for opt, values, fn in (("--stack", stacks or (() if placements else DEFAULT), lambda v: [normalize(v)]),
-                            ("--placement", placements, placement_modes)):
+    on_side = placement_modes if side == "both" else (lambda v: [normalize_mode(f"{v}@{side}")])
+    for opt, values, fn in (("--stack", stacks or (() if ftls else DEFAULT), lambda v: [normalize_mode(v)]),
+                            ("--ftl", ftls, on_side)):
         for v in values:
             try:
                 out += fn(v)

@@ -163,20 +163,16 @@ def torture(mode, stacks, ftl, side, spec, cuts, seed, faults, no_fault_budget, 
 
 def _modes(mode, stacks, ftl, side, spec) -> tuple:
     """The stack modes to torture, each checked (and a plug-in FTL loaded) before anything runs."""
-    from oxftl import FtlLoadError, load_ftl
+    from oxftl import FtlLoadError
 
-    from ..stack import StackError, make_mode, parse_mode
+    from ..stack import StackError, normalize_mode
     from .common import resolve_mode
     try:
-        out = [parse_mode(m) and m for m in stacks]
+        out = [normalize_mode(m) for m in stacks]
         if ftl is not None:
             out += [resolve_mode(None, ftl, s, spec) for s in (("host", "device") if side == "both" else (side,))]
         if mode is not None or not out:
             out = [*(("pblk", "appnvm") if mode in (None, "both") else (mode,)), *out]
-        for m in out:
-            p = parse_mode(m)
-            if p.ftl is not None:
-                load_ftl(p.ftl)
     except (StackError, FtlLoadError) as e:
         raise click.BadParameter(str(e), param_hint="--stack/--ftl") from None
     if len(set(out)) != len(out):

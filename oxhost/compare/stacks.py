@@ -6,30 +6,16 @@ from __future__ import annotations
 
 import os
 
-from ..stack import StackError, make_mode, mode_name, parse_mode
+from ..stack import StackError, mode_name, normalize_mode, parse_mode
 
 DEFAULT = ("pblk", "appnvm")
 _WHAT = {"pblk": "host FTL (pblk over open-channel)", "appnvm": "device FTL (AppNVM)"}
 _SPEC = {"1.2": "OCSSD 1.2", "2.0": "OCSSD 2.0 chunks", "zns": "a zoned namespace"}
 
 
-def normalize(mode: str) -> str:
-    """A stack mode as given on a command line, checked: the plug-in FTL's file made
-    absolute (the run, and its results.json, mean the same file from any directory) and
-    its class loaded. StackError or oxftl.FtlLoadError, one line, otherwise."""
-    from oxftl import load_ftl
-    m = parse_mode(mode.strip())
-    if m.ftl is None:
-        return make_mode(m.kind, spec=m.spec)
-    where, _, cls = m.ftl.rpartition(":")
-    ftl = f"{os.path.abspath(where)}:{cls}" if where.endswith(".py") or os.sep in where else m.ftl
-    load_ftl(ftl)
-    return make_mode("ftl", ftl, m.side, m.spec)
-
-
 def placement_modes(ftl: str) -> list[str]:
-    """`--placement FTL`: the same FTL in the host and in the device."""
-    return [normalize(f"{ftl}@host"), normalize(f"{ftl}@device")]
+    """`--ftl FTL --side both`: the same FTL in the host and in the device."""
+    return [normalize_mode(f"{ftl}@host"), normalize_mode(f"{ftl}@device")]
 
 
 def names(modes) -> dict[str, str]:
@@ -89,4 +75,4 @@ def placement_pairs(modes: dict) -> list[dict]:
     return out
 
 
-__all__ = ["DEFAULT", "StackError", "describe", "names", "normalize", "placement_modes", "placement_pairs"]
+__all__ = ["DEFAULT", "StackError", "describe", "names", "placement_modes", "placement_pairs"]

@@ -1,4 +1,4 @@
-"""`ox compare` takes any stack and measures every one the same way: --stack and --placement
+"""`ox compare` takes any stack and measures every one the same way: --stack and --ftl
 are checked before anything runs (one error line, nothing written), the stacks' short names
 stay unique, compare's modules read block devices only through their measuring surface
 (stats, ftl_params, block_valid_sectors, host_buffer) and import one another one way, and
@@ -36,18 +36,19 @@ def _one_line(res, code: int) -> str:
     return res.stderr
 
 
-def test_placement_adds_the_ftl_on_both_sides_after_the_stacks_each_once():
-    assert _stacks((), ()) == ["pblk", "appnvm"]
-    assert _stacks((), ("oxftl.template:PageFtl",)) == ["oxftl.template:PageFtl@host",
-                                                        "oxftl.template:PageFtl@device"]
-    got = _stacks(("pblk", f"{TEMPLATE}@host"), (TEMPLATE,))
+def test_ftl_adds_the_ftl_on_its_sides_after_the_stacks_each_once():
+    assert _stacks((), (), "both") == ["pblk", "appnvm"]
+    assert _stacks((), ("oxftl.template:PageFtl",), "both") == ["oxftl.template:PageFtl@host",
+                                                                "oxftl.template:PageFtl@device"]
+    got = _stacks(("pblk", f"{TEMPLATE}@host"), (TEMPLATE,), "both")
     assert got == ["pblk", f"{TEMPLATE}@host", f"{TEMPLATE}@device"]
+    assert _stacks(("appnvm",), (TEMPLATE,), "device") == ["appnvm", f"{TEMPLATE}@device"]
 
 
 def test_a_relative_ftl_file_is_made_absolute(tmp_path, monkeypatch):
     (tmp_path / "my_ftl.py").write_text(Path(oxftl.template.__file__).read_text())
     monkeypatch.chdir(tmp_path)
-    assert _stacks(("my_ftl.py:PageFtl@device",), ()) == [f"{tmp_path / 'my_ftl.py'}:PageFtl@device"]
+    assert _stacks(("my_ftl.py:PageFtl@device",), (), "both") == [f"{tmp_path / 'my_ftl.py'}:PageFtl@device"]
 
 
 def test_two_ftls_of_one_class_name_get_names_of_their_files():
@@ -61,7 +62,7 @@ def test_two_ftls_of_one_class_name_get_names_of_their_files():
     (["--stack", "pbkl"], "--stack", "unknown mode 'pbkl'"),
     (["--stack", "appnvm+2.0"], "--stack", "no interface to choose"),
     (["--stack", "nosuch.py:PageFtl@host"], "--stack", "nosuch.py: no such file"),
-    (["--placement", "oxftl.template:NoSuch"], "--placement", "has no NoSuch"),
+    (["--ftl", "oxftl.template:NoSuch"], "--ftl", "has no NoSuch"),
 ])
 def test_a_bad_stack_is_one_usage_line_and_writes_nothing(tmp_path, args, opt, words):
     out = tmp_path / "report"
@@ -79,7 +80,7 @@ def test_a_stack_that_cannot_open_is_refused_before_any_work(tmp_path):
                       "        raise RuntimeError('the map does not fit')\n")
     out = tmp_path / "report"
     res = CliRunner().invoke(main, ["compare", "--quick", "--no-progress", "--out", str(out),
-                                    "--stack", "pblk", "--placement", f"{broken}:Broken"])
+                                    "--stack", "pblk", "--ftl", f"{broken}:Broken"])
     line = _one_line(res, 1)
     assert line.startswith("ox: error: stack Broken@host: ") and "the map does not fit" in line, line
     assert not out.exists()
@@ -172,7 +173,7 @@ def test_a_fio_job_runs_on_the_ftl_on_both_sides_every_read_checked(tmp_path):
     out = tmp_path / "report"
     res = CliRunner().invoke(main, ["compare", "--quick", "--no-progress", "--out", str(out), "--fio-job", str(job),
                                     "--set", "geometry.nblocks=16", "--set", "geometry.npages=16",
-                                    "--placement", "oxftl.template:PageFtl"])
+                                    "--ftl", "oxftl.template:PageFtl"])
     assert res.exit_code == 0, res.output
     results = json.loads((out / "results.json").read_text())
     assert list(results["stacks"]) == ["PageFtl@host", "PageFtl@device"]
