@@ -55,6 +55,7 @@ class ZoneBacking:
         self.skips = [[] for _ in range(n)]            # skipped physical units, recorded or not yet
         self.unrecorded = [[] for _ in range(n)]       # ... found at power-on, recorded at the next write
         self.reset_due = [False] * n     # a reset the power cut interrupted
+        self.ragged = [False] * n        # a cut left a unit programmed on some planes only
         self.bad = [False] * n           # a block of the zone is bad: the zone is offline
         self.now = self.done = 0
         self.counters = dict(units_programmed=0, units_skipped=0, program_fails=0, buffered_sectors=0,
@@ -78,15 +79,20 @@ class ZoneBacking:
     def _mutating(self) -> None:
         self.volt.mutating()
 
-    def set_state(self, z: int, state: int, attrs: int | None = None) -> None:
-        """Record a state that does not follow from the write pointer (0: it follows)."""
+    def set_state(self, z: int, state: int, attrs: int | None = None) -> bool:
+        """Record a state that does not follow from the write pointer (0: it follows). A
+        reset a cut interrupted is finished first; False when that failed (the zone is
+        offline now)."""
+        if self.reset_due[z] and not self.erase(z):
+            return False
         r = self.record(z)
         if int(r["state"]) == state and (attrs is None or int(r["attrs"]) == attrs):
-            return
+            return True
         self._mutating()
         r["state"] = state
         if attrs is not None:
             r["attrs"] = attrs
+        return True
 
     # ------------------------------------------------------------ power-on
     def recover(self) -> list:
@@ -105,7 +111,9 @@ class ZoneBacking:
                 self.reset_due[z] = True
                 self.phys[z] = self.good[z] = 0
             else:
-                used = nxt[ch, lun, blk].max(axis=1).astype(np.int64)        # pages consumed per LUN
+                planes = nxt[ch, lun, blk].astype(np.int64)
+                used = planes.max(axis=1)                                    # pages consumed per LUN
+                self.ragged[z] = bool((planes != used[:, None]).any())
                 p = int(used.sum())
                 self.phys[z] = p
                 if p:
@@ -154,6 +162,8 @@ class ZoneBacking:
         erases, the skips found at power-on, a buffer that was full."""
         if self.reset_due[z]:
             self.erase(z)
+        if self.ragged[z]:
+            self._even_planes(z)
         if self.unrecorded[z]:
             self._record_skips(z, self.unrecorded[z])
             self.unrecorded[z] = []
@@ -162,6 +172,21 @@ class ZoneBacking:
             row = self.row[z]
             self._program(z, self.buf[row], self.buf_meta[row], 1)
             r["buf_count"] = 0
+
+    def _even_planes(self, z: int) -> None:
+        """The unit a cut tore on some planes only: program the planes it never reached
+        (zeros; the unit is skipped anyway), so every plane of the LUN is at the same page
+        again and the next unit there can be programmed."""
+        g, nxt = self.geo, self.volt.store.next_page
+        chs, luns, blk = self.lay.luns(z)
+        for c, lu in zip(chs, luns):
+            planes = nxt[c, lu, blk].astype(np.int64)
+            top = int(planes.max())
+            for pl in np.flatnonzero(planes < top).tolist():
+                for pg in range(int(planes[pl]), top):
+                    self.core.program_pages([c], [lu], [blk], [pl], [pg], np.zeros((1, g.page_nbytes), np.uint8),
+                                            None)
+        self.ragged[z] = False
 
     def write(self, z: int, data: np.ndarray, meta: np.ndarray) -> None:
         """n sectors (data, their host OOB) at the zone's write pointer, durable on return.
@@ -326,7 +351,7 @@ class ZoneBacking:
         failed = bool((st != _OK).any())
         self.rec[self.row[z]] = np.zeros((), ZONE_RECORD)
         self.phys[z] = self.good[z] = 0
-        self.skips[z], self.unrecorded[z], self.reset_due[z] = [], [], False
+        self.skips[z], self.unrecorded[z], self.reset_due[z], self.ragged[z] = [], [], False, False
         if failed:
             self.bad[z] = True
             r["state"] = ZoneState.OFFLINE

@@ -215,6 +215,9 @@ class ZnsMode(DeviceMode):
             self.counters["implicit_closes"] += 1
         if st:
             raise CommandError(st, f"zone {z}: no resource to open it")
+        if self.zones.state[z] == IO and not self.zb.set_state(z, 0):   # what it holds decides after a cut
+            self._went_offline(z)
+            raise CommandError(Status.ZONE_OFFLINE | DNR, f"zone {z}: its blocks failed to erase")
         data = xfer.read()
         if meta is None:
             meta = np.zeros(n * self.sos, np.uint8)
@@ -267,27 +270,38 @@ class ZnsMode(DeviceMode):
                 return st, 0
         return Status.SUCCESS, 0
 
+    def _went_offline(self, z: int) -> int:
+        """The reset a cut interrupted failed when it was finished: the zone is offline."""
+        self.zones.assign(z, OFFLINE)
+        return Status.ZONE_OFFLINE | DNR
+
     def _open(self, z: int) -> int:
         st, closed = self.zones.open(z, implicit=False)
         if closed is not None:
             self.counters["implicit_closes"] += 1
-        if not st:
-            self.zb.set_state(z, EO)
-            self.counters["opens"] += 1
+        if st:
+            return st
+        if not self.zb.set_state(z, EO):
+            return self._went_offline(z)
+        self.counters["opens"] += 1
         return st
 
     def _close(self, z: int) -> int:
         st = self.zones.close(z)
-        if not st:
-            self.zb.set_state(z, CLOSED if self.zones.wp[z] == 0 else 0)
-            self.counters["closes"] += 1
+        if st:
+            return st
+        if not self.zb.set_state(z, CLOSED if self.zones.wp[z] == 0 else 0):
+            return self._went_offline(z)
+        self.counters["closes"] += 1
         return st
 
     def _finish(self, z: int) -> int:
         st = self.zones.finish(z)
-        if not st:
-            self.zb.set_state(z, FULL)
-            self.counters["finishes"] += 1
+        if st:
+            return st
+        if not self.zb.set_state(z, FULL):
+            return self._went_offline(z)
+        self.counters["finishes"] += 1
         return st
 
     def _reset(self, z: int) -> int:
@@ -308,7 +322,7 @@ class ZnsMode(DeviceMode):
     def _offline(self, z: int) -> int:
         st = self.zones.offline(z)
         if not st:
-            self.zb.set_state(z, OFFLINE)
+            self.zb.set_state(z, OFFLINE)          # read-only zones: no reset is ever due
             self.counters["offlines"] += 1
         return st
 
