@@ -417,9 +417,6 @@ class ZnsConfig(_Section):
         if self.max_open and self.max_active and self.max_open > self.max_active:
             raise ConfigError("zns.max_open", f"{self.max_open} exceeds zns.max_active={self.max_active}")
 
-    def to_params(self) -> ZnsParams:
-        return ZnsParams(zone_luns=self.zone_luns, zone_capacity_bytes=self.zone_capacity_bytes,
-                         max_open=self.max_open, max_active=self.max_active)
 
 
 SECTIONS: dict[str, type[_Section]] = {c.NAME: c for c in (GeometryConfig, NandConfig, FtlConfig,
@@ -671,8 +668,12 @@ class Config:
                             checkpoint_interval_blocks=a.checkpoint_interval_blocks)
 
     def zns_params(self) -> ZnsParams:
-        """The zoned namespace's shape as the device takes it (`Machine(zns=...)`)."""
-        return self.zns.to_params()
+        """The zoned namespace as the device takes it (`Machine(zns=...)`): the zone shape
+        when a file or --set gave it (else what the media records), and the limits."""
+        z = self.zns
+        return ZnsParams(zone_luns=z.zone_luns if self.is_set("zns.zone_luns") else None,
+                         zone_capacity_bytes=z.zone_capacity_bytes if self.is_set("zns.zone_capacity_bytes") else None,
+                         max_open=z.max_open, max_active=z.max_active)
 
     def pblk_rl(self, total: int, per_line: int) -> tuple[int, int, int]:
         """pblk's rate-limiter thresholds (high, low, reserve) for `total` writable sectors

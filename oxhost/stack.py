@@ -144,7 +144,7 @@ def describe_label(label) -> str:
         if label.target == TargetKind.FTL:
             name, version = _ftl_of(label)
             return f"a volume of FTL {name!r} version {version} in the host on zones"
-        return "zoned data written without an FTL (ox zone)"
+        return "zones with no FTL recorded (ox zone)"
     if label.mode == MediaMode.APPNVM:
         cap = f" of {label.capacity_bytes:,} bytes" if label.capacity_bytes else ""
         return f"an AppNVM volume{cap}"

@@ -14,8 +14,9 @@ Disk file format, version 3 (all little-endian):
     ...    OOB: oob_nbytes per page, in (ch, lun, blk, pg, pl) order
     ...    NVRAM: the controller's power-loss-protected memory, which a device mode uses
            for what must survive a power cut without a NAND program (the zoned mode's
-           zone records and write buffers). Per erase block B = channels*luns*blocks:
-           records u8[B][NVRAM_RECORD_NBYTES], then (4 KiB aligned) one write unit's data
+           zone shape, zone records and write buffers): a 4 KiB header of the mode's own,
+           then per erase block B = channels*luns*blocks: records
+           u8[B][NVRAM_RECORD_NBYTES], then (4 KiB aligned) one write unit's data
            u8[B][planes*page_nbytes], then its host OOB u8[B][planes*sectors*meta_nbytes]
 
 Regions start on 4 KiB boundaries. Version 2 is version 3 without the NVRAM region
@@ -64,9 +65,10 @@ VERSION = 3
 VERSIONS = (2, 3)               # what this build reads; new files are VERSION
 HEADER_NBYTES = 4096
 NVRAM_RECORD_NBYTES = 64        # per erase block: a device mode's own record
+NVRAM_HEADER_NBYTES = 4096      # the device mode's own header at the start of the NVRAM
 
-__all__ = ["MAGIC", "VERSION", "HEADER_NBYTES", "NVRAM_RECORD_NBYTES", "Nvram", "PageState", "StopState",
-           "Store", "StoreError", "VoltHeader", "layout", "probe_geometry", "probe_label"]
+__all__ = ["MAGIC", "VERSION", "HEADER_NBYTES", "NVRAM_HEADER_NBYTES", "NVRAM_RECORD_NBYTES", "Nvram", "PageState",
+           "StopState", "Store", "StoreError", "VoltHeader", "layout", "probe_geometry", "probe_label"]
 
 
 class StopState(enum.IntEnum):
@@ -148,7 +150,7 @@ def layout(geo: Geometry, version: int = VERSION) -> dict:
                file_nbytes=end, n=n)
     if version >= 3:
         blocks, unit, meta = nvram_shape(geo)
-        units = _align(blocks * NVRAM_RECORD_NBYTES)
+        units = _align(NVRAM_HEADER_NBYTES + blocks * NVRAM_RECORD_NBYTES)
         metas = _align(units + blocks * unit)
         nbytes = _align(metas + blocks * meta)
         out.update(nvram_off=end, nvram_nbytes=nbytes, nvram_units=units, nvram_metas=metas,
@@ -250,13 +252,16 @@ def probe_label(path: str) -> MediaLabel | None:
 
 
 class Nvram:
-    """The NVRAM region as numpy views, one row per erase block (ch, lun, blk order):
-    `records` (64 bytes each), `units` (one write unit's data), `metas` (its host OOB).
-    Writes to it are media mutations: a device mode calls Volt.mutating() first."""
+    """The NVRAM region as numpy views: `header` (the mode's own 4 KiB), then one row per
+    erase block (ch, lun, blk order): `records` (64 bytes each), `units` (one write unit's
+    data), `metas` (its host OOB). Writes to it are media mutations: a device mode calls
+    Volt.mutating() first."""
 
     def __init__(self, buf: np.ndarray, geo: Geometry, lay: dict):
         blocks, unit, meta = nvram_shape(geo)
-        self.records = buf[:blocks * NVRAM_RECORD_NBYTES].reshape(blocks, NVRAM_RECORD_NBYTES)
+        self.header = buf[:NVRAM_HEADER_NBYTES]
+        r = NVRAM_HEADER_NBYTES
+        self.records = buf[r:r + blocks * NVRAM_RECORD_NBYTES].reshape(blocks, NVRAM_RECORD_NBYTES)
         u, m = lay["nvram_units"], lay["nvram_metas"]
         self.units = buf[u:u + blocks * unit].reshape(blocks, unit)
         self.metas = buf[m:m + blocks * meta].reshape(blocks, meta)

@@ -136,7 +136,7 @@ def resolve_mode(mode, ftl, side, spec, stack=None):
         return make_mode("ftl", ftl, side or "host", spec or "1.2")
     if mode is None and spec is None:
         return None
-    return make_mode(mode or "pblk", spec=spec or "1.2")
+    return make_mode(mode or "pblk", spec=spec or ("zns" if mode == "zoned" else "1.2"))
 
 
 def stack_mode_options(f):

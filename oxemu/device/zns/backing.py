@@ -27,7 +27,7 @@ from ...volt.media import BAD_STATES
 from ...volt.store import PageState
 from ...wire import Status, ZoneAttr, ZoneState
 from ..errors import CommandError
-from .layout import MAX_SKIPS, OP_NONE, OP_RESET, ZONE_RECORD, ZoneLayout
+from .layout import MAX_SKIPS, OP_RESET, SHAPE_MAGIC, ZONE_RECORD, ZONE_SHAPE, ZoneLayout
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,8 @@ class ZoneBacking:
         self.lay = lay
         g = self.geo = volt.geo
         nv = volt.store.nvram
+        self.shape = nv.header[:ZONE_SHAPE.itemsize].view(ZONE_SHAPE)
+        self._shaped = int(self.shape[0]["magic"]) == SHAPE_MAGIC
         self.rec = nv.records.view(ZONE_RECORD).reshape(-1)
         self.buf = nv.units
         self.buf_meta = nv.metas
@@ -77,7 +79,11 @@ class ZoneBacking:
         return self.good[z] * self.us + self.buffered(z)
 
     def _mutating(self) -> None:
+        """Before the media changes: the header says so, and the zone shape is on record."""
         self.volt.mutating()
+        if not self._shaped:
+            self.shape[0] = self.lay.shape()
+            self._shaped = True
 
     def set_state(self, z: int, state: int, attrs: int | None = None) -> bool:
         """Record a state that does not follow from the write pointer (0: it follows). A
@@ -192,6 +198,7 @@ class ZoneBacking:
         """n sectors (data, their host OOB) at the zone's write pointer, durable on return.
         CommandError (WRITE_FAULT) when the zone ran out of room for them; what landed
         before stays."""
+        self._mutating()
         self._settle(z)
         sb, sos, us = self.sb, self.sos, self.us
         n = data.size // sb

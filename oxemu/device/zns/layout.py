@@ -11,6 +11,9 @@ The zone size counts every physical unit; the zone capacity leaves the spare one
 LUN groups: zone z is on group z % groups, block z // groups, so consecutive zones are on
 different LUNs. Group g holds the global LUNs g, g + groups, g + 2 * groups, ...
 
+The zone shape (ZONE_SHAPE, at the start of the NVRAM header) is recorded when the media
+is first written, and media of another shape is refused: the same LBAs mean other pages.
+
 The zone record (ZONE_RECORD, 64 bytes, one per zone in the NVRAM row of its first LUN's
 block) holds what VOLT's write pointers cannot tell: a state that does not follow from
 the write pointer (opened explicitly, closed empty, finished, read-only, offline), the
@@ -37,15 +40,34 @@ ZONE_RECORD = np.dtype([
 ])
 assert ZONE_RECORD.itemsize == NVRAM_RECORD_NBYTES
 OP_NONE, OP_RESET = 0, 1
+SHAPE_MAGIC = int.from_bytes(b"OXZN", "little")
+ZONE_SHAPE = np.dtype([
+    ("magic", "<u4"),           # SHAPE_MAGIC once recorded, 0 before
+    ("version", "<u2"),         # 1
+    ("rsvd", "<u2"),
+    ("zone_luns", "<u4"),
+    ("zone_sectors", "<u4"),    # the zone size, in LBAs
+    ("zone_capacity", "<u4"),   # writable LBAs per zone
+    ("rsvd2", "u1", (44,)),
+])
+assert ZONE_SHAPE.itemsize == 64
+
+
+class ShapeError(ValueError):
+    """The zones asked for are not the ones the media was written with."""
 
 
 class ZoneLayout:
-    """Zone geometry of a device: sizes in LBAs (4 KiB sectors), addresses of units."""
+    """Zone geometry of a device: sizes in LBAs (4 KiB sectors), addresses of units.
+    `recorded` is the shape the media holds (a ZONE_SHAPE record, or None when blank)."""
 
-    def __init__(self, geo: Geometry, params: ZnsParams):
+    def __init__(self, geo: Geometry, params: ZnsParams, recorded=None):
         self.geo = geo
         total = geo.total_luns
-        zl = params.zone_luns or geo.nchannels
+        rec = recorded if recorded is not None and int(recorded["magic"]) == SHAPE_MAGIC else None
+        asked_zl = params.zone_luns if params.zone_luns is not None else \
+            (int(rec["zone_luns"]) if rec is not None else 0)
+        zl = asked_zl or geo.nchannels
         if zl > total or total % zl:
             raise ValueError(f"ZNS zone_luns {zl} does not divide the device's {total} LUNs")
         self.zone_luns = zl
@@ -55,14 +77,22 @@ class ZoneLayout:
         self.units = zl * geo.npages                             # physical units per zone
         self.zsze = self.units * self.unit
         spare = zl * self.unit
-        if params.zone_capacity_bytes:
-            zcap = params.zone_capacity_bytes // geo.sector_nbytes
+        cap = params.zone_capacity_bytes
+        if cap is None and rec is not None and int(rec["zone_luns"]) == zl:
+            cap = int(rec["zone_capacity"]) * geo.sector_nbytes
+        if cap:
+            zcap = cap // geo.sector_nbytes
             if not 0 < zcap <= self.zsze:
-                raise ValueError(f"ZNS zone capacity {params.zone_capacity_bytes:,} bytes is not within the "
+                raise ValueError(f"ZNS zone capacity {cap:,} bytes is not within the "
                                  f"zone size of {self.zsze * geo.sector_nbytes:,} bytes")
         else:
             zcap = self.zsze - spare if self.zsze > spare else self.zsze
         self.zcap = zcap
+        if rec is not None and (int(rec["zone_luns"]), int(rec["zone_capacity"])) != (zl, zcap):
+            sb = geo.sector_nbytes
+            raise ShapeError(f"holds zones of {int(rec['zone_luns'])} LUNs with a capacity of "
+                             f"{int(rec['zone_capacity']) * sb:,} bytes, not {zl} LUNs with {zcap * sb:,} bytes "
+                             f"(zns.zone_luns, zns.zone_capacity_bytes)")
         self.max_open = params.max_open
         self.max_active = params.max_active
         self.nlbas = self.nzones * self.zsze
@@ -71,6 +101,13 @@ class ZoneLayout:
         gl = g[:, None] + k[None, :] * self.groups               # (group, k) -> global LUN
         self._ch, self._lun = np.divmod(gl, geo.nluns)
         self._ch_list, self._lun_list = self._ch.tolist(), self._lun.tolist()
+
+    def shape(self) -> np.ndarray:
+        """This layout's ZONE_SHAPE record."""
+        r = np.zeros((), ZONE_SHAPE)
+        r["magic"], r["version"] = SHAPE_MAGIC, 1
+        r["zone_luns"], r["zone_sectors"], r["zone_capacity"] = self.zone_luns, self.zsze, self.zcap
+        return r
 
     def describe(self) -> str:
         g = self.geo

@@ -27,7 +27,7 @@ from ..identity import identify_controller
 from ..mode import DeviceMode
 from ..prp import Transfer
 from .backing import ZoneBacking
-from .layout import ZoneLayout
+from .layout import ZONE_SHAPE, ShapeError, ZoneLayout
 from .params import ZnsParams
 from .zones import EMPTY, EO, IO, CLOSED, FULL, OFFLINE, RO, ZoneTable
 
@@ -60,7 +60,11 @@ class ZnsMode(DeviceMode):
                              f"zones; `ox format --disk {store.path} --mode zoned --yes` converts it (its data "
                              f"is lost, its bad block table kept)")
         self.params = params or ZnsParams()
-        self.lay = ZoneLayout(self.volt.geo, self.params)
+        recorded = store.nvram.header[:ZONE_SHAPE.itemsize].view(ZONE_SHAPE)[0]
+        try:
+            self.lay = ZoneLayout(self.volt.geo, self.params, recorded)
+        except ShapeError as e:
+            raise StoreError(f"{store.path or 'the media'} {e}; open it without those settings") from None
         lay = self.lay
         self.zones = ZoneTable(lay.nzones, lay.zcap, lay.max_open, lay.max_active)
         self.zb = ZoneBacking(core, lay)

@@ -388,3 +388,18 @@ def test_zns_read_only_disk_serves_reads_and_reports_refuses_writes(zoned):
 def test_zns_geometry_that_zones_do_not_divide_is_refused():
     with pytest.raises(ValueError, match="zone_luns"):
         Machine(lnvm=0, spec="zns", geometry=Geometry.small(nchannels=3, nluns=1), zns=ZnsParams(zone_luns=2))
+
+
+def test_zns_zone_shape_is_recorded_and_another_is_refused_untouched(zoned, tmp_path):
+    zd = zoned(params=ZnsParams(zone_capacity_bytes=32 * SECTOR))
+    write(zd.dev, 0, 3)
+    zd.stop()
+    before = (tmp_path / "zns.disk").read_bytes()
+    for asked in (ZnsParams(zone_luns=4), ZnsParams(zone_capacity_bytes=40 * SECTOR)):
+        with pytest.raises(StoreError) as e:
+            Machine(lnvm=0, spec="zns", volt=0, disk=zd.disk, geometry=GEO, zns=asked)
+        assert "zone" in str(e.value) and "\n" not in str(e.value)
+    assert (tmp_path / "zns.disk").read_bytes() == before
+    zd.params = ZnsParams()
+    dev = zd.start()                                             # no shape asked: the media's
+    assert dev.zone(0).capacity == 32 and dev.zone(0).written == 3
