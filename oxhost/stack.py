@@ -217,8 +217,9 @@ def check_label(disk: str, label, mode: str, luns: tuple[int, int] | None,
         return
     base = "zoned" if spec == "zns" else "appnvm" if mode in ("appnvm", "ftl@device") else "pblk"
     if label_spec(label) != spec:
+        flags = open_flags(label) if label.mode == MediaMode.ZONED else f"--spec {label_spec(label)}"
         raise StackError(f"{disk} holds {describe_label(label)} written through interface {label_spec(label)}, "
-                         f"not {spec}: open it with --spec {label_spec(label)}, or erase it with: "
+                         f"not {spec}: open it with {flags}, or erase it with: "
                          f"ox format --disk {disk} --mode {base} --yes")
     fmt = f"ox format --disk {disk} --mode {base} --yes"
     if held in ("open-channel", "zones") and mode in ("pblk", "ftl@host"):
@@ -374,8 +375,6 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
     nluns = geo.total_luns
     if zoned and luns is not None and tuple(luns) != DEFAULT_LUNS and tuple(luns) != (0, nluns - 1):
         raise StackError("--luns is for open-channel FTLs: zones span every LUN")
-    if zoned:
-        luns = None
     if luns is None and host_side and not zoned and label is not None and label_mode(label) == kind:
         luns = (label.lun_begin, label.lun_end)
     if luns is None or (tuple(luns) == DEFAULT_LUNS and nluns < DEFAULT_LUNS[1] + 1):
@@ -426,6 +425,7 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
             from .zns import ZonedDevice, ZoneMedia
             device = ZonedDevice.open(machine)
             blockdev = FtlBlockDevice(ZoneMedia(device, units=ZONE_UNITS), ftl_cls, device.driver, None)
+            luns = None
         elif host_side:
             from .lightnvm import Device
             device = Device.open(machine)
