@@ -195,6 +195,7 @@ class ZonesMachine(RuleBasedStateMachine):
         at = self.model.wp[z] + shift
         if at < 0 or at >= ZS:
             at = self.model.wp[z]
+        n = min(n, NZ * ZS - (z * ZS + at))                # the library refuses LBAs past the namespace
         self._write(z, at, n, append=False)
 
     @rule(z=st.integers(0, NZ - 1), n=st.sampled_from([1, 2, 5, 8, 11]))
@@ -255,6 +256,7 @@ class ZonesMachine(RuleBasedStateMachine):
         self.version += 1
         v = self.version
         start = z * ZS + m.wp[z]
+        n = min(n, NZ * ZS - start)                        # the library refuses LBAs past the namespace
         lbas = np.arange(start, start + n)
         before = (m.state[z], m.wp[z])
         self.zd.cut_after(nops)
