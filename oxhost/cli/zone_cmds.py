@@ -141,8 +141,9 @@ def _action(name: str, what: str):
     return cmd
 
 
-_action("open", "Open zone ZONE explicitly (zone management send 0x79, open): it keeps an open resource "
-                "until closed, finished or reset.")
+_action("open", "Open zone ZONE explicitly (zone management send 0x79, open). The device shuts down "
+                "when the command ends, which closes open zones: the zone stays closed, holding an active "
+                "resource (a closed zone written to nothing is still closed), until finished or reset.")
 _action("close", "Close open zone ZONE: it keeps its data and write pointer and an active resource.")
 _action("finish", "Finish zone ZONE: full from now on, its write pointer gone, no resource held.")
 _action("reset", "Reset zone ZONE: empty again, its data gone, its write pointer at its start.")
