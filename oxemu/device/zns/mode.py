@@ -21,7 +21,7 @@ from ...machine.dma import DmaError
 from ...volt import StoreError, describe
 from ...wire import (CSI_ZNS, IdCtrlZns, IdNs, IdNsZns, MediaLabel, MediaMode, NvmOpc, Status, TargetKind,
                      ZoneAction, ZoneDescriptor, ZoneReceiveAction, ZoneReportFilter, ZoneReportHeader,
-                     ZoneState, ZoneType, ZONE_MGMT_SELECT_ALL, ZONE_REPORT_PARTIAL, ZONE_WP_INVALID, AdminOpc)
+                     ZoneType, ZONE_MGMT_SELECT_ALL, ZONE_REPORT_PARTIAL, ZONE_WP_INVALID, AdminOpc)
 from ..errors import CommandError
 from ..identity import identify_controller
 from ..mode import DeviceMode
@@ -35,8 +35,7 @@ log = logging.getLogger(__name__)
 
 MAX_IO_NBYTES = 1 << 20          # MDTS: 1 MiB per command (zone append too: ZASL 0)
 NSID_ALL = 0xFFFF_FFFF
-DNR = Status.DNR
-_WRITE_PROTECTED = Status.NS_WRITE_PROTECTED | DNR
+_WRITE_PROTECTED = Status.NS_WRITE_PROTECTED | Status.DNR
 _FILTER = {ZoneReportFilter.EMPTY: EMPTY, ZoneReportFilter.IMPLICITLY_OPEN: IO,
            ZoneReportFilter.EXPLICITLY_OPEN: EO, ZoneReportFilter.CLOSED: CLOSED, ZoneReportFilter.FULL: FULL,
            ZoneReportFilter.READ_ONLY: RO, ZoneReportFilter.OFFLINE: OFFLINE}
@@ -122,14 +121,14 @@ class ZnsMode(DeviceMode):
         op = cmd.opcode
         if op == NvmOpc.FLUSH:
             if cmd.nsid not in (1, NSID_ALL):
-                return Status.INVALID_NS | DNR, 0, arrival_ns
+                return Status.INVALID_NS | Status.DNR, 0, arrival_ns
             self.counters["flushes"] += 1
             return Status.SUCCESS, 0, arrival_ns          # nothing volatile to flush
         handler = self._io.get(op)
         if handler is None:
-            return Status.INVALID_OPCODE | DNR, 0, arrival_ns
+            return Status.INVALID_OPCODE | Status.DNR, 0, arrival_ns
         if cmd.nsid != 1:
-            return Status.INVALID_NS | DNR, 0, arrival_ns
+            return Status.INVALID_NS | Status.DNR, 0, arrival_ns
         if op != NvmOpc.READ and op != NvmOpc.ZONE_MGMT_RECV and self.volt.read_only:
             return _WRITE_PROTECTED, 0, arrival_ns
         self.zb.now = self.zb.done = arrival_ns
@@ -140,9 +139,9 @@ class ZnsMode(DeviceMode):
         slba = cmd.cdw10 | (cmd.cdw11 << 32)
         n = (cmd.cdw12 & 0xFFFF) + 1
         if n * self.sector_nbytes > MAX_IO_NBYTES:
-            raise CommandError(Status.INVALID_FIELD | DNR, f"{n} sectors exceed the maximum transfer")
+            raise CommandError(Status.INVALID_FIELD | Status.DNR, f"{n} sectors exceed the maximum transfer")
         if slba + n > self.nlbas:
-            raise CommandError(Status.LBA_RANGE | DNR, f"LBAs {slba}+{n} beyond the namespace of {self.nlbas}")
+            raise CommandError(Status.LBA_RANGE | Status.DNR, f"LBAs {slba}+{n} beyond the namespace of {self.nlbas}")
         return slba, n
 
     def _meta(self, cmd, n: int) -> np.ndarray | None:
@@ -159,7 +158,7 @@ class ZnsMode(DeviceMode):
         first, last = slba // zsze, (slba + n - 1) // zsze
         for z in range(first, last + 1):
             if self.zones.state[z] == OFFLINE:
-                return Status.ZONE_OFFLINE | DNR, 0
+                return Status.ZONE_OFFLINE | Status.DNR, 0
         xfer = Transfer(self.dma, cmd.prp1, cmd.prp2, n * sb)
         meta = self._meta(cmd, n)
         sink = xfer.sink()
@@ -185,7 +184,7 @@ class ZnsMode(DeviceMode):
         if st:
             return st, 0
         if off != self.zones.wp[z]:
-            return Status.ZONE_INVALID_WRITE | DNR, 0
+            return Status.ZONE_INVALID_WRITE | Status.DNR, 0
         self._put(cmd, z, n)
         self.counters["writes"] += 1
         return Status.SUCCESS, 0
@@ -194,12 +193,12 @@ class ZnsMode(DeviceMode):
         zslba = cmd.cdw10 | (cmd.cdw11 << 32)
         n = (cmd.cdw12 & 0xFFFF) + 1
         if zslba >= self.nlbas:
-            return Status.LBA_RANGE | DNR, 0
+            return Status.LBA_RANGE | Status.DNR, 0
         z, off = divmod(zslba, self.lay.zsze)
         if off:
-            return Status.INVALID_FIELD | DNR, 0          # ZSLBA must be a zone's first LBA
+            return Status.INVALID_FIELD | Status.DNR, 0          # ZSLBA must be a zone's first LBA
         if n * self.sector_nbytes > MAX_IO_NBYTES:
-            return Status.INVALID_FIELD | DNR, 0          # beyond ZASL (= MDTS)
+            return Status.INVALID_FIELD | Status.DNR, 0          # beyond ZASL (= MDTS)
         st = self.zones.write_refused(z)
         if st:
             return st, 0
@@ -211,7 +210,7 @@ class ZnsMode(DeviceMode):
     def _put(self, cmd, z: int, n: int) -> None:
         """n sectors at zone z's write pointer: checks, implicit open, the data, the state."""
         if self.zones.wp[z] + n > self.lay.zcap:
-            raise CommandError(Status.ZONE_BOUNDARY_ERROR | DNR, f"zone {z}: {n} sectors pass its capacity")
+            raise CommandError(Status.ZONE_BOUNDARY_ERROR | Status.DNR, f"zone {z}: {n} sectors pass its capacity")
         xfer = Transfer(self.dma, cmd.prp1, cmd.prp2, n * self.sector_nbytes)
         meta = self._meta(cmd, n)
         st, closed = self.zones.open(z, implicit=True)
@@ -221,7 +220,7 @@ class ZnsMode(DeviceMode):
             raise CommandError(st, f"zone {z}: no resource to open it")
         if self.zones.state[z] == IO and not self.zb.set_state(z, 0):   # what it holds decides after a cut
             self._went_offline(z)
-            raise CommandError(Status.ZONE_OFFLINE | DNR, f"zone {z}: its blocks failed to erase")
+            raise CommandError(Status.ZONE_OFFLINE | Status.DNR, f"zone {z}: its blocks failed to erase")
         data = xfer.read()
         if meta is None:
             meta = np.zeros(n * self.sos, np.uint8)
@@ -246,10 +245,10 @@ class ZnsMode(DeviceMode):
     def _zone_of(self, cmd) -> int:
         slba = cmd.cdw10 | (cmd.cdw11 << 32)
         if slba >= self.nlbas:
-            raise CommandError(Status.LBA_RANGE | DNR, f"LBA {slba} beyond the namespace")
+            raise CommandError(Status.LBA_RANGE | Status.DNR, f"LBA {slba} beyond the namespace")
         z, off = divmod(slba, self.lay.zsze)
         if off:
-            raise CommandError(Status.INVALID_FIELD | DNR, f"LBA {slba} is not a zone's first LBA")
+            raise CommandError(Status.INVALID_FIELD | Status.DNR, f"LBA {slba} is not a zone's first LBA")
         return z
 
     def _send(self, cmd):
@@ -257,9 +256,9 @@ class ZnsMode(DeviceMode):
         try:
             action = ZoneAction(action)
         except ValueError:
-            return Status.INVALID_FIELD | DNR, 0
+            return Status.INVALID_FIELD | Status.DNR, 0
         if action == ZoneAction.SET_ZONE_DESCRIPTOR_EXTENSION:
-            return Status.INVALID_FIELD | DNR, 0          # no extensions (zdes 0)
+            return Status.INVALID_FIELD | Status.DNR, 0          # no extensions (zdes 0)
         if cmd.cdw13 & ZONE_MGMT_SELECT_ALL:
             want = _SELECT_ALL[action]
             zs = [z for z in range(self.lay.nzones) if self.zones.state[z] in want
@@ -277,7 +276,7 @@ class ZnsMode(DeviceMode):
     def _went_offline(self, z: int) -> int:
         """The reset a cut interrupted failed when it was finished: the zone is offline."""
         self.zones.assign(z, OFFLINE)
-        return Status.ZONE_OFFLINE | DNR
+        return Status.ZONE_OFFLINE | Status.DNR
 
     def _open(self, z: int) -> int:
         st, closed = self.zones.open(z, implicit=False)
@@ -320,7 +319,7 @@ class ZnsMode(DeviceMode):
         self.counters["resets"] += 1
         if not ok:
             self.zones.assign(z, OFFLINE)
-            return Status.ZONE_OFFLINE | DNR
+            return Status.ZONE_OFFLINE | Status.DNR
         return Status.SUCCESS
 
     def _offline(self, z: int) -> int:
@@ -333,13 +332,13 @@ class ZnsMode(DeviceMode):
     def _report(self, cmd):
         slba = cmd.cdw10 | (cmd.cdw11 << 32)
         if slba >= self.nlbas:
-            return Status.LBA_RANGE | DNR, 0
+            return Status.LBA_RANGE | Status.DNR, 0
         nbytes = (cmd.cdw12 + 1) * 4
         zra, zrasf = cmd.cdw13 & 0xFF, (cmd.cdw13 >> 8) & 0xFF
         if zra != ZoneReceiveAction.REPORT or zrasf > ZoneReportFilter.OFFLINE:
-            return Status.INVALID_FIELD | DNR, 0
+            return Status.INVALID_FIELD | Status.DNR, 0
         if nbytes < 64 or nbytes > MAX_IO_NBYTES:
-            return Status.INVALID_FIELD | DNR, 0
+            return Status.INVALID_FIELD | Status.DNR, 0
         want = _FILTER.get(ZoneReportFilter(zrasf))
         state = self.zones.state
         match = [z for z in range(slba // self.lay.zsze, self.lay.nzones) if want is None or state[z] == want]
@@ -368,7 +367,7 @@ class ZnsMode(DeviceMode):
         raw = Transfer(self.dma, cmd.prp1, cmd.prp2, 512).read()
         want = MediaLabel.from_buffer_copy(raw.tobytes())
         if want.target != TargetKind.FTL:
-            return Status.INVALID_FIELD | DNR, 0
+            return Status.INVALID_FIELD | Status.DNR, 0
         have = self.volt.label()
         same = (bytes(have.ftl_name), have.ftl_version) == (bytes(want.ftl_name), want.ftl_version)
         if have.target == TargetKind.FTL and same:
@@ -381,7 +380,7 @@ class ZnsMode(DeviceMode):
                           ftl_name=bytes(want.ftl_name), ftl_version=want.ftl_version)
         else:
             log.warning("OX set target refused: %s", describe(have, "the media"))
-            return Status.INVALID_FIELD | DNR, 0
+            return Status.INVALID_FIELD | Status.DNR, 0
         if self.volt.read_only:
             return _WRITE_PROTECTED, 0
         self.volt.update_label(**fields)

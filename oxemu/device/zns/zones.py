@@ -16,9 +16,9 @@ EMPTY, IO, EO, CLOSED = ZoneState.EMPTY, ZoneState.IMPLICITLY_OPEN, ZoneState.EX
 FULL, RO, OFFLINE = ZoneState.FULL, ZoneState.READ_ONLY, ZoneState.OFFLINE
 OPEN_STATES = (IO, EO)
 ACTIVE_STATES = (IO, EO, CLOSED)
-DNR = Status.DNR
-_WRITE_REFUSED = {FULL: Status.ZONE_FULL | DNR, RO: Status.ZONE_READ_ONLY | DNR, OFFLINE: Status.ZONE_OFFLINE | DNR}
-INVALID = Status.ZONE_INVALID_TRANSITION | DNR
+_WRITE_REFUSED = {FULL: Status.ZONE_FULL | Status.DNR, RO: Status.ZONE_READ_ONLY | Status.DNR,
+                  OFFLINE: Status.ZONE_OFFLINE | Status.DNR}
+INVALID = Status.ZONE_INVALID_TRANSITION | Status.DNR
 
 
 class ZoneTable:
@@ -50,9 +50,9 @@ class ZoneTable:
 
     def _room(self, active: int, opened: int) -> int:
         if self.max_active and self.n_active + active > self.max_active:
-            return Status.ZONE_TOO_MANY_ACTIVE | DNR
+            return Status.ZONE_TOO_MANY_ACTIVE | Status.DNR
         if self.max_open and self.n_open + opened > self.max_open:
-            return Status.ZONE_TOO_MANY_OPEN | DNR
+            return Status.ZONE_TOO_MANY_OPEN | Status.DNR
         return Status.SUCCESS
 
     def _auto_close(self) -> int | None:

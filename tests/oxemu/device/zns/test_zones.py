@@ -6,10 +6,10 @@ import pytest
 
 from oxemu import Faults, Geometry, Machine, ZnsParams, format_media
 from oxemu.volt import StoreError
-from oxemu.wire import (CSI_ZNS, AdminOpc, Cns, IdNs, IdNsZns, NvmOpc, Status, ZoneAction, ZoneAttr, ZoneReportFilter,
-                        ZoneState, ZONE_MGMT_SELECT_ALL, ZONE_REPORT_PARTIAL)
-from oxhost.nvme.admin import AdminStatusError, admin_read
 from oxemu.device.zns.layout import MAX_SKIPS
+from oxemu.wire import (CSI_ZNS, AdminOpc, Cns, IdNs, IdNsZns, NvmOpc, Status, ZoneAction, ZoneAttr,
+                        ZoneReportFilter, ZoneState, ZONE_MGMT_SELECT_ALL, ZONE_REPORT_PARTIAL)
+from oxhost.nvme.admin import AdminStatusError, admin_read
 from oxhost.zns import NotZoned, ZonedDevice
 
 from .conftest import GEO, SECTOR, meta_of, stamp, status_of, versions
