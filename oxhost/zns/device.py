@@ -290,6 +290,34 @@ class ZonedDevice:
         self.counters["writes"] += 1
         self.counters["sectors_written"] += count
 
+    def write_many(self, writes: list) -> list[int]:
+        """Several writes [(lba, data, meta)] rung in together (up to `batch` commands per
+        doorbell), so writes to zones on different LUNs run at once; the NVMe status of
+        each (0: written), in the order given. Nothing raises for a status."""
+        datas, metas, spans, owner = [], [], [], []
+        pos = 0
+        for w, (lba, data, meta) in enumerate(writes):
+            data = self._as_bytes(data)
+            count = data.nbytes // self.info.lblock_size
+            self._check_io(lba, count)
+            datas.append(data)
+            metas.append(self._meta_bytes(meta, count) if meta is not None
+                         else np.zeros(count * self.info.md_size, np.uint8))
+            for slba, k, p in self._spans(lba, count):
+                spans.append((slba, k, pos + p))
+                owner.append(w)
+            pos += count
+        out = [0] * len(writes)
+        if not writes:
+            return out
+        res = self._run(NvmOpc.WRITE, spans, np.concatenate(datas), np.concatenate(metas), None, None)
+        for w, (st, _) in zip(owner, res):
+            if st and not out[w]:
+                out[w] = int(st)
+        self.counters["writes"] += len(writes)
+        self.counters["sectors_written"] += pos
+        return out
+
     def append(self, zone: int, data, meta=None) -> int:
         """Zone append: the data lands at the zone's write pointer; returns the first LBA
         it was written at (from the completion)."""

@@ -137,18 +137,36 @@ class ZoneMedia(Media):
         block, pg = np.divmod(p, g.pages)
         zones = self.zone_of(block)
         pb, ob = g.page_nbytes, g.sectors * g.oob_nbytes
+        order = np.lexsort((np.arange(p.size), zones))     # each zone's pages together, in the order given
+        zo, po = zones[order], pg[order]
+        d2, o2 = data.reshape(p.size, pb)[order], oob.reshape(p.size, ob)[order]
+        runs = []                                           # runs of consecutive pages of one zone
         i = 0
-        while i < p.size:                                   # runs of consecutive pages of one zone
+        limit = max(1, self.dev.cmd_sectors // g.sectors)
+        while i < p.size:
             j = i + 1
-            limit = max(1, self.dev.cmd_sectors // g.sectors)
-            while j < p.size and j - i < limit and zones[j] == zones[i] and pg[j] == pg[j - 1] + 1:
+            while j < p.size and j - i < limit and zo[j] == zo[i] and po[j] == po[j - 1] + 1:
                 j += 1
-            z = int(zones[i])
-            lba = z * self.zs + int(pg[i]) * g.sectors
-            ok[i:j] = self._write(z, lba, data[i * pb:j * pb], oob[i * ob:j * ob])
-            if ok[i] and int(pg[j - 1]) == g.pages - 1 and self.written[z] < self.zcap:
-                self._finish(z)                             # the rest of its capacity is less than a page
+            runs.append((i, j))
             i = j
+        if len({int(zo[a]) for a, _ in runs}) == len(runs) > 1:        # one run per zone: all at once
+            sts = self.dev.write_many([(int(zo[a]) * self.zs + int(po[a]) * g.sectors, d2[a:b], o2[a:b])
+                                       for a, b in runs])
+        else:
+            sts = [None] * len(runs)
+        oko = np.ones(p.size, dtype=bool)
+        for (a, b), st in zip(runs, sts):
+            z = int(zo[a])
+            lba = z * self.zs + int(po[a]) * g.sectors
+            if st is None or st:                            # alone, or again alone after a refusal
+                if st is not None:
+                    self._write_protected_status(st)
+                oko[a:b] = self._write(z, lba, d2[a:b].reshape(-1), o2[a:b].reshape(-1))
+            else:
+                self._wrote(z, lba, b - a)
+            if oko[a] and int(po[b - 1]) == g.pages - 1 and self.written[z] < self.zcap:
+                self._finish(z)                             # the rest of its capacity is less than a page
+        ok[order] = oko
         self.counters["pages_programmed"] += int(p.size)
         self.counters["program_fails"] += int((~ok).sum())
         return ok
@@ -165,10 +183,17 @@ class ZoneMedia(Media):
                 log.debug("zone %d: write at LBA %d failed: %s", z, lba, e)
                 self._relearn(z)
                 return False
+        self._wrote(z, lba, data.nbytes // self.geometry.page_nbytes)
+        return True
+
+    def _wrote(self, z: int, lba: int, npages: int) -> None:
         self._clock += 1
         self._last[z] = self._clock
-        self.written[z] = lba + data.nbytes // self.geometry.sector_nbytes - z * self.zs
-        return True
+        self.written[z] = lba + npages * self.unit_sectors - z * self.zs
+
+    def _write_protected_status(self, status: int) -> None:
+        if _code(status) == _PROTECTED:
+            raise ReadOnly("the device refuses writes: its media is write-protected")
 
     def _relearn(self, z: int) -> None:
         zone = self.dev.zone(z)
