@@ -365,6 +365,21 @@ class ZonedDevice:
         self.counters["sectors_read"] += count
         return out, mout
 
+    def read_one(self, lba: int, out: np.ndarray, mout: np.ndarray | None) -> int:
+        """One LBA into out (and its metadata into mout): the NVMe status (0: read). The
+        4 KiB read's path: one command, plain integers."""
+        sb, md = self.info.lblock_size, self.info.md_size
+        stage, sm = self._stage, self._meta
+        p1, p2 = self.driver.prps(QID, 0, stage.addr, sb)
+        st, _ = self.driver.submit_one(QID, NvmOpc.READ, NSID, sm.addr if mout is not None else 0, p1, p2,
+                                       lba & 0xFFFF_FFFF, lba >> 32, 0, sb + (md if mout is not None else 0))
+        if not st:
+            out[:sb] = stage.array[:sb]
+            if mout is not None:
+                mout[:md] = sm.array[:md]
+        self.counters["sectors_read"] += 1
+        return int(st)
+
     def read_sectors_status(self, lbas: np.ndarray, out: np.ndarray, mout: np.ndarray | None) -> np.ndarray:
         """Read scattered LBAs (runs of consecutive ones share a command) into out / mout;
         the NVMe status of each LBA's command (0: read)."""

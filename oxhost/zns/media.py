@@ -226,6 +226,9 @@ class ZoneMedia(Media):
         self.counters["sectors_read"] += n
         if not n:
             return out, oob, status
+        if n == 1:                                          # the 4 KiB read: plain integers
+            self._read_one(int(s[0]), out, oob, status)
+            return out, oob, status
         page, k = np.divmod(s, g.sectors)
         block, pg = np.divmod(page, g.pages)
         zones = self.zone_of(block)
@@ -243,12 +246,11 @@ class ZoneMedia(Media):
             mbuf = np.empty(want.size * g.oob_nbytes, np.uint8) if with_oob else None
             st = self.dev.read_sectors_status(lbas, buf, mbuf)
             bad = np.flatnonzero(st != 0)
+            sb, ob = g.sector_nbytes, g.oob_nbytes
             for x in bad.tolist():                          # which of a failed command's sectors
                 for _ in range(READ_TRIES):
-                    one = self.dev.read_sectors_status(lbas[x:x + 1], buf[x * g.sector_nbytes:(x + 1) * g.sector_nbytes],
-                                                       None if mbuf is None else
-                                                       mbuf[x * g.oob_nbytes:(x + 1) * g.oob_nbytes])
-                    st[x] = one[0]
+                    st[x] = self.dev.read_one(int(lbas[x]), buf[x * sb:(x + 1) * sb],
+                                              None if mbuf is None else mbuf[x * ob:(x + 1) * ob])
                     if not st[x]:
                         break
             good = st == 0
@@ -261,6 +263,29 @@ class ZoneMedia(Media):
             rows[bad] = 0
             self.counters["sectors_unreadable"] += int((status == SectorStatus.UNREADABLE).sum())
         return out, oob, status
+
+    def _read_one(self, sector: int, out, oob, status) -> None:
+        g = self.geometry
+        page, k = divmod(sector, g.sectors)
+        block, pg = divmod(page, g.pages)
+        unit, blk = divmod(block, g.blocks)
+        z = blk * g.units + unit
+        off = pg * g.sectors + k
+        if off >= self.written[z]:
+            status[0] = SectorStatus.EMPTY
+        elif self.offline[z]:
+            status[0] = SectorStatus.UNREADABLE
+        else:
+            for _ in range(1 + READ_TRIES):
+                st = self.dev.read_one(z * self.zs + off, out, oob)
+                if not st:
+                    return
+            status[0] = SectorStatus.UNREADABLE
+        out[:] = 0
+        if oob is not None:
+            oob[:] = 0
+        if status[0] == SectorStatus.UNREADABLE:
+            self.counters["sectors_unreadable"] += 1
 
     def finish(self, blocks) -> None:
         """The FTL will not append to these blocks again: finish their zones that are open

@@ -290,6 +290,8 @@ class ZoneBacking:
         """Sectors off .. off + n - 1 of zone z into out (and their host OOB into meta);
         never-written ones read as zeros. False when a sector could not be read."""
         sb, sos, us, g = self.sb, self.sos, self.us, self.geo
+        if n == 1:
+            return self._read_one(z, off, out, meta)
         o = np.arange(off, off + n, dtype=np.int64)
         i, k = np.divmod(o, us)
         good = self.good[z]
@@ -339,6 +341,40 @@ class ZoneBacking:
             mrows[sel[okp]] = host[prow[inv][okp], sec[okp]]
             mrows[sel[~okp]] = 0
         return bool(okp.all())
+
+    def _read_one(self, z: int, off: int, out: np.ndarray, meta: np.ndarray | None) -> bool:
+        """read() of one sector in plain integers (the 4 KiB random read)."""
+        sb, sos, us, g = self.sb, self.sos, self.us, self.geo
+        i, k = divmod(off, us)
+        if i < self.good[z]:
+            p = i
+            for s in sorted(self.skips[z]):
+                if p >= s:
+                    p += 1
+            ch, lun, blk, pg = self.lay.unit_at(z, p)
+            pl, sec = divmod(k, g.nsectors)
+            st, pdata, poob = self.core.read(ch, lun, blk, pl, pg)
+            tries = 1
+            while st is MediaStatus.ECC and tries < READ_TRIES:
+                self.counters["read_retries"] += 1
+                st, pdata, poob = self.core.read(ch, lun, blk, pl, pg)
+                tries += 1
+            if self.volt.timing.enabled:
+                self.done = max(self.done, self.volt.charge(MediaOp.READ, ch, lun, g.page_nbytes, self.now, pg))
+            out[:sb] = pdata[sec * sb:(sec + 1) * sb]
+            if meta is not None:
+                meta[:sos] = poob[sec * sos:(sec + 1) * sos]
+            return st is MediaStatus.OK
+        if i == self.good[z] and k < self.buffered(z):
+            row = self.row[z]
+            out[:sb] = self.buf[row, k * sb:(k + 1) * sb]
+            if meta is not None:
+                meta[:sos] = self.buf_meta[row, k * sos:(k + 1) * sos]
+            return True
+        out[:sb] = 0
+        if meta is not None:
+            meta[:sos] = 0
+        return True
 
     # ------------------------------------------------------------ resets
     def erase(self, z: int) -> bool:
