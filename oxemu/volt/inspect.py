@@ -24,7 +24,8 @@ BLOCK_STATES = ("bad", "grown_bad", "reserved", "open", "full", "free")
 #   full       every page of every plane programmed
 #   free       erased on every plane
 
-_MODES = {MediaMode.BLANK: "blank", MediaMode.OPEN_CHANNEL: "open-channel", MediaMode.APPNVM: "appnvm"}
+_MODES = {MediaMode.BLANK: "blank", MediaMode.OPEN_CHANNEL: "open-channel", MediaMode.APPNVM: "appnvm",
+          MediaMode.DEVICE_FTL: "device-ftl", MediaMode.ZONED: "zoned"}
 _STOPS = {StopState.CLEAN: "clean", StopState.UNSAFE: "unsafe",
           StopState.RUNNING: "running (a writer holds it, or died without stopping)"}
 
