@@ -48,7 +48,7 @@ def _code(status: int) -> int:
 class ZoneMedia(Media):
     side = "host"
 
-    def __init__(self, dev: ZonedDevice, units: int = 4):
+    def __init__(self, dev: ZonedDevice, units: int = 2):
         info = dev.info
         self.dev = dev
         self.unit_sectors = us = info.write_unit

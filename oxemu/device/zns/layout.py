@@ -30,7 +30,7 @@ MAX_SKIPS = 12                  # skipped units a zone record holds; more and th
 ZONE_RECORD = np.dtype([
     ("state", "u1"),            # ZoneState that holds over power cycles, 0: follows from the write pointer
     ("attrs", "u1"),            # ZoneAttr (ZFC)
-    ("op", "u1"),               # OP_RESET while a reset's erases are under way
+    ("op", "u1"),               # OP_RESET while a reset's erases are under way, else 0
     ("nskips", "u1"),
     ("buf_unit", "<u4"),        # logical unit the write buffer holds
     ("buf_count", "<u2"),       # its sectors there (0: the buffer is empty)
@@ -39,7 +39,7 @@ ZONE_RECORD = np.dtype([
     ("rsvd2", "<u4"),
 ])
 assert ZONE_RECORD.itemsize == NVRAM_RECORD_NBYTES
-OP_NONE, OP_RESET = 0, 1
+OP_RESET = 1
 SHAPE_MAGIC = int.from_bytes(b"OXZN", "little")
 ZONE_SHAPE = np.dtype([
     ("magic", "<u4"),           # SHAPE_MAGIC once recorded, 0 before

@@ -416,4 +416,4 @@ class ZnsMode(DeviceMode):
                     zone_luns=lay.zone_luns, max_open=lay.max_open, max_active=lay.max_active,
                     open_zones=self.zones.n_open, active_zones=self.zones.n_active,
                     zone_states=self.zones.counts(), **self.counters, media=dict(self.zb.counters),
-                    erases=self.zb.counters["resets"])
+                    erases=self.zb.counters["resets"])       # what a device FTL calls its block erases

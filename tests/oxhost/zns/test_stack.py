@@ -102,3 +102,12 @@ def test_a_plugin_ftl_runs_on_zones_and_only_there(tmp_path):
         open_stack(disk=disk)
     with open_stack(mode=f"{TEMPLATE}@host+zns", disk=disk) as st:
         assert (st.blockdev.read_sectors(5, 8) == data).all()
+
+
+def test_mount_flags_name_the_zoned_stack():
+    from oxhost.cli.common import resolve_mode
+    assert resolve_mode("zoned", None, None, None) == resolve_mode(None, None, None, "zns") == "zoned"
+    assert resolve_mode(None, "my.py:A", "host", "zns").endswith("my.py:A@host+zns")
+    for mode, spec in (("zoned", "1.2"), ("zoned", "2.0"), ("pblk", "zns"), ("appnvm", "zns")):
+        with pytest.raises(StackError):
+            resolve_mode(mode, None, None, spec)
