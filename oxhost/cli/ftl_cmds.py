@@ -88,8 +88,9 @@ def ftl_check(ftl, side, rules, seed, geometry, iface, json_path):
 
     FTL is FILE.py:Class or package.module:Class (a subclass of oxftl.Ftl), or pblk,
     appnvm or zoned (the built-ins; zoned is the zoned host FTL on a ZNS device). Each
-    rule is a short scenario on a small disk file, power cuts included; a failure prints the rule it broke and the command that runs that
-    rule alone again. Exits 1 when any rule is broken.
+    rule is a short scenario on a small disk file, power cuts included; a failure prints
+    the rule it broke and the command that runs that rule alone again. Exits 1 when any
+    rule is broken.
 
     \b
     Rules:
