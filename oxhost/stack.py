@@ -314,9 +314,9 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
     (the zoned host FTL over a ZNS device), or a plug-in FTL written against the FTL API
     (oxftl.Ftl) as 'FILE.py:Class@host' (over open-channel, where pblk sits),
     'FILE.py:Class@host+zns' (over the zones of a ZNS device) or 'FILE.py:Class@device'
-    (inside the device, behind a plain namespace, where AppNVM sits). None means what the disk holds (its media
-    label), pblk for new media; media written by another kind of stack or another FTL is
-    refused (StackError) before anything is written.
+    (inside the device, behind a plain namespace, where AppNVM sits). None means what the
+    disk holds (its media label), pblk for new media; media written by another kind of
+    stack or another FTL is refused (StackError) before anything is written.
 
     `config` (oxhost.config.Config, default: every key at its default) sets the NAND
     timing, both FTLs' over-provisioning, victim policy, GC thresholds, buffers and wear
