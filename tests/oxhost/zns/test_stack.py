@@ -107,7 +107,7 @@ def test_a_plugin_ftl_runs_on_zones_and_only_there(tmp_path):
 def test_mount_flags_name_the_zoned_stack():
     from oxhost.cli.common import resolve_mode
     assert resolve_mode("zoned", None, None, None) == resolve_mode(None, None, None, "zns") == "zoned"
-    assert resolve_mode(None, "my.py:A", "host", "zns").endswith("my.py:A@host+zns")
+    assert resolve_mode(None, "oxftl.template:PageFtl", "host", "zns") == "oxftl.template:PageFtl@host+zns"
     for mode, spec in (("zoned", "1.2"), ("zoned", "2.0"), ("pblk", "zns"), ("appnvm", "zns")):
         with pytest.raises(StackError):
             resolve_mode(mode, None, None, spec)
