@@ -10,6 +10,7 @@ from .core import MmgrCmd, OxCore
 from .identity import MAX_IO_NBYTES, identify_controller
 from .lnvm import LnvmMode
 from .mode import DeviceMode
+from .ocssd2 import Ocssd2Mode
 from .plugin import PluginFtlMode
 from .trace import Tracer
 
@@ -69,7 +70,9 @@ class OxCtrl:
         interface = SPECS.get(spec)
         if interface is None:
             raise ValueError(f"unknown interface {spec!r} (1.2, 2.0 or zns)")
-        if interface != Interface.OCSSD_1_2:
+        if interface == Interface.OCSSD_2_0 and not lnvm:
+            raise ValueError("OCSSD 2.0 is an open-channel interface: it needs lnvm=1")
+        if interface == Interface.ZNS:
             raise ValueError(f"interface {spec} is not built yet")
         if ftl is not None and lnvm:
             raise ValueError("a plug-in FTL in the device needs lnvm=0 (a plain namespace)")
@@ -101,7 +104,9 @@ class OxCtrl:
             core = OxCore(self.volt, tracer)
             unpowered = False
             try:
-                if kind == MediaMode.OPEN_CHANNEL:
+                if kind == MediaMode.OPEN_CHANNEL and interface == Interface.OCSSD_2_0:
+                    self.mode = Ocssd2Mode(core, dma)                      # settles torn units
+                elif kind == MediaMode.OPEN_CHANNEL:
                     self.mode = LnvmMode(core, dma)
                 elif kind == MediaMode.APPNVM:
                     self.mode = AppNvmFtl(core, dma, capacity=appnvm_capacity, params=appnvm)  # recovers its map
@@ -114,6 +119,7 @@ class OxCtrl:
             admin = AdminCommands(lambda: self.controller, self.mode, self.mode.identify_controller(serial),
                                   self.volt)
             self.controller = Controller(dma, self.mode, admin, tracer, on_shutdown=self._shutdown)
+            self.mode.on_event = self.controller.async_event
             if unpowered:
                 self.controller.lose_power()
         except BaseException:
