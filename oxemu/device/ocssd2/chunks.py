@@ -13,8 +13,8 @@ survives power cuts and restarts with the data, consistently with it --
   each such page as PROGRAM_FAILED until the erase);
 - the wear-level index: from the planes' erase counts.
 
-The only derived figure kept in memory, the failed units per chunk, is counted from
-VOLT's page states at power-on. A power cut between the planes of one unit leaves the
+The only derived figures kept in memory, the failed (and torn) units per chunk, are
+counted from VOLT's page states at power-on. A power cut between the planes of one unit leaves the
 planes' next pages apart; `settle` makes them agree again at power-on (the unit torn by
 a cut in a write is consumed on every plane; a reset the cut interrupted is finished).
 """
@@ -49,14 +49,21 @@ class Chunks:
         self._bbt = store.bbt
         self._erases = store.erase_count
         self._pstate = store.page_state              # (ch, lun, blk, pg, pl)
-        self.fails = np.zeros(self.shape, dtype=np.int32)
+        self.fails = np.zeros(self.shape, dtype=np.int32)       # units whose program failed
+        self.spoiled = np.zeros(self.shape, dtype=np.int32)     # ... or a power cut tore
         self.count_fails()
 
     # ------------------------------------------------------------ power-on
     def count_fails(self) -> None:
-        """Failed units per chunk, from the page states VOLT keeps."""
-        failed = (self._pstate == PageState.PROGRAM_FAILED).any(axis=-1)       # (ch, lun, blk, pg)
-        self.fails[:] = failed.sum(axis=-1)
+        """Failed (and torn) units per chunk, from the page states VOLT keeps."""
+        ps = self._pstate
+        self.fails[:] = (ps == PageState.PROGRAM_FAILED).any(axis=-1).sum(axis=-1)
+        self.spoiled[:] = (ps != PageState.OK).any(axis=-1).sum(axis=-1)
+
+    def unit_spoiled(self, ch: int, lun: int, blk: int, units: np.ndarray) -> np.ndarray:
+        """Bool per unit of one chunk: a plane of it failed or was torn. A unit is written
+        whole or not at all: none of its logical blocks reads then."""
+        return (self._pstate[ch, lun, blk, units] != PageState.OK).any(axis=-1)
 
     def settle(self, core) -> int:
         """Make every chunk's planes agree on their next page (power-on, writable media):

@@ -218,6 +218,10 @@ class Ocssd2Mode(DeviceMode):
                 continue
             limit = wp - mw if st == ChunkState.OPEN else wp
             codes[sel & (f[:, 3] >= max(limit, 0))] = _UNWRITTEN
+            if self.chunks.spoiled[ch, lun, blk]:
+                idx = np.flatnonzero(sel & (codes == 0))
+                bad = self.chunks.unit_spoiled(ch, lun, blk, f[idx, 3] // self._ws)
+                codes[idx[bad]] = _UNRECOVERED
         return codes
 
     def _gather(self, f: np.ndarray, arrival: int):
@@ -303,7 +307,8 @@ class Ocssd2Mode(DeviceMode):
                 raise CommandError(Status.DATA_XFER_ERROR, str(e)) from None
         ch, lun, blk, k = one
         st, wp = self.chunks.state(ch, lun, blk)
-        if st == ChunkState.OFFLINE or k >= (wp - self.rules.mw_cunits if st == ChunkState.OPEN else wp):
+        if (st == ChunkState.OFFLINE or k >= (wp - self.rules.mw_cunits if st == ChunkState.OPEN else wp)
+                or self.chunks.spoiled[ch, lun, blk]):
             return self._read(cmd, f, xfer, meta, arrival)
         unit, j = divmod(k, self._ws)
         pl, sec = divmod(j, self._nsec)
@@ -381,6 +386,7 @@ class Ocssd2Mode(DeviceMode):
             cat = np.concatenate
             st = self.core.program_pages(cat(chs), cat(luns), cat(blks), cat(pls), cat(pgs), pages, poob)
             if np.count_nonzero(st):                              # the NAND rules refused a page
+                log.error("2.0: VOLT refused %d page(s) of a checked write", np.count_nonzero(st))
                 bad_unit = (st.reshape(-1, npl) != _OK).any(axis=1)
                 codes[np.repeat(bad_unit, ws)] = Status.OCSSD_WRITE_NEXT_UNIT | Status.DNR
             for ch, lun, blk, u0, nu, _ in runs:
@@ -400,6 +406,7 @@ class Ocssd2Mode(DeviceMode):
                 done = self._charge_program(ch, lun, u, arrival, done)
                 if np.count_nonzero(st):
                     self.chunks.fails[ch, lun, blk] += 1
+                    self.chunks.spoiled[ch, lun, blk] += 1
                     self.counters["write_fails"] += 1
                     early = self.chunks.fails[ch, lun, blk] >= EARLY_CLOSE
                     if early:
@@ -468,7 +475,7 @@ class Ocssd2Mode(DeviceMode):
                 self.counters["went_offline"] += 1
                 codes[i] = _OFFLINE
                 continue
-            self.chunks.fails[ch, lun, blk] = 0
+            self.chunks.fails[ch, lun, blk] = self.chunks.spoiled[ch, lun, blk] = 0
             self.counters["resets"] += 1
             mean = self._wear_notice(ch, lun, blk, mean)
         if cmd.mptr:
