@@ -367,9 +367,11 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
         except ImportError as ex:
             raise StackError(f"device-side modes are not available in this build ({ex})") from None
 
-    if iface != "1.2":
+    if iface == "zns":
         raise StackError(f"interface {iface} is not built yet")
-    machine = Machine(lnvm=1 if host_side else 0, volt=0 if disk else 1,
+    if kind == "pblk" and iface == "2.0":
+        raise StackError("pblk on OCSSD 2.0 is not built yet")
+    machine = Machine(lnvm=1 if host_side else 0, volt=0 if disk else 1, spec=iface,
                       debug=1 if debug else 0, disk=disk, geometry=geo, timing=timing,
                       trace_stream=trace_stream or sys.stderr, faults=faults,
                       appnvm_capacity=capacity if kind == "appnvm" else None,
@@ -377,7 +379,12 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
                       ftl=ftl_cls if kind == "ftl@device" else None)
     device = sysfs = None
     try:
-        if host_side:
+        if host_side and iface == "2.0":
+            from .ftl import ChunkMedia, FtlBlockDevice
+            from .lightnvm2 import Device20
+            device = Device20.open(machine)
+            blockdev = FtlBlockDevice(ChunkMedia(device, b, e), device.driver, ftl_cls, b, e)
+        elif host_side:
             from .lightnvm import Device
             device = Device.open(machine)
             if kind == "pblk":
@@ -387,8 +394,8 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
                                 params=cfg.pblk_params(capacity_sectors=pblk_secs))
                 sysfs = PblkSysfs(blockdev)
             else:
-                from .ftl import FtlBlockDevice
-                blockdev = FtlBlockDevice(device, ftl_cls, b, e)
+                from .ftl import FtlBlockDevice, HostMedia
+                blockdev = FtlBlockDevice(HostMedia(device, b, e), device.driver, ftl_cls, b, e)
         else:
             blockdev = NvmeBlockDevice.open(machine)
             luns = None

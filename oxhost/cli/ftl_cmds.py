@@ -55,14 +55,21 @@ def ftl_new(path, force):
                f"  ox mount MOUNTPOINT --ftl {path}:PageFtl --side host      (or --side device)")
 
 
-def _modes(spec: str, side: str) -> list[str]:
+def _modes(ftl: str, side: str, spec: str = "1.2") -> list[str]:
+    """The stack modes to check. A host interface other than 1.2 (--spec) exists in the host
+    only: --side both means the host then, and --side device is refused."""
     from ..stack import MODES, make_mode
-    if spec in MODES:
-        return [spec]
-    if ":" not in spec:
-        raise click.BadParameter(f"{spec!r} is neither pblk, appnvm nor FILE.py:Class / package.module:Class",
+    if ftl in MODES:
+        return [make_mode(ftl, spec=spec)]
+    if ":" not in ftl:
+        raise click.BadParameter(f"{ftl!r} is neither pblk, appnvm nor FILE.py:Class / package.module:Class",
                                  param_hint="FTL")
-    return [make_mode("ftl", spec, s) for s in (SIDES if side == "both" else (side,))]
+    if spec != "1.2":
+        if side == "device":
+            raise click.BadParameter(f"--spec {spec} is a host interface: a device-side FTL runs behind a plain "
+                                     f"namespace", param_hint="--side")
+        return [make_mode("ftl", ftl, "host", spec)]
+    return [make_mode("ftl", ftl, s) for s in (SIDES if side == "both" else (side,))]
 
 
 @ftl_group.command("check")
@@ -76,9 +83,11 @@ def _modes(spec: str, side: str) -> list[str]:
               help="Everything (workloads, cut points) follows from it: a failure replays exactly.")
 @click.option("--geometry", default=None, metavar="CHxLUNxBLKxPG",
               help="Media geometry (default 2x2x16x16: small, so GC runs at once).")
+@click.option("--spec", type=click.Choice(["1.2", "2.0"]), default="1.2", show_default=True,
+              help="The open-channel interface a host-side FTL (or pblk) runs over: OCSSD 1.2, or 2.0 (chunks).")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
               help="Write the results as JSON (per stack: rules run, failures with rule, what, replay).")
-def ftl_check(ftl, side, rules, seed, geometry, json_path):
+def ftl_check(ftl, side, rules, seed, geometry, spec, json_path):
     """Check an FTL against the FTL contract, rule by rule, through the real stack.
 
     FTL is FILE.py:Class or package.module:Class (a subclass of oxftl.Ftl), or pblk or
@@ -109,7 +118,11 @@ def ftl_check(ftl, side, rules, seed, geometry, json_path):
     unknown = [r for r in rules if r not in RULES]
     if unknown:
         raise click.BadParameter(f"unknown rule {unknown[0]!r} (rules: {', '.join(RULES)})", param_hint="--rule")
-    modes = _modes(ftl, side)
+    from ..stack import StackError
+    try:
+        modes = _modes(ftl, side, spec)
+    except StackError as e:
+        raise click.BadParameter(str(e), param_hint="--spec") from None
     if ":" in ftl:
         try:
             load_ftl(ftl)                        # one line now, not one failure per rule

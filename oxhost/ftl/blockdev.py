@@ -1,5 +1,5 @@
 """FtlBlockDevice: any FTL written against the FTL API (oxftl.Ftl), served in the host as a
-block device over open-channel media (HostMedia), where pblk would sit. The FTL sees only
+block device over open-channel media (HostMedia on 1.2, ChunkMedia on 2.0), where pblk would sit. The FTL sees only
 valid requests; this class checks ranges, counts what the host asked, keeps the FTL's
 name, version and capacity in the media label, and answers errors in the block device's
 classes."""
@@ -12,7 +12,6 @@ from oxemu.wire import LABEL_MAGIC, MediaLabel, TargetKind
 
 from ..blockdev import BlockDevice, BlockDeviceError
 from ..driver import DriverError
-from .media import HostMedia
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +25,13 @@ def label_ftl(label: MediaLabel) -> tuple[str, int]:
 
 
 class FtlBlockDevice(BlockDevice):
-    """`ftl_cls` (an oxftl.Ftl subclass) on LUNs lun_begin..lun_end of an open-channel device."""
+    """`ftl_cls` (an oxftl.Ftl subclass) on `media`: the LUNs (1.2, HostMedia) or parallel
+    units (2.0, ChunkMedia) lun_begin..lun_end of an open-channel device. `driver` is the
+    device's NVMe driver: the media label is read and recorded through it."""
 
-    def __init__(self, dev, ftl_cls, lun_begin: int, lun_end: int):
-        self.dev = dev
-        self.media = HostMedia(dev, lun_begin, lun_end)
+    def __init__(self, media, driver, ftl_cls, lun_begin: int, lun_end: int):
+        self.driver = driver
+        self.media = media
         self.lun_begin, self.lun_end = lun_begin, lun_end
         self.name, self.version = ftl_cls.ftl_name(), int(ftl_cls.version)
         label = self._label()
@@ -54,7 +55,7 @@ class FtlBlockDevice(BlockDevice):
     # ------------------------------------------------------------ media label
     def _label(self) -> MediaLabel | None:
         try:
-            label = self.dev.driver.media_label()
+            label = self.driver.media_label()
         except DriverError as e:
             log.debug("no media label: %s", e)
             return None
@@ -85,7 +86,7 @@ class FtlBlockDevice(BlockDevice):
         ctypes.memmove(ctypes.addressof(new) + MediaLabel.ftl_name.offset, self.name.encode(), len(self.name))
         new.ftl_version = self.version
         try:
-            self.dev.driver.set_target(new)
+            self.driver.set_target(new)
         except DriverError as e:
             log.warning("could not record FTL %s in the media label: %s", self.name, e)
 
@@ -140,7 +141,7 @@ class FtlBlockDevice(BlockDevice):
         c = self.counters
         m = self.media.counters
         host = c["host_sectors_written"]
-        programmed = m["pages_programmed"] * self.media.geometry.sectors
+        programmed = m["pages_programmed"] * self.media.geometry.sectors + m.get("pad_sectors", 0)
         return dict(mode="ftl", side="host", ftl=self.name, ftl_version=self.version,
                     capacity_bytes=self.size, **c, media=dict(m),
                     media_sectors_programmed=programmed,
