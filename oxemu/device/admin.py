@@ -38,6 +38,7 @@ class AdminCommands:
             AdminOpc.SET_FEATURES: self.set_features,
             AdminOpc.GET_FEATURES: self.get_features,
             AdminOpc.OX_IDLE: self.idle,
+            AdminOpc.ASYNC_EVENT_REQUEST: self.event_request,
             **mode.admin_commands(),
         }
         self._logs = mode.log_pages()
@@ -81,6 +82,11 @@ class AdminCommands:
         """OX vendor 0xC2: the host has been idle; the mode may do a slice of background
         work (GC). Result 1: more is pending."""
         return Status.SUCCESS, int(bool(self.mode.idle()))
+
+    def event_request(self, cmd):
+        """Asynchronous event request: the controller holds it (status None) until the
+        device mode raises an event (2.0's chunk notifications)."""
+        return self._ctrl().event_request(cmd)
 
     def abort(self, cmd):
         return Status.SUCCESS, 1        # bit 0 set: command not aborted (all run to completion)

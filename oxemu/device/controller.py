@@ -15,7 +15,7 @@ import numpy as np
 from ..machine.dma import DmaEngine
 from ..volt import TimingMode
 from ..wire import (CAP, CC, CQE, CSTS, DOORBELL_BASE, SHN, SHST, SQE_SIZE, CQE_SIZE,
-                    PAGE_SIZE, AdminOpc, Reg, Status)
+                    PAGE_SIZE, Reg, Status)
 from .command import Command
 from .errors import CommandError
 from .queues import CompletionQueue, SubmissionQueue
@@ -322,9 +322,9 @@ class Controller:
         try:
             if admin:
                 self.counters["admin_cmds"] += 1
-                if cmd.opcode == AdminOpc.ASYNC_EVENT_REQUEST:
-                    return self._event_request(cmd, arrival)
                 status, result = self.admin.execute(cmd)
+                if status is None:                   # an event request held for later
+                    return None, 0, arrival
                 done = arrival
                 if self.tracer is not None:
                     self.tracer.admin_cmd(cmd.seq, cmd, status)
@@ -345,15 +345,15 @@ class Controller:
         return status, result, done
 
     # ---------------------------------------------------------------- asynchronous events
-    def _event_request(self, cmd: Command, arrival: int):
-        """An asynchronous event request (NVMe 1.2, 5.2): completed at once with an event
-        raised earlier, else held (status None) until the device raises one."""
+    def event_request(self, cmd: Command):
+        """An asynchronous event request (NVMe 1.2, 5.2): (status, result) at once with an
+        event raised earlier, else (None, 0): held until the device raises one."""
         if self._events:
-            return Status.SUCCESS, self._events.pop(0), arrival
+            return Status.SUCCESS, self._events.pop(0)
         if len(self._aers) >= AER_LIMIT:
-            return Status.ASYNC_EVENT_LIMIT | Status.DNR, 0, arrival
+            return Status.ASYNC_EVENT_LIMIT | Status.DNR, 0
         self._aers.append(cmd.cid)
-        return None, 0, arrival
+        return None, 0
 
     def async_event(self, result: int) -> None:
         """The device mode has an event to report (completion dword 0 of an event request):

@@ -411,8 +411,8 @@ class Ocssd2Mode(DeviceMode):
                     early = self.chunks.fails[ch, lun, blk] >= EARLY_CLOSE
                     if early:
                         self.counters["early_closes"] += 1
-                    codes[lo:lo + ws] = (Status.OCSSD_CHUNK_EARLY_CLOSE if early
-                                         else Status.OCSSD_WRITE_NEXT_UNIT) | Status.DNR
+                    codes[lo:lo + ws] = (Status.OCSSD_CHUNK_EARLY_CLOSE | Status.DNR if early
+                                         else Status.OCSSD_WRITE_NEXT_UNIT | Status.DNR)
         return codes, done
 
     def _charge_program(self, ch: int, lun: int, unit: int, arrival: int, done: int) -> int:
