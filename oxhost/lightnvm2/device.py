@@ -11,7 +11,7 @@ from oxemu.wire import (CHUNK_DESC_DTYPE, MAX_LBAS, PCI_DEVICE_ID, PCI_VENDOR_ID
 
 from ..driver import NvmeDriver
 from ..lightnvm.errors import AddrError, LightnvmError, NotOpenChannel, NvmError
-from .addr import ChunkAddr, addr_check, dev_lbas, gen2dev, gen2lpo, lba_check
+from .addr import AddrCheck, ChunkAddr, addr_check, dev_lbas, gen2dev, gen2lpo, lba_check
 from .geo import Geo20
 
 BATCH = 16                     # commands per doorbell
@@ -47,6 +47,10 @@ class Device20:
         self.counters = dict(high_ecc_lbas=0, rereads=0)
         f = geo.lbaf
         self._nbits = f.nbits
+        self._limits = [(bit, off, ln, lim) for bit, off, ln, lim in (
+            (AddrCheck.PUGRP, f.pugrp_off, f.pugrp_len, geo.npugrp), (AddrCheck.PUNIT, f.punit_off, f.punit_len, geo.npunit),
+            (AddrCheck.CHUNK, f.chunk_off, f.chunk_len, geo.nchunk), (AddrCheck.SECTR, f.sectr_off, f.sectr_len, geo.nsectr))
+            if lim < (1 << ln)]
 
     @classmethod
     def open(cls, machine, **driver_kw) -> "Device20":
@@ -115,10 +119,22 @@ class Device20:
             except (TypeError, ValueError, OverflowError):
                 raise LightnvmError("addresses must be ChunkAddr objects or device LBA values") from None
         lbas = addrs.astype(np.uint64, copy=False).reshape(-1)
+        if lbas.size == 1:                              # the 4 KiB request: plain integers
+            bad = self._check_one(int(lbas[0]))
+            if bad:
+                raise AddrError(bad, "1 LBA")
+            return lbas
         bad = lba_check(lbas, self.geo)
         if bad:
             raise AddrError(bad, f"{lbas.size} LBA(s)")
         return lbas
+
+    def _check_one(self, lba: int) -> int:
+        mask = AddrCheck.PUGRP if lba >> self._nbits else 0
+        for bit, off, ln, lim in self._limits:
+            if (lba >> off) & ((1 << ln) - 1) >= lim:
+                mask |= bit
+        return int(mask)
 
     def chunk_lbas(self, pugrp, punit, chunk, sectr=0) -> np.ndarray:
         """LBAs of field arrays (broadcast), unchecked: for callers that built them in range."""

@@ -94,21 +94,21 @@ class Chunks:
 
     # ------------------------------------------------------------ one chunk
     def offline(self, ch: int, lun: int, blk: int) -> bool:
-        bbt = self._bbt[ch, lun, blk]
-        return any(int(s) in _BAD for s in bbt)
+        return any(s in _BAD for s in self._bbt[ch, lun, blk].tolist())
 
     def wp_units(self, ch: int, lun: int, blk: int) -> int:
         """The write pointer in units: the planes' furthest next page (they agree once settled)."""
-        return int(self._next[ch, lun, blk].max())
+        return max(self._next[ch, lun, blk].tolist())
 
     def state(self, ch: int, lun: int, blk: int) -> tuple[ChunkState, int]:
-        """(state, write pointer in logical blocks) of one chunk."""
+        """(state, write pointer in logical blocks) of one chunk, in plain integers (every
+        command asks)."""
         if self.offline(ch, lun, blk):
             return ChunkState.OFFLINE, 0
         u = self.wp_units(ch, lun, blk)
         if u == 0:
             return ChunkState.FREE, 0
-        if u >= self.geo.npages or self.fails[ch, lun, blk] >= EARLY_CLOSE:
+        if u >= self.geo.npages or int(self.fails[ch, lun, blk]) >= EARLY_CLOSE:
             return ChunkState.CLOSED, u * self.ws_min
         return ChunkState.OPEN, u * self.ws_min
 
