@@ -12,6 +12,9 @@ for the constant it mirrors). Every mistake is one `ConfigError` line naming the
 
 The device side (oxemu) never imports this module: the wiring hands it plain values
 (`NandConfig.to_nand_timing()`, `Config.appnvm_capacity_bytes()`, the section dicts).
+The rules that turn these values into sizes belong to the FTLs and are only called from
+here: pblk's capacity, spare and rate-limiter rules (oxhost.pblk.params, oxhost.pblk.rl),
+AppNVM's capacity (`oxemu.appnvm_exported_sectors`) and provisioning.
 """
 from __future__ import annotations
 
@@ -20,14 +23,16 @@ import json
 import math
 import tomllib
 from dataclasses import dataclass, field
-from fractions import Fraction
 from collections.abc import Iterable
 from typing import Any
 
-from oxemu import AppNvmParams, Geometry, NandTiming
+from oxemu import AppNvmParams, Geometry, NandTiming, appnvm_exported_sectors
+
+from .pblk import params as pblk_rules
+from .pblk import rl as pblk_rl
 
 __all__ = ["AppnvmConfig", "Config", "ConfigError", "FtlConfig", "GC_POLICIES", "GeometryConfig",
-           "HostConfig", "NandConfig", "PblkConfig", "WEAR_LEVELING", "exported_sectors"]
+           "HostConfig", "NandConfig", "PblkConfig", "WEAR_LEVELING"]
 
 GC_POLICIES = ("greedy", "cost-benefit", "fifo", "random", "d-choice")
 WEAR_LEVELING = ("none", "dynamic")
@@ -61,21 +66,6 @@ class ConfigError(ValueError):
         if self.source or not source:
             return self
         return ConfigError(self.key, self.message, source)
-
-
-def exported_sectors(geometry: Geometry, op: float, *, luns: int | None = None) -> int:
-    """Exported 4 KiB sectors of an FTL that keeps `op` of the raw blocks back:
-    floor(chunks x (1 - op)) x sectors per chunk, a chunk being one block on every plane
-    of one LUN. `luns` is the number of LUNs the FTL spans (default: all). With op = 0.2
-    this is pblk's rule of kernels 4.12-4.15, floor(chunks x 80 / 100), which gives
-    3,435,134,976 bytes on the default geometry. `op` is taken as the decimal number it
-    prints as, so 0.3 means 3/10 exactly and no float rounding moves a chunk."""
-    if not 0 < op < 1:
-        raise ValueError(f"over-provisioning must be in (0, 1), got {op!r}")
-    nluns = geometry.total_luns if luns is None else luns
-    chunks = nluns * geometry.nblocks
-    keep = Fraction(repr(float(op)))
-    return math.floor(chunks * (1 - keep)) * geometry.sectors_per_block
 
 
 # ---------------------------------------------------------------- sections
@@ -260,8 +250,9 @@ class FtlConfig(_Section):
 
     op: over-provisioning, the fraction of the raw blocks held back from the exported
     capacity, for both stacks: exported sectors = floor(chunks x (1 - op)) x sectors per
-    chunk (`exported_sectors`). 0.2 is pblk's OVER_PROVISION_PCT of kernels 4.12-4.15 and
-    AppNVM's default capacity.
+    chunk (each FTL's own rule: oxhost.pblk.params.exported_sectors,
+    oxemu.appnvm_exported_sectors). 0.2 is pblk's OVER_PROVISION_PCT of kernels 4.12-4.15
+    and AppNVM's default capacity.
 
     gc_policy picks the victim: greedy (fewest valid sectors: pblk's and AppNVM's policy
     today), cost-benefit (largest (1 - u) x age / (1 + u), u the valid fraction, age the
@@ -333,9 +324,9 @@ class AppnvmConfig(_Section):
     LUN before it must program (WRITE_BUFFER_UNITS_PER_LUN = 2). wear_leveling: none (free
     blocks taken in order) or dynamic (the free block with the lowest erase count first).
     checkpoint_interval_blocks: blocks' worth of data units written between two periodic
-    map checkpoints; 0 = the built-in rule max(4, total blocks // 8)
-    (`checkpoint_interval()`). capacity_bytes: exported bytes, a multiple of 4096; 0 = from
-    ftl.op like pblk (`Config.appnvm_capacity_bytes()`).
+    map checkpoints; 0 = the built-in rule max(4, total blocks // 8). capacity_bytes:
+    exported bytes, a multiple of 4096; 0 = from ftl.op, by the same rule as pblk
+    (`Config.appnvm_capacity_bytes()`).
     """
 
     NAME = "appnvm"
@@ -350,11 +341,6 @@ class AppnvmConfig(_Section):
         if self.capacity_bytes % SECTOR_NBYTES:
             raise ConfigError("appnvm.capacity_bytes",
                               f"must be a multiple of {SECTOR_NBYTES}, got {self.capacity_bytes}")
-
-    def checkpoint_interval(self, total_blocks: int) -> int:
-        """Blocks' worth of data units between checkpoints on a device of `total_blocks`
-        blocks (multiply by pages per block for AppNVM's ckpt_every, in units)."""
-        return self.checkpoint_interval_blocks or max(4, total_blocks // 8)
 
 
 @dataclass(frozen=True)
@@ -449,17 +435,9 @@ class Config:
             if not isinstance(getattr(self, name), cls):
                 raise ConfigError(name, f"expected a {cls.__name__}, got {type(getattr(self, name)).__name__}")
         geo = self.geometry.to_geometry()
-        chunks = geo.total_luns * geo.nblocks
-        kept = self.exported_sectors() // geo.sectors_per_block
-        if kept < 1:
+        if self.exported_sectors() < 1:
             raise ConfigError("ftl.op", f"{self.ftl.op!r} leaves no exported capacity on "
-                              f"{chunks} blocks")
-        spare, need = chunks - kept, self.ftl.gc_foreground * geo.total_luns
-        if spare < need:
-            key = "ftl.gc_foreground" if self.ftl.gc_foreground != FtlConfig.gc_foreground else "ftl.op"
-            raise ConfigError(key, f"ftl.op={self.ftl.op!r} leaves {spare} of the {chunks} blocks "
-                              f"spare, fewer than the {need} that ftl.gc_foreground="
-                              f"{self.ftl.gc_foreground} line(s) of {geo.total_luns} blocks hold back")
+                              f"{geo.total_luns * geo.nblocks} blocks")
         self._check_pblk_spare(geo)
         unit = geo.nplanes * geo.nsectors
         if self.pblk.write_buffer_entries < unit:
@@ -471,19 +449,12 @@ class Config:
 
     def _check_pblk_spare(self, geo: Geometry) -> None:
         """pblk over every LUN must start writable: the data sectors its lines hold beyond
-        the exported capacity (smeta and emeta take their units of each line) must cover
-        its GC reserve and half as much again, as Pblk's read-only rule demands."""
-        from .pblk.metadata import MetaSizes
-        unit = geo.nplanes * geo.nsectors
-        per_line = geo.npages * unit * geo.total_luns
-        sz = MetaSizes(geo.total_luns, geo.nblocks, unit, per_line, SECTOR_NBYTES)
-        data = per_line - (sz.smeta_units + sz.emeta_units) * unit
+        the exported capacity must cover what its read-only rule asks for its GC reserve
+        (oxhost.pblk.params.spare_at_start)."""
+        spare, need, data = pblk_rules.spare_at_start(geo, self.exported_sectors(), self.ftl.gc_foreground)
         if data <= 0:
             raise ConfigError("geometry.npages", f"{geo.npages} pages leave no room for data in a pblk "
                               f"line beside its metadata")
-        spare = geo.nblocks * data - self.exported_sectors()
-        rsv = data * self.ftl.gc_foreground
-        need = rsv + rsv // 2
         if spare < need:
             key = "ftl.gc_foreground" if self.ftl.gc_foreground != FtlConfig.gc_foreground else "ftl.op"
             raise ConfigError(key, f"ftl.op={self.ftl.op!r} leaves pblk {spare} spare data sectors on "
@@ -592,13 +563,19 @@ class Config:
         """The device's NAND timing (`self.nand.to_nand_timing()`)."""
         return self.nand.to_nand_timing()
 
-    def exported_sectors(self, luns: int | None = None) -> int:
-        """Sectors an FTL over `luns` LUNs (default: all) exports at ftl.op."""
-        return exported_sectors(self.geometry.to_geometry(), self.ftl.op, luns=luns)
+    def exported_sectors(self, luns: int | None = None, geometry: Geometry | None = None) -> int:
+        """Sectors pblk over `luns` LUNs (default: all) of `geometry` (default: this
+        configuration's) exports at ftl.op (pblk's rule, oxhost.pblk.params)."""
+        geo = geometry or self.geometry.to_geometry()
+        nluns = geo.total_luns if luns is None else luns
+        return pblk_rules.exported_sectors(nluns * geo.nblocks, geo.sectors_per_block, self.ftl.op)
 
-    def appnvm_capacity_bytes(self) -> int:
-        """AppNVM's exported bytes: appnvm.capacity_bytes, or pblk's capacity at ftl.op."""
-        return self.appnvm.capacity_bytes or self.exported_sectors() * SECTOR_NBYTES
+    def appnvm_capacity_bytes(self, geometry: Geometry | None = None) -> int:
+        """AppNVM's exported bytes on `geometry` (default: this configuration's):
+        appnvm.capacity_bytes, or AppNVM's rule at ftl.op (oxemu.appnvm_exported_sectors,
+        the same figure as pblk's over every LUN)."""
+        geo = geometry or self.geometry.to_geometry()
+        return self.appnvm.capacity_bytes or appnvm_exported_sectors(geo, self.ftl.op) * SECTOR_NBYTES
 
     def is_set(self, *keys: str) -> bool:
         """Whether a file or --set gave any of the dotted keys (or any key of a section
@@ -626,13 +603,11 @@ class Config:
 
     def pblk_rl(self, total: int, per_line: int) -> tuple[int, int, int]:
         """pblk's rate-limiter thresholds (high, low, reserve) for `total` writable sectors
-        in lines of `per_line` sectors (pblk_rl_init): reserve = gc_foreground lines,
-        high = max(total x gc_background, 2 x reserve), low = max(total / rl_low_div, reserve).
-        The defaults give exactly today's RateLimiter.configure()."""
-        rsv = per_line * self.ftl.gc_foreground
-        high = max(math.floor(total * Fraction(repr(self.ftl.gc_background))), 2 * rsv)
-        low = max(total // self.pblk.rl_low_div, rsv)
-        return high, low, rsv
+        in lines of `per_line` sectors at this configuration (oxhost.pblk.rl.thresholds:
+        reserve = gc_foreground lines, high = max(total x gc_background, 2 x reserve),
+        low = max(total / rl_low_div, reserve))."""
+        return pblk_rl.thresholds(total, per_line, self.ftl.gc_background, self.pblk.rl_low_div,
+                                  self.ftl.gc_foreground)
 
 
 def _toml_value(value: Any) -> str:

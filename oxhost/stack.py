@@ -298,7 +298,7 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
     geometry), oxftl.FtlLoadError, the lower layers' own errors."""
     from oxftl import load_ftl
 
-    from .config import SECTOR_NBYTES, Config, exported_sectors
+    from .config import SECTOR_NBYTES, Config
     cfg = config if config is not None else Config.default()
     parsed = parse_mode(mode) if mode is not None else None
     kind = parsed.kind if parsed else None
@@ -346,9 +346,9 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
     if kind in ("pblk", "appnvm"):
         try:
             if kind == "appnvm":
-                want = cfg.appnvm.capacity_bytes or exported_sectors(geo, cfg.ftl.op) * SECTOR_NBYTES
+                want = cfg.appnvm_capacity_bytes(geo)
             else:
-                want = exported_sectors(geo, cfg.ftl.op, luns=e - b + 1) * SECTOR_NBYTES
+                want = cfg.exported_sectors(luns=e - b + 1, geometry=geo) * SECTOR_NBYTES
         except ValueError as ex:
             raise StackError(str(ex)) from None
         capacity = want if sized else None

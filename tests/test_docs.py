@@ -165,10 +165,10 @@ def check_nand():
 
 
 def check_capacity():
-    from oxemu.device.appnvm.provisioning import default_nlbas
+    from oxemu import appnvm_exported_sectors
     from oxemu.device.appnvm.mapping import Addr
     lg = _host_lines()
-    nl = default_nlbas(Addr(_geometry()))
+    nl = appnvm_exported_sectors(_geometry())
     return [("pblk", _n(lg.nchunks), _n(lg.capacity_sectors), _n(lg.capacity_sectors * 4096)),
             ("AppNVM", _n(Addr(_geometry()).total_blocks), _n(nl), _n(nl * 4096))]
 
@@ -564,7 +564,7 @@ def check_torture_constants():
 
 
 def check_blocklog():
-    from oxhost.torture import blocklog
+    from oxhost import blocklog
     return [(rec.decode(), name) for rec, name in ((blocklog.WRITE, "WRITE"), (blocklog.ZERO, "ZERO"),
                                                  (blocklog.FLUSH, "FLUSH"), (blocklog.FAILED, "FAILED"),
                                                  (blocklog.READ, "READ"), (blocklog.BACKGROUND, "BACKGROUND"))]

@@ -24,7 +24,6 @@ BLOCK_STATES = ("bad", "grown_bad", "reserved", "open", "full", "free")
 #   full       every page of every plane programmed
 #   free       erased on every plane
 
-_MODES = {MediaMode.BLANK: "blank", MediaMode.OPEN_CHANNEL: "open-channel", MediaMode.APPNVM: "appnvm"}
 _STOPS = {StopState.CLEAN: "clean", StopState.UNSAFE: "unsafe",
           StopState.RUNNING: "running (a writer holds it, or died without stopping)"}
 
@@ -50,16 +49,18 @@ def header_info(store: Store) -> dict:
 def label_info(label, name: str) -> dict:
     """The media label as plain values (what `ox dev info` shows of it)."""
     try:
-        mode = _MODES[MediaMode(label.mode)]
+        mode = MediaMode(label.mode).name.lower().replace("_", "-")
     except ValueError:
         mode = f"unknown ({label.mode})"
     try:
         target = TargetKind(label.target).name.lower()
     except ValueError:
         target = f"unknown ({label.target})"
-    pblk = label.mode == MediaMode.OPEN_CHANNEL and label.target == TargetKind.PBLK
+    ranged = label.mode == MediaMode.OPEN_CHANNEL and label.target in (TargetKind.PBLK, TargetKind.FTL)
+    ftl = bytes(label.ftl_name).rstrip(b"\0").decode(errors="replace")
     return {"mode": mode, "target": target, "holds": describe(label, name),
-            "luns": [int(label.lun_begin), int(label.lun_end)] if pblk else None,
+            "luns": [int(label.lun_begin), int(label.lun_end)] if ranged else None,
+            "ftl": {"name": ftl, "version": int(label.ftl_version)} if ftl else None,
             "uuid": bytes(label.uuid).hex() if any(label.uuid) else None,
             "capacity_bytes": int(label.capacity_bytes), "read_only": bool(label.read_only),
             "last_stop_clean": bool(label.last_stop_clean),

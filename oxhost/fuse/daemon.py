@@ -15,6 +15,7 @@ import trio
 from oxemu import Faults, StoreError, probe_geometry
 
 from .. import tools
+from ..blocklog import BlockLog
 from . import registry
 from . import upper as upper_mod
 from .errors import MountError
@@ -125,14 +126,13 @@ def serve_foreground(mountpoint: str, stack_kw: dict, *, allow_other: bool = Fal
     volume goes to a private mount point and ext4 on top at upper_dir, mounted with online
     discard if `discard`. `ready_fd` gets one line, `ready {json}` or `error {message}`,
     when the volume is usable or has failed. `write_log` (lab use, `ox torture --ext4`):
-    a file the volume's writes and flushes are appended to (oxhost.torture.blocklog)."""
+    a file the volume's writes and flushes are appended to (oxhost.blocklog)."""
     from ..stack import open_stack  # the stack pulls in the emulator: only now
 
     ready = _Ready(ready_fd)
     try:
         wlog = None
         if write_log is not None:                   # before anything is claimed or mounted
-            from ..torture.blocklog import BlockLog
             wlog = BlockLog(write_log)
         upper = None
         if upper_dir is not None:

@@ -53,7 +53,7 @@ class VolumeFs(ll.Operations):
     `info` is a JSON-able dict describing the stack (mode, geometry, LUNs, disk) that the
     stats file carries next to `blockdev.stats()`.
 
-    `write_log` (oxhost.torture.blocklog.BlockLog; lab use) hears of every read, write and
+    `write_log` (oxhost.blocklog.BlockLog; lab use) hears of every read, write and
     zeroing of the volume before it is done (and if it failed), and of every flush once it
     succeeded.
 

@@ -19,7 +19,7 @@ __all__ = ["DOC_KEYS", "DOC_SHAPE", "inspect_disk"]
 
 DOC_SHAPE = """\
 disk, format_version, file_nbytes, allocated_nbytes, stop, geometry {...}
-label      mode, target, holds, luns, uuid, capacity_bytes, read_only, last_stop_clean,
+label      mode, target, holds, luns, ftl {name, version} or null, uuid, capacity_bytes, read_only, last_stop_clean,
            created_s, formatted_s, labelled_s, last_stop_s, power_cycles,
            unsafe_shutdowns, data_units_read, data_units_written, host_read_cmds,
            host_write_cmds, media_errors

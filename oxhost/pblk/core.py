@@ -37,7 +37,7 @@ from .gc import MAX_GC_TRIES, Gc
 from .l2p import L2P
 from .lines import LineGeometry, LineManager, LineState
 from .metadata import ADDR_TRIM, COUNTERS, Kind
-from .params import PblkParams
+from .params import PblkParams, spare_need
 from .recovery import Recovery
 from .rl import RateLimiter
 from .writebuffer import WriteBuffer
@@ -99,9 +99,7 @@ class Pblk(BlockDevice):
         try:
             rec = Recovery(self, uuid)
             self.recovery = rec.load()
-            if self.rl.rsv != self.lm.reserve_secs:      # params.gc_foreground lines for GC alone
-                self.lm.reserve_secs = self.rl.rsv
-                self.lm.rl_update()
+            self.lm.set_reserve(self.rl.rsv)             # params.gc_foreground lines for GC alone
             if label is not None and label.read_only:
                 self._enter_read_only("the media label marks the media read-only", frozen=True)
             self._update_read_only()
@@ -178,8 +176,8 @@ class Pblk(BlockDevice):
 
     def _update_read_only(self) -> None:
         """Go read-only once the spare space is below what GC needs to keep freeing lines
-        at a bounded cost: its reserve line and half a line more."""
-        need = self.lm.reserve_secs + self.lm.reserve_secs // 2
+        at a bounded cost (params.spare_need: its reserve and half as much again)."""
+        need = spare_need(self.lm.reserve_secs)
         if self._ro is None and need:
             spare = self._spare_secs()
             if spare < need:

@@ -147,7 +147,7 @@ class Gc:
 
     def _start(self, victim: Line) -> None:
         l2p = self.l2p
-        victim.state = LineState.GC
+        self.lm.start_gc(victim)
         paddrs = np.flatnonzero(l2p.lba[victim.id] >= 0)
         self._cand = paddrs[l2p.still_at(victim.id, paddrs)]
         self._pos = 0
@@ -265,9 +265,7 @@ class Gc:
         self.victim = None
         if self.l2p.vsc[v.id] > 0:
             # only sectors GC could not read are left: the line stays until they are rewritten
-            v.state = LineState.CLOSED
-            v.collected = True
-            v.gc_tries += 1
+            self.lm.collected(v)
             log.warning("pblk: line %d keeps %d unreadable valid sector(s) (GC try %d of %d)",
                         v.id, int(self.l2p.vsc[v.id]), v.gc_tries, MAX_GC_TRIES)
 
@@ -284,8 +282,7 @@ class Gc:
         lines = l2p.gc_revert(rb.lba[gc], gc, rb.src[gc])
         for li in lines.tolist():
             ln = self.lm.lines[li]
-            if ln.state == LineState.GC:
-                ln.state = LineState.CLOSED
+            self.lm.uncollect(ln)
             if ln is self.victim:
                 self.victim = None
         back = int(l2p.vsc.sum()) - before

@@ -9,9 +9,11 @@ updated at once:
     <= -2       in the write buffer, entry slot = -2 - value (pblk's cacheline PPA)
     >= 0        on media at flat address line * sec_per_line + line sector
 
-The core, the writer, GC and recovery change this state only through the named operations
-below (write, discard, commit, requeue, GC move, release, replay); `check()` states the
-invariants they keep, and tests run it after every step.
+The L2P is the only owner of this state: what it exposes (`map`, `vsc`, `inval_pos`,
+`held`, `lba`) are read-only numpy views, and the core, the writer, GC and recovery change
+it only through the named operations below (write, discard, commit, requeue, GC move,
+release, replay); `check()` states the invariants they keep, and tests run it after every
+step.
 """
 import numpy as np
 
@@ -36,28 +38,39 @@ class L2P:
     lines waiting on discards whose TRIM sector is not yet in the buffer), the per-line LBA
     lists (`lba`: the LBA of every programmed line sector, ADDR_TRIM for TRIM sectors,
     ADDR_EMPTY for padding, metadata, failed programs and sectors not yet written) and the
-    media addresses GC found unreadable. Callers may read every array; only these methods
-    assign them."""
+    media addresses GC found unreadable (`unreadable`, a frozenset). Callers read them
+    through read-only views (assigning into one raises ValueError); only these methods
+    change them."""
 
-    __slots__ = ("held", "inval_pos", "lba", "map", "nlines", "nsectors", "nslots", "spl", "unreadable",
-                 "vsc")
+    __slots__ = ("_held", "_inval_pos", "_lba", "_map", "_unreadable", "_vsc", "held", "inval_pos", "lba", "map",
+                 "nlines", "nsectors", "nslots", "spl", "vsc")
 
     def __init__(self, nsectors: int, nlines: int = 1, sec_per_line: int = 1, nslots: int | None = None):
         self.nsectors = nsectors
         self.nlines = nlines
         self.spl = sec_per_line
         self.nslots = sec_per_line if nslots is None else nslots
-        self.map = np.full(nsectors, EMPTY, dtype=np.int64)
-        self.vsc = np.zeros(nlines, dtype=np.int64)
+        self._map = np.full(nsectors, EMPTY, dtype=np.int64)
+        self._vsc = np.zeros(nlines, dtype=np.int64)
         # the write-buffer position (entries ever put) past the last write that invalidated a
         # sector of the line: the line may be erased only once that write is on media, or a
         # crash could lose both copies
-        self.inval_pos = np.zeros(nlines, dtype=np.int64)
-        self.held = np.zeros(nlines, dtype=bool)
-        self.lba = np.full((nlines, self.nslots), ADDR_EMPTY, dtype=np.int64)
-        self.unreadable: set[int] = set()
+        self._inval_pos = np.zeros(nlines, dtype=np.int64)
+        self._held = np.zeros(nlines, dtype=bool)
+        self._lba = np.full((nlines, self.nslots), ADDR_EMPTY, dtype=np.int64)
+        self._unreadable: frozenset[int] = frozenset()
+        self.map = _read_only(self._map)
+        self.vsc = _read_only(self._vsc)
+        self.inval_pos = _read_only(self._inval_pos)
+        self.held = _read_only(self._held)
+        self.lba = _read_only(self._lba)
 
     # ------------------------------------------------------------ queries
+    @property
+    def unreadable(self) -> frozenset[int]:
+        """Media addresses of valid sectors GC could not read."""
+        return self._unreadable
+
     def lookup(self, lba: int, n: int) -> np.ndarray:
         return self.map[lba:lba + n]
 
@@ -66,68 +79,68 @@ class L2P:
         lbas = np.asarray(lbas, dtype=np.int64)
         ok = lbas >= 0
         out = np.zeros(lbas.size, dtype=bool)
-        out[ok] = self.map[lbas[ok]] == cache_code(np.asarray(slots)[ok])
+        out[ok] = self._map[lbas[ok]] == cache_code(np.asarray(slots)[ok])
         return out
 
     def still_at(self, line: int, paddrs: np.ndarray) -> np.ndarray:
         """Bool per line sector: it holds the current copy of its LBA."""
-        lbas = self.lba[line, paddrs]
+        lbas = self._lba[line, paddrs]
         ok = lbas >= 0
-        ok[ok] = self.map[lbas[ok]] == line * self.spl + paddrs[ok]
+        ok[ok] = self._map[lbas[ok]] == line * self.spl + paddrs[ok]
         return ok
 
     def trim_paddrs(self, line: int) -> np.ndarray:
-        return np.flatnonzero(self.lba[line] == ADDR_TRIM)
+        return np.flatnonzero(self._lba[line] == ADDR_TRIM)
 
     def present(self, lines) -> np.ndarray:
         """Bool per LBA: some sector of these lines was written for it (any version)."""
         out = np.zeros(self.nsectors, dtype=bool)
         ids = np.asarray(list(lines), dtype=np.int64)
         if ids.size:
-            rows = self.lba[ids].reshape(-1)
+            rows = self._lba[ids].reshape(-1)
             rows = rows[(rows >= 0) & (rows < self.nsectors)]
             out[rows] = True
         return out
 
     def stuck(self, line: int) -> int:
         """Valid sectors of the line GC could not read (they stay mapped and keep failing)."""
-        if not self.unreadable:
+        if not self._unreadable:
             return 0
         lo, hi = line * self.spl, (line + 1) * self.spl
         n = 0
-        for a in self.unreadable:
+        for a in self._unreadable:
             if lo <= a < hi:
-                x = int(self.lba[line, a - lo])
-                n += x >= 0 and int(self.map[x]) == a
+                x = int(self._lba[line, a - lo])
+                n += x >= 0 and int(self._map[x]) == a
         return n
 
     def stuck_total(self) -> int:
         """Valid sectors GC found unreadable, over all lines."""
         n = 0
-        for a in self.unreadable:
-            x = int(self.lba[a // self.spl, a % self.spl])
-            n += x >= 0 and int(self.map[x]) == a
+        for a in self._unreadable:
+            x = int(self._lba[a // self.spl, a % self.spl])
+            n += x >= 0 and int(self._map[x]) == a
         return n
 
     def valid_counts(self) -> np.ndarray:
         """Valid sectors per line, from scratch."""
-        media = self.map[self.map >= 0]
+        media = self._map[self._map >= 0]
         return np.bincount(media // self.spl, minlength=self.nlines).astype(np.int64)
 
     # ------------------------------------------------------------ user writes and discards
     def write_one(self, lba: int, slot: int, pos: int) -> None:
         """One user sector entered buffer slot `slot`; pos = buffer position after it."""
-        m = self.map
+        m = self._map
         old = int(m[lba])
         m[lba] = -2 - slot
         if old >= 0:
             li = old // self.spl
-            self.vsc[li] -= 1
-            self.inval_pos[li] = pos
+            self._vsc[li] -= 1
+            self._inval_pos[li] = pos
 
     def write(self, lba: int, k: int, slots: np.ndarray, pos: int) -> None:
         """k user sectors from lba entered the buffer at `slots`."""
-        view = self.map[lba:lba + k]
+        view = self._map[lba:lba + k]
         old = view[view >= 0]
         view[:] = cache_code(slots)
         if old.size:
@@ -138,7 +151,7 @@ class L2P:
         the discard needs (an LBA already unmapped is covered by an earlier record, or has
         no copy at all). pos None: the records are not in the buffer yet, and lines losing
         valid sectors are held until `trims_placed`."""
-        view = self.map[lba:lba + k]
+        view = self._map[lba:lba + k]
         mapped = view != EMPTY
         if not mapped.any():
             return np.empty((0, 2), dtype=np.int64)
@@ -150,17 +163,17 @@ class L2P:
 
     def _invalidate(self, old: np.ndarray, pos: int | None) -> None:
         lines = old // self.spl
-        self.vsc -= np.bincount(lines, minlength=self.nlines)
+        self._vsc -= np.bincount(lines, minlength=self.nlines)
         if pos is None:
-            self.held[lines] = True
+            self._held[lines] = True
         else:
-            self.inval_pos[lines] = pos
+            self._inval_pos[lines] = pos
 
     def trims_placed(self, pos: int) -> None:
         """The pending TRIM records entered the buffer, ending at position pos."""
-        if self.held.any():
-            self.inval_pos[self.held] = np.maximum(self.inval_pos[self.held], pos)
-            self.held[:] = False
+        if self._held.any():
+            self._inval_pos[self._held] = np.maximum(self._inval_pos[self._held], pos)
+            self._held[:] = False
 
     # ------------------------------------------------------------ the writer
     def commit(self, line: int, paddrs: np.ndarray, lbas: np.ndarray, slots: np.ndarray,
@@ -168,7 +181,7 @@ class L2P:
         """Buffer entries were programmed at line sectors `paddrs` (`ok`: which succeeded).
         The line's LBA list records them; LBAs still pointing at their buffer slot now point
         at the media (pblk_update_map_dev). Returns how many became valid there."""
-        row = self.lba[line]
+        row = self._lba[line]
         if ok is None:
             row[paddrs] = lbas
             sel = lbas >= 0
@@ -177,11 +190,11 @@ class L2P:
             sel = ok & (lbas >= 0)
         if not sel.all():
             lbas, slots, paddrs = lbas[sel], slots[sel], paddrs[sel]
-        upd = self.map[lbas] == cache_code(slots)
+        upd = self._map[lbas] == cache_code(slots)
         if not upd.all():
             lbas, paddrs = lbas[upd], paddrs[upd]
-        self.map[lbas] = line * self.spl + paddrs
-        self.vsc[line] += lbas.size
+        self._map[lbas] = line * self.spl + paddrs
+        self._vsc[line] += lbas.size
         return int(lbas.size)
 
     def requeue(self, lbas: np.ndarray, slots: np.ndarray, failed_pos: int, pos: int) -> None:
@@ -190,16 +203,16 @@ class L2P:
         position failed_pos invalidated now wait for the buffer to reach pos: their newer
         copies are not on media yet."""
         if len(lbas):
-            self.map[lbas] = cache_code(slots)
-        late = self.inval_pos > failed_pos
-        self.inval_pos[late] = np.maximum(self.inval_pos[late], pos)
+            self._map[lbas] = cache_code(slots)
+        late = self._inval_pos > failed_pos
+        self._inval_pos[late] = np.maximum(self._inval_pos[late], pos)
 
     # ------------------------------------------------------------ GC
     def gc_move(self, line: int, paddrs: np.ndarray, lbas: np.ndarray, slots: np.ndarray, pos: int) -> None:
         """Valid sectors of a victim line were copied into the buffer (pblk_update_map_gc)."""
-        self.map[lbas] = cache_code(slots)
-        self.vsc[line] -= lbas.size
-        self.inval_pos[line] = max(int(self.inval_pos[line]), pos)
+        self._map[lbas] = cache_code(slots)
+        self._vsc[line] -= lbas.size
+        self._inval_pos[line] = max(int(self._inval_pos[line]), pos)
 
     def gc_revert(self, lbas: np.ndarray, slots: np.ndarray, srcs: np.ndarray) -> np.ndarray:
         """Undo GC moves still in the buffer: LBAs pointing at those slots point back at the
@@ -207,33 +220,33 @@ class L2P:
         got valid sectors back."""
         back = self.cached_at(lbas, slots) & (srcs >= 0)
         lbas, srcs = lbas[back], srcs[back]
-        self.map[lbas] = srcs
+        self._map[lbas] = srcs
         lines = srcs // self.spl
-        self.vsc += np.bincount(lines, minlength=self.nlines)
+        self._vsc += np.bincount(lines, minlength=self.nlines)
         return np.unique(lines)
 
     def gc_hold(self, line: int, pos: int) -> None:
         """The victim's release waits for what GC put in the buffer up to pos."""
-        self.inval_pos[line] = max(int(self.inval_pos[line]), pos)
+        self._inval_pos[line] = max(int(self._inval_pos[line]), pos)
 
     def mark_unreadable(self, addrs) -> None:
-        self.unreadable.update(int(a) for a in np.atleast_1d(addrs))
+        self._unreadable = self._unreadable | {int(a) for a in np.atleast_1d(addrs)}
 
     def releasable(self, line: int, sync: int) -> bool:
-        return self.vsc[line] <= 0 and not self.held[line] and self.inval_pos[line] <= sync
+        return self._vsc[line] <= 0 and not self._held[line] and self._inval_pos[line] <= sync
 
     def release(self, line: int) -> None:
         """The line is being freed: nothing on it is valid or listed any more."""
-        self.lba[line] = ADDR_EMPTY
-        self.vsc[line] = 0
-        self.inval_pos[line] = 0
-        self.held[line] = False
-        if self.unreadable:
+        self._lba[line] = ADDR_EMPTY
+        self._vsc[line] = 0
+        self._inval_pos[line] = 0
+        self._held[line] = False
+        if self._unreadable:
             lo, hi = line * self.spl, (line + 1) * self.spl
-            self.unreadable = {a for a in self.unreadable if not lo <= a < hi}
+            self._unreadable = frozenset(a for a in self._unreadable if not lo <= a < hi)
 
     def open_line(self, line: int) -> None:
-        self.lba[line] = ADDR_EMPTY
+        self._lba[line] = ADDR_EMPTY
 
     # ------------------------------------------------------------ recovery
     def replay_line(self, line: int, lbas: np.ndarray, trims: dict) -> int:
@@ -242,14 +255,14 @@ class L2P:
         each applies after what precedes it in the line and before what follows. Returns
         the number of LBAs the line maps."""
         lbas = np.asarray(lbas, dtype=np.int64)
-        self.lba[line] = lbas
+        self._lba[line] = lbas
         base = line * self.spl
         start = 0
         n = 0
         for p in sorted(trims):
             n += self._load(lbas[start:p], base + start)
             for s, k in np.asarray(trims[p], dtype=np.int64).reshape(-1, 2).tolist():
-                self.map[max(s, 0):max(0, min(s + k, self.nsectors))] = EMPTY
+                self._map[max(s, 0):max(0, min(s + k, self.nsectors))] = EMPTY
             start = p + 1
         return n + self._load(lbas[start:], base + start)
 
@@ -261,14 +274,14 @@ class L2P:
         if lbas.size == 0:
             return 0
         uniq, last = np.unique(lbas[::-1], return_index=True)
-        self.map[uniq] = addrs[::-1][last]
+        self._map[uniq] = addrs[::-1][last]
         return int(uniq.size)
 
     def recount(self) -> None:
         """Recovery done: valid counts from the table; nothing waits on the buffer."""
-        self.vsc[:] = self.valid_counts()
-        self.inval_pos[:] = 0
-        self.held[:] = False
+        self._vsc[:] = self.valid_counts()
+        self._inval_pos[:] = 0
+        self._held[:] = False
 
     # ------------------------------------------------------------ invariants
     def check(self, rb=None, free_lines=()) -> None:
@@ -277,16 +290,16 @@ class L2P:
         every buffer mapping names a live entry written for that LBA; lines in `free_lines`
         hold nothing. These hold after every public operation."""
         errs = []
-        if (self.vsc < 0).any():
-            errs.append(f"negative valid counts on lines {np.flatnonzero(self.vsc < 0).tolist()}")
+        if (self._vsc < 0).any():
+            errs.append(f"negative valid counts on lines {np.flatnonzero(self._vsc < 0).tolist()}")
         counted = self.valid_counts()
-        if not np.array_equal(counted, self.vsc):
-            bad = np.flatnonzero(counted != self.vsc)
+        if not np.array_equal(counted, self._vsc):
+            bad = np.flatnonzero(counted != self._vsc)
             errs.append("valid counts differ from the L2P on lines "
-                        + ", ".join(f"{i} ({int(self.vsc[i])} vs {int(counted[i])})" for i in bad[:8]))
-        media = np.flatnonzero(self.map >= 0)
+                        + ", ".join(f"{i} ({int(self._vsc[i])} vs {int(counted[i])})" for i in bad[:8]))
+        media = np.flatnonzero(self._map >= 0)
         if media.size:
-            addrs = self.map[media]
+            addrs = self._map[media]
             if (addrs >= self.nlines * self.spl).any():
                 errs.append("media addresses beyond the last line")
             else:
@@ -294,13 +307,13 @@ class L2P:
                 if (paddr >= self.nslots).any():
                     errs.append("media addresses inside a line's emeta")
                 else:
-                    wrong = self.lba[line, paddr] != media
+                    wrong = self._lba[line, paddr] != media
                     if wrong.any():
                         errs.append(f"{int(wrong.sum())} LBAs map to line sectors listed for another LBA "
                                     f"(first LBA {int(media[wrong][0])})")
-        cache = np.flatnonzero(self.map <= -2)
+        cache = np.flatnonzero(self._map <= -2)
         if cache.size and rb is not None:
-            slots = cache_slot(self.map[cache])
+            slots = cache_slot(self._map[cache])
             if (slots >= rb.n).any():
                 errs.append("buffer mappings beyond the ring")
             else:
@@ -310,11 +323,18 @@ class L2P:
                 if (rb.lba[slots] != cache).any():
                     errs.append("LBAs map to buffer entries of other LBAs")
         for ln in free_lines:
-            if self.vsc[ln] or (self.lba[ln] != ADDR_EMPTY).any() or self.held[ln]:
+            if self._vsc[ln] or (self._lba[ln] != ADDR_EMPTY).any() or self._held[ln]:
                 errs.append(f"free line {ln} still holds valid sectors or an LBA list")
-        for a in self.unreadable:
+        for a in self._unreadable:
             if not 0 <= a < self.nlines * self.spl:
                 errs.append(f"unreadable address {a} outside the media")
                 break
         if errs:
             raise InvariantError("pblk mapping: " + "; ".join(errs))
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """A view of `a` that refuses assignment: the L2P's arrays as others see them."""
+    v = a.view()
+    v.flags.writeable = False
+    return v

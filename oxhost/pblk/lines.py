@@ -13,9 +13,7 @@ the block holding smeta goes first and a power cut in the middle leaves no line 
 """
 import enum
 import logging
-import math
 from collections import deque
-from fractions import Fraction
 
 import numpy as np
 
@@ -24,10 +22,9 @@ from oxhost.lightnvm import Addr, NvmError
 
 from .errors import PblkError, PblkReadOnly
 from .metadata import MetaSizes
+from .params import OVER_PROVISION_PCT, exported_sectors
 
 log = logging.getLogger(__name__)
-
-OVER_PROVISION_PCT = 20       # pblk_set_provision, kernels 4.12-4.15
 
 
 class LineState(enum.IntEnum):
@@ -42,8 +39,8 @@ class LineState(enum.IntEnum):
 class LineGeometry:
     """The target's LUN range seen as lines, write units and device addresses.
 
-    The exported capacity keeps `op` of the chunks back: floor(chunks x (1 - op)) chunks
-    (op = 0.2: pblk_set_provision's 80 %), or is `capacity_sectors` when that is given."""
+    The exported capacity keeps `op` of the chunks back (params.exported_sectors, op = 0.2:
+    pblk_set_provision's 80 %), or is `capacity_sectors` when that is given."""
 
     def __init__(self, geo, lun_begin: int = 0, lun_end: int | None = None, *,
                  op: float = OVER_PROVISION_PCT / 100, capacity_sectors: int = 0):
@@ -72,8 +69,7 @@ class LineGeometry:
         self.units_per_line = geo.npages * self.nluns
         self.sec_per_line = self.units_per_line * self.unit_secs
         self.nchunks = self.nluns * geo.nblocks
-        keep = math.floor(self.nchunks * (1 - Fraction(repr(float(op)))))
-        self.capacity_sectors = capacity_sectors or keep * self.sec_per_chunk
+        self.capacity_sectors = capacity_sectors or exported_sectors(self.nchunks, self.sec_per_chunk, op)
         if not 0 < self.capacity_sectors <= self.nchunks * self.sec_per_chunk:
             raise PblkError(f"capacity of {self.capacity_sectors} sectors does not fit LUNs "
                             f"{lun_begin}-{lun_end} ({self.nchunks} chunks of {self.sec_per_chunk})")
@@ -130,7 +126,8 @@ class LineGeometry:
 
 
 class Line:
-    """struct pblk_line: state, sequence, which blocks it has, where its units are."""
+    """struct pblk_line: state, sequence, which blocks it has, where its units are. Its
+    fields change only through LineManager's operations; everyone else reads them."""
 
     __slots__ = (
         "collected",
@@ -184,7 +181,14 @@ class Line:
 
 class LineManager:
     """pblk_line_mgmt: the free list, the open data line and the one erased ahead of it,
-    bad blocks and erases. Valid counts and LBA lists live in the L2P (l2p.py)."""
+    bad blocks and erases. Valid counts and LBA lists live in the L2P (l2p.py).
+
+    The one owner of line state: every transition of a line -- opened (`begin_open`,
+    `open`), closed (`close`), taken and given back by GC (`start_gc`, `collected`,
+    `uncollect`), freed (`release`), blocks retired (`retire_blocks`) and the states
+    recovery finds (`recovered_*`, `reopen`) -- happens here; the writer, GC and recovery
+    call these operations and only read a Line's fields. `on_bad` (the target's read-only
+    check) hears of every retirement once the line's new size is known."""
 
     def __init__(self, dev, lg: LineGeometry, counters: dict):
         self.dev = dev
@@ -203,7 +207,6 @@ class LineManager:
         self.last_id = 0xFFFFFFFF
         self.free_blocks = 0
         self.free_secs = 0
-        self.total_blocks = 0
         self.reserve_secs = 0                                     # one line, for GC alone
         self.uuid = b"\0" * 16
 
@@ -216,21 +219,39 @@ class LineManager:
             self.bad_blk[:, li] = np.any(blks != BlockState.FREE, axis=1)
             self.factory_bad[:, li] = np.any(blks == BlockState.BAD, axis=1)
 
-    def mark_grown_bad(self, line: Line, lis) -> None:
-        """Record blocks of `line` on LUN indices `lis` as grown bad on the device (state 2)."""
+    def retire_blocks(self, line: Line, lis) -> bool:
+        """The blocks of `line` on LUN indices `lis` turn grown bad (state 2, on the device
+        and in the tables) and the line goes on without them. False when too few remain:
+        the line is retired (BAD). Either way the target then re-checks its spare space
+        (`on_bad`), with the line at its new size."""
         lis = [int(x) for x in np.atleast_1d(lis)]
-        if not lis:
-            return
-        addrs = [self.lg.lun_addr(li, blk=line.id, pl=pl) for li in lis for pl in range(self.lg.nplanes)]
-        try:
-            self.dev.bbt_mark(addrs, BlockState.GRWN_BAD)
-        except NvmError as e:
-            log.warning("pblk: could not mark grown bad blocks of line %d: %s", line.id, e)
-        self.bad_blk[line.id, lis] = True
-        self.c["grown_bad_marked"] += len(lis)
-        log.warning("pblk: line %d: block on LUN index(es) %s marked grown bad", line.id, lis)
+        if lis:
+            addrs = [self.lg.lun_addr(li, blk=line.id, pl=pl) for li in lis for pl in range(self.lg.nplanes)]
+            try:
+                self.dev.bbt_mark(addrs, BlockState.GRWN_BAD)
+            except NvmError as e:
+                log.warning("pblk: could not mark grown bad blocks of line %d: %s", line.id, e)
+            self.bad_blk[line.id, lis] = True
+            self.c["grown_bad_marked"] += len(lis)
+            log.warning("pblk: line %d: block on LUN index(es) %s marked grown bad", line.id, lis)
+        ok = self._lay_out(line, line.good & ~self.bad_blk[line.id])
+        if not ok:
+            log.warning("pblk: line %d has too few good blocks left; retired", line.id)
         if self.on_bad is not None:
             self.on_bad()
+        return ok
+
+    def _lay_out(self, line: Line, good: np.ndarray) -> bool:
+        """Lay the line out on its `good` blocks; retire it (BAD) when they are too few."""
+        if line.set_layout(self.lg, good):
+            return True
+        line.state = LineState.BAD
+        return False
+
+    def write_failed(self, line: Line, lis) -> None:
+        """A program on the line's blocks at LUN indices `lis` failed: they are retired when
+        the line is freed (pblk's werr), and GC takes such a line first."""
+        line.werr[lis] = True
 
     # ------------------------------------------------------------ free list
     # free_blocks / free_secs count the free list and the line erased ahead: both are empty
@@ -241,19 +262,20 @@ class LineManager:
         self.free_blocks += sign * line.nblocks
         self.free_secs += sign * self._line_secs(line)
 
-    def setup(self, line: Line, state: LineState) -> None:
-        """Give a line its layout from the bad block tables and put it in `state`."""
-        if not line.set_layout(self.lg, ~self.bad_blk[line.id]):
-            line.state = LineState.BAD
-            return
-        line.state = state
-        if state == LineState.FREE:
-            self.free.append(line)
-            self._count(line, +1)
+    def _to_free_list(self, line: Line) -> None:
+        line.state = LineState.FREE
+        self.free.append(line)
+        self._count(line, +1)
 
     def rl_update(self) -> None:
         if self.on_change is not None:
             self.on_change()
+
+    def set_reserve(self, secs: int) -> None:
+        """Free sectors held for GC alone (the rate limiter's reserve)."""
+        if secs != self.reserve_secs:
+            self.reserve_secs = secs
+            self.rl_update()
 
     def avail_secs(self) -> int:
         """Data sectors the writer can still fill without GC freeing a line."""
@@ -279,14 +301,7 @@ class LineManager:
             failed = e.mask.reshape(lis.size, lg.nplanes).any(axis=1)
             bad = lis[failed]
             self.c["erase_failed"] += int(bad.size)
-            self.mark_grown_bad(line, bad)
-            good = line.good.copy()
-            good[bad] = False
-            if not line.set_layout(lg, good):
-                line.state = LineState.BAD
-                log.warning("pblk: line %d has too few good blocks left; retired", line.id)
-                if self.on_bad is not None:
-                    self.on_bad()
+            if not self.retire_blocks(line, bad):
                 return False
         self.c["erases"] += 1
         line.erased = True
@@ -298,8 +313,7 @@ class LineManager:
             line = self.free.popleft()
             self._count(line, -1)
             # the tables may have changed since the line was freed
-            if not line.set_layout(self.lg, line.good & ~self.bad_blk[line.id]):
-                line.state = LineState.BAD
+            if not self._lay_out(line, line.good & ~self.bad_blk[line.id]):
                 continue
             if line.erased or self.erase(line):
                 return line
@@ -324,29 +338,119 @@ class LineManager:
                 self._count(line, +1)
             self.rl_update()
 
+    # ------------------------------------------------------------ the writer's line
+    def begin_open(self, line: Line) -> None:
+        """A line taken for writing gets the next sequence number and the previous line's
+        id; its smeta is written next (a line retired by then keeps the number unused)."""
+        line.seq = self.next_seq
+        self.next_seq += 1
+        line.prev_id = self.last_id
+        line.cur = 0
+        line.werr[:] = False
+        line.erased = False
+
+    def open(self, line: Line) -> None:
+        """Its smeta is on media: the line is the open data line, and the one after it is
+        erased ahead."""
+        line.state = LineState.OPEN
+        self.cur = line
+        self.last_id = line.id
+        self.prepare_next()
+
+    def advance(self, line: Line, units: int) -> None:
+        """`units` more data units of the line were programmed (or consumed by a failure)."""
+        line.cur += units
+
+    def close(self, line: Line) -> None:
+        """Its emeta was written (or failed to be): the line is closed, GC may take it."""
+        line.state = LineState.CLOSED
+        if self.cur is line:
+            self.cur = None
+
+    # ------------------------------------------------------------ GC
+    def start_gc(self, line: Line) -> None:
+        """GC took the closed line as its victim."""
+        line.state = LineState.GC
+
+    def collected(self, line: Line) -> None:
+        """GC went through the line and left only sectors it could not read: the line is
+        closed again, marked so it is not a normal candidate, and counts the try."""
+        line.state = LineState.CLOSED
+        line.collected = True
+        line.gc_tries += 1
+
+    def uncollect(self, line: Line) -> None:
+        """GC's moves out of the line were undone: it is a closed line again."""
+        if line.state == LineState.GC:
+            line.state = LineState.CLOSED
+
     def release(self, line: Line) -> None:
         """A collected line is erased and goes back to the free list; blocks that failed a
         program while it was in use are retired first. (The caller has dropped its mapping
         state.)"""
-        if line.werr.any():
-            self.mark_grown_bad(line, np.flatnonzero(line.werr & ~self.bad_blk[line.id]))
+        werr = np.flatnonzero(line.werr & ~self.bad_blk[line.id])
         line.werr[:] = False
         line.seq = 0
         line.cur = 0
         line.collected = False
         line.gc_tries = 0
         line.erased = False
-        if not line.set_layout(self.lg, line.good & ~self.bad_blk[line.id]):
-            line.state = LineState.BAD
+        if werr.size:
+            if not self.retire_blocks(line, werr):
+                return
+        elif not self._lay_out(line, line.good & ~self.bad_blk[line.id]):
             if self.on_bad is not None:
                 self.on_bad()
             return
         if not self.erase(line):
             return
-        line.state = LineState.FREE
-        self.free.append(line)
-        self._count(line, +1)
+        self._to_free_list(line)
         self.rl_update()
+
+    # ------------------------------------------------------------ recovery
+    def lay_out_from_tables(self, line: Line) -> bool:
+        """Recovery: the line's layout from the bad block tables; False (and BAD) when too
+        few of its blocks are good."""
+        return self._lay_out(line, ~self.bad_blk[line.id])
+
+    def recovered_in_use(self, line: Line, seq: int, prev_id: int, luns: np.ndarray) -> bool:
+        """Recovery: the line's smeta names its sequence, the line before it and the blocks
+        it was written on. False, changing nothing else, when those blocks are too few."""
+        if not line.set_layout(self.lg, luns):
+            return False
+        line.seq, line.prev_id = seq, prev_id
+        return True
+
+    def recovered_closed(self, line: Line, cur: int, werr: np.ndarray | None = None) -> None:
+        """Recovery: the line was replayed, `cur` data units written; `werr` the blocks its
+        emeta lists as failed (they are retired when it is freed)."""
+        if werr is not None:
+            line.werr = werr & line.good
+        line.cur = cur
+        line.state = LineState.CLOSED
+
+    def recovered_free(self, line: Line) -> None:
+        """Recovery: a line that holds nothing of this target goes to the free list (erased
+        before it is used), laid out from the tables."""
+        line.seq, line.cur = 0, 0
+        if self.lay_out_from_tables(line):
+            self._to_free_list(line)
+
+    def recovered(self, newest: Line | None) -> None:
+        """Recovery is done: writing goes on after the newest line in use; GC's reserve is
+        one line of the largest size."""
+        if newest is not None:
+            self.next_seq = newest.seq + 1
+            self.last_id = newest.id
+        self.reserve_secs = max((self._line_secs(ln) for ln in self.lines if ln.state != LineState.BAD),
+                                default=0)
+
+    def reopen(self, line: Line, cur: int) -> None:
+        """Recovery: the newest line was open at the stop; writing goes on in it at data
+        unit `cur`."""
+        line.cur = cur
+        line.state = LineState.OPEN
+        self.cur = line
 
     # ------------------------------------------------------------ views
     def count(self, state: LineState) -> int:

@@ -198,14 +198,9 @@ class Recovery:
     def load(self) -> dict:
         """Read the media and rebuild the mapping, writing nothing."""
         t0 = time.perf_counter()
-        p, lg, lm = self.p, self.lg, self.lm
+        p, lm = self.p, self.lm
         lm.load_bbt()
-        candidates = []
-        for ln in lm.lines:
-            if ln.set_layout(lg, ~lm.bad_blk[ln.id]):
-                candidates.append(ln)
-            else:
-                ln.state = LineState.BAD
+        candidates = [ln for ln in lm.lines if lm.lay_out_from_tables(ln)]
         found = self._read_smetas(candidates)
         if self.uuid is not None:
             lm.uuid = self.uuid
@@ -219,11 +214,10 @@ class Recovery:
                 log.warning("pblk: line %d belongs to another pblk instance; treated as free", ln.id)
                 self.report["foreign_lines"] += 1
                 continue
-            if not ln.set_layout(lg, sm.luns):
+            if not lm.recovered_in_use(ln, sm.seq, sm.prev_id, sm.luns):
                 log.warning("pblk: line %d: smeta names too few blocks; line skipped", ln.id)
                 self.report["corrupt_smeta"] += 1
                 continue
-            ln.seq, ln.prev_id = sm.seq, sm.prev_id
             mine.append(ln)
         mine.sort(key=lambda ln: ln.seq)
         if mine:
@@ -232,12 +226,9 @@ class Recovery:
         # everything else that can hold data is free (and erased before it is used)
         for ln in candidates:
             if ln.id not in in_use:
-                ln.seq, ln.cur = 0, 0
-                lm.setup(ln, LineState.FREE)
-        good = [ln for ln in lm.lines if ln.state != LineState.BAD]
-        lm.total_blocks = sum(ln.nblocks for ln in good)
-        lm.reserve_secs = max((ln.data_units.size * lg.unit_secs for ln in good), default=0)
-        p.rl.configure(sum(ln.data_units.size * lg.unit_secs for ln in good), lm.reserve_secs)
+                lm.recovered_free(ln)
+        lm.recovered(mine[-1] if mine else None)
+        p.rl.configure(lm.usable_secs(), lm.reserve_secs)
         lm.rl_update()
         r = self.report
         r["lines_in_use"] = len(in_use)
@@ -263,8 +254,7 @@ class Recovery:
             sc = None
             if em is not None:
                 lbas = em.lbas
-                ln.werr = em.bad & ln.good
-                ln.cur = ln.data_units.size
+                werr, cur = em.bad, int(ln.data_units.size)
                 if em.seq > wa_seq:
                     wa[:] = em.wa
                     wa_seq = em.seq
@@ -273,8 +263,9 @@ class Recovery:
             else:
                 sc = self._scan(ln)
                 lbas = sc.lbas
-                ln.cur = int(np.clip(-(-sc.consumed // self.lg.nplanes) - ln.smeta_units.size,
-                                     0, ln.data_units.size))
+                werr = None
+                cur = int(np.clip(-(-sc.consumed // self.lg.nplanes) - ln.smeta_units.size,
+                                  0, ln.data_units.size))
                 scanned.append((ln, sc.counts))
                 self.report["lines_scanned"] += 1
                 self.report["unreadable_sectors"] += sc.unreadable
@@ -283,7 +274,7 @@ class Recovery:
                 log.warning("pblk: line %d lists %d LBAs outside the volume; ignored", ln.id, int(bad.sum()))
                 lbas = np.where(bad, ADDR_EMPTY, lbas)
             l2p.replay_line(ln.id, lbas, self._read_trims(ln, lbas))
-            ln.state = LineState.CLOSED
+            lm.recovered_closed(ln, cur, werr)
             last = (ln, sc)
         # Counters persist: all of them as the newest emeta has them, then what the OOB of
         # later lines shows (sectors by kind: exact). Event counts since that line closed
@@ -298,8 +289,6 @@ class Recovery:
                 p.c["trim_sectors"] += int(counts[Kind.TRIM])
         p.c["user"], p.c["gc"], p.c["pad"] = (int(x) for x in wa)
         l2p.recount()
-        lm.next_seq = lines[-1].seq + 1
-        lm.last_id = lines[-1].id
         self._last = last
 
     # ------------------------------------------------------------ writing goes on
@@ -339,9 +328,7 @@ class Recovery:
         except PblkReadOnly as e:
             self.p._enter_read_only(str(e), frozen=e.device)
             return
-        ln.cur = touched - nsm if touched > nsm else 0
-        ln.state = LineState.OPEN
-        self.lm.cur = ln
+        self.lm.reopen(ln, touched - nsm if touched > nsm else 0)
         r["reopened_line"] = ln.id
         if ln.units_left() == 0:                # data part full, emeta pages all seen empty
             self.p.writer.close_line(ln)
@@ -366,5 +353,5 @@ class Recovery:
         self.report["padded_pages"] += n // lg.nsectors
         if failed is not None:
             self.p.c["write_failed"] += int(np.count_nonzero(failed))
-            ln.werr[lg.lun_of_unit(np.atleast_1d(unit if units is None else units))] = True
+            self.lm.write_failed(ln, lg.lun_of_unit(np.atleast_1d(unit if units is None else units)))
             log.warning("pblk: line %d: padding a unit the cut left half written failed", ln.id)

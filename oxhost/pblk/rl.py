@@ -24,6 +24,19 @@ PBLK_GC_RSV_LINE = 1           # lines kept for GC alone
 PBLK_MAX_REQ_ADDRS = 64        # a rate window, in buffer entries
 
 
+def thresholds(total: int, per_line: int, high_frac: float | Fraction = Fraction(1, PBLK_USER_HIGH_THRS),
+               low_div: int = PBLK_USER_LOW_THRS, rsv_lines: int = PBLK_GC_RSV_LINE) -> tuple[int, int, int]:
+    """The limiter's (high, low, reserve) for `total` writable sectors in lines of
+    `per_line` (pblk_rl_init): reserve = rsv_lines lines, high = max(total x high_frac,
+    2 reserves), low = max(total / low_div, reserve). `high` is at least two lines, so that
+    on small targets GC starts a line before user writes stop; a float `high_frac` is taken
+    as the decimal it prints as."""
+    if isinstance(high_frac, float):
+        high_frac = Fraction(repr(high_frac))
+    rsv = per_line * rsv_lines
+    return max(math.floor(total * Fraction(high_frac)), 2 * rsv), max(total // low_div, rsv), rsv
+
+
 class RlState(enum.IntEnum):
     """PBLK_RL_*."""
     OFF = 0
@@ -54,12 +67,9 @@ class RateLimiter:
         self.free = 0
 
     def configure(self, total: int, per_line: int) -> None:
-        """pblk_rl_init. `high` is at least two lines, so that on small targets GC starts a
-        line before user writes stop."""
+        """pblk_rl_init (`thresholds`)."""
         self.total = total
-        self.rsv = per_line * self.rsv_lines
-        self.high = max(math.floor(total * self.high_frac), 2 * self.rsv)
-        self.low = max(total // self.low_div, self.rsv)
+        self.high, self.low, self.rsv = thresholds(total, per_line, self.high_frac, self.low_div, self.rsv_lines)
 
     def update(self, free: int) -> None:
         """pblk_rl_update_rates."""

@@ -22,7 +22,7 @@ from oxhost.lightnvm import NvmError
 from . import trim
 from .errors import PblkIOError, PblkNoSpace, PblkReadOnly
 from .l2p import EMPTY, L2P
-from .lines import Line, LineGeometry, LineManager, LineState
+from .lines import Line, LineGeometry, LineManager
 from .metadata import (
     ADDR_EMPTY,
     ADDR_TRIM,
@@ -87,19 +87,11 @@ class Writer:
                 line = lm.take_for_open()
             if line is None:
                 raise PblkNoSpace("pblk: no free line left to write to")
-            line.seq = lm.next_seq
-            lm.next_seq += 1
-            line.prev_id = lm.last_id
-            line.cur = 0
-            line.werr[:] = False
-            line.erased = False
+            lm.begin_open(line)
             self.l2p.open_line(line.id)
             if self._write_smeta(line):
                 break
-        line.state = LineState.OPEN
-        lm.cur = line
-        lm.last_id = line.id
-        lm.prepare_next()
+        lm.open(line)
         self.c["lines_opened"] += 1
         log.debug("pblk: opened line %d seq %d (%d blocks)", line.id, line.seq, line.nblocks)
         return line
@@ -118,14 +110,13 @@ class Writer:
             if failed is None:
                 return True
             self.c["write_failed"] += int(np.count_nonzero(failed))
-            bad = np.unique(lg.lun_of_unit(line.smeta_units[failed.reshape(-1, lg.unit_secs).any(axis=1)]))
-            lm.mark_grown_bad(line, bad)
-            good = line.good.copy()
-            good[bad] = False
-            if not line.set_layout(lg, good):
-                line.state = LineState.BAD
-                log.warning("pblk: line %d retired: smeta could not be written", line.id)
+            if not lm.retire_blocks(line, self._failed_luns(line.smeta_units, failed)):
                 return False
+
+    def _failed_luns(self, units: np.ndarray, failed: np.ndarray) -> np.ndarray:
+        """LUN indices of the units a program failed in (failed: per sector)."""
+        lg = self.lg
+        return np.unique(lg.lun_of_unit(units[failed.reshape(-1, lg.unit_secs).any(axis=1)]))
 
     def close_line(self, line: Line) -> None:
         """Write emeta (LBA list, valid counts, WA counters) into the line's last units."""
@@ -142,11 +133,9 @@ class Writer:
         if failed is not None:
             # the line stays recoverable from its OOB; GC it early and retire the block
             c["write_failed"] += int(np.count_nonzero(failed))
-            line.werr[lg.lun_of_unit(line.emeta_units[failed.reshape(-1, lg.unit_secs).any(axis=1)])] = True
+            lm.write_failed(line, self._failed_luns(line.emeta_units, failed))
             log.warning("pblk: emeta of line %d could not be written; recovery will scan its OOB", line.id)
-        line.state = LineState.CLOSED
-        if lm.cur is line:
-            lm.cur = None
+        lm.close(line)
         c["lines_closed"] += 1
         log.debug("pblk: closed line %d seq %d, %d valid", line.id, line.seq, int(self.l2p.vsc[line.id]))
 
@@ -189,7 +178,7 @@ class Writer:
         kinds = rb.kind[start:start + n].copy()
         failed = self._program(lg.ppas(line.id, paddrs), rb.data[start:start + n],
                                pack_oob(line.seq, kinds, lbas))
-        line.cur += k
+        self.lm.advance(line, k)
         counts = np.bincount(kinds, minlength=len(Kind))
         c["user"] += int(counts[Kind.USER])
         c["gc"] += int(counts[Kind.GC])
@@ -207,11 +196,11 @@ class Writer:
     def _requeue(self, line: Line, units, failed, lbas, kinds, slots) -> None:
         """A program failed: data entries that still matter and TRIM records still needed go
         back into the buffer, in their order, and the block is marked for retirement."""
-        rb, lg, c, l2p = self.rb, self.lg, self.c, self.l2p
+        rb, c, l2p = self.rb, self.c, self.l2p
         n = lbas.size
         nfail = int(np.count_nonzero(failed))
         c["write_failed"] += nfail
-        line.werr[lg.lun_of_unit(units[failed.reshape(-1, lg.unit_secs).any(axis=1)])] = True
+        self.lm.write_failed(line, self._failed_luns(units, failed))
         failed_pos = rb.sync + int(np.argmax(failed))
         keep = failed & l2p.cached_at(lbas, slots)
         rows, r_lbas, r_kinds, r_src = [], [], [], []

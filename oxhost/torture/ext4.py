@@ -2,7 +2,7 @@
 it, files written and fsync'd until the device's power is cut under it; then a new mount
 replays the journal, `e2fsck -fn` must find the file system clean, and every file that was
 fsync'd (and not deleted since) must read back intact. Before ext4 sees the recovered
-volume, every sector is checked against the daemon's write log (oxhost.torture.blocklog):
+volume, every sector is checked against the daemon's write log (oxhost.torture.flushmodel):
 a broken flush is told apart from a file-system-level loss."""
 import errno
 import hashlib
@@ -21,7 +21,7 @@ from oxemu import Geometry
 
 from .. import tools
 from ..fuse import registry
-from .blocklog import FlushModel
+from .flushmodel import FlushModel
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class Ext4Campaign:
 
     def _check_sectors(self, r: int) -> None:
         """After a cut, before ext4 sees the volume: every sector holds what the last flush
-        left there or a version written since (oxhost.torture.blocklog), and reads."""
+        left there or a version written since (oxhost.torture.flushmodel), and reads."""
         data, unreadable = self._read_volume()
         problems = [f"sector {s} cannot be read" for s in unreadable]
         if not self.flushes_unknown:

@@ -20,7 +20,8 @@ import numpy as np
 
 from oxemu import Faults, Geometry
 
-from .blocklog import BACKGROUND, FAILED, FLUSH, READ, REC, WRITE, ZERO, BlockLog, FlushModel
+from ..blocklog import BACKGROUND, FAILED, FLUSH, READ, REC, WRITE, ZERO, BlockLog
+from .flushmodel import FlushModel
 
 
 def replay_round(disk: str, log: str, cut: int, mode: str, geometry: Geometry | None = None,

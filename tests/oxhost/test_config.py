@@ -6,16 +6,17 @@ import math
 
 import pytest
 
-from oxemu import Geometry
+from oxemu import Geometry, appnvm_exported_sectors
 from oxemu.device.appnvm import provisioning
 from oxemu.device.appnvm.mapping import Addr
 from oxemu.device.identity import nvm_identity
 from oxemu.volt import NandTiming
 from oxhost.config import (GC_POLICIES, AppnvmConfig, Config, ConfigError, FtlConfig, GeometryConfig,
-                           HostConfig, NandConfig, exported_sectors)
+                           HostConfig, NandConfig)
 from oxhost.lightnvm.geo import Geo
 from oxhost.pblk import rl
-from oxhost.pblk.lines import OVER_PROVISION_PCT, LineGeometry
+from oxhost.pblk.lines import LineGeometry
+from oxhost.pblk.params import OVER_PROVISION_PCT
 from oxhost.pblk.writebuffer import NR_ENTRIES
 
 GEOMETRIES = [Geometry(), Geometry.small(), Geometry(nchannels=2, nluns=2, nblocks=32, npages=32),
@@ -71,32 +72,34 @@ def test_config_default_appnvm_thresholds_match_provisioning(geo):
     addr = Addr(geo)
     prov = provisioning.plan(addr)
     assert cfg.appnvm.write_buffer_units_per_lun == provisioning.WRITE_BUFFER_UNITS_PER_LUN
-    assert cfg.appnvm.checkpoint_interval(addr.total_blocks) * geo.npages == prov.ckpt_every
-    assert cfg.appnvm_capacity_bytes() == provisioning.default_nlbas(addr) * geo.sector_nbytes
+    assert provisioning.plan(addr, params=cfg.appnvm_params()).ckpt_every == prov.ckpt_every
+    assert cfg.appnvm_capacity_bytes() == prov.nlbas * geo.sector_nbytes
     # the FtlConfig docstring's definitions for AppNVM, at the defaults
     assert prov.reserve == prov.gc_floor + cfg.ftl.gc_foreground
     assert prov.gc_low == prov.reserve + max(1, math.floor(cfg.ftl.gc_background * addr.total_luns))
 
 
-def test_config_default_exports_pblk_capacity_of_the_spec():
+def test_config_default_exports_the_capacity_of_the_spec_for_both_stacks():
     assert Config.default().exported_sectors() * 4096 == 3_435_134_976
+    assert Config.default().appnvm_capacity_bytes() == 3_435_134_976
 
 
 @pytest.mark.parametrize("geo", GEOMETRIES, ids=lambda g: g.describe())
-def test_exported_sectors_equals_pblk_capacity_for_any_lun_range(geo):
+def test_config_exported_sectors_is_the_pblk_targets_capacity_for_any_lun_range(geo):
     total = geo.total_luns
     host_geo = Geo.from_identity(nvm_identity(geo, NandTiming()))     # what pblk learns over the bus
+    cfg = Config.load(None, ["ftl.op=0.3"])
     for begin, end in {(0, total - 1), (0, 0), (total - 1, total - 1), (0, total // 2)}:
-        lg = LineGeometry(host_geo, begin, end)
-        assert exported_sectors(geo, 0.2, luns=end - begin + 1) == lg.capacity_sectors
+        lg = LineGeometry(host_geo, begin, end, op=0.3)
+        assert cfg.exported_sectors(luns=end - begin + 1, geometry=geo) == lg.capacity_sectors
 
 
-def test_exported_sectors_uses_the_decimal_value_of_op():
-    geo = Geometry(nchannels=1, nluns=1, nblocks=10, npages=1, nplanes=1, nsectors=1)
-    assert exported_sectors(geo, 0.3) == 7           # 10 x 0.7, not 6.9999...
-    assert exported_sectors(geo, 0.01) == 9
-    with pytest.raises(ValueError):
-        exported_sectors(geo, 1.0)
+@pytest.mark.parametrize("geo", GEOMETRIES, ids=lambda g: g.describe())
+def test_config_appnvm_capacity_is_appnvms_rule_at_ftl_op(geo):
+    for op in (0.2, 0.3):
+        cfg = Config.load(None, [f"ftl.op={op}"])
+        assert cfg.appnvm_capacity_bytes(geo) == appnvm_exported_sectors(geo, op) * 4096
+        assert cfg.appnvm_capacity_bytes(geo) == cfg.exported_sectors(geometry=geo) * 4096   # a fair compare
 
 
 def test_config_host_costs_are_documented_defaults():
@@ -129,8 +132,8 @@ def _error(sets, path=None) -> str:
     ("geometry.nplanes=3", "geometry.nplanes", "must be 1, 2 or 4, got 3"),
     ("geometry.nchannels=0", "geometry.nchannels", "must be in [1, 255], got 0"),
     ("geometry.nsectors=16", "geometry.nsectors", "must be in [1, 15], got 16"),
-    ("geometry.nblocks=2", "ftl.op", "leaves 13 of the 64 blocks spare"),
-    ("ftl.gc_foreground=9", "ftl.gc_foreground", "fewer than the 288"),
+    ("geometry.nblocks=2", "ftl.op", "leaves pblk 13152 spare data sectors on 2 lines of 32688"),
+    ("ftl.gc_foreground=9", "ftl.gc_foreground", "fewer than the 441288 its GC needs"),
     ("ftl.gc_foreground=0", "ftl.gc_foreground", "must be >= 1"),
     ("ftl.gc_background=1.5", "ftl.gc_background", "must be in [0, 0.9]"),
     ("ftl.gc_background=nan", "ftl.gc_background", "finite"),
@@ -300,5 +303,5 @@ def test_nand_timing_follows_the_plain_keys():
 def test_appnvm_capacity_and_checkpoint_overrides():
     cfg = Config.load(None, ["appnvm.capacity_bytes=1073741824", "appnvm.checkpoint_interval_blocks=16"])
     assert cfg.appnvm_capacity_bytes() == 1 << 30
-    assert cfg.appnvm.checkpoint_interval(1024) == 16
+    assert cfg.appnvm_params().checkpoint_interval_blocks == 16
     assert Config.load(None, ["ftl.op=0.5"]).appnvm_capacity_bytes() == 512 * 4 << 20

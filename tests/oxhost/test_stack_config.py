@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from oxhost.config import Config, exported_sectors
+from oxhost.config import Config
 from oxhost.stack import StackError, open_stack
 
 SMALL = ["geometry.nchannels=2", "geometry.nluns=2", "geometry.nblocks=16", "geometry.npages=32"]
@@ -22,7 +22,7 @@ def test_both_stacks_export_the_capacity_of_ftl_op(mode):
     cfg = _cfg("ftl.op=0.3", "ftl.gc_policy=cost-benefit", "ftl.gc_background=0.25", "ftl.gc_foreground=2",
                "nand.t_prog_msb_ns=900000")
     with open_stack(mode=mode, volatile=True, config=cfg) as st:
-        assert st.blockdev.size == exported_sectors(cfg.to_geometry(), 0.3) * 4096
+        assert st.blockdev.size == cfg.exported_sectors() * 4096
         assert st.geometry == cfg.to_geometry()
         assert st.machine.device.volt.timing.nand.prog_ns(1) == 900_000
         assert st.info()["config"]["ftl"]["op"] == 0.3

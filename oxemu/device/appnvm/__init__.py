@@ -3,8 +3,8 @@
 
     ftl.py           the ops object: NVM commands, unit programming, write path, read-only, shutdown
     media.py         the door to VOLT: retried reads, programs, erases, timing, bad blocks
-    mapping.py       L2P / P2L / valid counts (numpy) and physical sector numbering
-    writebuf.py      the volatile write buffer (one unit) and its modeled depth
+    mapping.py       L2P / P2L / valid counts (numpy), the buffer rule, physical sector numbering
+    writebuf.py      the volatile write buffer's bytes (one unit) and its modeled depth
     blocks.py        block states, free lists per LUN, erase, bad-block retirement, open blocks
     provisioning.py  exported capacity (pblk's rule by default), GC and metadata reserves
     params.py        the tunables a host-side config hands the device (AppNvmParams)
@@ -15,6 +15,6 @@
 """
 from .ftl import AppNvmFtl
 from .params import GC_POLICIES, WEAR_LEVELING, AppNvmParams
-from .provisioning import MAX_IO_NBYTES, default_nlbas
+from .provisioning import MAX_IO_NBYTES, exported_sectors
 
-__all__ = ["GC_POLICIES", "MAX_IO_NBYTES", "WEAR_LEVELING", "AppNvmFtl", "AppNvmParams", "default_nlbas"]
+__all__ = ["GC_POLICIES", "MAX_IO_NBYTES", "WEAR_LEVELING", "AppNvmFtl", "AppNvmParams", "exported_sectors"]

@@ -84,16 +84,15 @@ class Checkpointer:
     deallocations not yet journaled, the units since the last checkpoint, the dirty flag.
 
     Collaborators: blocks (the metadata stream's blocks, the block table, erases), the
-    mapping and write buffer (the durable L2P), the FTL's counters, the sequence counter
+    mapping (the durable L2P), the FTL's counters, the sequence counter
     and `program_units`, the FTL's one way to program units on media.
     """
 
-    def __init__(self, addr, prov, blocks, mapping, wbuf, counters: dict, seq, program_units, ckpt_seq: int = 0):
+    def __init__(self, addr, prov, blocks, mapping, counters: dict, seq, program_units, ckpt_seq: int = 0):
         self.addr = addr
         self.prov = prov
         self.blocks = blocks
         self.map = mapping
-        self.wbuf = wbuf
         self.counters = counters
         self.seq = seq
         self.program_units = program_units
@@ -164,7 +163,7 @@ class Checkpointer:
         addr = self.addr
         blocks = self.blocks
         nlbas = self.map.nlbas
-        l2p = self.wbuf.durable(self.map.l2p).astype("<u4")
+        l2p = self.map.durable_l2p().astype("<u4")
         table = np.zeros(addr.total_blocks, dtype=BLOCK_ENTRY)
         table["state"] = blocks.state
         table["stream"] = blocks.stream

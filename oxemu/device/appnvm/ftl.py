@@ -47,9 +47,10 @@ class AppNvmFtl(DeviceMode):
     and a map that survives power loss (OOB LBAs + checkpoints) (SPEC 6).
 
     The FTL wires its parts together and owns only the command paths: `media` is the
-    door to VOLT, `blocks` the block states and open blocks, `map` the L2P/P2L, `wbuf`
-    the write buffer, `ckpt` checkpoints and the trim journal, `gc` the collector, `seq`
-    the sequence counter; `program_units` is the one way units reach media.
+    door to VOLT, `blocks` the block states and open blocks, `map` the L2P/P2L and the
+    rule that keeps a buffered sector's durable copy valid, `wbuf` the write buffer's
+    bytes, `ckpt` checkpoints and the trim journal, `gc` the collector, `seq` the sequence
+    counter; `program_units` is the one way units reach media.
 
     Read-only (SPEC 8): once grown bad blocks leave fewer good blocks than the exported
     capacity needs (`Provision.min_good`), or no metadata fits at start, `read_only` is
@@ -113,9 +114,9 @@ class AppNvmFtl(DeviceMode):
         self.map = Mapping(prov.nlbas, self.addr)
         self.map.load(rec.l2p)
         self.clock = BufferClock(prov.wb_units)
-        self.ckpt = Checkpointer(self.addr, prov, self.blocks, self.map, self.wbuf, self.counters,
+        self.ckpt = Checkpointer(self.addr, prov, self.blocks, self.map, self.counters,
                                  self.seq, self.program_units, ckpt_seq=rec.ckpt_seq)
-        self.gc = GarbageCollector(self.addr, prov, self.map, self.blocks, self.wbuf, self.media,
+        self.gc = GarbageCollector(self.addr, prov, self.map, self.blocks, self.media,
                                    self.program_units, self.ckpt, self.counters, self.params)
 
     def _start(self, rec: Recovered) -> None:
@@ -324,12 +325,11 @@ class AppNvmFtl(DeviceMode):
     def _user_units(self, lbas: np.ndarray | None, data: np.ndarray) -> int:
         """Program user data: the write buffer's unit (lbas None), or whole units straight
         from the host's buffer (lbas (k, unit_secs)). Returns when the data was accepted."""
-        wb = self.wbuf
         m = self.map
         us = self.addr.unit_secs
         from_buffer = lbas is None
         if from_buffer:
-            lbas = wb.lba.reshape(1, us).copy()
+            lbas = m.buffered_lbas().reshape(1, us)
         done = self.media.now
         pos, k = 0, lbas.shape[0]
         stalls = 0
@@ -346,13 +346,12 @@ class AppNvmFtl(DeviceMode):
                 continue
             stalls = 0
             rows = rows[:n]
-            if from_buffer:
-                prevs = np.where(rows[0] >= 0, wb.prev, UNMAPPED).astype(np.uint32)
-            else:
-                prevs = wb.take_prev(m.l2p, rows.reshape(-1))
-            m.drop(prevs)
             bases = np.array([self.addr.unit_loc(b, pg) for b, pg, _t in res], dtype=np.int64)
-            m.place(rows.reshape(-1), (bases[:, None] + np.arange(us)).reshape(-1))
+            locs = (bases[:, None] + np.arange(us)).reshape(-1)
+            if from_buffer:
+                m.buffer_programmed(locs)
+            else:
+                m.write_units(rows.reshape(-1), locs)
             done = max(done, max(t for _b, _pg, t in res))
             live = int(np.count_nonzero(rows >= 0))
             self.counters["user_sectors"] += live
@@ -450,8 +449,7 @@ class AppNvmFtl(DeviceMode):
                 i += q * us
             else:
                 k = min(us - wb.n, n - i)
-                slots = wb.put(m.l2p, slba + i, data[i * sb:(i + k) * sb])
-                m.cache(np.arange(slba + i, slba + i + k), slots)
+                m.buffer(np.arange(slba + i, slba + i + k), wb.put(data[i * sb:(i + k) * sb]))
                 i += k
                 t = self.media.now
                 if wb.full:
@@ -589,10 +587,7 @@ class AppNvmFtl(DeviceMode):
 
     def trim(self, slba: int, nlb: int) -> None:
         """Deallocate [slba, slba + nlb): later reads return zeros."""
-        seg = self.map.l2p[slba:slba + nlb]
-        cached = np.flatnonzero((seg >= CACHE_BASE) & (seg < UNMAPPED))
-        prevs = np.array([self.wbuf.kill(int(seg[i]) - CACHE_BASE) for i in cached.tolist()], dtype=np.uint32)
-        self.map.deallocate(slba, nlb, prevs)
+        self.map.deallocate(slba, nlb)
         self.counters["trimmed_sectors"] += nlb
         self.ckpt.note_trim(slba, nlb)
 

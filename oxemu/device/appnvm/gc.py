@@ -23,7 +23,7 @@ import numpy as np
 from ...volt import MediaOp
 from .blocks import BState
 from .layout import Stream
-from .mapping import CACHE_BASE, NO_LBA
+from .mapping import NO_LBA
 from .params import AppNvmParams
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 
 class GarbageCollector:
     """GC with a victim policy (`params.gc_policy`, SPEC 6). Collaborators: the mapping (what is valid where; moves go
-    through Mapping.relocate), blocks (states, victims), the write buffer (durable copies
-    of buffered sectors), media (reads, timing), `program_units`, the journal (the
+    through Mapping.relocate, which also follows the durable copies of buffered sectors),
+    blocks (states, victims), media (reads, timing), `program_units`, the journal (the
     Checkpointer: units written, victims released once trims are durable) and counters.
 
     Media errors (SPEC 9): a sector GC cannot read stays where it is, mapped and failing
@@ -40,7 +40,7 @@ class GarbageCollector:
     block alone until its valid count changes, so it never spins on it.
     """
 
-    def __init__(self, addr, prov, mapping, blocks, wbuf, media, program_units, journal, counters: dict,
+    def __init__(self, addr, prov, mapping, blocks, media, program_units, journal, counters: dict,
                  params: AppNvmParams | None = None):
         self.params = params = params or AppNvmParams()
         self.policy = params.gc_policy
@@ -49,7 +49,6 @@ class GarbageCollector:
         self.prov = prov
         self.map = mapping
         self.blocks = blocks
-        self.wbuf = wbuf
         self.media = media
         self.program_units = program_units
         self.journal = journal
@@ -267,15 +266,7 @@ class GarbageCollector:
             unit_base = np.array([self.addr.unit_loc(b, pg) for b, pg, _ in placed], dtype=np.int64)
             new = unit_base[moved // us] + moved % us
             srcs = src[moved]
-            lbas = lba[moved]
-            direct = m.relocate(lbas, srcs, new)
-            if not direct.all():                 # the newest copy is buffered: its durable one moved
-                cur = m.l2p[lbas].astype(np.int64)
-                wb = self.wbuf
-                for i in np.flatnonzero(~direct).tolist():
-                    j = int(cur[i]) - CACHE_BASE
-                    if 0 <= j < wb.unit_secs:
-                        wb.moved(j, int(srcs[i]), int(new[i]))
+            m.relocate(lba[moved], srcs, new)
         self.ftl_counters["gc_sectors"] += int(moved.size)
         self.ftl_counters["pad_sectors"] += nunits * us - int(moved.size)
         self.journal.note_units(nunits)

@@ -55,14 +55,25 @@ class Addr:
 
 
 class Mapping:
-    """L2P (uint32 per LBA), P2L (uint32 per physical sector) and valid sectors per block.
+    """L2P (uint32 per LBA), P2L (uint32 per physical sector) and valid sectors per block,
+    and what each write-buffer slot stands for.
 
     Invariant: for every media location l2p[lba] = loc, p2l[loc] = lba, and valid[b] is
-    the number of such locations in block b. The durable copy an LBA had before its
-    newest data went into the write buffer stays valid until that data reaches media.
+    the number of such locations in block b. The buffer rule: the durable copy an LBA had
+    before its newest data went into the write buffer stays valid until that data reaches
+    media (a power cut loses the buffer, never the older copy; GC moves that copy like any
+    other). Per buffer slot the Mapping keeps the LBA it holds (`slot_lba`, -1 once a
+    rewrite or a deallocate superseded it) and that durable predecessor (`slot_prev`), and
+    its operations keep the rule, so no caller sequences drops and placements by hand:
 
-    The Mapping is the only owner of the three tables: `l2p`, `p2l` and `valid` are
-    read-only views, and every change goes through one of the named operations below.
+        buffer(lbas, slots)      host data entered the buffer
+        buffer_programmed(locs)  the buffer's unit reached media
+        write_units(lbas, locs)  whole units went to media straight from the host
+        deallocate(slba, nlb)    LBAs read zeros from now on
+        relocate(lbas, srcs, news)  GC moved current copies (buffered LBAs' predecessors too)
+
+    The Mapping is the only owner of these tables: `l2p`, `p2l`, `valid`, `slot_lba` and
+    `slot_prev` are read-only views, and every change goes through the operations here.
     """
 
     def __init__(self, nlbas: int, addr: Addr):
@@ -72,12 +83,103 @@ class Mapping:
         self._l2p = np.full(nlbas, UNMAPPED, dtype=np.uint32)
         self._p2l = np.full(addr.total_secs, NO_LBA, dtype=np.uint32)
         self._valid = np.zeros(addr.total_blocks, dtype=np.int64)
+        self._slot_lba = np.full(addr.unit_secs, -1, dtype=np.int64)
+        self._slot_prev = np.full(addr.unit_secs, UNMAPPED, dtype=np.uint32)
         self.l2p = _frozen(self._l2p)
         self.p2l = _frozen(self._p2l)
         self.valid = _frozen(self._valid)
+        self.slot_lba = _frozen(self._slot_lba)
+        self.slot_prev = _frozen(self._slot_prev)
 
-    # ------------------------------------------------------------ updates
-    def drop(self, locs: np.ndarray) -> None:
+    # ------------------------------------------------------------ the buffer rule
+    def buffer(self, lbas: np.ndarray, slots: np.ndarray) -> None:
+        """The newest copies of lbas[i] (distinct) are in write-buffer slots[i]. Their
+        durable copies stay valid; an LBA rewritten while still buffered supersedes its
+        older slot and passes that slot's durable predecessor on."""
+        lbas = np.asarray(lbas, dtype=np.int64)
+        old = self._l2p[lbas]
+        cached = (old >= CACHE_BASE) & (old < UNMAPPED)
+        prev = old.copy()
+        if cached.any():
+            j = old[cached] - CACHE_BASE
+            prev[cached] = self._slot_prev[j]
+            self._slot_lba[j] = -1
+        self._slot_lba[slots] = lbas
+        self._slot_prev[slots] = prev
+        self._l2p[lbas] = CACHE_BASE + np.asarray(slots, dtype=np.uint32)
+
+    def buffered_lbas(self) -> np.ndarray:
+        """The LBA each buffer slot carries to media (-1: padding), as a new array."""
+        return self._slot_lba.copy()
+
+    def buffer_programmed(self, locs: np.ndarray) -> None:
+        """The buffer's unit reached media, slot i at locs[i]: the durable predecessors of
+        its live sectors stop counting, the sectors are the newest copies now, and the
+        slots are free."""
+        live = self._slot_lba >= 0
+        self._drop(np.where(live, self._slot_prev, UNMAPPED).astype(np.uint32))
+        self._place(self._slot_lba, np.asarray(locs, dtype=np.int64))
+        self._slot_lba.fill(-1)
+        self._slot_prev.fill(UNMAPPED)
+
+    def write_units(self, lbas: np.ndarray, locs: np.ndarray) -> None:
+        """Whole units went to media straight from the host, lbas[i] (-1: padding) at
+        locs[i]: each LBA's durable copy stops counting (a buffered LBA's slot is
+        superseded and its predecessor goes), and these are the newest copies."""
+        lbas = np.asarray(lbas, dtype=np.int64)
+        real = lbas[lbas >= 0]
+        old = self._l2p[real]
+        cached = np.flatnonzero((old >= CACHE_BASE) & (old < UNMAPPED))
+        if cached.size:
+            old = old.copy()
+            j = old[cached] - CACHE_BASE
+            self._slot_lba[j] = -1
+            old[cached] = self._slot_prev[j]
+        self._drop(old)
+        self._place(lbas, np.asarray(locs, dtype=np.int64))
+
+    def deallocate(self, slba: int, nlb: int) -> None:
+        """LBAs [slba, slba + nlb) read zeros from now on: their media copies stop counting,
+        and so do buffered sectors in the range, with their durable predecessors."""
+        seg = self._l2p[slba:slba + nlb]
+        cached = (seg >= CACHE_BASE) & (seg < UNMAPPED)
+        prev = np.empty(0, dtype=np.uint32)
+        if cached.any():
+            j = seg[cached] - CACHE_BASE
+            self._slot_lba[j] = -1
+            prev = self._slot_prev[j]
+        self._drop(np.concatenate([seg[seg < CACHE_BASE], prev]))
+        seg[:] = UNMAPPED
+
+    def relocate(self, lbas: np.ndarray, srcs: np.ndarray, news: np.ndarray) -> None:
+        """GC moved the sector at srcs[i] (a current copy of lbas[i]) to news[i].
+
+        The P2L entry and the valid count move with it; the L2P follows where it pointed at
+        the source. Where it did not, the newest copy is buffered and srcs[i] was its
+        durable predecessor: the slot's predecessor is news[i] now.
+        """
+        direct = self._l2p[lbas].astype(np.int64) == srcs
+        self._drop(srcs.astype(np.uint32))
+        self._l2p[lbas[direct]] = news[direct]
+        self._p2l[news] = lbas
+        np.add.at(self._valid, news // self.block_secs, 1)
+        if not direct.all():
+            cur = self._l2p[lbas[~direct]].astype(np.int64)
+            j = cur - CACHE_BASE
+            ok = (cur >= CACHE_BASE) & (cur < UNMAPPED)
+            ok[ok] = self._slot_prev[j[ok]] == srcs[~direct][ok]
+            self._slot_prev[j[ok]] = news[~direct][ok]
+
+    def durable_l2p(self) -> np.ndarray:
+        """A copy of the L2P with buffered entries replaced by their durable copies: what a
+        power cut would leave (the checkpoint's L2P)."""
+        out = self._l2p.copy()
+        live = np.flatnonzero(self._slot_lba >= 0)
+        out[self._slot_lba[live]] = self._slot_prev[live]
+        return out
+
+    # ------------------------------------------------------------ media copies
+    def _drop(self, locs: np.ndarray) -> None:
         """Media copies that are no longer current (cache and unmapped entries ignored)."""
         locs = locs[locs < CACHE_BASE]
         if locs.size == 1:
@@ -88,7 +190,7 @@ class Mapping:
             self._p2l[locs] = NO_LBA
             np.subtract.at(self._valid, locs // self.block_secs, 1)
 
-    def place(self, lbas: np.ndarray, locs: np.ndarray) -> None:
+    def _place(self, lbas: np.ndarray, locs: np.ndarray) -> None:
         """Media sectors locs[i] now hold the newest copy of lbas[i] (lbas < 0: padding)."""
         keep = lbas >= 0
         if not keep.all():
@@ -103,41 +205,18 @@ class Mapping:
         else:
             np.add.at(self._valid, blk, 1)
 
-    def cache(self, lbas: np.ndarray, slots: np.ndarray) -> None:
-        """The newest copy of lbas[i] is in write-buffer slot slots[i]; the durable copy
-        stays valid in P2L until the buffered one reaches media."""
-        self._l2p[lbas] = CACHE_BASE + slots
-
-    def deallocate(self, slba: int, nlb: int, durable: np.ndarray) -> None:
-        """LBAs [slba, slba + nlb) read zeros from now on. `durable`: the media copies of
-        buffered sectors in the range (the write buffer's predecessors), dropped too."""
-        seg = self._l2p[slba:slba + nlb]
-        self.drop(np.concatenate([seg[seg < CACHE_BASE], durable.astype(np.uint32)]))
-        seg[:] = UNMAPPED
-
-    def relocate(self, lbas: np.ndarray, srcs: np.ndarray, news: np.ndarray) -> np.ndarray:
-        """GC moved the sector at srcs[i] (a current copy of lbas[i]) to news[i].
-
-        The P2L entry and the valid count move with it; the L2P follows where it pointed
-        at the source. Returns that mask: where it did not, the newest copy is buffered
-        and srcs[i] was its durable predecessor (the write buffer must learn the move).
-        """
-        direct = self._l2p[lbas].astype(np.int64) == srcs
-        self.drop(srcs.astype(np.uint32))
-        self._l2p[lbas[direct]] = news[direct]
-        self._p2l[news] = lbas
-        np.add.at(self._valid, news // self.block_secs, 1)
-        return direct
-
     # ------------------------------------------------------------ rebuild
     def load(self, l2p: np.ndarray) -> None:
-        """Take a recovered L2P (media locations only) and derive P2L and valid counts."""
+        """Take a recovered L2P (media locations only) and derive P2L and valid counts;
+        the buffer is empty."""
         self._l2p[:] = l2p
         self._p2l.fill(NO_LBA)
         lbas = np.flatnonzero(self._l2p < CACHE_BASE)
         locs = self._l2p[lbas]
         self._p2l[locs] = lbas.astype(np.uint32)
         self._valid[:] = np.bincount(locs // self.block_secs, minlength=self._valid.size)
+        self._slot_lba.fill(-1)
+        self._slot_prev.fill(UNMAPPED)
 
     def mapped_count(self) -> int:
         return int(np.count_nonzero(self._l2p != UNMAPPED))

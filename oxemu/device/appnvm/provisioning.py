@@ -1,9 +1,10 @@
 """Over-provisioning of the AppNVM FTL: the exported capacity and the blocks kept back
 for GC and metadata (SPEC 6).
 
-The default capacity is pblk's (Linux 4.12-4.15): floor(blocks x 80 / 100) x sectors per
-block, so both modes export the same 3,435,134,976 bytes on the default geometry and
-compare fairly. Everything else the device keeps for itself.
+The default capacity follows pblk's rule (Linux 4.12-4.15): floor(blocks x 80 / 100) x
+sectors per block (`exported_sectors`, 20 % over-provisioning by default), so both modes
+export the same 3,435,134,976 bytes on the default geometry and compare fairly.
+Everything else the device keeps for itself.
 
 Read-only threshold: the device accepts writes while its good blocks could still be
 formatted to the exported capacity, i.e. while they hold the capacity's blocks plus the
@@ -21,10 +22,18 @@ from .params import AppNvmParams
 
 MAX_IO_NBYTES = 1 << 20          # MDTS: 1 MiB per read/write command
 WRITE_BUFFER_UNITS_PER_LUN = 2   # modeled buffer depth: two units in flight per LUN
+OVER_PROVISION = 0.2             # pblk's OVER_PROVISION_PCT of kernels 4.12-4.15
 
 
-def default_nlbas(addr: Addr) -> int:
-    return addr.total_blocks * 80 // 100 * addr.block_secs
+def exported_sectors(geo, op: float = OVER_PROVISION) -> int:
+    """AppNVM's exported 4 KiB sectors on a geometry (an oxemu Geometry) when the host
+    names no capacity: floor(blocks x (1 - op)) x sectors per block, pblk's rule over
+    every LUN, so that both modes export the same bytes at the same op (3,435,134,976 on
+    the default geometry). `op` is taken as the decimal number it prints as."""
+    if not 0 < op < 1:
+        raise ValueError(f"over-provisioning must be in (0, 1), got {op!r}")
+    blocks = geo.nchannels * geo.nluns * geo.nblocks
+    return math.floor(blocks * (1 - Fraction(repr(float(op))))) * geo.npages * geo.nplanes * geo.nsectors
 
 
 def checkpoint_nbytes(addr: Addr, nlbas: int) -> int:
@@ -54,7 +63,7 @@ def plan(addr: Addr, nlbas: int | None = None, params: AppNvmParams | None = Non
     params = params or AppNvmParams()
     npages = addr.npages
     if nlbas is None:
-        nlbas = default_nlbas(addr)
+        nlbas = exported_sectors(addr.geo)
     ckpt_units = math.ceil(checkpoint_nbytes(addr, nlbas) / addr.unit_nbytes)
     ckpt_span = math.ceil((ckpt_units - 1) / npages) + 1        # blocks one checkpoint can touch
     meta_units_max = max(1, npages // 2)

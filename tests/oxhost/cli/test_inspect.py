@@ -223,3 +223,17 @@ def test_help_documents_every_key_of_the_json_document(tortured):
     for mode in ("pblk", "appnvm"):
         missing = _keys(inspect_json(tortured[mode]["cut"])) - words
         assert not missing, f"undocumented keys: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("side", ["host", "device"])
+def test_inspect_names_the_plugin_ftl_a_disk_holds_and_its_blocks(tmp_path, side):
+    disk = str(tmp_path / "ftl.disk")
+    with open_stack(mode=f"oxftl.template:PageFtl@{side}", disk=disk, geometry=Geometry.small()) as st:
+        st.blockdev.write(0, b"F" * (1 << 20))
+        erases = st.machine.erase_counts()
+    before = file_digest(disk)
+    doc = inspect_json(disk)
+    assert doc["label"]["ftl"] == {"name": "template", "version": 1}
+    assert doc["label"]["mode"] == ("open-channel" if side == "host" else "device-ftl")
+    assert doc["summary"]["states"]["open"] > 0
+    assert file_digest(disk) == before and erases.max() == 0

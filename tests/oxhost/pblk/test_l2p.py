@@ -113,8 +113,31 @@ def test_l2p_replay_later_address_wins_and_ignores_lbas_outside_the_volume():
 
 def test_l2p_valid_counts_per_line():
     t = L2P(10, 3, 512)
-    t.map[:5] = [0, 1, 512, 1030, cache_code(0)]
+    lbas = np.full((3, 512), EMPTY)
+    lbas[0, :2], lbas[1, 0], lbas[2, 6] = [0, 1], 2, 3
+    for line in range(3):
+        t.replay_line(line, lbas[line], {})
+    t.write_one(4, 0, pos=1)                             # in the buffer: on no line
+    assert t.map[:5].tolist() == [0, 1, 512, 1030, cache_code(0)]
     assert t.valid_counts().tolist() == [2, 1, 1]
+
+
+def test_l2p_hands_out_read_only_views():
+    """Only the L2P's operations change the map, the valid counts, the release positions
+    and the LBA lists: what callers get refuses assignment."""
+    t = table()
+    t.write(0, 2, np.arange(2), pos=2)
+    t.commit(0, np.arange(2), np.arange(2), np.arange(2))
+    for view in (t.map, t.vsc, t.inval_pos, t.held, t.lba, t.lookup(0, 4), t.map[1:3], t.lba[0]):
+        assert not view.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            view[0] = 5
+    with pytest.raises(ValueError, match="read-only"):
+        np.add(t.vsc, 1, out=t.vsc)
+    assert t.map[:2].tolist() == [0, 1] and t.vsc.tolist() == [2, 0, 0, 0]
+    t.mark_unreadable([1])
+    assert t.unreadable == frozenset({1}) and not hasattr(t.unreadable, "add")
+    t.check()
 
 
 def test_l2p_check_finds_valid_counts_that_disagree_with_the_table():
@@ -122,7 +145,7 @@ def test_l2p_check_finds_valid_counts_that_disagree_with_the_table():
     t.write(0, 2, np.arange(2), pos=2)
     t.commit(0, np.arange(2), np.arange(2), np.arange(2))
     t.check()
-    t.vsc[0] += 1                                    # what a stray assignment would do
+    t._vsc[0] += 1                                   # what a bug in an operation would do
     with pytest.raises(InvariantError, match="valid counts"):
         t.check()
 
@@ -131,6 +154,6 @@ def test_l2p_check_finds_a_mapping_its_line_list_does_not_name():
     t = table()
     t.write(0, 2, np.arange(2), pos=2)
     t.commit(0, np.arange(2), np.arange(2), np.arange(2))
-    t.lba[0, 1] = 7
+    t._lba[0, 1] = 7                                 # what a bug in an operation would do
     with pytest.raises(InvariantError, match="listed for another LBA"):
         t.check()

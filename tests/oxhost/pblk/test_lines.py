@@ -5,7 +5,7 @@ import pytest
 from oxemu import Faults, Geometry
 from oxhost.lightnvm import Addr, Geo, Ppaf, dev2gen
 from oxhost.pblk import PblkError
-from oxhost.pblk.lines import LineGeometry
+from oxhost.pblk.lines import LineGeometry, LineState
 
 from .conftest import SECTOR, stamp
 
@@ -95,3 +95,21 @@ def test_factory_bad_blocks_are_left_out_of_their_line(make_pblk):
     gens = {(a.ch, a.lun) for a in (dev2gen(int(x), p.dev.geo) for x in p.lg.addr_ppas(p.l2p.map[:64]))}
     assert (1, 0) not in gens
     assert (p.read_sectors(0, 64) == stamp(0, 64)).all()
+
+
+def test_retire_blocks_shrinks_the_line_then_rechecks_the_spare_once(pblk):
+    """The one retire path (erase, smeta and release failures all take it): the blocks are
+    grown bad on the device, the line loses them, and the read-only check runs once, with
+    the line already at its new size -- or gone when too few blocks remain."""
+    lm = pblk.lm
+    seen = []
+    lm.on_bad = lambda: seen.append(lm.usable_secs())
+    line = lm.lines[5]
+    full = lm.usable_secs()
+    per_block = pblk.lg.npages * pblk.lg.unit_secs                      # 16 units of 8 sectors
+    assert lm.retire_blocks(line, [2])
+    assert seen == [full - per_block] and line.nblocks == 3 and not line.good[2]
+    assert pblk.dev.bbt_get(Addr(0, 1)).state(5) == 2                  # LUN index 2 is ch 0 lun 1
+    assert not lm.retire_blocks(line, [0, 1, 3])
+    assert line.state == LineState.BAD and seen[-1] == full - lm.reserve_secs   # a whole line less
+    assert len(seen) == 2 and pblk.stats()["bad_blocks"]["grown"] == 4

@@ -7,7 +7,8 @@ from oxhost.lightnvm import Device
 from oxhost.pblk import Pblk, PblkParams
 from oxhost.pblk.gc import Gc
 from oxhost.pblk.lines import Line, LineGeometry, LineState
-from oxhost.pblk.params import GC_POLICIES
+from oxhost.pblk import rl
+from oxhost.pblk.params import GC_POLICIES, exported_sectors, spare_at_start, spare_need
 
 from .conftest import small_geometry, stamp
 
@@ -34,6 +35,36 @@ def test_op_sets_the_exported_capacity(make_machine):
         assert lg.capacity_sectors == keep * lg.sec_per_chunk
     p = _pblk(make_machine, PblkParams(op=0.3))
     assert p.size == 44 * p.lg.sec_per_chunk * 4096
+
+
+def test_capacity_rule_is_pblk_4_12s_over_provisioning():
+    """pblk_set_provision (kernels 4.12-4.15): 80 % of the chunks, whole chunks, with op
+    read as the decimal it prints as."""
+    assert exported_sectors(1024, 1024) * 4096 == 3_435_134_976        # the default geometry
+    assert exported_sectors(1024, 1024) == 1024 * 80 // 100 * 1024
+    assert exported_sectors(10, 1, 0.3) == 7                            # 10 x 0.7, not 6.9999...
+    assert exported_sectors(10, 1, 0.01) == 9
+    with pytest.raises(ValueError):
+        exported_sectors(10, 1, 1.0)
+
+
+def test_spare_rule_at_start_is_the_read_only_threshold_of_a_new_target(make_machine):
+    """spare_at_start predicts from the geometry alone what a new target sees: its spare
+    data sectors and the need (spare_need of its GC reserve) that turns it read-only."""
+    geo = small_geometry()
+    for op, rsv_lines in ((0.2, 1), (0.3, 2)):
+        p = _pblk(make_machine, PblkParams(op=op, gc_foreground=rsv_lines), geometry=geo)
+        spare, need, data = spare_at_start(geo, p.lg.capacity_sectors, rsv_lines)
+        assert data == int(p.lm.lines[0].data_units.size) * p.lg.unit_secs
+        assert spare == p.stats()["spare_sectors"]
+        assert need == spare_need(p.lm.reserve_secs) == p.lm.reserve_secs * 3 // 2
+        assert not p.read_only
+
+
+def test_rate_limiter_thresholds_are_pblk_rl_init():
+    assert rl.thresholds(80_000, 500) == (10_000, 8_000, 500)            # 1/8, 1/10, a line
+    assert rl.thresholds(3_000, 500) == (1_000, 500, 500)                # at least 2 lines, 1 line
+    assert rl.thresholds(10_000, 100, 0.25, 5, 2) == (2_500, 2_000, 200)
 
 
 def test_rate_limiter_and_buffer_follow_the_params(make_machine):

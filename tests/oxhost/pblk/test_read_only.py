@@ -9,8 +9,9 @@ import pytest
 from oxemu import Faults
 from oxhost.blockdev import ReadOnly
 from oxhost.pblk import Pblk, PblkReadOnly
+from oxhost.pblk.lines import LineState
 
-from .conftest import SECTOR, stamp
+from .conftest import SECTOR, small_geometry, stamp
 
 # erases of lines 1-7 fail on the first LUN: each line loses that block when first used
 ERASE_FAILS = {(0, 0, blk) for blk in range(1, 8)}
@@ -79,3 +80,26 @@ def test_a_device_that_refuses_writes_makes_the_target_read_only(make_pblk):
     assert (p.read_sectors(0, 84) == stamp(0, 84)).all()     # buffered data is still served
     with pytest.raises(PblkReadOnly):
         p.write_sectors(0, stamp(0, 1))
+
+
+def test_smeta_failures_that_retire_a_line_turn_the_target_read_only_at_once(make_pblk):
+    """Every smeta program of line 1 fails (page 0 on all four LUNs), so the line loses
+    its blocks one by one while it is being opened and is retired; two lines already short
+    of a block leave too little spare after that. The writer's retire path re-checks the
+    spare as the erase path does: the target is read-only as soon as the line is gone,
+    for the spare's reason, not only once GC runs out of room later."""
+    geo = small_geometry()
+    factory = {(1, 1, 14, 0), (1, 1, 15, 0)}                  # lines 14 and 15: one block short
+    fails = {(ch, lun, 1, 0) for ch in range(geo.nchannels) for lun in range(geo.nluns)}
+    p = make_pblk(faults=Faults(factory_bad=factory, program_fail=fails))
+    assert not p.read_only
+    per_line = p.lm.reserve_secs
+    p.write_sectors(0, stamp(0, per_line + 8, tag=1))
+    p.flush()                                                 # fills line 0, opens the next
+    line1 = p.lm.lines[1]
+    assert line1.state == LineState.BAD and p.stats()["counters"]["write_failed"] == 4 * 8
+    assert p.read_only and "spare" in p.stats()["read_only_reason"]
+    with pytest.raises(PblkReadOnly):
+        p.write_sectors(0, stamp(0, 1))
+    assert (p.read_sectors(0, per_line + 8) == stamp(0, per_line + 8, tag=1)).all()
+    p.check()

@@ -5,7 +5,7 @@ import numpy as np
 
 from oxemu import Geometry
 from oxhost.stack import open_stack
-from oxhost.torture.blocklog import BlockLog
+from oxhost.blocklog import BlockLog
 from oxhost.torture.replay import replay_round
 
 GEO = Geometry(nchannels=2, nluns=2, nblocks=16, npages=16)

@@ -132,13 +132,14 @@ def check_map(ops) -> None:
     media = np.flatnonzero(l2p < CACHE_BASE)
     assert (m.p2l[l2p[media]] == media).all()
     want = set(l2p[media].tolist())
+    assert (m.slot_lba[wb.n:] == -1).all()
     for j in range(wb.n):
-        lba = int(wb.lba[j])
+        lba = int(m.slot_lba[j])
         if lba >= 0:
             assert l2p[lba] == CACHE_BASE + j
-            if wb.prev[j] != UNMAPPED:
-                assert m.p2l[wb.prev[j]] == lba
-                want.add(int(wb.prev[j]))
+            if m.slot_prev[j] != UNMAPPED:
+                assert m.p2l[m.slot_prev[j]] == lba
+                want.add(int(m.slot_prev[j]))
     live = np.flatnonzero(m.p2l != NO_LBA)
     assert set(live.tolist()) == want
     counts = np.bincount(live // ops.addr.block_secs, minlength=m.valid.size)

@@ -72,7 +72,7 @@ def test_gc_relocates_the_durable_copy_of_a_buffered_overwrite(nvme):
     check_map(ops)
     assert ops.blocks.state[victim] == BState.FREE
     j = int(ops.map.l2p[5]) - 0xFFFF_FF00
-    assert ops.map.p2l[ops.wbuf.prev[j]] == 5               # now in the GC block
+    assert ops.map.p2l[ops.map.slot_prev[j]] == 5           # now in the GC block
     assert nvme.read_versions(5, 1).tolist() == [2]
     assert nvme.flush() == 0
     check_map(ops)

@@ -3,7 +3,7 @@ victim policies, dynamic wear levelling, and GC under every policy keeping the m
 import numpy as np
 import pytest
 
-from oxemu import AppNvmParams
+from oxemu import AppNvmParams, Geometry, appnvm_exported_sectors
 from oxemu.device.appnvm import provisioning
 from oxemu.device.appnvm.blocks import BState
 from oxemu.device.appnvm.mapping import Addr
@@ -15,6 +15,19 @@ from .conftest import GEO, Nvme, check_map
 def test_params_defaults_give_the_built_in_provisioning():
     addr = Addr(GEO)
     assert provisioning.plan(addr, params=AppNvmParams()) == provisioning.plan(addr)
+
+
+def test_capacity_rule_is_pblks_over_every_lun_by_default():
+    """AppNVM exports what pblk over every LUN would (floor(blocks x 0.8) whole blocks),
+    so the two modes compare on equal terms; its public face is oxemu's."""
+    assert appnvm_exported_sectors is provisioning.exported_sectors
+    assert appnvm_exported_sectors(Geometry()) * 4096 == 3_435_134_976
+    assert appnvm_exported_sectors(GEO) == GEO.total_luns * GEO.nblocks * 80 // 100 * GEO.sectors_per_block
+    assert provisioning.plan(Addr(GEO)).nlbas == appnvm_exported_sectors(GEO)
+    one = Geometry(nchannels=1, nluns=1, nblocks=10, npages=1, nplanes=1, nsectors=1)
+    assert appnvm_exported_sectors(one, 0.3) == 7                       # 10 x 0.7, not 6.9999...
+    with pytest.raises(ValueError):
+        appnvm_exported_sectors(one, 0.0)
 
 
 def test_params_set_gc_thresholds_buffer_and_checkpoint_interval():

@@ -1,7 +1,8 @@
 """The flush oracle of the ext4 rounds: the disk contract, sector by sector."""
 import pytest
 
-from oxhost.torture.blocklog import SECTOR, BlockLog, FlushModel
+from oxhost.blocklog import BlockLog
+from oxhost.torture.flushmodel import SECTOR, FlushModel
 
 
 def _vol(*fills: int) -> bytes:

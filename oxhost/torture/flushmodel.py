@@ -1,4 +1,4 @@
-"""The volume's write log and the flush oracle it feeds (`ox torture --ext4`).
+"""The flush oracle of `ox torture --ext4`, fed by the volume's block log (oxhost.blocklog).
 
 ext4's own check (journal replay, e2fsck, fsync'd files) says *that* something was lost, not
 *where*: a file system bug, a harness mistake or a volume that broke a flush all look the
@@ -8,49 +8,13 @@ recovered volume is compared sector by sector against the disk contract: a secto
 back what it held at the last successful flush, or one of the versions written to it since
 (acknowledged or not), never anything else. A write that failed is never made durable by a
 later flush (the flush covers completed writes only): its versions stay possible, no more.
-
-Records: REC (op, offset, length), followed by the bytes for WRITE. Appended with one
-write(2) each (O_APPEND), by one daemon at a time.
 """
 import hashlib
 import os
-import struct
 
-REC = struct.Struct("<cQI")
-WRITE, ZERO, FLUSH = b"W", b"Z", b"F"
-FAILED = b"X"                        # the write or zeroing just before failed
-READ, BACKGROUND = b"R", b"B"        # not part of the contract: they let a round be replayed
-SECTOR = 4096
+from ..blocklog import FAILED, FLUSH, REC, WRITE, ZERO
 
-
-class BlockLog:
-    """The daemon's side: VolumeFs calls write/zero before doing them (a write that fails
-    may still have reached the media in part) and flush after a flush succeeded."""
-
-    def __init__(self, path: str):
-        self._f = open(path, "ab", buffering=0)
-
-    def write(self, offset: int, data) -> None:
-        self._f.write(REC.pack(WRITE, offset, len(data)) + bytes(data))
-
-    def zero(self, offset: int, nbytes: int) -> None:
-        self._f.write(REC.pack(ZERO, offset, nbytes))
-
-    def flush(self) -> None:
-        self._f.write(REC.pack(FLUSH, 0, 0))
-
-    def failed(self) -> None:
-        self._f.write(REC.pack(FAILED, 0, 0))
-
-    def read(self, offset: int, nbytes: int) -> None:
-        self._f.write(REC.pack(READ, offset, nbytes))
-
-    def background(self) -> None:
-        self._f.write(REC.pack(BACKGROUND, 0, 0))
-
-    def close(self) -> None:
-        self._f.close()
-
+SECTOR = 4096                        # the contract's unit: what a sector may hold
 
 def _digest(sector) -> bytes:
     return hashlib.blake2b(sector, digest_size=8).digest()
