@@ -20,6 +20,8 @@ and bad block tables. `ChunkDevice` presents a lightnvm2 Device20 that way:
   `bbt_mark` resets the chunk so the device takes it offline when its programs failed,
   and remembers the rest for the session (pblk 4.17+ marks nothing on a 2.0 device).
 """
+import logging
+
 import numpy as np
 
 from oxemu.wire import BlockState, ChunkState, NvmOpc, PMode, Status
@@ -34,6 +36,8 @@ _FAIL_ECC = int(Status.NVM_FAIL_ECC)
 _PROTECTED = int(Status.NS_WRITE_PROTECTED | Status.DNR)
 _UNWRITTEN = int(Status.UNWRITTEN_BLOCK | Status.DNR)
 _FILLER_OOB = 0xFF
+
+log = logging.getLogger(__name__)
 
 
 def _log2(n: int) -> int | None:
@@ -95,11 +99,21 @@ class ChunkDevice:
         d = self.dev20.rprt(ChunkAddr(ch, lun, blk), 1)[0]
         return ChunkState(int(d["cs"])), int(d["wp"])
 
-    def pad_chunk(self, ch: int, lun: int, blk: int, count: int, oob: np.ndarray | None = None) -> int:
+    def chunk_report(self, ch: int, lun: int) -> tuple[np.ndarray, np.ndarray]:
+        """(states, write pointers) of a PU's chunks, from the chunk report."""
+        from oxhost.lightnvm2 import ChunkAddr
+        r = self.dev20.rprt(ChunkAddr(ch, lun, 0), self.geo.nblocks)
+        return r["cs"], r["wp"].astype(np.int64)
+
+    def pad_chunk(self, ch: int, lun: int, blk: int, count: int, oob: np.ndarray | None = None,
+                  at: int | None = None) -> int:
         """Write `count` filler sectors (zeros; OOB all ones unless given) at an open chunk's
-        write pointer, at most to its end; the sectors written."""
+        write pointer, at most to its end. With `at`, only when the write pointer is that
+        sector (a free chunk's 0 too). The sectors written (none on read-only media)."""
         state, wp = self.chunk(ch, lun, blk)
-        if state != ChunkState.OPEN:
+        if not (state == ChunkState.OPEN or (at is not None and state == ChunkState.FREE)):
+            return 0
+        if at is not None and wp != at:
             return 0
         g = self.geo20
         count = min(count, g.nsectr - wp)
@@ -112,7 +126,8 @@ class ChunkDevice:
             self.dev20.write(lbas, np.zeros(count * g.nbytes, np.uint8), meta=meta)
         except NvmError as e:
             if (e.statuses == _PROTECTED).any():
-                raise _as_12(e, "pad") from None
+                log.warning("pblk: chunk %d/%d/%d cannot be padded: the media is read-only", ch, lun, blk)
+                return 0
         self.counters["pad_sectors"] += count
         return count
 
