@@ -167,7 +167,7 @@ class WriteBuffer:
         out = np.full(addrs.size, -1, dtype=np.int64)
         if not self.keep:
             return out
-        live = self.media_pos + self.n >= self.mem          # not overwritten since
+        live = (self.media_pos >= self.sync - self.keep) & (self.media_pos < self.sync)   # kept, intact
         for i, a in enumerate(addrs.tolist()):
             hit = np.flatnonzero((self.media == a) & live)
             if hit.size:

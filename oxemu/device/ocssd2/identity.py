@@ -16,14 +16,15 @@ def _bits(n: int) -> int:
 class WriteRules:
     """The write data requirements: ws_min is one page on every plane (a multi-plane
     program), ws_opt an LSB/MSB page pair of those, and the device caches the last
-    mw_cunits logical blocks of an open chunk (two ws_opt): it refuses to read them until
-    more are written or the chunk is closed."""
+    mw_cunits logical blocks of an open chunk -- two ws_opt, at most an eighth of the
+    chunk (small test geometries) -- refusing to read them until more are written or the
+    chunk is closed."""
 
     def __init__(self, geo: Geometry):
         self.ws_min = geo.nplanes * geo.nsectors
         self.ws_opt = 2 * self.ws_min
-        self.mw_cunits = 2 * self.ws_opt
         self.clba = geo.npages * self.ws_min
+        self.mw_cunits = max(self.ws_min, min(2 * self.ws_opt, self.clba // 8 // self.ws_min * self.ws_min))
         self.maxocpu = geo.nblocks           # no limit of the device's own: every chunk may be open
         self.maxoc = geo.total_luns * geo.nblocks
 

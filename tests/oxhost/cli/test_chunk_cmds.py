@@ -46,7 +46,7 @@ def test_format_spec_2_0_gives_free_chunks_and_dev_info_the_2_0_geometry(ox):
     info = dict(ln.split(": ", 1) for ln in ox("dev", "info").stdout.strip().splitlines())
     assert info["mode"].startswith("open-channel (Open-Channel SSD 2.0")
     assert (info["npugrp"], info["npunit"], info["nchunk"], info["nsectr"]) == ("2", "2", "8", "128")
-    assert (info["ws_min"], info["ws_opt"], info["mw_cunits"]) == ("8", "16", "32")
+    assert (info["ws_min"], info["ws_opt"], info["mw_cunits"]) == ("8", "16", "16")     # an eighth of a chunk
 
 
 def test_write_then_read_through_the_disk_file_with_oob(ox, tmp_path):
