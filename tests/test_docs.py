@@ -344,8 +344,12 @@ def check_ocssd2_constants():
     from oxemu.device.ocssd2.chunks import EARLY_CLOSE, ENDURANCE
     from oxemu.device.ocssd2.notices import LOG_ENTRIES
     from oxemu.device.controller import AER_LIMIT
+    from oxemu.device.ocssd2.identity import WriteRules
+    g = _geometry()
+    r = WriteRules(g)
     return [("EARLY_CLOSE", _n(EARLY_CLOSE)), ("ENDURANCE", _n(ENDURANCE)),
-            ("LOG_ENTRIES", _n(LOG_ENTRIES)), ("AER_LIMIT", _n(AER_LIMIT))]
+            ("LOG_ENTRIES", _n(LOG_ENTRIES)), ("AER_LIMIT", _n(AER_LIMIT)),
+            ("pblk ring entries kept", _n((r.mw_cunits + r.ws_opt) * g.total_luns))]
 
 
 def check_chunk_opc():
