@@ -6,8 +6,8 @@ import ctypes
 
 import numpy as np
 
-from oxemu.wire import (CHUNK_DESC_DTYPE, MAX_LBAS, PCI_DEVICE_ID, PCI_VENDOR_ID, SQE_DTYPE, AdminOpc, ChunkNotification,
-                        ChunkOpc, Cns, IdNs, LogPage, Ocssd2LogPage, Status, describe_status)
+from oxemu.wire import (CHUNK_DESC_DTYPE, MAX_LBAS, PCI_DEVICE_ID, PCI_VENDOR_ID, SQE_DTYPE, AdminOpc,
+                        ChunkNotification, ChunkOpc, Cns, IdNs, Ocssd2LogPage, Status, describe_status)
 
 from ..driver import NvmeDriver
 from ..lightnvm.errors import AddrError, LightnvmError, NotOpenChannel, NvmError
@@ -47,10 +47,11 @@ class Device20:
         self.counters = dict(high_ecc_lbas=0, rereads=0)
         f = geo.lbaf
         self._nbits = f.nbits
-        self._limits = [(bit, off, ln, lim) for bit, off, ln, lim in (
-            (AddrCheck.PUGRP, f.pugrp_off, f.pugrp_len, geo.npugrp), (AddrCheck.PUNIT, f.punit_off, f.punit_len, geo.npunit),
-            (AddrCheck.CHUNK, f.chunk_off, f.chunk_len, geo.nchunk), (AddrCheck.SECTR, f.sectr_off, f.sectr_len, geo.nsectr))
-            if lim < (1 << ln)]
+        fields = ((AddrCheck.PUGRP, f.pugrp_off, f.pugrp_len, geo.npugrp),
+                  (AddrCheck.PUNIT, f.punit_off, f.punit_len, geo.npunit),
+                  (AddrCheck.CHUNK, f.chunk_off, f.chunk_len, geo.nchunk),
+                  (AddrCheck.SECTR, f.sectr_off, f.sectr_len, geo.nsectr))
+        self._limits = [x for x in fields if x[3] < (1 << x[2])]
 
     @classmethod
     def open(cls, machine, **driver_kw) -> "Device20":
@@ -194,9 +195,6 @@ class Device20:
         out = [ChunkNotification.from_buffer_copy(raw[i * size:(i + 1) * size].tobytes()) for i in range(64)]
         return [e for e in out if e.nc]
 
-    def error_log(self) -> bytes:
-        return bytes(self._get_log(LogPage.ERROR, 4096))
-
     # ------------------------------------------------------------ vector commands
     def erase(self, addrs, with_descriptors: bool = False):
         """Reset chunks (nvm_cmd_erase): addresses name chunks (their sector is ignored).
@@ -206,8 +204,6 @@ class Device20:
         desc = np.zeros(lbas.size, dtype=CHUNK_DESC_DTYPE) if with_descriptors else None
         self._vector(ChunkOpc.VECTOR_RESET, lbas, desc=desc)
         return desc
-
-    reset = erase
 
     def write(self, addrs, data, meta=None) -> None:
         """Write sectors at chunks' write pointers (nvm_cmd_write): one sector of `data`
