@@ -92,7 +92,7 @@ class Pblk(BlockDevice):
         self._rb_buf = dev.buf_alloc((nentries + keep) * geo.sector_nbytes)
         self.rb = WriteBuffer(self._rb_buf, nentries + keep, geo.sector_nbytes, keep=keep)
         self.gc = Gc(dev, lg, self.lm, self.rb, self.l2p, self.c, policy=params.gc_policy, d=params.gc_d,
-                     seed=params.gc_seed)
+                     seed=params.gc_seed, pad_secs=dev.mw_cunits * lg.nluns if keep else 0)
         self.writer = Writer(dev, lg, self.lm, self.rb, self.l2p, self.c, self._reclaim)
         self.lm.on_change = self._rl_update
         self._trims = trim.PendingTrims(geo.sector_nbytes)
