@@ -32,6 +32,7 @@ class Ftl(abc.ABC):
       programmed, reads) are taken by the media itself.
     - `background()`: called while the volume is idle; do a bounded slice of deferred work
       (GC) and return True while more is pending.
+    - `spare_blocks()` (optional): blocks the FTL can still lose before it goes read-only.
 
     Raise NoSpace when a write cannot be placed even after collecting, ReadOnly once the
     FTL has given up writing (spares used up: reads still work). Any other exception is a
@@ -42,6 +43,8 @@ class Ftl(abc.ABC):
     #: this one) is refused before anything is written. Default: the class name.
     name: str | None = None
     version: int = 1
+    #: set True once the FTL has given up writing (spares used up): SMART and stats say so
+    read_only: bool = False
 
     def __init__(self, media: Media):
         self.media = media
@@ -81,3 +84,9 @@ class Ftl(abc.ABC):
     def background(self) -> bool:
         """One bounded slice of idle-time work; True while more is pending."""
         return False
+
+    def spare_blocks(self) -> int | None:
+        """How many more blocks the FTL can lose (retired after failures) before it goes
+        read-only; None when it cannot say. `ox torture --faults` spends its program and
+        erase failures against it (an FTL that cannot say gets none)."""
+        return None

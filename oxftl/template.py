@@ -335,8 +335,12 @@ class PageFtl(Ftl):
         if (self.state != BAD).sum() < self.need_good:
             self.read_only = True
 
+    def spare_blocks(self):
+        return max(0, int((self.state != BAD).sum()) - self.need_good)
+
     # ------------------------------------------------------------ reports
     def stats(self):
         return dict(self.counters, capacity_sectors=self.capacity, valid_sectors=int(self.valid.sum()),
+                    spare_blocks=self.spare_blocks(),
                     free_blocks=int((self.state == FREE).sum()), bad_blocks=int((self.state == BAD).sum()),
                     read_only=self.read_only)

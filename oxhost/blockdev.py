@@ -1,17 +1,32 @@
-"""The block device a FUSE volume serves: pblk over open-channel, or the plain NVMe
-namespace of AppNVM mode (SPEC 9). Byte-granular helpers sit on sector-granular I/O.
+"""The block device a FUSE volume serves: pblk or a plug-in FTL over open-channel, or the
+plain NVMe namespace of a device that runs its own FTL (SPEC 9). Byte-granular helpers sit
+on sector-granular I/O; a small measuring surface (stats, ftl_params, block_valid_sectors,
+host_buffer) lets tools compare stacks without reaching into any of them.
 
 Errors come in the classes a real disk has, each with the errno the FUSE edge answers:
 misuse (EINVAL), media errors (EIO), no space (ENOSPC), read-only media (EROFS). They are
 declared at the seam (oxftl.errors), where plug-in FTLs raise them too.
 """
 import abc
+import typing
 
 import numpy as np
 
 from oxftl.errors import BlockDeviceError, MediaError, NoSpace, ReadOnly
 
-__all__ = ["BlockDevice", "BlockDeviceError", "MediaError", "NoSpace", "ReadOnly"]
+__all__ = ["BlockDevice", "BlockDeviceError", "HostBuffer", "MediaError", "NoSpace", "ReadOnly"]
+
+
+class HostBuffer(typing.NamedTuple):
+    """A host-side write buffer that acknowledges writes before they reach the media, as
+    its counters stand now (`BlockDevice.host_buffer()`). Counts are sectors; the last four
+    only grow, so the difference of two readings is what happened between them."""
+    entries: int            # what the buffer holds at most
+    buffered: int           # in it now
+    drained: int            # taken out of it and programmed so far: user data, GC copies, padding, trim records
+    gc_moved: int           # moved by GC so far (each also drained)
+    read: int               # user reads so far ...
+    read_media: int         # ... and sectors read from the media so far: the rest came from the buffer
 
 
 class BlockDevice(abc.ABC):
@@ -58,8 +73,37 @@ class BlockDevice(abc.ABC):
         memory; read_into and write_sectors then move no extra copy)."""
         return np.zeros(nbytes, dtype=np.uint8)
 
+    # ------------------------------------------------------------ what the FTL can say
+    # A small surface every block device answers the same way, so tools that measure
+    # stacks (`ox compare`) never reach into one FTL's internals.
     def stats(self) -> dict:
+        """Counters for reports (JSON-able; each device its own keys)."""
         return {}
+
+    @property
+    def read_only(self) -> bool:
+        """The FTL has given up writing (its spares are used up): reads work, writes fail
+        with ReadOnly. A device-side FTL says so through SMART instead (False here)."""
+        return False
+
+    def ftl_params(self) -> dict:
+        """What the FTL made of its configuration, JSON-able: `capacity_bytes` always, and
+        whatever else the FTL decided (GC policy and thresholds, buffer sizes, LUNs). Read
+        once, after opening; cheap enough, not meant for every request."""
+        return {"capacity_bytes": self.size}
+
+    def block_valid_sectors(self) -> np.ndarray | None:
+        """Valid sectors per (global LUN, block) of the whole device -- an int64 array of
+        shape (channels x LUNs, blocks), zero outside the LUNs the FTL uses -- or None when
+        this side of the bus cannot say (a namespace whose FTL is in the device, a plug-in
+        FTL that keeps its map to itself)."""
+        return None
+
+    def host_buffer(self) -> HostBuffer | None:
+        """The host-side write buffer's counters now, or None when a write has reached the
+        media (or the device) by the time it returns. Cheap: read around every request by
+        `ox compare`'s host clock."""
+        return None
 
     def close(self) -> None:
         """Flush and release the device."""

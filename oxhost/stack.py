@@ -4,6 +4,7 @@ namespace), and tears it down in the right order (SPEC 1, 9)."""
 import dataclasses
 import logging
 import os
+import re
 import sys
 import typing
 
@@ -270,6 +271,25 @@ def mode_name(mode: str) -> str:
         return mode
     name = f"{m.ftl.rsplit(':', 1)[1]}@{m.side}"
     return name if m.spec == "1.2" else f"{name}+{m.spec}"
+
+
+def normalize_mode(mode: str) -> str:
+    """A stack mode as a user gave it, checked: a plug-in FTL's file made absolute (the same
+    file from any directory, and in a detached child) and its class loaded. StackError or
+    oxftl.FtlLoadError, one line, otherwise."""
+    from oxftl import load_ftl
+    m = parse_mode(mode.strip())
+    if m.ftl is None:
+        return make_mode(m.kind, spec=m.spec)
+    where, _, cls = m.ftl.rpartition(":")
+    ftl = f"{os.path.abspath(where)}:{cls}" if where.endswith(".py") or os.sep in where else m.ftl
+    load_ftl(ftl)
+    return make_mode("ftl", ftl, m.side, m.spec)
+
+
+def mode_slug(mode: str) -> str:
+    """A file-name-safe short name of a stack mode: pblk, appnvm, pageftl_host, pblk_2.0."""
+    return re.sub(r"[^a-z0-9.]+", "_", mode_name(mode).lower()).strip("_")
 
 
 def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: bool = False,

@@ -20,7 +20,7 @@ def main(argv=None) -> int:
     ap.add_argument("--disk", required=True, help="the disk as it was before the round")
     ap.add_argument("--log", required=True, help="the round's write log")
     ap.add_argument("--cut", type=int, required=True, help="media operations after the open")
-    ap.add_argument("--mode", choices=("pblk", "appnvm"), required=True)
+    ap.add_argument("--mode", required=True, help="the stack mode: pblk, appnvm, or FILE.py:Class@host|device")
     ap.add_argument("--config", default=None, help="the campaign's --config, if it had one")
     ap.add_argument("--set", action="append", default=[], dest="sets", metavar="KEY=VALUE",
                     help="the campaign's --set overrides (repeatable)")

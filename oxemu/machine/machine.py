@@ -4,7 +4,7 @@ import logging
 import numpy as np
 
 from ..volt import Faults, Geometry, NandTiming, TimingMode
-from ..wire import PCI_DEVICE_ID, PCI_VENDOR_ID, PciCfg
+from ..wire import PCI_DEVICE_ID, PCI_VENDOR_ID, BlockState, PciCfg
 from .cpu import RESERVED_END, Cpu
 from .dma import DmaEngine
 from .ram import GuestRam
@@ -36,7 +36,7 @@ class Machine:
     the media label records it and media written through another is refused. The
     host stack sees only `ram`, the register accessors (executed by the guest CPU) and the
     PCI ids; the lab-instrument accessors (`virtual_ns`, `issue_at`, `stats`,
-    `erase_counts`, `block_valid_sectors`) are for benchmarks, not for the host stack.
+    `erase_counts`, `grown_bad_blocks`, `block_valid_sectors`) are for benchmarks, not for the host stack.
     """
 
     def __init__(self, lnvm: int = 1, volt: int = 1, debug: int = 0, disk: str | None = None,
@@ -123,6 +123,13 @@ class Machine:
         geo = self.geometry
         ec = self.device.volt.store.erase_count
         return np.asarray(ec).reshape(geo.total_luns, geo.nblocks, -1).max(axis=2).astype(np.int64)
+
+    def grown_bad_blocks(self) -> np.ndarray:
+        """Lab instrument: per (global LUN, block), whether a plane of it went bad in use
+        (grown bad in the bad block table): a bool array of shape (channels x LUNs, blocks)."""
+        geo = self.geometry
+        bbt = np.asarray(self.device.volt.store.bbt)
+        return (bbt == BlockState.GRWN_BAD).reshape(geo.total_luns, geo.nblocks, -1).any(axis=2)
 
     def block_valid_sectors(self) -> np.ndarray | None:
         """Lab instrument: valid sectors per (global LUN, block) as the device-side FTL

@@ -81,10 +81,13 @@ class Volt:
         """Media operations performed since power-on: what Faults.power_cut_after counts."""
         return self._ops
 
-    def _admit(self, n: int) -> int:
-        """How many of n operations run before the power cut (all, when none is set)."""
+    def _admit(self, n: int, op: str) -> int:
+        """How many of n operations of kind op run before the power cut (all, when none
+        is set)."""
         if not self.powered:
             return 0
+        if self.faults.observer is not None:
+            self.faults.observer(op, self._ops, n)
         cut = self.faults.power_cut_after
         k = n if cut is None else max(0, min(n, cut - self._ops))
         self._ops += k
@@ -126,7 +129,7 @@ class Volt:
         ch, lun, blk, pl = _arr(ch, lun, blk, pl)
         n = ch.size
         status = np.full(n, _PLOSS, dtype=np.uint8)
-        k = self._admit(n)              # an erase the cut interrupts does not happen
+        k = self._admit(n, "erase")     # an erase the cut interrupts does not happen
         if k == 0:
             return status
         self._mutating()
@@ -135,7 +138,7 @@ class Volt:
         if self._faulty():
             f = self.faults
             for i in np.flatnonzero(~bad):
-                if (int(ch[i]), int(lun[i]), int(blk[i])) in f.erase_fail or f.roll(f.erase_fail_rate):
+                if f.erase_fails(int(ch[i]), int(lun[i]), int(blk[i])):
                     self._bbt[bp[i]] = 2                         # grown bad
                     bad[i] = True
         good = bp[~bad]
@@ -162,7 +165,7 @@ class Volt:
         n = pg.size
         status = np.full(n, _PLOSS, dtype=np.uint8)
         was_powered = self.powered
-        k = self._admit(n)
+        k = self._admit(n, "program")
         torn = was_powered and k < n                  # the cut interrupts command k
         if k == 0 and not torn:
             return status
@@ -200,8 +203,7 @@ class Volt:
         if self._faulty():
             f = self.faults
             for i in np.flatnonzero(ok):
-                if (int(ch[i]), int(lun[i]), int(blk[i]), int(pg[i])) in f.program_fail \
-                        or f.roll(f.program_fail_rate):
+                if f.program_fails(int(ch[i]), int(lun[i]), int(blk[i]), int(pg[i])):
                     ok[i] = False                     # the page is consumed all the same
                     row = int(np.ravel_multi_index((ch[i], lun[i], blk[i], pg[i], pl[i]), self._pg_shape))
                     self._spoil(row, PageState.PROGRAM_FAILED)
@@ -257,7 +259,7 @@ class Volt:
         if self._faulty():
             f = self.faults
             for i in range(k):
-                if oks[i] and ((ch[i], lun[i], blk[i], pg[i]) in f.program_fail or f.roll(f.program_fail_rate)):
+                if oks[i] and f.program_fails(ch[i], lun[i], blk[i], pg[i]):
                     oks[i] = False                    # the page is consumed all the same
                     self._spoil(rows[i], PageState.PROGRAM_FAILED)
         first = [(ch[i] * nl + lun[i]) * nb + blk[i] for i in range(k) if oks[i] and pg[i] == 0]
@@ -320,7 +322,7 @@ class Volt:
         ch, lun, blk, pl, pg = _arr(ch, lun, blk, pl, pg)
         n = pg.size
         status = np.full(n, _PLOSS, dtype=np.uint8)
-        k = self._admit(n)
+        k = self._admit(n, "read")
         g = self.geo
         cl = (ch * g.nluns + lun) * g.nblocks + blk
         bp = cl[:k] * g.nplanes + pl[:k]
@@ -380,7 +382,7 @@ class Volt:
         The same rules as read_pages in plain integers: a 4 KiB read is the hot path.
         """
         g = self.geo
-        if not self._admit(1):
+        if not self._admit(1, "read"):
             return MediaStatus.POWER_LOSS, self._zero_page, self._zero_oob
         cl = (ch * g.nluns + lun) * g.nblocks + blk
         if pg >= self._next[cl * g.nplanes + pl]:

@@ -20,8 +20,7 @@ import numpy as np
 from .. import tools
 from ..fuse.upper import MKFS_CMD
 from .fuse import VOLUME_BYTES, _ox, _pid, _start_reference, _stop_reference, _wait_gone
-
-PREFIX = {"pblk": "", "appnvm": "appnvm_"}
+from .modes import mount_args, prefix, slug
 
 
 def _run(cmd, **kw) -> subprocess.CompletedProcess:
@@ -85,8 +84,8 @@ def figures(plan: dict, base: str, modes, echo) -> dict:
     ups, store_proc, store_fuse, store_dir = [], None, None, None
     try:
         for mode in modes:                     # ext4 on our volume: `ox up`
-            d = os.path.join(base, f"up-{mode}")
-            _, cp = _ox(env, "up", d, "--mode", mode, "--disk", os.path.join(base, f"{mode}.disk"))
+            d = os.path.join(base, f"up-{slug(mode)}")
+            _, cp = _ox(env, "up", d, *mount_args(mode), "--disk", os.path.join(base, f"{slug(mode)}.disk"))
             ups.append((mode, d, _pid(cp)))
         store_fuse = os.path.join(base, "store")   # ext4 on a loop device over the store FS
         store_dir = os.path.join(base, "store-ext4")
@@ -106,7 +105,7 @@ def figures(plan: dict, base: str, modes, echo) -> dict:
                         _run(["sync", "-f", d])
                     s = _copy(src, os.path.join(d, f"{what}{r}"), d)
                     best[(what, side)] = min(best.get((what, side), float("inf")), s)
-                    echo(f"  {what:4} onto {side:6} {s:6.2f} s")
+                    echo(f"  {what:4} onto {slug(side) if side != 'store' else side:6} {s:6.2f} s")
     finally:
         if store_dir is not None:
             subprocess.run(tools.command(["umount", store_dir]), capture_output=True, check=False)
@@ -120,7 +119,7 @@ def figures(plan: dict, base: str, modes, echo) -> dict:
     for mode in modes:
         for what, unit, amount in (("big", "MiB/s", big_mib), ("tree", "files/s", nfiles)):
             ours, store = amount / best[(what, mode)], amount / best[(what, "store")]
-            out[f"{PREFIX[mode]}ext4_copy_{what}"] = dict(
+            out[f"{prefix(mode)}ext4_copy_{what}"] = dict(
                 ours=ours, store=store, null=None, ratio=ours / store, goal=0.5, unit=unit,
                 seconds=best[(what, mode)], store_seconds=best[(what, "store")],
                 note=f"cp -a + sync of {'one file' if what == 'big' else f'{nfiles} files'}; "

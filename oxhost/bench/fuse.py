@@ -24,6 +24,8 @@ import time
 from oxhost import tools
 from oxhost.fuse.registry import mounts
 
+from .modes import mount_args, slug
+
 VOLUME_BYTES = 3_435_134_976
 OX = [sys.executable, "-m", "oxhost.cli"]
 
@@ -137,9 +139,9 @@ def run(region_mib: int = 256, runtime: float = 10.0, repeat: int = 2, full: boo
     Each job runs `repeat` times per side, alternating, and keeps the best (the machine may
     be shared). Our volume keeps its media in a fresh disk file, like `ox mount`, unless
     `volatile` (media in RAM: no page faults on a sparse file). `full` also fills
-    ~`full_gib` GiB through a disk-backed volume and times remounts of it. Each extra mode
-    in `modes` (e.g. "appnvm") is mounted beside the pblk volume and runs the same jobs,
-    reported as side "ours-MODE"."""
+    ~`full_gib` GiB through a disk-backed volume and times remounts of it. Each extra stack
+    mode in `modes` (e.g. "appnvm", "my_ftl.py:MyFtl@host") is mounted beside the pblk
+    volume and runs the same jobs, reported as side "ours-NAME" (NAME: modes.slug)."""
     for tool in ("fio", "fusermount3"):
         tools.find(tool)
     region = region_mib << 20
@@ -173,12 +175,12 @@ def run(region_mib: int = 256, runtime: float = 10.0, repeat: int = 2, full: boo
         for mode in modes:
             if mode == "pblk":
                 continue
-            mnt = os.path.join(base, f"ours-{mode}")
+            mnt = os.path.join(base, f"ours-{slug(mode)}")
             os.mkdir(mnt)
-            extra = ["--volatile"] if volatile else ["--disk", os.path.join(base, f"{mode}.disk")]
-            _, xpid = _mount_usable(env, mnt, "--mode", mode, *extra)
+            extra = ["--volatile"] if volatile else ["--disk", os.path.join(base, f"{slug(mode)}.disk")]
+            _, xpid = _mount_usable(env, mnt, *mount_args(mode), *extra)
             extra_mounts.append((mnt, xpid))
-            sides.append((f"ours-{mode}", mnt))
+            sides.append((f"ours-{slug(mode)}", mnt))
         sides.append(("null", null))
         for name, args in JOBS:
             r = {}
@@ -355,7 +357,8 @@ def main(argv=None) -> None:
     p.add_argument("--volatile", action="store_true", help="our media in RAM, not a disk file")
     p.add_argument("--full", action="store_true", help="also time mounts of a ~3 GiB disk")
     p.add_argument("--full-gib", type=float, default=3.0)
-    p.add_argument("--modes", default="pblk", help="comma-separated: pblk plus e.g. appnvm")
+    p.add_argument("--modes", default="pblk",
+                   help="comma-separated stack modes: pblk plus e.g. appnvm, my_ftl.py:MyFtl@host")
     p.add_argument("--json", help="write the figures here too")
     p.add_argument("--bindings", action="store_true",
                    help="compare the FUSE bindings (null/store file systems, our volume)")

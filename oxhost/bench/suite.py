@@ -4,8 +4,9 @@ Bus figures (in process): vblk line write and read against a numpy copy of the s
 fresh media against fresh memory and rewritten media against warm memory; single-address
 4 KiB reads through the bus; RSS per MiB written.
 
-FUSE figures: fio (QD1, psync, O_DIRECT) on our volume in both modes -- `ox mount`, media
-in a fresh disk file as users run it (or in RAM: --volatile) -- and on two reference file systems of the same
+FUSE figures: fio (QD1, psync, O_DIRECT) on our volume in each stack mode (pblk and AppNVM
+by default; any mode of oxhost.stack, plug-in FTLs too: oxhost.bench.modes) -- `ox mount`,
+media in a fresh disk file as users run it (or in RAM: --volatile) -- and on two reference file systems of the same
 binding and serving shape (oxhost.bench.fusefs): `store`, which copies writes into
 anonymous memory and serves reads from it (the least work a real store can do: the
 baseline of every ratio), and `null`, which stores nothing. Every job runs on every side
@@ -32,9 +33,9 @@ import time
 from .. import tools
 from . import bus as bus_bench
 from .fuse import VOLUME_BYTES, _mount_usable, _ox, _start_reference, _stop_reference, _wait_gone, fio
-
-MODES = ("pblk", "appnvm")
-PREFIX = {"pblk": "", "appnvm": "appnvm_"}
+from .modes import DEFAULT as MODES
+from ..stack import mode_name
+from .modes import mount_args, prefix, slug
 
 # name, fio arguments (QD1 psync O_DIRECT on the first `region` bytes), timed?, goal
 FUSE_JOBS = (
@@ -86,10 +87,10 @@ def fuse_figures(plan: dict, base: str, modes, echo, volatile: bool = False) -> 
     sides, mounted, refs = [], [], []
     try:
         for mode in modes:
-            mnt = os.path.join(base, mode)
+            mnt = os.path.join(base, slug(mode))
             os.mkdir(mnt)
-            media = ["--volatile"] if volatile else ["--disk", os.path.join(base, f"{mode}.disk")]
-            _, pid = _mount_usable(env, mnt, "--mode", mode, *media)
+            media = ["--volatile"] if volatile else ["--disk", os.path.join(base, f"{slug(mode)}.disk")]
+            _, pid = _mount_usable(env, mnt, *mount_args(mode), *media)
             mounted.append((mnt, pid))
             sides.append((mode, mnt))
         for kind in ("store", "null"):
@@ -128,9 +129,9 @@ def fuse_figures(plan: dict, base: str, modes, echo, volatile: bool = False) -> 
         for name, _, timed, goal in FUSE_JOBS:
             unit = "IOPS" if timed else "MiB/s"
             val = (lambda side: best[(name, side)]["iops" if timed else "mib_s"])
-            out[PREFIX[mode] + name] = figure(val(mode), val("store"), val("null"), goal=goal, unit=unit)
+            out[prefix(mode) + name] = figure(val(mode), val("store"), val("null"), goal=goal, unit=unit)
         q1, q16 = deep[(mode, 1)]["mib_s"], deep[(mode, 16)]["mib_s"]
-        out[PREFIX[mode] + "fuse_deep_queue"] = figure(
+        out[prefix(mode) + "fuse_deep_queue"] = figure(
             q16, None, goal=1.0, ratio=q16 / q1 if q1 else None, qd1=q1,
             store_qd1=deep[("store", 1)]["mib_s"], store_qd16=deep[("store", 16)]["mib_s"],
             note="mixed-size (4-128 KiB) random writes with verify: libaio iodepth 16 over psync QD1")
@@ -154,7 +155,7 @@ def run(quick: bool = False, ext4: bool = False, json_path: str | None = None, m
             echo("bus figures (in process) ...")
             out.update(bus_figures(plan, echo))
         if "fuse" in parts:
-            echo(f"FUSE figures: {', '.join(modes)} on {'volatile' if volatile else 'disk'} media, store and "
+            echo(f"FUSE figures: {', '.join(map(mode_name, modes))} on {'volatile' if volatile else 'disk'} media, store and "
                  f"null file systems, best of {plan['repeat']} interleaved rounds ...")
             out.update(fuse_figures(plan, _subdir(base, "fuse"), modes, echo, volatile))
         if ext4:
@@ -181,8 +182,9 @@ def _subdir(base: str, name: str) -> str:
 
 
 def print_table(out: dict, echo) -> None:
+    w = max([28] + [len(k) + 1 for k in out if not k.startswith("_")])
     echo("")
-    echo(f"{'figure':<28}{'ours':>12}{'store':>12}{'null':>12}  {'unit':<11}{'ratio':>7}  {'goal':>8}  met")
+    echo(f"{'figure':<{w}}{'ours':>12}{'store':>12}{'null':>12}  {'unit':<11}{'ratio':>7}  {'goal':>8}  met")
     for key, f in out.items():
         if key.startswith("_"):
             continue
@@ -200,7 +202,7 @@ def print_table(out: dict, echo) -> None:
         else:
             met = ratio is not None and goal is not None and ratio >= goal
             goal_s = f">= {goal}" if goal is not None else "-"
-        echo(f"{key:<28}{num(f['ours']):>12}{num(f['store']):>12}{num(f['null']):>12}  {f['unit']:<11}"
+        echo(f"{key:<{w}}{num(f['ours']):>12}{num(f['store']):>12}{num(f['null']):>12}  {f['unit']:<11}"
              f"{num(ratio):>7}  {goal_s:>8}  {'yes' if met else 'NO'}")
     r = out.get("_run", {})
     echo(f"({r.get('plan')} run, {r.get('seconds')} s; each figure the best of {r.get('repeat')} runs, "

@@ -123,7 +123,7 @@ _SPEC_HELP = ("The host interface a host-side FTL speaks: 1.2 (OCSSD 1.2, defaul
 def resolve_mode(mode, ftl, side, spec, stack=None):
     """One stack mode string (oxhost.stack) from --mode/--ftl/--side/--spec, or None for
     what the disk holds. `stack` (hidden --stack) passes a resolved mode to a child."""
-    from ..stack import StackError, make_mode, parse_mode
+    from ..stack import StackError, make_mode, normalize_mode, parse_mode
     if stack is not None:
         parse_mode(stack)
         return stack
@@ -132,10 +132,7 @@ def resolve_mode(mode, ftl, side, spec, stack=None):
     if ftl is not None:
         if mode is not None:
             raise StackError("--ftl replaces --mode: give one of them")
-        where, colon, cls = ftl.rpartition(":")
-        if colon and where.endswith(".py"):         # a file: the same one from any directory
-            ftl = f"{os.path.abspath(where)}:{cls}"
-        return make_mode("ftl", ftl, side or "host", spec or "1.2")
+        return normalize_mode(make_mode("ftl", ftl, side or "host", spec or "1.2"))
     if mode is None and spec is None:
         return None
     return make_mode(mode or "pblk", spec=spec or "1.2")

@@ -1,4 +1,5 @@
-"""`ox compare`: device FTL (AppNVM) vs host FTL (pblk) on the same media."""
+"""`ox compare`: any stacks -- pblk, AppNVM, plug-in FTLs in the host or in the device -- on
+the same media, and one FTL on both sides of the bus (placement)."""
 import os
 
 import click
@@ -23,7 +24,17 @@ def _qds(ctx, param, value):
               "capped at 5,000 requests) in under a minute.")
 @click.option("--out", "outdir", default="compare-report", show_default=True,
               type=click.Path(file_okay=False), help="Directory for report.md, results.json and PNGs.")
-@click.option("--stacks", default="pblk,appnvm", show_default=True, help="Comma-separated stacks to run.")
+@click.option("--stack", "stacks", multiple=True, metavar="MODE",
+              help="A stack to run (repeatable; default: pblk and appnvm): pblk, appnvm, or a plug-in FTL "
+                   "as FILE.py:Class@host (over open-channel, where pblk sits) or FILE.py:Class@device (inside "
+                   "the device, where AppNVM sits; package.module:Class too); a host-side stack may add its "
+                   "interface, e.g. pblk+2.0. Reports name it short: pblk, appnvm, Class@host.")
+@click.option("--ftl", "ftls", multiple=True, metavar="FILE.py:CLASS",
+              help="Run your own FTL (a subclass of oxftl.Ftl; repeatable) on --side: on both sides (the "
+                   "default) it adds FTL@host and FTL@device and the placement section -- the same FTL on "
+                   "both sides of the bus, side by side (docs/ftl-api.md). Without --stack, only these run.")
+@click.option("--side", type=click.Choice(["host", "device", "both"]), default="both", show_default=True,
+              help="Where each --ftl runs.")
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
               help="Seed of every workload's random stream: the same config and seed give the same modeled figures.")
 @click.option("--qd", "qds", default=None, metavar="LIST", callback=_qds,
@@ -51,9 +62,10 @@ def _qds(ctx, param, value):
                    "--sweep ftl.gc_policy=greedy,cost-benefit --sweep ftl.op=0.07,0.2,0.28 (repeatable).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @config_options
-def compare(quick, outdir, stacks, seed, qds, fio_jobs, max_requests, traces, trace_format, replay, iodepth,
-            sweeps, no_progress, config_path, sets):
-    """Run the same workloads on host pblk and on the device's AppNVM FTL.
+def compare(quick, outdir, stacks, ftls, side, seed, qds, fio_jobs, max_requests, traces, trace_format, replay,
+            iodepth, sweeps, no_progress, config_path, sets):
+    """Run the same workloads on several stacks: host pblk and the device's AppNVM FTL by
+    default, plug-in FTLs on either side of the bus with --stack / --ftl.
 
     The built-in set -- sequential 1 MiB write; random 4 KiB write, read and 70/30 mix at
     several queue depths; a sustained random overwrite of 2x capacity; 4 KiB reads beside
@@ -62,34 +74,47 @@ def compare(quick, outdir, stacks, seed, qds, fio_jobs, max_requests, traces, tr
     reproducible; host CPU time is measured. One configuration (--config / --set; see
     oxhost/config.py) sets the geometry, NAND timing, over-provisioning, both FTLs' GC
     policy and thresholds, buffers, wear levelling and the host cost model, and is printed
-    in the report. Writes report.md (tables, one line per figure), results.json and PNG
-    plots. The full run uses the 8x4x32x128 geometry and takes several minutes.
+    in the report (plug-in FTLs choose their own over-provisioning and GC). Writes
+    report.md (tables, one line per figure), results.json and PNG plots. The full run uses
+    the 8x4x32x128 geometry and takes several minutes per stack.
+
+    Every stack is measured the same way: modeled time, bus bytes and NVMe commands from
+    the emulated machine, write amplification from the media's program counter, host CPU
+    measured. With one FTL on both sides (--ftl FILE.py:Class, or both --stack
+    FILE.py:Class@host and @device) the report gets the placement section: throughput,
+    p99.9, host CPU, bus bytes and commands per GiB, host against device. Each stack is
+    opened once before the run starts, so a stack that cannot be built is refused first.
 
     A --fio-job run prints each job's estimated request count and the run's expected
     wall time before it starts (and says so when that is over an hour); its progress bar
     counts requests against that estimate.
     """
     from ..compare import Plan, run_compare
+    from ..compare.runner import probe
     from ..compare.workloads import Workload
     from ..config import ConfigError
+    from ..stack import mode_name
     cfg = load_config(config_path, sets)
-    chosen = [s.strip() for s in stacks.split(",") if s.strip()]
-    bad = [s for s in chosen if s not in ("pblk", "appnvm")]
-    if bad or not chosen:
-        raise click.BadParameter(f"unknown stack(s) {bad}; choose from pblk, appnvm", param_hint="--stacks")
+    chosen = _stacks(stacks, ftls, side)
     try:
         plan = Plan.quick(cfg, qds) if quick else Plan.full(cfg, qds)
     except ConfigError as e:
         raise ConfigUsageError(str(e)) from None
+    sizes = {}
+    for m in chosen:                    # each stack opened once: refused before any work is spent
+        try:
+            sizes[m] = probe(plan.config, [m])[m]["capacity_bytes"]
+        except ConfigError as e:
+            raise ConfigUsageError(str(e)) from None
+        except Exception as e:          # noqa: BLE001 - the stack's own error (an FTL's open() too), one line
+            raise click.ClickException(f"stack {mode_name(m)}: {e}") from None
     if max_requests is not None and not fio_jobs:
         raise click.BadParameter("caps the requests of fio jobs: give --fio-job too", param_hint="--max-requests")
     if fio_jobs or traces:
         from ..compare.fiojob import FioJobError, load_fio_job
-        from ..compare.runner import QUICK_JOB_REQUESTS, capacity
+        from ..compare.runner import QUICK_JOB_REQUESTS
         from ..compare.traces import TraceError, load_trace
-        size = capacity(plan.config)
-        if plan.config.appnvm.capacity_bytes and "appnvm" in chosen:
-            size = min(size, plan.config.appnvm.capacity_bytes)
+        size = min(sizes.values())                      # the smallest stack holds every request
         wls = []
         try:
             cap = max_requests or (QUICK_JOB_REQUESTS if quick else 0)
@@ -123,6 +148,25 @@ def compare(quick, outdir, stacks, seed, qds, fio_jobs, max_requests, traces, tr
                     sweeps=sweeps)
     except ConfigError as e:
         raise ConfigUsageError(str(e)) from None
+
+
+def _stacks(stacks, ftls, side) -> list[str]:
+    """The stack modes to run, checked and in order, each once: --stack values (default pblk
+    and appnvm unless --ftl is given), then each --ftl FTL on its side(s)."""
+    from oxftl import FtlLoadError
+
+    from ..compare.stacks import DEFAULT, placement_modes
+    from ..stack import StackError, normalize_mode
+    out = []
+    on_side = placement_modes if side == "both" else (lambda v: [normalize_mode(f"{v}@{side}")])
+    for opt, values, fn in (("--stack", stacks or (() if ftls else DEFAULT), lambda v: [normalize_mode(v)]),
+                            ("--ftl", ftls, on_side)):
+        for v in values:
+            try:
+                out += fn(v)
+            except (StackError, FtlLoadError) as e:
+                raise click.BadParameter(str(e), param_hint=opt) from None
+    return list(dict.fromkeys(out))
 
 
 def _name(path: str, taken: list) -> str:

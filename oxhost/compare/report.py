@@ -1,34 +1,22 @@
 """report.md, the console table and the configuration section of `ox compare`; the PNG
-figures are drawn by figures.py. Every figure gets one line: what it shows, which stack
-is better on it, and why."""
+figures are drawn by figures.py, the placement section by placement.py. Every figure gets
+one line: what it shows, which stack is better on it, and why. Any set of stacks: the
+lines that explain pblk against AppNVM appear when both ran."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from . import figures
-from .runner import MEASURED, STACKS
-
-GIB = 1 << 30
-
-
-def _stacks(results) -> list:
-    return list(results.get("stacks", {}))
+from ..stack import StackError, parse_mode
+from . import figures, placement
+from .results import MEASURED, at, headline
+from .results import stacks as _stacks
+from .results import workloads as _workloads
+from .stacks import describe
 
 
-def _workloads(results) -> list:
-    return list(results.get("workloads", {}))
-
-
-def headline(results, mode, wl) -> dict | None:
-    """A workload's figures at its first (headline) queue depth."""
-    by_qd = results["stacks"].get(mode, {}).get(wl)
-    if not by_qd:
-        return None
-    return by_qd[str(results["workloads"][wl]["qds"][0])]
-
-
-def at(results, mode, wl, qd) -> dict | None:
-    return results["stacks"].get(mode, {}).get(wl, {}).get(str(qd))
+def _designs(results) -> bool:
+    """pblk and AppNVM both ran: the sentences explaining their designs apply."""
+    return {"pblk", "appnvm"} <= set(_stacks(results))
 
 
 def _better(a, b, higher=True):
@@ -40,22 +28,32 @@ def _better(a, b, higher=True):
     return 1, (b / a if higher else a / b)
 
 
-def _cmp(results, key, higher=True, wl=None, qd=None, get=None):
-    """(winner, loser, ratio) of the two stacks on one figure; None if not comparable."""
-    st = _stacks(results)
-    if len(st) != 2:
+def _best(vals: dict, higher=True):
+    """(best, worst, ratio) over {stack: value}, values that are missing or 0 left out;
+    None unless two stacks have one."""
+    v = {s: x for s, x in vals.items() if x}
+    if len(v) < 2:
         return None
-    vals = []
-    for s in st:
+    order = sorted(v, key=v.get, reverse=higher)
+    a, b = v[order[0]], v[order[-1]]
+    return order[0], order[-1], (a / b if higher else b / a)
+
+
+def _cmp(results, key, higher=True, wl=None, qd=None, get=None):
+    """(best, worst, ratio) of the stacks on one figure; None if not comparable."""
+    vals = {}
+    for s in _stacks(results):
         if get is not None:
-            vals.append(get(s))
+            vals[s] = get(s)
         else:
             r = at(results, s, wl, qd) if qd is not None else headline(results, s, wl)
-            vals.append(r.get(key) if r else None)
-    w = _better(vals[0], vals[1], higher)
-    if w is None:
-        return None
-    return st[w[0]], st[1 - w[0]], w[1]
+            vals[s] = r.get(key) if r else None
+    return _best(vals, higher)
+
+
+def _vs(results, c) -> str:
+    """' (vs WORST)' when more than two stacks ran (with two, the other one is meant)."""
+    return f" (vs {c[1]})" if len(_stacks(results)) > 2 else ""
 
 
 def _fmt(v, digits=1):
@@ -84,10 +82,24 @@ QD_METRICS = [("throughput_mib_s", "MiB/s", 1), ("iops", "IOPS", 0), ("lat_p50_u
 
 # ---------------------------------------------------------------- text
 
+def _kinds(results) -> dict:
+    """{name: kind} of the stacks that ran: pblk, appnvm, ftl@host, ftl@device (None for a
+    mode this version does not know: results written by another)."""
+    modes = results.get("modes") or {}
+    out = {}
+    for n in results.get("params", {}):
+        try:
+            out[n] = parse_mode(modes.get(n, n)).kind
+        except StackError:
+            out[n] = None
+    return out
+
+
 def config_lines(results) -> list[str]:
-    """The configuration both stacks and the device ran with, and what each FTL made of it."""
+    """The configuration the stacks and the device ran with, and what each FTL made of it."""
     c = results["config"]
     g, n, f, p, a, h = (c[k] for k in ("geometry", "nand", "ftl", "pblk", "appnvm", "host"))
+    params, kinds = results.get("params", {}), _kinds(results)
     luns = g["nchannels"] * g["nluns"]
     out = [f"- geometry: {g['nchannels']} ch x {g['nluns']} LUN x {g['nblocks']} blk x {g['npages']} pg x "
            f"{g['nplanes']} pl x {g['nsectors']} sec x 4096 B ({luns} LUNs, {luns * g['nblocks']} blocks)"]
@@ -98,31 +110,39 @@ def config_lines(results) -> list[str]:
                  f"{(n['t_read_msb_ns'] or n['t_read_ns']) / 1000:g} us, program "
                  f"{(n['t_prog_lsb_ns'] or n['t_prog_ns']) / 1000:g}/{(n['t_prog_msb_ns'] or n['t_prog_ns']) / 1000:g} us")
     out.append(nand)
-    caps = "; ".join(f"{s} exports {pr['capacity_bytes']:,} bytes" for s, pr in results.get("params", {}).items())
+    caps = "; ".join(f"{s} exports {pr['capacity_bytes']:,} bytes" for s, pr in params.items())
     out.append(f"- over-provisioning ftl.op = {f['op']:g}" + (f": {caps}" if caps else
                                                              f": {results.get('capacity_bytes', 0):,} bytes exported"))
     pol = f"{f['gc_policy']}" + (f" (d = {f['gc_d']})" if f["gc_policy"] == "d-choice" else "")
     if f["gc_policy"] in ("random", "d-choice"):
         pol += f", seed {f['gc_seed']}"
-    out.append(f"- GC victim policy (both FTLs): {pol}; thresholds: background ftl.gc_background = "
+    out.append(f"- GC victim policy (pblk and AppNVM): {pol}; thresholds: background ftl.gc_background = "
                f"{f['gc_background']:g}, foreground ftl.gc_foreground = {f['gc_foreground']}")
-    pp = results.get("params", {}).get("pblk")
-    if pp:
-        out.append(f"- pblk: write buffer {pp['write_buffer_entries']} entries; rate limiter high "
-                   f"{pp['rl_high_sectors']:,} / low {pp['rl_low_sectors']:,} / GC reserve "
-                   f"{pp['rl_reserve_sectors']:,} sectors (pblk.rl_low_div = {p['rl_low_div']}; lines of "
-                   f"{pp['line_sectors']:,} sectors); durable discard {p['durable_discard']}")
-    else:
+    if "pblk" not in kinds.values():
         out.append(f"- pblk: write buffer {p['write_buffer_entries']} entries, rl_low_div {p['rl_low_div']}")
-    ap = results.get("params", {}).get("appnvm")
-    if ap:
-        out.append(f"- AppNVM: write buffer {ap['write_buffer_units']} units ({a['write_buffer_units_per_lun']} "
-                   f"per LUN); GC reserve {ap['gc_reserve_blocks']} blocks, GC runs below "
-                   f"{ap['gc_low_blocks']} free blocks; wear levelling {a['wear_leveling']}; checkpoint every "
-                   f"{ap['checkpoint_every_units']} units")
-    else:
+    if "appnvm" not in kinds.values():
         out.append(f"- AppNVM: {a['write_buffer_units_per_lun']} buffered units per LUN, wear levelling "
                    f"{a['wear_leveling']}")
+    for s, pr in params.items():
+        kind = kinds[s]
+        if kind == "pblk":
+            out.append(f"- {s}: write buffer {pr['write_buffer_entries']} entries; rate limiter high "
+                       f"{pr['rl_high_sectors']:,} / low {pr['rl_low_sectors']:,} / GC reserve "
+                       f"{pr['rl_reserve_sectors']:,} sectors (pblk.rl_low_div = {p['rl_low_div']}; lines of "
+                       f"{pr['line_sectors']:,} sectors); durable discard {p['durable_discard']}")
+        elif kind == "appnvm":
+            out.append(f"- AppNVM: write buffer {pr['write_buffer_units']} units ({a['write_buffer_units_per_lun']} "
+                       f"per LUN); GC reserve {pr['gc_reserve_blocks']} blocks, GC runs below "
+                       f"{pr['gc_low_blocks']} free blocks; wear levelling {a['wear_leveling']}; checkpoint every "
+                       f"{pr['checkpoint_every_units']} units")
+        elif kind is None:
+            out.append(f"- {s}: exports {pr['capacity_bytes']:,} bytes")
+        else:
+            where = (f"in the host on LUNs {pr['lun_range'][0]}-{pr['lun_range'][1]}" if kind == "ftl@host"
+                     else "in the device")
+            out.append(f"- {s}: plug-in FTL {pr.get('ftl')!r} version {pr.get('ftl_version')} {where}; it "
+                       f"chooses its own over-provisioning, GC and buffers (the [ftl], [pblk] and [appnvm] keys "
+                       f"are not its): exports {pr['capacity_bytes']:,} bytes")
     out.append(f"- host cost model: {h['write_buffer_copy_ns']} ns per sector copied into pblk's buffer, "
                f"{h['gc_move_ns']} ns per sector pblk's GC moves, {h['submit_ns']} ns per NVMe command "
                f"submitted, {h['complete_ns']} ns per completion"
@@ -184,22 +204,25 @@ def table(results) -> str:
         notes = workload_notes(results, w)
         if notes:
             lines += [f"\n{w}:"] + [f"  {n}" for n in notes]
+    nw = max([8] + [len(s) for s in st])                   # the longest stack name
+    cw = max(16, nw + 2)
     for key, label, d in METRICS:
         lines.append(f"\n{label}")
-        lines.append("  " + "workload@QD".ljust(18) + "".join(s.rjust(16) for s in st))
+        lines.append("  " + "workload@QD".ljust(18) + "".join(s.rjust(cw) for s in st))
         for w in _workloads(results):
             qd = results["workloads"][w]["qds"][0]
             lines.append("  " + f"{w}@{qd}".ljust(18) + "".join(
-                _fmt((headline(results, s, w) or {}).get(key), d).rjust(16) for s in st))
+                _fmt((headline(results, s, w) or {}).get(key), d).rjust(cw) for s in st))
     for w in _workloads(results):
         qds = results["workloads"][w]["qds"]
         if len(qds) < 2:
             continue
         lines.append(f"\n{w} against queue depth")
-        lines.append("  " + "QD".ljust(5) + "".join(f"{s} {lab}".rjust(17) for s in st for _, lab, _ in QD_METRICS[:1] + QD_METRICS[2:]))
+        qw = max(17, nw + 8)
+        lines.append("  " + "QD".ljust(5) + "".join(f"{s} {lab}".rjust(qw) for s in st for _, lab, _ in QD_METRICS[:1] + QD_METRICS[2:]))
         for qd in qds:
             lines.append("  " + str(qd).ljust(5) + "".join(
-                _fmt((at(results, s, w, qd) or {}).get(k), d).rjust(17) for s in st
+                _fmt((at(results, s, w, qd) or {}).get(k), d).rjust(qw) for s in st
                 for k, _, d in QD_METRICS[:1] + QD_METRICS[2:]))
     if "interference" in _workloads(results):
         lines.append("\ninterference: 4 KiB read latency at QD 1, alone / beside a GC-heavy overwrite (us)")
@@ -207,7 +230,7 @@ def table(results) -> str:
             r = headline(results, s, "interference")
             if r:
                 i = r["idle"]
-                lines.append(f"  {s:8s} alone p50 {i['read_p50_us']:.1f} p99 {i['read_p99_us']:.1f} "
+                lines.append(f"  {s:{nw}s} alone p50 {i['read_p50_us']:.1f} p99 {i['read_p99_us']:.1f} "
                              f"p99.9 {i['read_p999_us']:.1f} | under GC p50 {r['read_p50_us']:.1f} p99 "
                              f"{r['read_p99_us']:.1f} p99.9 {r['read_p999_us']:.1f} max {r['read_max_us']:.1f}; "
                              f"writer {r['writer']['throughput_mib_s']:.1f} MiB/s, WA {_fmt(r['write_amplification'], 2)}")
@@ -216,8 +239,9 @@ def table(results) -> str:
         lines.append("\nwear at the end of the run (erase counts per block)")
         for s in st:
             for w, wr in wear.get(s, {}).items():
-                lines.append(f"  {s:8s} {w:14s} max {wr['erase_max']}, mean {wr['erase_mean']:.2f}, "
+                lines.append(f"  {s:{nw}s} {w:14s} max {wr['erase_max']}, mean {wr['erase_mean']:.2f}, "
                              f"spread (max/mean) {_fmt(wr['wear_spread'], 2)}")
+    lines += placement.console(results)
     return "\n".join(lines)
 
 
@@ -260,22 +284,32 @@ def _md_qd_table(results, w) -> str:
 # ---------------------------------------------------------------- one line per figure
 
 def why(results) -> dict:
-    """One line per figure: what it shows, which stack is better, and why."""
+    """One line per figure: what it shows, which stack is better, and why. Where more
+    than two stacks ran, the best is named against the worst; the sentences on pblk's and
+    AppNVM's designs appear when both ran."""
     out = {}
     wls = _workloads(results)
+    st_all = _stacks(results)
+
+    def designs(text: str) -> str:
+        return text if _designs(results) else ""
+
+    def vs(c) -> str:
+        return _vs(results, c)
     t = [(w, _cmp(results, "throughput_mib_s", wl=w)) for w in wls]
-    parts = [f"{w}: {c[0]} {c[2]:.2f}x" for w, c in t if c]
+    parts = [f"{w}: {c[0]} {c[2]:.2f}x{vs(c)}" for w, c in t if c]
     out["throughput"] = ("Modeled throughput per workload at its headline queue depth (bytes over virtual "
-                         "time, host costs included). Faster: " + (", ".join(parts) or "-") + ". pblk "
-                         "acknowledges writes from its host buffer and stripes whole 32 KiB units over all "
-                         "LUNs; AppNVM buffers only a few units per LUN in the device, so bursts wait for "
-                         "programs sooner; reads cost the same media time in both.")
+                         "time, host costs included). Faster: " + (", ".join(parts) or "-") + ". "
+                         + designs("pblk acknowledges writes from its host buffer and stripes whole 32 KiB units "
+                                   "over all LUNs; AppNVM buffers only a few units per LUN in the device, so "
+                                   "bursts wait for programs sooner; ")
+                         + "reads cost the same media time on every stack.")
     qdw = [w for w in wls if len(results["workloads"][w]["qds"]) > 1]
     if qdw:
         lines = []
         for w in qdw:
             qds = results["workloads"][w]["qds"]
-            for s in _stacks(results):
+            for s in st_all:
                 lo, hi = at(results, s, w, qds[0]), at(results, s, w, qds[-1])
                 if lo and hi and lo["throughput_mib_s"]:
                     lines.append(f"{s} {w} x{hi['throughput_mib_s'] / lo['throughput_mib_s']:.1f}")
@@ -284,42 +318,44 @@ def why(results) -> dict:
         out["qd_throughput"] = (f"Throughput against queue depth, QD {results['workloads'][qdw[0]]['qds'][0]} to "
                                 f"{results['workloads'][qdw[0]]['qds'][-1]} (gain: {', '.join(lines)}). More requests "
                                 "in flight keep more LUNs and channels busy at once until the channels saturate; "
-                                + (f"at the deepest queue {c[0]} reads {c[2]:.2f}x faster. " if c and c[2] >= 1.02
-                                   else "reads scale alike on both. ")
-                                + "pblk's writes do not gain from depth: each is a copy into the host buffer, and "
-                                  "the buffer, not the queue, decides when the NAND is busy; AppNVM's gain until "
-                                  "its per-LUN device buffer is full.")
+                                + (f"at the deepest queue {c[0]} reads {c[2]:.2f}x faster{vs(c)}. "
+                                   if c and c[2] >= 1.02 else "reads scale alike on every stack. ")
+                                + designs("pblk's writes do not gain from depth: each is a copy into the host "
+                                          "buffer, and the buffer, not the queue, decides when the NAND is busy; "
+                                          "AppNVM's gain until its per-LUN device buffer is full."))
         d = _cmp(results, "lat_p999_us", higher=False, wl=qdw[0], qd=results["workloads"][qdw[0]]["qds"][-1])
         out["qd_latency"] = ("p50 / p99 / p99.9 latency against queue depth (log scale): latency grows with the "
                              "queue once requests wait for busy LUNs and channels; "
-                             + (f"at the deepest {qdw[0]} queue {d[0]}'s p99.9 is {d[2]:.2f}x lower. " if d else "")
-                             + "Writes: pblk's stay at the buffer copy cost until its buffer fills, AppNVM's "
-                               "wait for a device buffer slot after a few units per LUN.")
+                             + (f"at the deepest {qdw[0]} queue {d[0]}'s p99.9 is {d[2]:.2f}x lower{vs(d)}. "
+                                if d else "")
+                             + designs("Writes: pblk's stay at the buffer copy cost until its buffer fills, "
+                                       "AppNVM's wait for a device buffer slot after a few units per LUN."))
     r = _cmp(results, "lat_p50_us", higher=False, wl="randread") if "randread" in wls else None
     out["latency"] = ("Latency CDFs per workload at the headline queue depth (modeled). "
-                      + ((f"Random-read median: {r[0]} lower by {r[2]:.2f}x; " if r[2] >= 1.02 else
-                          "Random-read median: the same for both; ") if r else "")
+                      + ((f"Random-read median: {r[0]} lower by {r[2]:.2f}x{vs(r)}; " if r[2] >= 1.02 else
+                          "Random-read median: the same for all; ") if r else "")
                       + "reads cost tR + one page transfer plus the host's per-command time; buffered writes "
                         "show a step at the copy cost and a tail at tPROG where the buffer has to drain.")
     if "interference" in wls:
         c = _cmp(results, "read_p999_us", higher=False, wl="interference")
-        vals = {s: (headline(results, s, "interference") or {}).get("read_p999_us") for s in _stacks(results)}
+        vals = {s: (headline(results, s, "interference") or {}).get("read_p999_us") for s in st_all}
         idle = {s: (headline(results, s, "interference") or {}).get("idle", {}).get("read_p999_us")
-                for s in _stacks(results)}
+                for s in st_all}
         out["interference"] = ("Read latency at QD 1 alone and beside a GC-heavy 64 KiB overwrite at QD 8 "
                                "(p99.9 alone -> under GC: " + ", ".join(
                                    f"{s} {_fmt(idle[s])} -> {_fmt(vals[s])} us" for s in vals) + "). "
-                               + (f"{c[0]} keeps the tail {c[2]:.2f}x shorter. " if c else "")
+                               + (f"{c[0]} keeps the tail {c[2]:.2f}x shorter{vs(c)}. " if c else "")
                                + "A read waits behind whatever its LUN has queued -- programs (tPROG), erases "
-                                 "(tBERS), GC's reads and copies. pblk's GC data goes through its write buffer "
-                                 "and is striped over all LUNs like user data, so every LUN carries a bounded "
-                                 "share (the buffer caps what is in flight); AppNVM collects whole victims "
-                                 "inside the write command and programs them into its one open GC block, so "
-                                 "the LUN holding it is busy for long runs and reads that land there wait.")
+                                 "(tBERS), GC's reads and copies. "
+                               + designs("pblk's GC data goes through its write buffer and is striped over all "
+                                         "LUNs like user data, so every LUN carries a bounded share (the buffer "
+                                         "caps what is in flight); AppNVM collects whole victims inside the write "
+                                         "command and programs them into its one open GC block, so the LUN "
+                                         "holding it is busy for long runs and reads that land there wait."))
     ov = "overwrite" if "overwrite" in wls else None
     if ov:
         c = _cmp(results, "write_amplification", higher=False, wl=ov)
-        st = {s: (headline(results, s, ov) or {}).get("steady_write_amplification") for s in _stacks(results)}
+        st = {s: (headline(results, s, ov) or {}).get("steady_write_amplification") for s in st_all}
         g = results["geometry"]
         luns = g["nchannels"] * g["nluns"]
         reason = {
@@ -330,56 +366,70 @@ def why(results) -> dict:
             "pblk": ("pblk's line-wide victims and rate limiter beat AppNVM's per-block GC here, which also "
                      "pays for its map checkpoints."),
         }
+        why_ = designs(reason.get(c[0], "")) if c and {c[0], c[1]} <= {"pblk", "appnvm"} else \
+            ("plug-in FTLs keep their own spare space (see the configuration)." if c else "")
         out["wa"] = ("Write amplification during the 2x-capacity random overwrite, per interval and "
                      "cumulative; steady state (second half): "
                      + ", ".join(f"{s} {_fmt(v, 2)}" for s, v in st.items()) + ". "
-                     + (f"{c[0]} amplifies less ({c[2]:.2f}x lower): {reason[c[0]]}" if c else ""))
+                     + (f"{c[0]} amplifies least ({c[2]:.2f}x lower"
+                        + (f" than {c[1]}" if len(st_all) > 2 else "") + f"): {why_}" if c else ""))
         out["gc"] = ("GC sectors moved per host sector written during the overwrite: zero while free space "
-                     "lasts, then a steady state; "
+                     "lasts, then a steady state (a plug-in FTL appears when its stats() report gc_sectors); "
                      + (f"{c[0]} copies less per user byte, the same cause as its lower WA." if c else
                         "the lower curve copies less per user byte."))
     wear = results.get("wear", {})
     if any(wear.values()):
         spread = {s: next(iter(v.values()))["wear_spread"] for s, v in wear.items() if v}
-        c = _better(*[spread.get(s) for s in _stacks(results)], higher=False) if len(spread) == 2 else None
+        c = _best(spread, higher=False)
         wl_ = results["config"]["appnvm"]["wear_leveling"]
         out["erase"] = ("Erase count per block (LUN x block) at the end of the overwrite; wear spread max/mean: "
                         + ", ".join(f"{s} {_fmt(v, 2)}" for s, v in spread.items()) + ". "
-                        + (f"{_stacks(results)[c[0]]} wears more evenly: " if c else "")
-                        + "pblk erases whole lines, so every LUN of a line ages alike and blocks differ only "
-                          "line by line; AppNVM frees and reuses single blocks"
-                        + (" and, with dynamic wear levelling, takes the least-erased free block first."
-                           if wl_ == "dynamic" else " in list order (appnvm.wear_leveling = none)."))
+                        + (f"{c[0]} wears most evenly. " if c else "")
+                        + designs("pblk erases whole lines, so every LUN of a line ages alike and blocks differ "
+                                  "only line by line; AppNVM frees and reuses single blocks"
+                                  + (" and, with dynamic wear levelling, takes the least-erased free block first."
+                                     if wl_ == "dynamic" else " in list order (appnvm.wear_leveling = none).")))
         cheap = {}
         for s_, v in wear.items():
             if v:
                 w_ = next(iter(v.values()))
+                if w_["valid"] is None:
+                    continue                    # the FTL keeps its map to itself
                 cells = [x for row in w_["valid"] for x in row]
                 cheap[s_] = sum(1 for x in cells if x < w_["sectors_per_block"] // 4) / max(1, len(cells))
-        cb = _better(*[cheap.get(s_) for s_ in _stacks(results)], higher=True) if len(cheap) == 2 else None
+        cb = _best(cheap, higher=True)
+        mute = [s_ for s_, v in wear.items() if v and s_ not in cheap]
         out["valid"] = ("Valid sectors per block at the end of the overwrite (dark: little to keep, a cheap "
                         "victim); blocks holding under a quarter of their sectors (free ones included): "
                         + ", ".join(f"{s_} {100 * v:.1f} %" for s_, v in cheap.items()) + ". "
-                        + (f"{_stacks(results)[cb[0]]} leaves more cheap victims. " if cb else "")
-                        + "pblk's map is striped, so a line's blocks hold about the same valid count and the "
-                          "picture has vertical bands, one per line; AppNVM's blocks fill and empty one by "
-                          "one, so valid counts vary block by block -- the spread greedy GC feeds on.")
+                        + (f"{cb[0]} leaves the most cheap victims. " if cb else "")
+                        + designs("pblk's map is striped, so a line's blocks hold about the same valid count and "
+                                  "the picture has vertical bands, one per line; AppNVM's blocks fill and empty "
+                                  "one by one, so valid counts vary block by block -- the spread greedy GC feeds "
+                                  "on. ")
+                        + (f"Not shown: {', '.join(mute)} (a plug-in FTL keeps its map to itself)." if mute else ""))
     cp = _cmp(results, "host_cpu_s_per_gib", higher=False, wl="randwrite") if "randwrite" in wls else None
     out["cpu"] = ("Host CPU seconds per GiB, measured in this process minus the device's own CPU time (Python "
-                  "speed, not a model). " + (f"{cp[0]} costs the host {cp[2]:.2f}x less on random writes: " if cp else "")
-                  + "pblk does mapping, buffering and GC on the host and batches 4 KiB writes into 32 KiB units; "
-                    "AppNVM sends every request over the bus and leaves the FTL to the device.")
+                  "speed, not a model). "
+                  + (f"{cp[0]} costs the host {cp[2]:.2f}x less on random writes{vs(cp)}. " if cp else "")
+                  + "An FTL in the host does mapping, buffering and GC on the host's CPU; one in the device "
+                    "leaves the host only the commands. "
+                  + designs("pblk also batches 4 KiB writes into 32 KiB units; AppNVM sends every request "
+                            "over the bus."))
     n = _cmp(results, "nvme_cmds_per_gib", higher=False, wl="randwrite") if "randwrite" in wls else None
     out["cmds"] = ("NVMe commands per GiB of user data (log scale). "
-                   + (f"{n[0]} needs {n[2]:.2f}x fewer commands on random writes: " if n else "")
-                   + "pblk batches buffered 4 KiB writes into 32 KiB units and up to 64 addresses per "
-                     "command, AppNVM sends one command per request; for reads both send one per request.")
+                   + (f"{n[0]} needs {n[2]:.2f}x fewer commands on random writes{vs(n)}. " if n else "")
+                   + "A host-side FTL sends the media's operations (reads, programs, erases, its GC's too) "
+                     "as commands; a device-side one gets one command per request. "
+                   + designs("pblk batches buffered 4 KiB writes into 32 KiB units and up to 64 addresses per "
+                             "command, AppNVM sends one command per request; for reads both send one per request."))
     gcw = "overwrite" if "overwrite" in wls else None
     b = _cmp(results, "bus_bytes_per_gib", higher=False, wl=gcw) if gcw else None
     out["bus"] = ("Bus (DMA) bytes per GiB of user data (log scale): about 1 GiB wherever no GC runs. "
-                  + (f"Under the sustained overwrite {b[0]} moves {b[2]:.2f}x fewer bytes over the bus: " if b else "")
-                  + "pblk's GC reads every valid sector to the host and writes it back (twice across the "
-                    "bus per sector moved), AppNVM's GC copies inside the device.")
+                  + (f"Under the sustained overwrite {b[0]} moves {b[2]:.2f}x fewer bytes over the bus{vs(b)}. "
+                     if b else "")
+                  + "A host-side FTL's GC reads every valid sector to the host and writes it back (twice across "
+                    "the bus per sector moved); a device-side FTL's GC copies inside the device.")
     return out
 
 
@@ -404,7 +454,7 @@ def write(results, outdir) -> None:
           f"configuration and seed (seed {results['seed']}). Requests of a workload are issued at their "
           "queue depth in virtual time; writes carry (LBA, generation) stamps and every read is checked "
           "against them.", "",
-          "Stacks: " + "; ".join(f"**{s}** = {STACKS.get(s, s)}" for s in st), "",
+          "Stacks: " + "; ".join(f"**{s}** = {describe(results.get('modes', {}).get(s, s))}" for s in st), "",
           f"Wall time of the run: {results['wall_s']:.0f} s.", "", "## Configuration", ""]
     md += config_lines(results) + [""]
     md += ["## Workloads", ""]
@@ -420,12 +470,14 @@ def write(results, outdir) -> None:
     mism = sum(r["mismatches"] for s in results["stacks"].values() for qd in s.values() for r in qd.values())
     reads = sum(r["verified_reads"] for s in results["stacks"].values() for qd in s.values() for r in qd.values())
     md += ["## Data check", "", f"{reads:,} reads verified against the written stamps, {mism} mismatches.", ""]
+    md += placement.section(results, outdir)
     md += ["## Figures", ""]
     for png, key in FIGURES:
         if png in made and key in lines:
             md += [f"![{png}]({png})", "", lines[key], ""]
     md += ["## Fields", "", "results.json: `stacks.<stack>.<workload>.<QD>` holds the figures of one run; "
-           f"wall-clock figures ({', '.join(MEASURED)}) are measured, everything else modeled.", ""]
+           "`modes.<stack>` the stack mode the name stands for, `params.<stack>` what its FTL made of the "
+           f"configuration; wall-clock figures ({', '.join(MEASURED)}) are measured, everything else modeled.", ""]
     (outdir / "report.md").write_text("\n".join(md))
 
 

@@ -1,6 +1,12 @@
 """Runs the plan: every workload at every queue depth on a fresh device per stack, timing
-model on, one configuration for the device and both FTLs; and sweeps of configuration
-keys. Turns the engine's per-request records into the figures of the report."""
+model on, one configuration for the device and the FTLs; and sweeps of configuration
+keys. Turns the engine's per-request records into the figures of the report.
+
+A stack is any mode of oxhost.stack (pblk, appnvm, FILE.py:Class@host|device). Every one
+is measured the same way, through what any block device answers -- stats(), ftl_params(),
+block_valid_sectors(), host_buffer() (oxhost.blockdev) -- and the Machine's lab
+instruments (media, bus and command counters, erase counts, the device-side FTL's own
+report); never through one FTL's internals."""
 from __future__ import annotations
 
 import gc
@@ -13,16 +19,22 @@ from pathlib import Path
 import numpy as np
 
 from ..config import SECTOR_NBYTES, Config, ConfigError
+from ..stack import parse_mode
+from . import stacks as stacks_
 from .engine import Engine, RunResult, _delta
 from .hostclock import HostClock
+from .results import GIB, MEASURED
 from .workloads import (MIB, WALL_REQUESTS_PER_S, Shadow, Workload, builtin_jobs, estimates, fio_jobs,
                         interference_jobs, trace_jobs)
 
-STACKS = {"pblk": "host FTL (pblk over open-channel)", "appnvm": "device FTL (AppNVM)"}
-GIB = 1 << 30
+__all__ = ["MEASURED", "Plan", "probe", "run_compare", "run_one", "run_plan", "run_sweep"]
+
 QUICK_GEOMETRY = dict(nchannels=2, nluns=2, nblocks=32, npages=32)
 QUICK_JOB_REQUESTS = 5000       # --quick: the budget of requests of each fio job
-MEASURED = ("wall_s", "host_cpu_s", "host_cpu_s_per_gib")      # wall-clock figures: not modeled
+# What a device-side FTL decided, from its own report (Machine.stats()["ftl"], a lab
+# instrument: the host sees only a namespace)
+DEVICE_PARAMS = ("ftl", "ftl_version", "gc_policy", "gc_reserve_blocks", "gc_low_blocks", "write_buffer_units",
+                 "wear_leveling", "checkpoint_every_units", "total_blocks")
 
 
 @dataclass
@@ -61,7 +73,8 @@ def _with_geometry(cfg: Config, geo: dict) -> Config:
 
 
 def capacity(cfg: Config) -> int:
-    """Bytes both stacks export (ftl.op; appnvm.capacity_bytes may differ)."""
+    """Bytes pblk and AppNVM export (ftl.op; appnvm.capacity_bytes may differ; plug-in
+    FTLs choose their own: probe() says)."""
     return cfg.exported_sectors() * SECTOR_NBYTES
 
 
@@ -173,47 +186,51 @@ def _cdf(lat_ns: np.ndarray) -> dict:
 
 
 def wear(stack) -> dict:
-    """Erase counts and valid sectors per (global LUN, block) at the end of a run."""
+    """Erase counts and valid sectors per (global LUN, block) at the end of a run; `valid`
+    is None when neither the block device nor the device-side FTL can say."""
     m, bdev, geo = stack.machine, stack.blockdev, stack.geometry
     ec = m.erase_counts()
-    valid = m.block_valid_sectors()
-    if valid is None:                           # pblk: the host's own L2P knows
-        valid = pblk_valid_sectors(bdev, geo)
+    valid = bdev.block_valid_sectors()
+    if valid is None:                           # the FTL is in the device: its own count
+        valid = m.block_valid_sectors()
     good = ec[ec >= 0]
     mean = float(good.mean()) if good.size else 0.0
-    return dict(erase=ec.tolist(), valid=valid.tolist(), erase_max=int(good.max()) if good.size else 0,
+    return dict(erase=ec.tolist(), valid=valid.tolist() if valid is not None else None,
+                erase_max=int(good.max()) if good.size else 0,
                 erase_mean=mean, wear_spread=float(good.max()) / mean if mean else None,
                 sectors_per_block=geo.sectors_per_block)
 
 
-def pblk_valid_sectors(bdev, geo) -> np.ndarray:
-    """Valid sectors per (global LUN, block) from pblk's L2P: each mapped LBA's line (the
-    block index) and the LUN its write unit striped to."""
-    lg, l2p = bdev.lg, bdev.l2p
-    addrs = l2p.map[l2p.map >= 0].astype(np.int64)
-    line, paddr = np.divmod(addrs, lg.sec_per_line)
-    li = (paddr // lg.unit_secs) % lg.nluns
-    glun = np.array([ch * geo.nluns + lun for ch, lun in lg.luns], dtype=np.int64)[li]
-    out = np.zeros((geo.total_luns, geo.nblocks), dtype=np.int64)
-    np.add.at(out, (glun, line), 1)
+def stack_params(stack) -> dict:
+    """What the stack's FTL made of the configuration: its block device's ftl_params(),
+    and for a device-side FTL what it reports of itself."""
+    out = dict(stack.blockdev.ftl_params())
+    if parse_mode(stack.mode).kind in ("appnvm", "ftl@device"):
+        dev = stack.machine.stats().get("ftl") or {}
+        out.update({k: dev[k] for k in DEVICE_PARAMS if k in dev})
+        out.setdefault("total_blocks", stack.geometry.total_luns * stack.geometry.nblocks)
     return out
 
 
-def stack_params(stack) -> dict:
-    """What each FTL made of the configuration: capacity, GC thresholds, buffers."""
-    bdev = stack.blockdev
-    if stack.mode == "pblk":
-        rl, lg = bdev.rl, bdev.lg
-        return dict(capacity_bytes=bdev.size, gc_policy=bdev.gc.policy, write_buffer_entries=bdev.rb.n,
-                    line_sectors=int(bdev.lm.reserve_secs // max(1, bdev.params.gc_foreground)),
-                    rl_high_sectors=rl.high, rl_low_sectors=rl.low, rl_reserve_sectors=rl.rsv,
-                    lines=lg.nlines, luns=lg.nluns)
-    ftl = stack.machine.stats().get("ftl", {})
-    return dict(capacity_bytes=bdev.size, gc_policy=ftl.get("gc_policy"),
-                gc_reserve_blocks=ftl.get("gc_reserve_blocks"), gc_low_blocks=ftl.get("gc_low_blocks"),
-                write_buffer_units=ftl.get("write_buffer_units"), wear_leveling=ftl.get("wear_leveling"),
-                checkpoint_every_units=ftl.get("checkpoint_every_units"),
-                total_blocks=ftl.get("total_blocks", stack.geometry.total_luns * stack.geometry.nblocks))
+def _open(cfg: Config, mode: str):
+    from ..stack import open_stack
+    gc.collect()            # the last device's reference cycles still hold its media: free it first
+    return open_stack(mode=mode, disk=None, volatile=True, timing="model", config=cfg)
+
+
+def probe(cfg: Config, modes) -> dict:
+    """Open every stack once on fresh media, before anything runs: what each exports and
+    its parameters ({mode: params}). A stack that cannot be built (an interface not built
+    yet, an FTL whose open() fails, a configuration it refuses) raises here, with its
+    own error, before any work is spent."""
+    out = {}
+    for mode in modes:
+        st = _open(cfg, mode)
+        try:
+            out[mode] = stack_params(st)
+        finally:
+            st.close()
+    return out
 
 
 # ---------------------------------------------------------------- one workload on one stack
@@ -221,15 +238,13 @@ def stack_params(stack) -> dict:
 def run_one(cfg: Config, mode: str, w: Workload, qd: int, seed: int, progress=None) -> dict:
     """One workload at one queue depth on a fresh device of `mode`; its summary, series,
     latency CDFs, wear maps and the stack's parameters."""
-    from ..stack import open_stack
-    gc.collect()            # the last device's reference cycles still hold its media: free it first
-    st = open_stack(mode=mode, disk=None, volatile=True, timing="model", config=cfg)
+    st = _open(cfg, mode)
     try:
         bdev, m = st.blockdev, st.machine
         size = bdev.size
         if w.per_capacity:
             w = replace(w, nbytes=int(w.per_capacity * size) // w.bs * w.bs)
-        clock = HostClock(cfg.host, m, bdev, mode)
+        clock = HostClock(cfg.host, m, bdev, host_ftl=parse_mode(mode).kind == "ftl@host")
 
         def stats_fn():
             return {k: v for k, v in {**_flat(m.stats(), "dev."), **_flat(bdev.stats(), "host.")}.items()
@@ -266,7 +281,7 @@ def run_one(cfg: Config, mode: str, w: Workload, qd: int, seed: int, progress=No
             out["cdf"] = dict(gc=_cdf(reader.lat_ns), idle=_cdf(idle.jobs[0].lat_ns))
         else:
             if w.prefill:
-                region = w.region or size
+                region = min(w.region or size, size)
                 eng.prefill(region - region % w.bs)
             if w.kind == "trace":
                 jobs = trace_jobs(w, progress)
@@ -447,29 +462,32 @@ def _duration(secs: float) -> str:
     return f"{secs / 86400:.1f} days"
 
 
-def run_plan(plan: Plan, stacks=("pblk", "appnvm"), seed: int = 1, bar=None) -> dict:
-    """Every workload of the plan at every queue depth on every stack (no files)."""
+def run_plan(plan: Plan, stacks=stacks_.DEFAULT, seed: int = 1, bar=None) -> dict:
+    """Every workload of the plan at every queue depth on every stack (mode strings; no
+    files). Results are keyed by the stacks' short names (stacks.names)."""
     cfg = plan.config
+    named = stacks_.names(stacks)
     results = dict(plan=plan.name, seed=seed, config=cfg.to_dict(), geometry=asdict(plan.geometry),
-                   capacity_bytes=capacity(cfg), stacks={}, series={}, cdf={}, wear={}, params={},
+                   capacity_bytes=capacity(cfg), modes={n: m for m, n in named.items()},
+                   stacks={}, series={}, cdf={}, wear={}, params={},
                    workloads={w.name: dict(title=w.title, kind=w.kind, qds=list(w.qds), notes=list(w.notes),
                                            max_requests=w.max_requests) for w in plan.workloads})
-    for mode in stacks:
-        res = results["stacks"][mode] = {}
-        results["series"][mode], results["cdf"][mode], results["wear"][mode] = {}, {}, {}
+    for mode, name in named.items():
+        res = results["stacks"][name] = {}
+        results["series"][name], results["cdf"][name], results["wear"][name] = {}, {}, {}
         for w in plan.workloads:
             res[w.name] = {}
             for qd in w.qds:
                 if bar is not None:
-                    bar.set_description(f"{mode}: {w.name} QD{qd}")
+                    bar.set_description(f"{name}: {w.name} QD{qd}")
                 one = run_one(cfg, mode, w, qd, seed, progress=bar.update if bar is not None else None)
                 res[w.name][str(qd)] = one["summary"]
-                results["cdf"][mode].setdefault(w.name, {})[str(qd)] = one["cdf"]
-                results["params"].setdefault(mode, one["params"])
+                results["cdf"][name].setdefault(w.name, {})[str(qd)] = one["cdf"]
+                results["params"].setdefault(name, one["params"])
                 if one["series"]:
-                    results["series"][mode][w.name] = one["series"]
+                    results["series"][name][w.name] = one["series"]
                 if "wear" in one:
-                    results["wear"][mode][w.name] = one["wear"]
+                    results["wear"][name][w.name] = one["wear"]
     return results
 
 
@@ -479,11 +497,11 @@ def plan_work(plan: Plan, nstacks: int) -> tuple[int, str]:
     return nstacks * sum(work(w, plan.config) * len(w.qds) for w in plan.workloads), unit
 
 
-def run_compare(plan: Plan, outdir, stacks=("pblk", "appnvm"), progress=True, echo=print, seed: int = 1,
+def run_compare(plan: Plan, outdir, stacks=stacks_.DEFAULT, progress=True, echo=print, seed: int = 1,
                 sweeps=()) -> dict:
     """Run the plan (or, with `sweeps`, its sweep workload at every grid point) on every
-    stack; write results.json, report.md and the PNG figures to `outdir`."""
-    from . import report
+    stack (mode strings); write results.json, report.md and the PNG figures to `outdir`."""
+    from . import report            # here: the plots' matplotlib only when a report is written
     outdir = Path(outdir)
     points = sweep_points(plan.config, sweeps) if sweeps else None      # ConfigError before any work
     outdir.mkdir(parents=True, exist_ok=True)
@@ -536,26 +554,27 @@ def sweep_points(cfg: Config, sweeps) -> list[tuple[dict, Config]]:
 
 
 def run_sweep(plan: Plan, points, stacks, seed: int, progress: bool) -> dict:
-    """The plan's sweep workload at each grid point on each stack."""
+    """The plan's sweep workload at each grid point on each stack (mode strings)."""
     w = plan.sweep_workload
     qd = w.qds[0]
-    total = sum(len(stacks) * work(w, c) for _, c in points)
+    named = stacks_.names(stacks)
+    total = sum(len(named) * work(w, c) for _, c in points)
     bar = _bar(total, progress, "sweep", "req" if counts_requests(w) else "B")
     out = dict(plan=plan.name, seed=seed, config=plan.config.to_dict(), geometry=asdict(plan.geometry),
-               capacity_bytes=capacity(plan.config),
+               capacity_bytes=capacity(plan.config), modes={n: m for m, n in named.items()},
                sweep=dict(keys=list(points[0][0]), workload=w.name, title=w.title, qd=qd, points=[]))
     try:
         for assign, c in points:
             pt = dict(set=assign, capacity_bytes=capacity(c), config=c.to_dict(), stacks={}, series={})
-            for mode in stacks:
+            for mode, name in named.items():
                 if bar is not None:
-                    bar.set_description(f"{mode}: " + " ".join(f"{k}={v}" for k, v in assign.items()))
+                    bar.set_description(f"{name}: " + " ".join(f"{k}={v}" for k, v in assign.items()))
                 one = run_one(c, mode, w, qd, seed, progress=bar.update if bar is not None else None)
                 s = one["summary"]
                 s.pop("final_stats", None)
-                pt["stacks"][mode] = s
-                pt["series"][mode] = one["series"]
-                pt.setdefault("params", {})[mode] = one["params"]
+                pt["stacks"][name] = s
+                pt["series"][name] = one["series"]
+                pt.setdefault("params", {})[name] = one["params"]
             out["sweep"]["points"].append(pt)
     finally:
         if bar is not None:

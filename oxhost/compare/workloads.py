@@ -173,7 +173,7 @@ def _random(op: str, bs: int, region: int, rng: np.random.Generator, nbytes: int
 
 def builtin_jobs(w: Workload, qd: int, size: int, seed: int) -> tuple[list[Job], np.ndarray]:
     """Jobs of a built-in workload at queue depth `qd`, and the write payload."""
-    region = (w.region or size)
+    region = min(w.region or size, size)          # a plug-in FTL may export less than the plan's region
     region -= region % w.bs
     if w.jobs == 1:
         rng = np.random.default_rng(seed)

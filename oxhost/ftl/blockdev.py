@@ -134,6 +134,10 @@ class FtlBlockDevice(BlockDevice):
     def background(self) -> bool:
         return False if self._closed else bool(self.ftl.background())
 
+    @property
+    def read_only(self) -> bool:
+        return bool(self.ftl.read_only)
+
     def buf_alloc(self, nbytes: int) -> np.ndarray:
         return self.media.buf_alloc(nbytes)
 
@@ -143,10 +147,20 @@ class FtlBlockDevice(BlockDevice):
         host = c["host_sectors_written"]
         programmed = m["pages_programmed"] * self.media.geometry.sectors + m.get("pad_sectors", 0)
         return dict(mode="ftl", side="host", ftl=self.name, ftl_version=self.version,
-                    capacity_bytes=self.size, **c, media=dict(m),
+                    capacity_bytes=self.size, **c, media=dict(m), read_only=self.read_only,
+                    spare_blocks=self.ftl.spare_blocks(),
                     media_sectors_programmed=programmed,
                     write_amplification=round(programmed / host, 4) if host else 0.0,
                     ftl_stats=self.ftl.stats())
+
+    def ftl_params(self) -> dict:
+        """The FTL, where it runs and the media it was given; its own choices (GC, buffers)
+        are in its stats() if it reports them. Valid sectors per block: the FTL keeps its
+        map to itself (block_valid_sectors() is None)."""
+        g = self.media.geometry
+        return dict(capacity_bytes=self.size, ftl=self.name, ftl_version=self.version, side="host",
+                    lun_range=[self.lun_begin, self.lun_end], units=g.units, blocks_per_unit=g.blocks,
+                    pages_per_block=g.pages, sectors_per_page=g.sectors)
 
     def close(self) -> None:
         if self._closed:

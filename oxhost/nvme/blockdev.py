@@ -191,6 +191,12 @@ class NvmeBlockDevice(BlockDevice):
                 log.warning("device logs unavailable: %s", e)
         return out
 
+    def ftl_params(self) -> dict:
+        """What the host sees of the namespace: its size and the largest command it sends.
+        The FTL is in the device: its choices are the device's to report."""
+        return dict(capacity_bytes=self.size, mode="appnvm" if self.media_mode == MediaMode.APPNVM else "ftl@device",
+                    max_command_nbytes=self.cmd_nbytes)
+
     def close(self) -> None:
         """Flush, then a normal controller shutdown (the device checkpoints its map)."""
         if self._closed:

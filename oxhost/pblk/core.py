@@ -23,7 +23,7 @@ from oxemu.wire import LABEL_MAGIC, MediaLabel, NvmOpc, PMode, TargetKind
 from oxhost.driver import DriverError
 from oxhost.lightnvm import LightnvmError, NvmError
 
-from ..blockdev import BlockDevice
+from ..blockdev import BlockDevice, HostBuffer
 from . import media, trim
 from .errors import (
     InvariantError,
@@ -486,7 +486,7 @@ class Pblk(BlockDevice):
             gc.reclaim()
             if gc.victim is None:
                 mv = gc.movable()
-                best = gc.choose(lm.lines, mv)          # the line with the least to move
+                best = gc.choose(lm.lines, mv, self.l2p.vsc, self.lg.unit_secs)   # the most to reclaim
                 if best is None or mv[best.id] >= int(best.data_units.size) * self.lg.unit_secs:
                     return False
                 if gc.pick() is None:
@@ -592,6 +592,33 @@ class Pblk(BlockDevice):
             "recovery": dict(self.recovery),
             "device": dict(self.dev.driver.stats),
         }
+
+    # ------------------------------------------------------------ the measuring surface
+    def ftl_params(self) -> dict:
+        """What pblk made of its parameters: capacity, GC policy, the rate limiter's
+        thresholds, the write buffer, lines."""
+        rl, lg = self.rl, self.lg
+        return dict(capacity_bytes=self.size, gc_policy=self.gc.policy, write_buffer_entries=self.rb.n,
+                    line_sectors=int(self.lm.reserve_secs // max(1, self.params.gc_foreground)),
+                    rl_high_sectors=rl.high, rl_low_sectors=rl.low, rl_reserve_sectors=rl.rsv,
+                    lines=lg.nlines, luns=lg.nluns, lun_range=[lg.lun_begin, lg.lun_end])
+
+    def block_valid_sectors(self) -> np.ndarray:
+        """Valid sectors per (global LUN, block) from the L2P: each mapped LBA's line (its
+        block index) and the LUN its write unit striped to."""
+        lg, l2p, geo = self.lg, self.l2p, self.dev.geo
+        addrs = l2p.map[l2p.map >= 0].astype(np.int64)
+        line, paddr = np.divmod(addrs, lg.sec_per_line)
+        li = (paddr // lg.unit_secs) % lg.nluns
+        glun = np.array([ch * geo.nluns + lun for ch, lun in lg.luns], dtype=np.int64)[li]
+        out = np.zeros((geo.nchannels * geo.nluns, geo.nblocks), dtype=np.int64)
+        np.add.at(out, (glun, line), 1)
+        return out
+
+    def host_buffer(self) -> HostBuffer:
+        c = self.c
+        return HostBuffer(self.rb.n, self.rb.count, c["user"] + c["gc"] + c["pad"] + c["trim_sectors"],
+                          c["gc_moved"], c["user_read_sectors"], c["media_read_sectors"])
 
     def close(self) -> None:
         """Flush; what is on media then is all a restart needs. The Device stays open."""

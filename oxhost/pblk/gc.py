@@ -64,15 +64,26 @@ class Gc:
 
     # ------------------------------------------------------------ victim choice
     @staticmethod
-    def choose(lines, movable: np.ndarray) -> Line | None:
-        """The closed line with the fewest sectors to move; on a tie one with a write error
-        first (pblk's werr list), then the oldest. Lines GC already went through, left
-        holding only unreadable sectors, are not candidates."""
+    def choose(lines, movable: np.ndarray, vsc: np.ndarray | None = None, unit_secs: int = 0) -> Line | None:
+        """The closed line whose collection frees the most: the most invalid sectors (its
+        data sectors less its valid ones; given `vsc` and `unit_secs`), then the fewest to
+        move; on a tie one with a write error first (pblk's werr list), then the oldest.
+        On lines of one size that is the line with the fewest valid sectors; once grown bad
+        blocks make lines differ, a small line nearly full of valid data is not worth
+        moving (GC would fill the next small line with it and go round). A line with
+        nothing invalid is a candidate only for its write error. Lines GC already went
+        through, left holding only unreadable sectors, are not candidates."""
         best, key = None, None
         for ln in lines:
             if ln.state != LineState.CLOSED or ln.collected:
                 continue
-            k = (int(movable[ln.id]), not bool(ln.werr.any()), ln.seq)
+            werr = bool(ln.werr.any())
+            free = 0
+            if vsc is not None and unit_secs and ln.data_units is not None:
+                free = int(ln.data_units.size) * unit_secs - int(vsc[ln.id])
+                if free <= 0 and not werr:
+                    continue
+            k = (-free, int(movable[ln.id]), not werr, ln.seq)
             if key is None or k < key:
                 best, key = ln, k
         return best
@@ -80,7 +91,7 @@ class Gc:
     def choose_policy(self, lines, movable: np.ndarray) -> Line | None:
         """The victim the policy picks among closed lines that have something to reclaim."""
         if self.policy == "greedy":
-            return self.choose(lines, movable)
+            return self.choose(lines, movable, self.l2p.vsc, self.lg.unit_secs)
         cand = [ln for ln in lines if ln.state == LineState.CLOSED and not ln.collected
                 and ln.data_units is not None
                 and movable[ln.id] < ln.data_units.size * self.lg.unit_secs]
@@ -132,7 +143,7 @@ class Gc:
         room = max(self.room(), 0)
         victim = self.choose_policy(self.lm.lines, mv)
         if victim is not None and mv[victim.id] > room and self.policy != "greedy":
-            victim = self.choose(self.lm.lines, mv)
+            victim = self.choose(self.lm.lines, mv, self.l2p.vsc, self.lg.unit_secs)
         if victim is not None and mv[victim.id] > room:
             log.debug("pblk: GC victim line %d has %d valid sectors, more than the %d writable",
                       victim.id, int(mv[victim.id]), room)

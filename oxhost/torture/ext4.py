@@ -21,6 +21,8 @@ from oxemu import Geometry
 
 from .. import tools
 from ..fuse import registry
+from ..stack import mode_slug
+from .campaign import stack_option
 from .flushmodel import FlushModel
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,7 @@ class Ext4Campaign:
     def __init__(self, mode: str, cfg, rounds: int, workdir: str):
         self.mode, self.cfg, self.rounds = mode, cfg, rounds
         self.dir = workdir
-        self.disk = os.path.join(workdir, f"ext4-{mode}.disk")
+        self.disk = os.path.join(workdir, f"ext4-{mode_slug(mode)}.disk")
         self.fuse_mnt = os.path.join(workdir, f"fuse-{mode}")
         self.ext4_mnt = os.path.join(workdir, f"ext4-{mode}")
         self.state = os.path.join(workdir, f"state-{mode}")
@@ -81,7 +83,7 @@ class Ext4Campaign:
         return _run([sys.executable, "-m", "oxhost.cli", *map(str, args)], check=check, env=self.env)
 
     def _mount_volume(self, cut: int | None) -> float:
-        args = ["mount", self.fuse_mnt, "--disk", self.disk, "--mode", self.mode, "--write-log",
+        args = ["mount", self.fuse_mnt, "--disk", self.disk, "--stack", self.mode, "--write-log",
                 self.write_log, *self.cfg.config_args]
         if not (self.cfg.ox_config is not None and self.cfg.ox_config.is_set("geometry")):
             g = EXT4_GEOMETRY
@@ -99,7 +101,7 @@ class Ext4Campaign:
 
     def _violate(self, r: int, kind: str, detail: str) -> None:
         v = dict(round=r, kind=kind, detail=detail,
-                 replay=f"ox torture --ext4 --mode {self.mode} --seed {self.cfg.seed} --cuts 1 "
+                 replay=f"ox torture --ext4 {stack_option(self.mode)} --seed {self.cfg.seed} --cuts 1 "
                         f"--ext4-rounds {r + 1}")
         if kind == "flush broken":
             v["replay_in_process"] = self.replay_hint

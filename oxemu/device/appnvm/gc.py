@@ -63,7 +63,8 @@ class GarbageCollector:
         # blocks given up on for unreadable sectors, with the valid count they had then
         self.stuck = np.full(addr.total_blocks, -1, dtype=np.int64)
         self.unreadable: set[int] = set()    # pending victims where a page could not be read
-        self.counters = dict(moved=0, read_errors=0, stuck_blocks=0, no_room=0)
+        self.counters = dict(moved=0, read_errors=0, stuck_blocks=0, no_room=0, restarts=0)
+        self._restart = False                # GC may take the metadata's last block (see _fits)
 
     # ------------------------------------------------------------ policy
     def _candidates(self) -> np.ndarray:
@@ -177,12 +178,32 @@ class GarbageCollector:
                 room += len(self.pending) * self.addr.npages
             if need <= room and (floor > meta or need <= self.addr.npages):
                 return True
-        return False
+        return self._may_restart(need, meta)
+
+    def _may_restart(self, need: int, meta: int) -> bool:
+        """GC with nothing of its own -- no open block, nothing staged or in flight, as after
+        a power cut that tore the unit it was programming and left its victims in place --
+        may be down to the metadata's free blocks with garbage everywhere. It may then take
+        the metadata's last block for a victim that fits in one: once the stage is programmed
+        the victim is released (no trims are pending, so its erase waits for nothing) and
+        gives a block back, and GC goes on in the block it took. Without this the device
+        turned read-only with blocks full of garbage after such a cut."""
+        bl = self.blocks
+        if (meta < 1 or bl.nfree < 1 or bl.open_gc >= 0 or self.pending or self.n
+                or self.journal.pending_trims or need > self.addr.npages):
+            return False
+        self._restart = True
+        self.counters["restarts"] += 1
+        return True
 
     def floor(self) -> int:
         """Free blocks GC never takes: what the next checkpoint and trim unit need beyond
-        the room left in the open metadata block."""
-        return self.blocks.meta_need(self.prov.ckpt_units + 1)
+        the room left in the open metadata block (one fewer while GC restarts, _may_restart,
+        until it has a block of its own)."""
+        need = self.blocks.meta_need(self.prov.ckpt_units + 1)
+        if self._restart and self.blocks.open_gc < 0:
+            return need - 1
+        return need
 
     def room(self, floor: int | None = None) -> int:
         """Units GC can program leaving `floor` (default: the metadata's need) blocks free."""
@@ -253,6 +274,7 @@ class GarbageCollector:
         if take < nunits * us:
             self.data[take * sb:nunits * us * sb] = 0
         placed = self.program_units(Stream.GC, self.data, lba.reshape(nunits, us))
+        self._restart = False                    # GC has a block of its own now (or none at all)
         short = len(placed) < nunits
         if short:                                # out of blocks: drop the rest (still valid in place)
             log.warning("AppNVM GC: no free block for %d of %d units; the victims stay as they are",

@@ -2,8 +2,11 @@
 where AppNVM sits). Units are all the LUNs, channel-major (unit = ch * luns + lun); a
 write unit is one page on every plane, sectors of plane 0 first, and each sector's OOB
 bytes lie where open-channel mode keeps a host's (the same physical layout on both
-sides). Every operation is charged to the timing model from the command's arrival; the
-mode reads `done` for its completion time."""
+sides). An FTL waits for each Media call's answer before it makes the next, on either
+side, so each call is charged to the timing model from the end of the one before it (the
+first from the command's arrival); within one call, operations on different LUNs and
+channels overlap as the busy-until stamps allow. The mode reads `done` for the command's
+completion time."""
 import numpy as np
 
 from oxftl import Media, MediaGeometry, SectorStatus
@@ -29,12 +32,12 @@ class DeviceMedia(Media):
             units=nunits, blocks=g.nblocks, pages=g.npages, sectors=g.nplanes * g.nsectors,
             sector_nbytes=g.sector_nbytes, oob_nbytes=OOB_PER_SECTOR,
             unit_channels=tuple(u // g.nluns for u in range(nunits))))
-        self.now = self.done = 0
+        self.done = 0
         self.read_retries = 0
 
     def start(self, arrival_ns: int) -> None:
-        """A command arrives: charges start here."""
-        self.now = self.done = arrival_ns
+        """A command arrives: its first Media call is charged from here."""
+        self.done = arrival_ns
 
     # ------------------------------------------------------------ addressing
     def _blocks(self, blocks):
@@ -44,18 +47,21 @@ class DeviceMedia(Media):
         return ch, lun, blk
 
     def _charge(self, op, ch, lun, blk, pg, nbytes_each) -> None:
-        """One charge per multi-plane unit (a page on every plane, or a block), in order."""
+        """One charge per multi-plane unit (a page on every plane, or a block), in order,
+        all from the end of the previous call; `done` moves to the last one's end."""
         if not self.volt.timing.enabled:
             return
         keys = list(zip(ch.tolist(), lun.tolist(), blk.tolist(), pg.tolist()))
+        start, end = self.done, self.done
         i = 0
         while i < len(keys):
             j = i
             while j + 1 < len(keys) and keys[j + 1] == keys[i]:
                 j += 1
             c, lu, _, p = keys[i]
-            self.done = max(self.done, self.volt.charge(op, c, lu, nbytes_each * (j - i + 1), self.now, p))
+            end = max(end, self.volt.charge(op, c, lu, nbytes_each * (j - i + 1), start, p))
             i = j + 1
+        self.done = end
 
     # ------------------------------------------------------------ bad blocks
     def bad_blocks(self) -> np.ndarray:

@@ -173,4 +173,5 @@ class PluginFtlMode(DeviceMode):
                     nlbas=self.nlbas, capacity_bytes=self.nlbas * self.sector_nbytes, **c, media=m,
                     media_sectors_programmed=programmed, waf=programmed / host if host else 0.0,
                     read_only=self.read_only,
+                    spare_blocks=self.ftl.spare_blocks() if self.ftl is not None else None,
                     ftl_stats=self.ftl.stats() if self.ftl is not None else {})

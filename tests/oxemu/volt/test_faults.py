@@ -277,3 +277,37 @@ def test_faults_failed_program_still_reads_0x4281_after_reopen(tmp_path):
         assert ei.value.statuses.tolist() == [0] * 8 + [0x4281] * 8
         dev.close()
     assert os.stat(path).st_blocks == size
+
+
+def test_faults_permanent_limit_caps_the_failures_the_rates_draw_but_not_the_named_ones(open_dev):
+    faults = Faults(erase_fail_rate=1.0, program_fail_rate=1.0, permanent_limit=3, erase_fail={(1, 1, 6)})
+    dev = open_dev(faults=faults)
+    failed = 0
+    for blk in range(1, 6):                              # 10 block-planes: only 3 may fail
+        try:
+            dev.addr_erase(block_planes(0, 0, blk, 2))
+        except NvmError as e:
+            failed += bin(e.failed).count("1")
+    assert failed == 3 and faults.injected == dict(program=0, erase=3)
+    p = page_addrs(0, 1, 1, 0, 2)
+    dev.addr_erase(block_planes(0, 1, 1, 2))
+    dev.addr_write(p, stamp_sectors(p))                  # the limit is spent: programs go down
+    with pytest.raises(NvmError):                        # a named failure happens all the same
+        dev.addr_erase(block_planes(1, 1, 6, 2))
+    assert faults.permanent == 5
+
+
+def test_faults_observer_hears_every_media_operation_with_its_kind_before_it_runs(open_dev):
+    heard = []
+    faults = Faults(power_cut_after=5)
+    faults.observer = lambda op, first, count: heard.append((op, first, count))
+    dev = open_dev(faults=faults)
+    dev.addr_erase(block_planes(0, 0, 1, 2))
+    p = page_addrs(0, 0, 1, 0, 2)
+    dev.addr_write(p, stamp_sectors(p))
+    dev.addr_read(p[:4])
+    with pytest.raises(DriverError):                     # the 6th operation meets the cut
+        dev.addr_read(p)
+    ops = [op for op, first, count in heard for _ in range(count)]
+    assert ops[:5] == ["erase", "erase", "program", "program", "read"] and ops[5] == "read"
+    assert [first for _, first, _ in heard] == [0, 2, 4, 5][:len(heard)]

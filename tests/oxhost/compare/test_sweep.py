@@ -57,7 +57,7 @@ def test_sweep_points_are_checked_before_anything_runs():
 
 def test_cli_sweep_runs_the_grid_and_plots_it(tmp_path):
     out = tmp_path / "sweep"
-    res = CliRunner().invoke(main, ["compare", "--quick", "--no-progress", "--out", str(out), "--stacks", "pblk",
+    res = CliRunner().invoke(main, ["compare", "--quick", "--no-progress", "--out", str(out), "--stack", "pblk",
                                     "--set", TINY[0], "--set", TINY[1], "--sweep", "ftl.op=0.2,0.3",
                                     "--sweep", "ftl.gc_policy=cost-benefit"])
     assert res.exit_code == 0, res.output

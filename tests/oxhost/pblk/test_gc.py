@@ -2,10 +2,12 @@
 overwrite that cannot finish without it."""
 import numpy as np
 
+from oxhost.lightnvm import Addr, BlockState, Device
+from oxhost.pblk import Pblk
 from oxhost.pblk.gc import Gc
 from oxhost.pblk.lines import Line, LineState
 
-from .conftest import SECTOR, stamp
+from .conftest import SECTOR, small_geometry, stamp
 
 
 def _lines(specs):
@@ -107,3 +109,32 @@ def test_background_collects_when_free_lines_run_low(pblk):
             break
     assert pblk.rl.free > free_before
     assert pblk.stats()["gc_runs"] > 0
+
+
+def test_gc_with_lines_shrunk_by_grown_bad_blocks_keeps_making_room(make_machine):
+    """Lines 3, 5 and 14 lost a block each (368 data sectors instead of 496). GC chose by
+    valid count alone: a small line nearly full of valid data (361 of 368) beat a full-size
+    one with 117 invalid, so GC moved 361 sectors to gain 7, into the next small line, and
+    round again; after full overwrites the target went read-only with 1024 spare sectors
+    (`ox torture --faults program,erase,read --cuts 200`, pblk, the final overwrite)."""
+    m = make_machine(geometry=small_geometry(), ram_mib=64)
+    dev = Device.open(m)
+    for blk, ch, lun in ((3, 0, 1), (5, 1, 1), (14, 0, 1)):
+        dev.bbt_mark([Addr(ch, lun, pl=pl, blk=blk) for pl in range(2)], BlockState.GRWN_BAD)
+    p = Pblk(dev)
+    n = p.size // SECTOR
+    rng = np.random.default_rng(7)
+    for lba in range(0, n, 256):
+        p.write_sectors(lba, stamp(lba, min(256, n - lba)))
+    for tag in range(1, 400):                           # random overwrites, mixed sizes
+        lba = int(rng.integers(0, n - 64))
+        k = int(rng.choice([1, 8, 16, 64]))
+        p.write_sectors(lba, stamp(lba, k, tag=tag))
+    for tag in (1000, 1001, 1002):                      # whole-volume overwrites
+        for lba in range(0, n, 1024):
+            p.write_sectors(lba, stamp(lba, min(1024, n - lba), tag=tag))
+        p.flush()
+    assert not p.read_only
+    assert (p.read_sectors(0, n) == np.concatenate([stamp(lba, min(1024, n - lba), tag=1002)
+                                                     for lba in range(0, n, 1024)])).all()
+    p.check()

@@ -1,9 +1,13 @@
 """AppNVM garbage collection: greedy victim choice, relocation of valid data only, and
 GC keeping up with sustained random overwrite (SPEC 6)."""
 import numpy as np
+import pytest
 
 from oxemu import Geometry
 from oxemu.device.appnvm.blocks import BState
+from oxhost.torture import Config, Exhaustive
+from oxhost.torture.disk import copy_sparse
+from oxhost.torture.workload import Cut, Session
 
 from .conftest import GEO, Nvme, check_map, stamp
 
@@ -127,3 +131,38 @@ def test_gc_keeps_up_on_the_smallest_geometry_at_pblks_capacity(appnvm_machine):
         ref[lba] = i
     assert (n.read_versions() == ref).all()
     check_map(n.ops)
+
+
+def test_gc_restarts_after_a_cut_tore_its_unit_and_left_only_the_metadatas_block(tmp_path):
+    """`ox torture --mode appnvm --seed 4 --exhaustive 2297 --from-op 2297 --faults
+    program,erase,read`: the cut tears the unit GC is programming into its fresh block while
+    one block is free and two victims wait for that unit. After recovery the torn block and
+    the victims are closed blocks, the one free block is the metadata's, and GC had no room
+    of its own: the next writes found no place and the device went read-only with blocks
+    full of garbage. GC now restarts in the metadata's last block (the victim's release
+    gives one back)."""
+    ex = Exhaustive("appnvm", Config(modes=("appnvm",), seed=4, faults=("program", "erase", "read")),
+                    2297, str(tmp_path))
+    ex._age()
+    ex._reference()
+    copy_sparse(ex.snapshot, ex.disk)
+    oracle = ex.oracle.copy()
+    s = Session(ex._open, ex.disk, ex._faults())
+    s.zero()
+    s.arm(2296)
+    with pytest.raises(Cut):
+        ex._workload(oracle, lambda v, when: pytest.fail(f"{when}: {v}")).run(s, 10**6)
+    s.abandon()
+    st = ex._open(ex.disk, None)
+    try:
+        ops = st.machine.device.mode
+        assert ops.blocks.nfree <= ops.gc.floor() and ops.blocks.open_gc < 0    # the state of the bug
+        bdev = st.blockdev
+        for lba in range(0, 2048, 64):                   # writes after recovery find room
+            bdev.write_sectors(lba, stamp(np.arange(lba, lba + 64), 9))
+        bdev.flush()
+        assert not ops.read_only and ops.gc.counters["restarts"] >= 1
+        assert ops.blocks.nfree > ops.gc.floor()
+        check_map(ops)
+    finally:
+        st.close()
