@@ -303,7 +303,7 @@ class Volt:
         ch, lun, blk, pl, pg = _arr(ch, lun, blk, pl, pg)
         n = pg.size
         status = np.full(n, _PLOSS, dtype=np.uint8)
-        k = self._admit(n)
+        k = self._admit(n, "program")
         if k:
             self._mutating()
         for i in range(k):

@@ -2,6 +2,10 @@
 blocks from chunk metadata, free chunks not reset again, a write buffer that keeps the
 last mw_cunits sectors of every open chunk readable, recovery from chunk states and write
 pointers (open chunks padded out of the device's cache); 1.2 pblk unchanged beside it."""
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -107,10 +111,14 @@ def test_pblk_1_2_and_2_0_are_told_apart_by_the_device_they_are_given(make_machi
     assert p.rb.keep == 0 and p.lg.unit_secs == 8
 
 
-def test_a_power_cut_campaign_on_2_0_finds_no_violation(tmp_path, monkeypatch):
-    from oxhost.torture import Config, ModeCampaign, campaign
-    monkeypatch.setitem(campaign.MODE_IDS, "pblk+2.0", 3)
-    cfg = Config(modes=("pblk+2.0",), cuts=12, seed=4)
-    rep = ModeCampaign("pblk+2.0", cfg, str(tmp_path / "t.disk")).run()
-    assert rep.violations == []
-    assert rep.cuts == 12 and rep.final_overwrite == "ok"
+def test_ox_torture_quick_on_pblk_2_0_reports_zero_violations(tmp_path):
+    """The product command on 2.0: 40 cuts (targeted, in recovery, random), every sector
+    checked after each, the whole volume overwritten at the end."""
+    out = tmp_path / "torture.json"
+    p = subprocess.run([sys.executable, "-m", "oxhost.cli", "torture", "--stack", "pblk+2.0", "--quick",
+                        "--no-progress", "--json", str(out), "--dir", str(tmp_path / "work")],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    rep = json.loads(out.read_text())["pblk+2.0"]
+    assert rep["cuts"] == 40 and rep["violations"] == [] and rep["final_overwrite"] == "ok"
+    assert rep["targeted_cuts"] > 0 and rep["recovery_cuts"] > 0
