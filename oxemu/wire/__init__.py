@@ -9,3 +9,4 @@ from .nvme import *  # noqa: F401,F403
 from .lightnvm import *  # noqa: F401,F403
 from .ox import *  # noqa: F401,F403
 from .ocssd2 import *  # noqa: F401,F403
+from .zns import *  # noqa: F401,F403

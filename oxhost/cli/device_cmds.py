@@ -442,8 +442,9 @@ def bbt_set(ch, lun, state, blocks, disk, volatile, geometry, debug, create):
 @click.command("format")
 @click.option("--disk", default="ox.disk", show_default=True, type=click.Path(dir_okay=False),
               help="The media file to format (created when missing).")
-@click.option("--mode", type=click.Choice(["pblk", "appnvm"]), required=True,
-              help="What the media is for: a pblk volume (open-channel) or an AppNVM volume.")
+@click.option("--mode", type=click.Choice(["pblk", "appnvm", "zoned"]), required=True,
+              help="What the media is for: a pblk volume (open-channel), an AppNVM volume, or zones (a "
+                   "zoned namespace: the zoned FTL, an FTL of yours with --spec zns, or `ox zone`).")
 @click.option("--luns", default=None, metavar="B-E",
               help="pblk's LUN range (inclusive; default all LUNs).")
 @click.option("--geometry", default=None, metavar="CHxLUNxBLKxPG",
@@ -462,10 +463,11 @@ def format_cmd(disk, mode, luns, geometry, spec, yes):
     if os.path.isdir(disk):
         raise click.ClickException(f"{disk}: is a directory, not a disk file")
     rng = parse_luns(luns)
-    if mode == "appnvm" and rng is not None:
-        raise StackError("--luns is for pblk: in AppNVM mode the device's FTL uses every LUN")
-    if mode == "appnvm" and spec != "1.2":
-        raise StackError("--spec is for pblk: AppNVM runs behind a plain namespace")
+    if mode != "pblk" and rng is not None:
+        raise StackError(f"--luns is for pblk: {'zones span' if mode == 'zoned' else 'the AppNVM FTL uses'} "
+                         f"every LUN")
+    if mode != "pblk" and spec != "1.2":
+        raise StackError(f"--spec is for pblk: {'zones are their own interface' if mode == 'zoned' else 'AppNVM runs behind a plain namespace'}")
     rec = registry.find_disk(os.path.abspath(disk))
     if rec is not None:
         raise click.ClickException(f"{disk}: in use: mounted at {rec.upper or rec.mountpoint} "
@@ -484,6 +486,8 @@ def format_cmd(disk, mode, luns, geometry, spec, yes):
     if mode == "pblk":
         kw = dict(mode=MediaMode.OPEN_CHANNEL, target=TargetKind.PBLK, luns=rng,
                   interface=Interface.OCSSD_2_0 if spec == "2.0" else Interface.OCSSD_1_2)
+    elif mode == "zoned":
+        kw = dict(mode=MediaMode.ZONED, interface=Interface.ZNS)
     else:
         kw = dict(mode=MediaMode.APPNVM)
     label = format_media(disk, geometry=geo, **kw)

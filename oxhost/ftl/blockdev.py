@@ -1,8 +1,9 @@
 """FtlBlockDevice: any FTL written against the FTL API (oxftl.Ftl), served in the host as a
-block device over open-channel media (HostMedia on 1.2, ChunkMedia on 2.0), where pblk would sit. The FTL sees only
-valid requests; this class checks ranges, counts what the host asked, keeps the FTL's
-name, version and capacity in the media label, and answers errors in the block device's
-classes."""
+block device over the media it is given -- open-channel media (HostMedia on 1.2,
+ChunkMedia on 2.0), where pblk would sit, or zones (oxhost.zns.ZoneMedia). The FTL sees only valid requests; this class
+checks ranges, counts what the host asked, keeps the FTL's name, version and capacity in
+the media label (OX vendor admin 0xC1, which both device modes take), and answers errors
+in the block device's classes."""
 import ctypes
 import logging
 
@@ -25,14 +26,15 @@ def label_ftl(label: MediaLabel) -> tuple[str, int]:
 
 
 class FtlBlockDevice(BlockDevice):
-    """`ftl_cls` (an oxftl.Ftl subclass) on `media`: the LUNs (1.2, HostMedia) or parallel
-    units (2.0, ChunkMedia) lun_begin..lun_end of an open-channel device. `driver` is the
-    device's NVMe driver: the media label is read and recorded through it."""
+    """`ftl_cls` (an oxftl.Ftl subclass) on `media` (an oxftl.Media in the host). `driver` is
+    the NVMe driver the media label is read and recorded through; `luns` the target's LUN
+    range (lun_begin, lun_end) on open-channel media, None on zones (which span the device)."""
 
-    def __init__(self, media, driver, ftl_cls, lun_begin: int, lun_end: int):
-        self.driver = driver
+    def __init__(self, media, ftl_cls, driver, luns: tuple[int, int] | None):
         self.media = media
-        self.lun_begin, self.lun_end = lun_begin, lun_end
+        self.driver = driver
+        self.lun_begin, self.lun_end = luns if luns is not None else (0, 0)
+        self.luns = luns
         self.name, self.version = ftl_cls.ftl_name(), int(ftl_cls.version)
         label = self._label()
         self._check_label(label)
@@ -68,7 +70,7 @@ class FtlBlockDevice(BlockDevice):
             raise FtlTargetError(f"the media holds a {TargetKind(label.target).name.lower()} volume, not the "
                                  f"FTL {self.name}'s")
         name, version = label_ftl(label)
-        if (int(label.lun_begin), int(label.lun_end)) != (self.lun_begin, self.lun_end):
+        if self.luns is not None and (int(label.lun_begin), int(label.lun_end)) != (self.lun_begin, self.lun_end):
             raise FtlTargetError(f"the media holds FTL {name}'s volume on LUNs {label.lun_begin}-"
                                  f"{label.lun_end}, not {self.lun_begin}-{self.lun_end}")
         if (name, version) != (self.name, self.version):
