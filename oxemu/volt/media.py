@@ -306,7 +306,7 @@ class Volt:
         status = np.full(n, _PLOSS, dtype=np.uint8)
         k = self._admit(n, "program")
         if k:
-            self._mutating()
+            self.mutating()
         for i in range(k):
             b = int(np.ravel_multi_index((ch[i], lun[i], blk[i], pl[i]), self._bp_shape))
             if int(self._bbt[b]) in BAD_STATES or int(pg[i]) != int(self._next[b]):
