@@ -419,7 +419,7 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
             if kind == "pblk" and (label.lun_begin, label.lun_end) != (b, e):
                 pass                        # another target's label: ours is new
             else:
-                check_label(disk, label, kind, luns, capacity)
+                check_label(disk, label, kind, luns, capacity, spec=iface)
                 if kind == "pblk" and not sized and label.capacity_bytes:
                     pblk_secs = label.capacity_bytes // SECTOR_NBYTES     # the size it was made with
 
@@ -429,8 +429,6 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
         except ImportError as ex:
             raise StackError(f"device-side modes are not available in this build ({ex})") from None
 
-    if iface == "2.0":
-        raise StackError(f"interface {iface} is not built yet")
     machine = Machine(lnvm=1 if host_side and not zoned else 0, volt=0 if disk else 1,
                       debug=1 if debug else 0, disk=disk, geometry=geo, timing=timing,
                       trace_stream=trace_stream or sys.stderr, faults=faults,
@@ -446,6 +444,19 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
             device = ZonedDevice.open(machine)
             blockdev = FtlBlockDevice(ZoneMedia(device, units=ZONE_UNITS), ftl_cls, device.driver, None)
             luns = None
+        elif host_side and iface == "2.0":
+            from .lightnvm2 import Device20
+            device = Device20.open(machine)
+            if kind == "pblk":
+                from .pblk import Pblk
+                from .pblk.ocssd2 import ChunkDevice
+                from .pblk.sysfs import PblkSysfs
+                blockdev = Pblk(ChunkDevice(device), lun_begin=b, lun_end=e, durable_discard=cfg.pblk.durable_discard,
+                                params=cfg.pblk_params(capacity_sectors=pblk_secs))
+                sysfs = PblkSysfs(blockdev)
+            else:
+                from .ftl import ChunkMedia, FtlBlockDevice
+                blockdev = FtlBlockDevice(ChunkMedia(device, b, e), ftl_cls, device.driver, (b, e))
         elif host_side:
             from .lightnvm import Device
             device = Device.open(machine)

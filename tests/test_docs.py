@@ -222,12 +222,13 @@ def check_admin_opc():
     from oxemu.wire import AdminOpc
     with Machine(lnvm=1, volt=1, geometry=Geometry.small()) as oc, \
             Machine(lnvm=0, volt=1, geometry=Geometry.small()) as ap, \
+            Machine(lnvm=1, volt=1, geometry=Geometry.small(), spec="2.0") as o2, \
             Machine(lnvm=0, volt=1, geometry=Geometry.small(), spec="zns") as zn:
         common = set(oc.device.controller.admin._table) & set(ap.device.controller.admin._table)
         rows = []
         for op in AdminOpc:
             modes = ("both" if op in common else
-                     " ".join(n for n, m in (("open-channel", oc), ("AppNVM", ap), ("zoned", zn))
+                     " ".join(n for n, m in (("open-channel", oc), ("AppNVM", ap), ("2.0", o2), ("zoned", zn))
                               if op in m.device.mode.admin_commands()) or "none")
             rows.append((_hex(int(op)), op.name, modes))
     return rows
@@ -317,6 +318,60 @@ def check_ftl_log():
 def check_media_label():
     from oxemu.wire import MediaLabel
     return _ctypes_fields(MediaLabel)
+
+
+def check_ocssd2_geometry():
+    from oxemu.wire import Geometry20, LbaFormat20
+    top = [r for r in _ctypes_fields(Geometry20) if not r[2].startswith("resv") and r[2] not in ("lbaf", "vs")]
+    lbaf = _ctypes_fields(LbaFormat20, Geometry20.lbaf.offset, "lbaf.")
+    return sorted(top + [r for r in lbaf if not r[2].endswith("resv")], key=lambda r: int(r[0]))
+
+
+def check_ocssd2_defaults():
+    """The 2.0 geometry of the default media, as the device reports it."""
+    from oxemu import NandTiming
+    from oxemu.device.ocssd2.identity import Lbaf, WriteRules, geometry20
+    from oxemu.wire import Geometry20
+    g = _geometry()
+    i = Geometry20.from_buffer_copy(geometry20(g, NandTiming(), WriteRules(g), Lbaf(g)))
+    f = i.lbaf
+    rows = [(n, _n(getattr(i, n))) for n in ("mjr", "mnr", "num_grp", "num_pu", "num_chk", "clba", "ws_min",
+                                             "ws_opt", "mw_cunits", "maxoc", "maxocpu", "wit")]
+    return rows + [("mccap", _hex(i.mccap)),
+                   ("lbaf", f"{f.grp_len} / {f.pu_len} / {f.chk_len} / {f.lba_len}")]
+
+
+def check_ocssd2_constants():
+    from oxemu.device.ocssd2.chunks import EARLY_CLOSE, ENDURANCE
+    from oxemu.device.ocssd2.notices import LOG_ENTRIES
+    from oxemu.device.controller import AER_LIMIT
+    from oxemu.device.ocssd2.identity import WriteRules
+    g = _geometry()
+    r = WriteRules(g)
+    return [("EARLY_CLOSE", _n(EARLY_CLOSE)), ("ENDURANCE", _n(ENDURANCE)),
+            ("LOG_ENTRIES", _n(LOG_ENTRIES)), ("AER_LIMIT", _n(AER_LIMIT)),
+            ("pblk ring entries kept", _n((r.mw_cunits + r.ws_opt) * g.total_luns))]
+
+
+def check_chunk_opc():
+    from oxemu.wire import ChunkOpc, Ocssd2LogPage
+    return _enum(ChunkOpc) + _enum(Ocssd2LogPage)
+
+
+def check_chunk_desc():
+    from oxemu.wire import CHUNK_DESC_DTYPE
+    return _dtype_fields(CHUNK_DESC_DTYPE)
+
+
+def check_chunk_notification():
+    from oxemu.wire import ChunkNotification
+    return _ctypes_fields(ChunkNotification)
+
+
+def check_chunk_flags():
+    from oxemu.wire import ChunkState, ChunkType, Mccap, NotifyMask, NotifyState
+    return [(_hex(int(m), 4), f"{e.__name__}.{m.name}") for e in (ChunkState, ChunkType, Mccap, NotifyState,
+                                                                 NotifyMask) for m in e]
 
 
 def check_fio_quick():

@@ -10,6 +10,7 @@ from .core import MmgrCmd, OxCore
 from .identity import MAX_IO_NBYTES, identify_controller
 from .lnvm import LnvmMode
 from .mode import DeviceMode
+from .ocssd2 import Ocssd2Mode
 from .plugin import PluginFtlMode
 from .trace import Tracer
 from .zns import ZnsMode, ZnsParams
@@ -71,10 +72,10 @@ class OxCtrl:
         interface = SPECS.get(spec)
         if interface is None:
             raise ValueError(f"unknown interface {spec!r} (1.2, 2.0 or zns)")
+        if interface == Interface.OCSSD_2_0 and not lnvm:
+            raise ValueError("OCSSD 2.0 is an open-channel interface: it needs lnvm=1")
         if interface == Interface.ZNS and (lnvm or ftl is not None):
             raise ValueError("a zoned namespace (spec zns) needs lnvm=0 and no device FTL: the host places the data")
-        if interface == Interface.OCSSD_2_0:
-            raise ValueError(f"interface {spec} is not built yet")
         if ftl is not None and lnvm:
             raise ValueError("a plug-in FTL in the device needs lnvm=0 (a plain namespace)")
         if ftl is not None and readonly:
@@ -106,7 +107,9 @@ class OxCtrl:
             core = OxCore(self.volt, tracer)
             unpowered = False
             try:
-                if kind == MediaMode.OPEN_CHANNEL:
+                if kind == MediaMode.OPEN_CHANNEL and interface == Interface.OCSSD_2_0:
+                    self.mode = Ocssd2Mode(core, dma)                      # settles torn units
+                elif kind == MediaMode.OPEN_CHANNEL:
                     self.mode = LnvmMode(core, dma)
                 elif kind == MediaMode.ZONED:
                     self.mode = ZnsMode(core, dma, zns)                                       # finds its zones
@@ -121,6 +124,7 @@ class OxCtrl:
             admin = AdminCommands(lambda: self.controller, self.mode, self.mode.identify_controller(serial),
                                   self.volt)
             self.controller = Controller(dma, self.mode, admin, tracer, on_shutdown=self._shutdown)
+            self.mode.on_event = self.controller.async_event
             if unpowered:
                 self.controller.lose_power()
         except BaseException:

@@ -11,6 +11,8 @@ from ..wire import (CSI_NVM, PAGE_SIZE, AdminOpc, Cns, CriticalWarning, ErrorLog
 from .controller import MAX_QUEUES
 from .prp import Transfer
 
+MAX_LOG_NBYTES = 1 << 20          # one get log page transfers at most this much
+
 
 class AdminCommands:
     """Dispatches admin opcodes: the common set, then the device mode's own."""
@@ -36,6 +38,7 @@ class AdminCommands:
             AdminOpc.SET_FEATURES: self.set_features,
             AdminOpc.GET_FEATURES: self.get_features,
             AdminOpc.OX_IDLE: self.idle,
+            AdminOpc.ASYNC_EVENT_REQUEST: self.event_request,
             **mode.admin_commands(),
         }
         self._logs = mode.log_pages()
@@ -79,6 +82,11 @@ class AdminCommands:
         """OX vendor 0xC2: the host has been idle; the mode may do a slice of background
         work (GC). Result 1: more is pending."""
         return Status.SUCCESS, int(bool(self.mode.idle()))
+
+    def event_request(self, cmd):
+        """Asynchronous event request: the controller holds it (status None) until the
+        device mode raises an event (2.0's chunk notifications)."""
+        return self._ctrl().event_request(cmd)
 
     def abort(self, cmd):
         return Status.SUCCESS, 1        # bit 0 set: command not aborted (all run to completion)
@@ -137,9 +145,14 @@ class AdminCommands:
         return Status.SUCCESS, self.features[fid]
 
     def get_log_page(self, cmd):
+        """NVMe 1.3's form: NUMDL (cdw10 31:16) and NUMDU (cdw11 15:0) dwords from the log
+        page offset (cdw12-13, dword aligned); beyond the log's end reads zeros."""
         lid = cmd.cdw10 & 0xFF
-        numd = ((cmd.cdw10 >> 16) & 0xFFF) + 1
+        numd = ((cmd.cdw10 >> 16) | (cmd.cdw11 & 0xFFFF) << 16) + 1
         nbytes = numd * 4
+        offset = cmd.cdw12 | (cmd.cdw13 << 32)
+        if nbytes > MAX_LOG_NBYTES or offset % 4:
+            return Status.INVALID_FIELD | Status.DNR, 0
         ctrl = self._ctrl()
         if lid == LogPage.ERROR:
             ents = (ErrorLogEntry * 64)()
@@ -158,7 +171,9 @@ class AdminCommands:
             data[8:16] = self.identify_ctrl[64:72]
         else:
             return Status.INVALID_LOG_PAGE | Status.DNR, 0
-        data = bytes(data[:nbytes]).ljust(nbytes, b"\0")
+        if offset > len(data):
+            return Status.INVALID_FIELD | Status.DNR, 0
+        data = bytes(data[offset:offset + nbytes]).ljust(nbytes, b"\0")
         return self._send(cmd, data)
 
     def smart_log(self, ctrl) -> SmartLog:

@@ -23,6 +23,7 @@ from .queues import CompletionQueue, SubmissionQueue
 log = logging.getLogger(__name__)
 
 MQES = 4095                 # largest queue: 4096 entries
+AER_LIMIT = 4               # asynchronous event requests held at once (IdCtrl.aerl + 1)
 MAX_QUEUES = 64             # I/O queue pairs the controller offers
 CAP_VALUE = ((MQES << CAP.MQES_SHIFT) | CAP.CQR | (20 << CAP.TO_SHIFT)
              | (1 << CAP.CSS_SHIFT) | (0 << CAP.MPSMIN_SHIFT) | (0 << CAP.MPSMAX_SHIFT))
@@ -71,6 +72,8 @@ class Controller:
         self.error_log = []
         self._regs32 = {}
         self.unpowered = False            # the media lost power: fatal until the machine goes
+        self._aers: list[int] = []        # cids of the asynchronous event requests outstanding
+        self._events: list[int] = []      # events raised while none was outstanding
 
     def lose_power(self) -> None:
         """The power was cut: CSTS.CFS for good (a reset does not bring the media back)."""
@@ -181,9 +184,12 @@ class Controller:
         self.csts = _RDY
 
     def _reset(self) -> None:
-        """CC.EN 1 -> 0: drop every queue; the media state is flushed (nvme reset)."""
+        """CC.EN 1 -> 0: drop every queue (and the event requests outstanding); the media
+        state is flushed (nvme reset)."""
         self.sqs.clear()
         self.cqs.clear()
+        self._aers.clear()
+        self._events.clear()
         self.csts = 0
         self.mode.reset()
 
@@ -224,6 +230,8 @@ class Controller:
             self.seq += 1
             sq.head = sq.tail
             status, result, done_ns = self._execute(cmd, admin)
+            if status is None:                           # an event request: completes later
+                return
             if self.tracer is not None and not admin:
                 self.tracer.completed(cmd, status)
             if self._realtime:
@@ -252,6 +260,8 @@ class Controller:
                 for j in range(i, i + max(m, 1)):
                     cmd = Command.unpack(self.ram, sq.base + (h0 + j) % sq.size * SQE_SIZE, sq.qid, seq0 + j)
                     status, result, done_ns = self._execute(cmd, admin)
+                    if status is None:                   # an event request: completes later
+                        continue
                     if self.tracer is not None and not admin:
                         self.tracer.completed(cmd, status)
                     self._complete(cq, sq, cmd, status, result, done_ns, (h0 + j + 1) % sq.size)
@@ -313,6 +323,8 @@ class Controller:
             if admin:
                 self.counters["admin_cmds"] += 1
                 status, result = self.admin.execute(cmd)
+                if status is None:                   # an event request held for later
+                    return None, 0, arrival
                 done = arrival
                 if self.tracer is not None:
                     self.tracer.admin_cmd(cmd.seq, cmd, status)
@@ -331,6 +343,30 @@ class Controller:
         if status:
             self._log_error(cmd, status)
         return status, result, done
+
+    # ---------------------------------------------------------------- asynchronous events
+    def event_request(self, cmd: Command):
+        """An asynchronous event request (NVMe 1.2, 5.2): (status, result) at once with an
+        event raised earlier, else (None, 0): held until the device raises one."""
+        if self._events:
+            return Status.SUCCESS, self._events.pop(0)
+        if len(self._aers) >= AER_LIMIT:
+            return Status.ASYNC_EVENT_LIMIT | Status.DNR, 0
+        self._aers.append(cmd.cid)
+        return None, 0
+
+    def async_event(self, result: int) -> None:
+        """The device mode has an event to report (completion dword 0 of an event request):
+        complete the oldest request outstanding on the admin queue, or keep it for the next."""
+        cq, sq = self.cqs.get(0), self.sqs.get(0)
+        if not self._aers or cq is None or sq is None:
+            self._events.append(result)
+            return
+        cid = self._aers.pop(0)
+        if cq.full:
+            cq.backlog.append((result, sq.head, 0, cid, Status.SUCCESS))
+        else:
+            self._post(cq, result, sq.head, 0, cid, Status.SUCCESS)
 
     def _log_error(self, cmd: Command, status: int) -> None:
         self._log_error_at(cmd.sqid, cmd.cid, status)

@@ -18,6 +18,9 @@ class DeviceMode(abc.ABC):
 
     #: what the mode writes on the media (its label's mode)
     media_mode: MediaMode
+    #: the controller's asynchronous event hook, callable(completion dword 0), set once the
+    #: controller exists: a mode with events to report (2.0's chunk notifications) calls it
+    on_event = None
 
     def __init__(self, timing):
         self.timing = timing

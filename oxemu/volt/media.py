@@ -294,6 +294,30 @@ class Volt:
         self._spoil(int(np.ravel_multi_index((ch, lun, blk, pg, pl), self._pg_shape)), PageState.TORN)
         self.counters["torn_pages"] += 1
 
+    def skip_pages(self, ch, lun, blk, pl, pg) -> np.ndarray:
+        """Consume pages without programming them, in list order: each must be its
+        block-plane's next page; it then reads as ECC (PageState.TORN) until its block is
+        erased. A device whose write unit spans planes uses it to finish a unit a power
+        cut tore (the planes before the cut programmed, the rest not), so no plane of the
+        unit reads stale, empty or zero. Counted and cut like programs; a page that is not
+        the next, or on a bad block, is refused (PROGRAM_FAIL) and nothing changes."""
+        ch, lun, blk, pl, pg = _arr(ch, lun, blk, pl, pg)
+        n = pg.size
+        status = np.full(n, _PLOSS, dtype=np.uint8)
+        k = self._admit(n, "program")
+        if k:
+            self.mutating()
+        for i in range(k):
+            b = int(np.ravel_multi_index((ch[i], lun[i], blk[i], pl[i]), self._bp_shape))
+            if int(self._bbt[b]) in BAD_STATES or int(pg[i]) != int(self._next[b]):
+                status[i] = _PFAIL
+                continue
+            self._next[b] = int(pg[i]) + 1
+            self._spoil(int(np.ravel_multi_index((ch[i], lun[i], blk[i], pg[i], pl[i]), self._pg_shape)),
+                        PageState.TORN)
+            status[i] = _OK
+        return status
+
     def read_pages(self, ch, lun, blk, pl, pg) -> tuple[np.ndarray, np.ndarray]:
         """(status per page, row per page); rows of failed pages must not be used."""
         ch, lun, blk, pl, pg = _arr(ch, lun, blk, pl, pg)

@@ -103,6 +103,7 @@ class AdminOpc(enum.IntEnum):
     ABORT = 0x08
     SET_FEATURES = 0x09
     GET_FEATURES = 0x0A
+    ASYNC_EVENT_REQUEST = 0x0C   # completes when the device has an event to report (AEN)
     # LightNVM 1.2 vendor admin commands (Linux nvme_nvm_admin_opcode)
     NVM_IDENTITY = 0xE2
     NVM_SET_BBT = 0xF1
@@ -175,6 +176,7 @@ class Status(enum.IntEnum):
     INVALID_CQ = 0x0100
     INVALID_QID = 0x0101
     INVALID_QSIZE = 0x0102
+    ASYNC_EVENT_LIMIT = 0x0105
     INVALID_LOG_PAGE = 0x0109
     FEATURE_NOT_SAVEABLE = 0x010D
     # media errors (SCT 2)
@@ -195,6 +197,15 @@ class Status(enum.IntEnum):
     ZONE_TOO_MANY_ACTIVE = 0x01BD
     ZONE_TOO_MANY_OPEN = 0x01BE
     ZONE_INVALID_TRANSITION = 0x01BF
+    # Open-Channel SSD 2.0 (SCT 2 media errors; spdk nvme_ocssd_spec.h), and NVMe 1.3's
+    # unwritten-block status its reads use
+    UNWRITTEN_BLOCK = 0x0287
+    OCSSD_OFFLINE_CHUNK = 0x02C0
+    OCSSD_INVALID_RESET = 0x02C1
+    OCSSD_HIGH_ECC = 0x02D0
+    OCSSD_WRITE_NEXT_UNIT = 0x02F0
+    OCSSD_CHUNK_EARLY_CLOSE = 0x02F1
+    OCSSD_OUT_OF_ORDER_WRITE = 0x02F2
     DNR = 0x4000
 
 
@@ -239,6 +250,18 @@ STATUS_REASONS = {
     Status.ZONE_TOO_MANY_ACTIVE: "opening the zone would exceed the maximum number of active zones",
     Status.ZONE_TOO_MANY_OPEN: "opening the zone would exceed the maximum number of open zones",
     Status.ZONE_INVALID_TRANSITION: "the zone action is not allowed from the zone's state",
+    Status.ASYNC_EVENT_LIMIT: "more asynchronous event requests than the controller holds (AERL + 1)",
+    Status.UNWRITTEN_BLOCK: "the logical block is not readable yet: beyond the chunk's write pointer, "
+                            "or among the last mw_cunits written to an open chunk (2.0)",
+    Status.OCSSD_OFFLINE_CHUNK: "the chunk is offline, or the reset took it offline (2.0)",
+    Status.OCSSD_INVALID_RESET: "the chunk cannot be reset in its state: free or open (2.0)",
+    Status.OCSSD_HIGH_ECC: "read succeeded after retries: the data is nearing its limit, refresh it (2.0)",
+    Status.OCSSD_WRITE_NEXT_UNIT: "the write failed and its unit is consumed; the chunk stays open: write "
+                                  "the data again at the next unit (2.0)",
+    Status.OCSSD_CHUNK_EARLY_CLOSE: "the write failed and the device closed the chunk early: it reads up to "
+                                    "its write pointer (2.0)",
+    Status.OCSSD_OUT_OF_ORDER_WRITE: "the write is not at the chunk's write pointer, or the chunk is closed "
+                                     "or offline (2.0)",
 }
 
 

@@ -72,16 +72,18 @@ def resolve_geometry(disk: str | None, volatile: bool, geometry: str | None) -> 
 
 
 @contextlib.contextmanager
-def open_machine(disk, volatile, geometry, debug, lnvm=1, timing="off", *, write=False, create=False):
+def open_machine(disk, volatile, geometry, debug, lnvm=1, timing="off", *, write=False, create=False,
+                 spec="1.2"):
     """A machine on the disk file: read-only (shared lock, nothing written) unless the
     command writes; a missing disk file is an error unless the command writes and asks
-    --create. Commands that read never create media."""
+    --create. Commands that read never create media. `spec`: the interface the device
+    speaks (media written through another is refused)."""
     if not volatile and not (disk_exists(disk) or (write and create)):
         raise missing_disk(disk)
     geo = resolve_geometry(disk, volatile, geometry)
     with Machine(lnvm=lnvm, volt=1 if volatile else 0, debug=1 if debug else 0,
                  disk=None if volatile else disk, geometry=geo, timing=timing,
-                 trace_stream=sys.stderr, readonly=not (write or volatile)) as m:
+                 trace_stream=sys.stderr, readonly=not (write or volatile), spec=spec) as m:
         yield m
 
 

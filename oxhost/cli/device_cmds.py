@@ -7,7 +7,7 @@ import time
 import click
 import numpy as np
 
-from oxemu.wire import BlockState, MediaMode, PMode, TargetKind
+from oxemu.wire import BlockState, Interface, MediaMode, PMode, TargetKind
 
 from ..lightnvm import (Addr, AddrCheck, Device, NvmError, VBlk, addr_check, buf_fill, dev2gen, fmt,
                         gen2dev)
@@ -112,6 +112,11 @@ def dev_info(disk, volatile, geometry, debug, create):
         for k, v in lines:
             click.echo(f"{k}: {v}")
         return
+    if label is not None and label.mode == MediaMode.OPEN_CHANNEL and label.interface == Interface.OCSSD_2_0:
+        lines += _info_20(disk, volatile, geometry, debug)
+        for k, v in lines:
+            click.echo(f"{k}: {v}")
+        return
     with open_device(disk, volatile, geometry, debug) as dev:
         g = dev.geo
         d = dev.driver
@@ -135,6 +140,29 @@ def dev_info(disk, volatile, geometry, debug, create):
         lines += [(k + "_ns", v) for k, v in g.timings_ns.items()]
     for k, v in lines:
         click.echo(f"{k}: {v}")
+
+
+def _info_20(disk, volatile, geometry, debug) -> list:
+    """`ox dev info` of Open-Channel SSD 2.0 media: the geometry in liblightnvm 2.x's names."""
+    from ..lightnvm2 import Device20
+    with open_machine(disk, volatile, geometry, debug, spec="2.0") as m:
+        dev = Device20.open(m)
+        try:
+            g, d = dev.geo, dev.driver
+            f = g.lbaf
+            return [("mode", "open-channel (Open-Channel SSD 2.0, lnvm=1)"),
+                    ("serial", d.id_ctrl.sn.decode().strip()), ("model", d.id_ctrl.mn.decode().strip()),
+                    ("firmware", d.id_ctrl.fr.decode().strip()), ("pci_ids", f"{d.vendor:04x}:{d.device_id:04x}"),
+                    ("npugrp", g.npugrp), ("npunit", g.npunit), ("nchunk", g.nchunk), ("nsectr", g.nsectr),
+                    ("nbytes", g.nbytes), ("nbytes_oob", g.nbytes_oob), ("tbytes", g.tbytes),
+                    ("ws_min", g.ws_min), ("ws_opt", g.ws_opt), ("mw_cunits", g.mw_cunits),
+                    ("maxoc", g.maxoc), ("maxocpu", g.maxocpu), ("mccap", f"0x{g.mccap:x}"), ("wit", g.wit),
+                    ("max_transfer_nbytes", d.max_transfer),
+                    ("lbaf", f"pugrp {f.pugrp_off}/{f.pugrp_len} punit {f.punit_off}/{f.punit_len} "
+                             f"chunk {f.chunk_off}/{f.chunk_len} sectr {f.sectr_off}/{f.sectr_len}")] + \
+                [(k + "_ns", v) for k, v in g.timings_ns.items()]
+        finally:
+            dev.close()
 
 
 def _when(t: int) -> str:
@@ -421,14 +449,14 @@ def bbt_set(ch, lun, state, blocks, disk, volatile, geometry, debug, create):
               help="pblk's LUN range (inclusive; default all LUNs).")
 @click.option("--geometry", default=None, metavar="CHxLUNxBLKxPG",
               help="Geometry of a new disk file (an existing one keeps its own).")
+@click.option("--spec", type=click.Choice(["1.2", "2.0"]), default="1.2", show_default=True,
+              help="The open-channel interface a pblk volume is written through: OCSSD 1.2, or 2.0 (chunks).")
 @click.option("--yes", is_flag=True, help="Confirm: every byte on the media is erased.")
-def format_cmd(disk, mode, luns, geometry, yes):
+def format_cmd(disk, mode, luns, geometry, spec, yes):
     """Erase the media and label it for MODE: the one way to reuse a disk for another
     mode or LUN range. Bad block tables (factory and grown) and erase counts are kept,
     as a drive keeps them; every data block is erased. Refuses a disk in use."""
     from oxemu import format_media, probe_label
-    from oxemu.wire import Interface, MediaMode, TargetKind
-
     from ..fuse import registry
     from ..stack import StackError, describe_label, parse_luns
 
@@ -438,6 +466,8 @@ def format_cmd(disk, mode, luns, geometry, yes):
     if mode != "pblk" and rng is not None:
         raise StackError(f"--luns is for pblk: {'zones span' if mode == 'zoned' else 'the AppNVM FTL uses'} "
                          f"every LUN")
+    if mode != "pblk" and spec != "1.2":
+        raise StackError(f"--spec is for pblk: {'zones are their own interface' if mode == 'zoned' else 'AppNVM runs behind a plain namespace'}")
     rec = registry.find_disk(os.path.abspath(disk))
     if rec is not None:
         raise click.ClickException(f"{disk}: in use: mounted at {rec.upper or rec.mountpoint} "
@@ -454,13 +484,15 @@ def format_cmd(disk, mode, luns, geometry, yes):
                                    f"add --yes to do it")
     geo = parse_geometry(geometry)
     if mode == "pblk":
-        kw = dict(mode=MediaMode.OPEN_CHANNEL, target=TargetKind.PBLK, luns=rng)
+        kw = dict(mode=MediaMode.OPEN_CHANNEL, target=TargetKind.PBLK, luns=rng,
+                  interface=Interface.OCSSD_2_0 if spec == "2.0" else Interface.OCSSD_1_2)
     elif mode == "zoned":
         kw = dict(mode=MediaMode.ZONED, interface=Interface.ZNS)
     else:
         kw = dict(mode=MediaMode.APPNVM)
     label = format_media(disk, geometry=geo, **kw)
-    click.echo(f"ox: formatted {disk} for {describe_label(label)}; bad blocks and erase counts kept")
+    through = " through Open-Channel SSD 2.0" if spec == "2.0" else ""
+    click.echo(f"ox: formatted {disk} for {describe_label(label)}{through}; bad blocks and erase counts kept")
 
 
 def register(main):

@@ -88,6 +88,8 @@ class NvmeDriver:
         self._scratch = self.pool.alloc(4096)
         self._index = np.arange(4096, dtype=np.int64)
         self.queues: dict[int, QueuePair] = {}
+        self._event_cids: set[int] = set()    # asynchronous event requests outstanding
+        self.events: list[int] = []           # their completions (dword 0), oldest first
         self._enable()
         self.id_ctrl = IdCtrl.from_buffer_copy(self.identify(Cns.CONTROLLER))
         self.max_transfer = 4096 << self.id_ctrl.mdts if self.id_ctrl.mdts else 1 << 30
@@ -204,6 +206,54 @@ class NvmeDriver:
         buf.array[:512] = np.frombuffer(bytes(label), np.uint8)
         self._check(self.admin(AdminOpc.OX_SET_TARGET, prp1=buf.addr, nbytes=512),
                     "record the target in the media label")
+
+    def request_event(self) -> None:
+        """Submit an asynchronous event request (admin 0x0C) and return at once: it
+        completes when the device has an event to report, and its completion dword 0
+        joins `events` the next time the admin queue is reaped (poll_events)."""
+        qp = self.queues[0]
+        cid = qp.next_cid
+        qp.next_cid = (cid + 1) & 0xFFFF
+        SQE.pack_into(self.mv, qp.sq.addr + qp.sq_tail * SQE_SIZE, AdminOpc.ASYNC_EVENT_REQUEST, 0, cid, 0,
+                      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        qp.sq_tail = (qp.sq_tail + 1) % qp.depth
+        qp.inflight += 1
+        self._event_cids.add(cid)
+        self._ring_sq(qp, 1, qp.sq_tail)
+
+    def poll_events(self) -> list[int]:
+        """Reap what the admin completion queue holds now (the event requests the device
+        completed) and hand over the events collected: a list of completion dwords 0."""
+        qp = self.queues[0]
+        while True:
+            result, _, _, cid, st = CQE.unpack_from(self.mv, qp.cq.addr + qp.cq_head * CQE_SIZE)
+            if (st & 1) != qp.phase:
+                break
+            self._advance(qp)
+            if not self._event(cid, st >> 1, result):
+                log.warning("admin queue: completion for unknown cid %d", cid)
+        self._ring_cq(qp)
+        out, self.events = self.events, []
+        return out
+
+    def _advance(self, qp: QueuePair) -> None:
+        qp.cq_head += 1
+        if qp.cq_head == qp.depth:
+            qp.cq_head = 0
+            qp.phase ^= 1
+        qp.cq_db_pending += 1
+        qp.inflight -= 1
+
+    def _event(self, cid: int, status: int, result: int) -> bool:
+        """An event request's completion: True when cid was one (a failed one is dropped)."""
+        if cid not in self._event_cids:
+            return False
+        self._event_cids.discard(cid)
+        if status:
+            log.warning("asynchronous event request failed: %s", describe_status(status))
+        else:
+            self.events.append(result)
+        return True
 
     def admin(self, opcode: int, nsid: int = 0, prp1: int = 0, prp2: int = 0, mptr: int = 0,
               cdw10: int = 0, cdw11: int = 0, cdw12: int = 0, cdw13: int = 0,
@@ -410,7 +460,7 @@ class NvmeDriver:
 
     def _reap(self, qp: QueuePair, cids: list) -> list[Completion]:
         mv, unpack = self.mv, CQE.unpack_from
-        cq_base, depth = qp.cq.addr, qp.depth
+        cq_base = qp.cq.addr
         want = {cid: i for i, cid in enumerate(cids)}
         out = [None] * len(cids)
         left = len(cids)
@@ -430,15 +480,11 @@ class NvmeDriver:
                     raise ControllerFatal("controller fatal status (CSTS.CFS): the device stopped")
                 time.sleep(0)
                 continue
-            qp.cq_head += 1
-            if qp.cq_head == depth:
-                qp.cq_head = 0
-                qp.phase ^= 1
-            qp.cq_db_pending += 1
-            qp.inflight -= 1
+            self._advance(qp)
             i = want.pop(cid, None)
             if i is None:
-                log.warning("queue %d: completion for unknown cid %d", qp.qid, cid)
+                if not (qp.qid == 0 and self._event(cid, st >> 1, result)):
+                    log.warning("queue %d: completion for unknown cid %d", qp.qid, cid)
                 continue
             out[i] = Completion(st >> 1, result, cid, sq_head)
             left -= 1

@@ -1,6 +1,6 @@
 """FtlBlockDevice: any FTL written against the FTL API (oxftl.Ftl), served in the host as a
-block device over the media it is given -- open-channel media (HostMedia), where pblk
-would sit, or zones (oxhost.zns.ZoneMedia). The FTL sees only valid requests; this class
+block device over the media it is given -- open-channel media (HostMedia on 1.2,
+ChunkMedia on 2.0), where pblk would sit, or zones (oxhost.zns.ZoneMedia). The FTL sees only valid requests; this class
 checks ranges, counts what the host asked, keeps the FTL's name, version and capacity in
 the media label (OX vendor admin 0xC1, which both device modes take), and answers errors
 in the block device's classes."""
@@ -147,7 +147,7 @@ class FtlBlockDevice(BlockDevice):
         c = self.counters
         m = self.media.counters
         host = c["host_sectors_written"]
-        programmed = m["pages_programmed"] * self.media.geometry.sectors
+        programmed = m["pages_programmed"] * self.media.geometry.sectors + m.get("pad_sectors", 0)
         return dict(mode="ftl", side="host", ftl=self.name, ftl_version=self.version,
                     capacity_bytes=self.size, **c, media=dict(m), read_only=self.read_only,
                     spare_blocks=self.ftl.spare_blocks(),

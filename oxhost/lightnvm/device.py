@@ -66,7 +66,12 @@ class Device:
             c = driver.admin(AdminOpc.NVM_IDENTITY, nsid=1, prp1=buf.addr, nbytes=4096)
             if c.status:
                 raise NotOpenChannel(f"LightNVM identity failed with status 0x{c.status:04x}")
-            geo = Geo.from_identity(bytes(buf.array))
+            raw = bytes(buf.array)
+            if raw[0] != 1:               # ver_id: 2.0's geometry shares the byte (Linux switches on it)
+                driver.shutdown()
+                raise NotOpenChannel(f"the device speaks Open-Channel SSD {raw[0]}.0, not 1.2 "
+                                     f"(oxhost.lightnvm2 opens it)")
+            geo = Geo.from_identity(raw)
         finally:
             buf.free()
         return cls(driver, geo)

@@ -37,6 +37,7 @@ from .gc import MAX_GC_TRIES, Gc
 from .l2p import L2P
 from .lines import LineGeometry, LineManager, LineState
 from .metadata import ADDR_TRIM, COUNTERS, Kind
+from .ocssd2 import ChunkDevice
 from .params import PblkParams, spare_need
 from .recovery import Recovery
 from .rl import RateLimiter
@@ -82,13 +83,16 @@ class Pblk(BlockDevice):
         if nentries < lg.unit_secs:
             raise PblkError(f"a write buffer of {params.write_buffer_entries} entries does not hold "
                             f"one write unit of {lg.unit_secs} sectors")
+        # 2.0: the ring also keeps the last mw_cunits sectors of every open chunk readable,
+        # and a write unit (ws_opt) more per LUN (Linux: "guarantee mw_cunits on read buffer")
+        keep = (dev.mw_cunits + dev.ws_opt) * lg.nluns if isinstance(dev, ChunkDevice) else 0
         self.rl = RateLimiter(nentries, high_frac=params.gc_background, low_div=params.rl_low_div,
                               rsv_lines=params.gc_foreground)
         self.lm = LineManager(dev, lg, self.c)
-        self._rb_buf = dev.buf_alloc(nentries * geo.sector_nbytes)
-        self.rb = WriteBuffer(self._rb_buf, nentries, geo.sector_nbytes)
+        self._rb_buf = dev.buf_alloc((nentries + keep) * geo.sector_nbytes)
+        self.rb = WriteBuffer(self._rb_buf, nentries + keep, geo.sector_nbytes, keep=keep)
         self.gc = Gc(dev, lg, self.lm, self.rb, self.l2p, self.c, policy=params.gc_policy, d=params.gc_d,
-                     seed=params.gc_seed)
+                     seed=params.gc_seed, pad_secs=dev.mw_cunits * lg.nluns if keep else 0)
         self.writer = Writer(dev, lg, self.lm, self.rb, self.l2p, self.c, self._reclaim)
         self.lm.on_change = self._rl_update
         self._trims = trim.PendingTrims(geo.sector_nbytes)
@@ -283,12 +287,27 @@ class Pblk(BlockDevice):
         for s in range(0, n, READ_CHUNK):
             e = min(n, s + READ_CHUNK)
             _, st = media.read(self.dev, ppas[s:e], out[s * secb:e * secb], self.c)
+            if st is not None and self.rb.keep:        # 2.0: what the device still caches, from the ring
+                st = self._from_ring(addrs[s:e], out[s * secb:e * secb], st)
             if st is not None:
                 if failed is None:
                     failed = np.zeros(n, dtype=bool)
                 failed[s:e] = st != 0
                 self.c["read_empty"] += int(np.count_nonzero(st == media.EMPTY))
         return out, failed
+
+    def _from_ring(self, addrs: np.ndarray, out: np.ndarray, st: np.ndarray):
+        """Sectors a 2.0 device reported unwritten (the last mw_cunits of an open chunk)
+        copied from the ring entries that wrote them; the statuses left (None: none)."""
+        empty = np.flatnonzero(st == media.EMPTY)
+        slots = self.rb.lookup(addrs[empty])
+        hit = slots >= 0
+        if hit.any():
+            rows = out.reshape(-1, self.sector_nbytes)
+            rows[empty[hit]] = self.rb.data[slots[hit]]
+            st[empty[hit]] = 0
+            self.c["ring_reads"] += int(hit.sum())
+        return st if st.any() else None
 
     def _raise_read(self, failed: np.ndarray, data: np.ndarray):
         nf = int(np.count_nonzero(failed))

@@ -43,7 +43,7 @@ class Gc:
     way to the greedy one."""
 
     def __init__(self, dev, lg: LineGeometry, lm: LineManager, rb: WriteBuffer, l2p: L2P, counters: dict,
-                 *, policy: str = "greedy", d: int = 4, seed: int = 0):
+                 *, policy: str = "greedy", d: int = 4, seed: int = 0, pad_secs: int = 0):
         self.policy = policy
         self.d = d
         self.rng = np.random.default_rng(seed)
@@ -58,8 +58,9 @@ class Gc:
         self._pos = 0
         self._trims = np.empty((0, 2), dtype=np.int64)   # records the victim still has to move
         # room a victim's data must leave: program failures and grown bad blocks may take
-        # some of it while the data is on its way (one write unit per LUN)
-        self.margin = lg.unit_secs * lg.nluns
+        # some of it while the data is on its way (one write unit per LUN), and on 2.0 the
+        # padding a restart puts into the open line (`pad_secs`, recovery.pad_open_lines)
+        self.margin = lg.unit_secs * lg.nluns + pad_secs
 
     # ------------------------------------------------------------ victim choice
     @staticmethod

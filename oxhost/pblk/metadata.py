@@ -71,7 +71,7 @@ COUNTERS = ("user", "gc", "pad", "meta", "trim_sectors", "gc_trim_sectors", "tri
             "gc_runs", "gc_moved", "lines_opened", "lines_closed", "lines_freed", "erases",
             "erase_failed", "write_failed", "requeued", "read_retries", "read_failed",
             "read_failed_gc", "read_empty", "grown_bad_marked", "user_read_sectors",
-            "media_read_sectors", "discarded_sectors", "flushes")
+            "media_read_sectors", "discarded_sectors", "flushes", "ring_reads")
 COUNTERS_MAX = 64                        # room kept in emeta, so more can be added later
 
 _CRC_FROM = 36        # both structures: CRC covers everything after their own crc field

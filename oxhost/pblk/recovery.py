@@ -16,6 +16,10 @@ part is full gets its emeta only if every emeta page is empty, and a line whose 
 cut short stays closed without it (later recoveries scan it). Nothing is written when the
 target comes up read-only.
 
+On Open-Channel SSD 2.0 (pblk/ocssd2.py), chunk states and write pointers come first: the
+lines with open chunks are padded out of the device's write cache before anything is
+read (`pad_open_lines`), as Linux 4.17+ pblk pads an open line at recovery.
+
 The same path serves a clean stop and a kill -9: nothing is written at close beyond the
 flush. Damaged smeta or emeta is reported with a warning and skipped, never fatal.
 """
@@ -26,11 +30,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from oxemu.wire import PMode
+from oxemu.wire import ChunkState, PMode
 
 from . import media, trim
 from .errors import PblkReadOnly
 from .lines import Line, LineState
+from .ocssd2 import ChunkDevice
 from .metadata import (
     ADDR_EMPTY,
     ADDR_TRIM,
@@ -70,6 +75,7 @@ class Recovery:
         self.lm = pblk.lm
         self.uuid = uuid                  # the label's instance uuid, when it names one
         self._last = None                 # (newest line, its Scan or None)
+        self._wps = None                  # 2.0: write pointer of every chunk, (line, LUN index)
         self.report = {"lines_in_use": 0, "lines_from_emeta": 0, "lines_scanned": 0, "lines_free": 0,
                        "lines_bad": 0, "corrupt_smeta": 0, "corrupt_emeta": 0, "foreign_lines": 0,
                        "reopened_line": None, "lbas_mapped": 0, "trim_sectors": 0, "trim_unreadable": 0,
@@ -156,6 +162,10 @@ class Recovery:
                 st = np.zeros(paddrs.size, dtype=np.uint16)
             written = st != media.EMPTY
             readable = st == 0
+            if self._wps is not None:               # 2.0: below the write pointer is written, read or not
+                cached = ~written & (self._chunk_pos(paddrs) < self._wps[ln.id, lg.lun_of_unit(paddrs // us)])
+                written |= cached
+                unreadable -= int(np.count_nonzero(cached))
             unreadable += int(np.count_nonzero(written & ~readable))
             seq, kind, lba = unpack_oob(meta)
             mine = readable & (seq == ln.seq)
@@ -196,11 +206,14 @@ class Recovery:
 
     # ------------------------------------------------------------ the whole pass
     def load(self) -> dict:
-        """Read the media and rebuild the mapping, writing nothing."""
+        """Read the media and rebuild the mapping, writing nothing -- except on 2.0, where
+        lines with open chunks are padded first (`pad_open_lines`)."""
         t0 = time.perf_counter()
         p, lm = self.p, self.lm
         lm.load_bbt()
         candidates = [ln for ln in lm.lines if lm.lay_out_from_tables(ln)]
+        if isinstance(self.dev, ChunkDevice):
+            self.pad_open_lines(candidates)
         found = self._read_smetas(candidates)
         if self.uuid is not None:
             lm.uuid = self.uuid
@@ -240,6 +253,56 @@ class Recovery:
             log.info("pblk: recovered %d lines (%d from emeta, %d scanned), %d LBAs mapped in %.3fs",
                      len(in_use), r["lines_from_emeta"], r["lines_scanned"], r["lbas_mapped"], r["seconds"])
         return r
+
+    def pad_open_lines(self, lines: list[Line]) -> None:
+        """2.0: the device does not read the last mw_cunits sectors of an open chunk, and the
+        write buffer that held them is gone. The chunks' write pointers say where writing
+        stopped (what a cut tore the device has already consumed): every line with an open
+        chunk is padded on from there in stripe order, a half-written unit completed, by
+        mw_cunits sectors on each of its blocks (pblk_recov_pad_line), so smeta and data
+        written before the stop read back and the line stays a prefix of its units. The
+        filler is padding of no line; `_scan` counts what is below a write pointer as
+        written. A line whose chunks do not form a prefix is left as it is."""
+        dev, lg = self.dev, self.lg
+        us, part = lg.unit_secs, lg.nsectors
+        oob = pack_oob(0, Kind.PAD, ADDR_EMPTY, 1).view(np.uint8).reshape(-1)
+        states = np.zeros((lg.nlines, lg.nluns), dtype=np.uint8)
+        self._wps = np.zeros((lg.nlines, lg.nluns), dtype=np.int64)
+        for li, (ch, lun) in enumerate(lg.luns):
+            states[:, li], self._wps[:, li] = dev.chunk_report(ch, lun)
+        padded = 0
+        for ln in lines:
+            if not (states[ln.id] == ChunkState.OPEN).any():
+                continue
+            left = dev.mw_cunits * ln.nblocks
+            units = np.concatenate([ln.smeta_units, ln.data_units, ln.emeta_units]).tolist()
+            for u in units:
+                li = u % lg.nluns
+                first = (u // lg.nluns) * us
+                if first + us <= self._wps[ln.id, li]:
+                    continue                                  # written
+                if left <= 0:
+                    break
+                ch, lun = lg.luns[li]
+                for pos in range(max(first, int(self._wps[ln.id, li])), first + us, part):
+                    n = dev.pad_chunk(ch, lun, ln.id, part, oob, at=pos)
+                    if n == 0:
+                        log.warning("pblk: line %d: chunk on LUN index %d is not where its line stopped; "
+                                    "not padded", ln.id, li)
+                        left = 0
+                        break
+                    self._wps[ln.id, li] += n
+                    left -= n
+                    padded += n
+        self.report["padded_pages"] += padded // part
+        if padded:
+            log.info("pblk: padded open lines by %d sectors out of the device's write cache", padded)
+
+    def _chunk_pos(self, paddrs: np.ndarray) -> np.ndarray:
+        """Sector within its chunk of each line sector (2.0)."""
+        lg = self.lg
+        unit, k = np.divmod(paddrs, lg.unit_secs)
+        return (unit // lg.nluns) * lg.unit_secs + k
 
     def _replay(self, lines: list[Line]) -> None:
         p, lm, l2p = self.p, self.lm, self.p.l2p

@@ -5,7 +5,13 @@ ring tail and programs them straight from it (the ring lives in guest RAM, so th
 DMAs from it with no bounce copy). Entries stay readable until the media holds them.
 
 Positions `mem` (next entry to fill) and `sync` (first entry not yet on media) only grow;
-an entry's slot is position % nentries. The writer is synchronous, so pblk's separate
+an entry's slot is position % nentries.
+
+On Open-Channel SSD 2.0 the ring also serves what the device will not read back yet: the
+last mw_cunits sectors written to each open chunk (Linux 4.17+ pblk sizes its buffer for
+them). `keep` entries already on media are then never overwritten -- the ring holds
+`keep` more entries than the writer may fill -- and `lookup` finds a media address among
+them (`remember` notes where each entry went). The writer is synchronous, so pblk's separate
 `subm` and `sync` pointers coincide. Each entry records its LBA and what kind of write it
 is (user, GC, pad, TRIM) so the rate limiter can count user and GC entries apart; a GC
 entry also records the media address it was copied from (`src`), so GC work that cannot be
@@ -21,9 +27,10 @@ NR_ENTRIES = 2048            # pblk_rb_calculate_size for this geometry
 class WriteBuffer:
     """struct pblk_rb over a guest-RAM data area of nentries * sector_nbytes bytes."""
 
-    __slots__ = ("data", "kind", "lba", "mem", "n", "ngc", "nuser", "pad_dist", "secb", "src", "sync")
+    __slots__ = ("data", "keep", "kind", "lba", "media", "media_pos", "mem", "n", "ngc", "nuser", "pad_dist",
+                 "secb", "src", "sync")
 
-    def __init__(self, data: np.ndarray, nentries: int = NR_ENTRIES, sector_nbytes: int = 4096):
+    def __init__(self, data: np.ndarray, nentries: int = NR_ENTRIES, sector_nbytes: int = 4096, keep: int = 0):
         if data.nbytes < nentries * sector_nbytes:
             raise ValueError("write buffer data area too small")
         self.n = nentries
@@ -37,6 +44,9 @@ class WriteBuffer:
         self.nuser = 0          # user entries between sync and mem (pblk_rl rb_user_cnt)
         self.ngc = 0            # GC entries between sync and mem (rb_gc_cnt)
         self.pad_dist: dict[int, int] = {}     # pad entries -> times a unit was padded so (pad_dist)
+        self.keep = keep                       # entries on media kept readable here (2.0: mw_cunits' share)
+        self.media = np.full(nentries, -1, dtype=np.int64) if keep else None     # slot -> media address
+        self.media_pos = np.full(nentries, -1, dtype=np.int64) if keep else None  # ... of the entry at this position
 
     # ------------------------------------------------------------ occupancy
     @property
@@ -46,7 +56,8 @@ class WriteBuffer:
 
     @property
     def space(self) -> int:
-        return self.n - (self.mem - self.sync)
+        """Entries the writer may fill: the ring less what it holds and what it keeps."""
+        return self.n - (self.mem - self.sync) - min(self.keep, self.sync)
 
     def contiguous_space(self) -> int:
         """Free entries from `mem` up to the end of the ring (or to `sync`)."""
@@ -143,6 +154,25 @@ class WriteBuffer:
         """Forget every entry not yet on media (only when none of them is needed)."""
         self.sync = self.mem
         self.nuser = self.ngc = 0
+
+    def remember(self, slots: np.ndarray, positions: np.ndarray, addrs: np.ndarray) -> None:
+        """Entries at these slots (ring positions) are on media at `addrs` (flat media
+        addresses): `lookup` finds them there until their slots are filled again."""
+        if self.keep:
+            self.media[slots] = addrs
+            self.media_pos[slots] = positions
+
+    def lookup(self, addrs: np.ndarray) -> np.ndarray:
+        """The slot still holding each media address, or -1."""
+        out = np.full(addrs.size, -1, dtype=np.int64)
+        if not self.keep:
+            return out
+        live = (self.media_pos >= self.sync - self.keep) & (self.media_pos < self.sync)   # kept, intact
+        for i, a in enumerate(addrs.tolist()):
+            hit = np.flatnonzero((self.media == a) & live)
+            if hit.size:
+                out[i] = int(hit[-1])
+        return out
 
     def release(self, k: int) -> None:
         """The k entries at `sync` are on media: their slots may be reused."""

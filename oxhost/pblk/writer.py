@@ -6,6 +6,10 @@ A write unit is one page on every plane of one LUN (8 sectors in dual-plane mode
 go to the LUNs in stripe order, so consecutive units program different LUNs. One device
 call carries up to 1024 sectors (16 commands of 64 addresses, one doorbell).
 
+On Open-Channel SSD 2.0 (pblk/ocssd2.py) the device's write failures arrive as 0x40FF
+too, and the ring keeps what it programmed readable while the device caches it
+(writebuffer.py).
+
 A failed program (0x40FF with a bitmap) is not fatal: the sectors that still matter go
 back into the buffer and are written again further on (a TRIM sector keeps only the
 records still needed then), the line is marked as having a write error on that block,
@@ -188,6 +192,8 @@ class Writer:
         # the line's LBA list gets every programmed sector (stale ones are told apart by the
         # L2P, as in pblk); LBAs still pointing at their slot now point at the media
         self.l2p.commit(line.id, paddrs, lbas, slots, None if failed is None else ~failed)
+        ok = slice(None) if failed is None else ~failed
+        rb.remember(slots[ok], (rb.sync + np.arange(n, dtype=np.int64))[ok], line.id * lg.sec_per_line + paddrs[ok])
         if failed is None:
             rb.release(n)
             return

@@ -168,7 +168,7 @@ class ModeReport:
 
 def _events(stack) -> tuple:
     """Counters that move when the FTL does something worth cutting into."""
-    if stack.mode == "pblk":
+    if stack.mode in ("pblk", "pblk+2.0"):
         c = stack.blockdev.stats()["counters"]
         return tuple(c.get(k, 0) for k in ("lines_opened", "lines_closed", "gc_runs", "erases",
                                            "discarded_sectors"))

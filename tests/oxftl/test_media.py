@@ -6,18 +6,24 @@ import pytest
 from oxemu import Geometry, Machine
 from oxemu.device.plugin import DeviceMedia
 from oxftl import MediaUsageError, SectorStatus
-from oxhost.ftl import HostMedia
+from oxhost.ftl import ChunkMedia, HostMedia
 from oxhost.lightnvm import Device
+from oxhost.lightnvm2 import Device20
 
 GEO = Geometry.small()
 
 
-@pytest.fixture(params=["host", "device"])
+@pytest.fixture(params=["host", "host+2.0", "device"])
 def media(request, make_machine):
     if request.param == "host":
         m = make_machine(lnvm=1, geometry=GEO)
         dev = Device.open(m)
         yield HostMedia(dev, 0, GEO.total_luns - 1)
+        dev.close()
+    elif request.param == "host+2.0":
+        m = make_machine(lnvm=1, geometry=GEO, spec="2.0")
+        dev = Device20.open(m)
+        yield ChunkMedia(dev, 0, GEO.total_luns - 1)
         dev.close()
     else:
         m = make_machine(lnvm=1, geometry=GEO)           # the device's own VOLT, no host in between

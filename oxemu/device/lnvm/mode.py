@@ -4,19 +4,16 @@ the NAND rules enforced (SPEC 5, 6). The host owns placement; the device checks 
 Read-only media (the label says so, or the disk file was opened read-only): erases,
 writes, bad block table changes and label changes complete NS_WRITE_PROTECTED; reads work.
 """
-import logging
-
 import numpy as np
 
 from ...machine.dma import DmaError
-from ...volt import MediaOp, MediaStatus, describe
-from ...volt.label import uuid_is_zero
-from ...wire import (MAX_PPAS, AdminOpc, BbTableHeader, BlockState, MediaLabel, MediaMode, NvmOpc, PMode,
-                    Status, TargetKind, BBT_MAGIC)
+from ...volt import MediaOp, MediaStatus
+from ...wire import MAX_PPAS, AdminOpc, BbTableHeader, BlockState, MediaMode, NvmOpc, PMode, Status, BBT_MAGIC
 from ..core import MmgrCmd
 from ..errors import CommandError
 from ..identity import MAX_IO_NBYTES, identify_controller, identify_namespace, nvm_identity
 from ..mode import DeviceMode
+from ..target import set_target
 from .runs import Runs
 from ..prp import Transfer
 
@@ -32,8 +29,6 @@ _VALID_BB_STATES = {int(s) for s in BlockState}
 _OK = int(MediaStatus.OK)
 _PH_READ = int(NvmOpc.PH_READ)
 _WRITE_PROTECTED = Status.NS_WRITE_PROTECTED | Status.DNR
-
-log = logging.getLogger(__name__)
 
 
 class LnvmMode(DeviceMode):
@@ -388,36 +383,5 @@ class LnvmMode(DeviceMode):
 
     # ------------------------------------------------------------------ media label
     def set_target(self, cmd):
-        """OX vendor 0xC1: record the host target (kind, LUN range, uuid, capacity; for a
-        plug-in FTL its name and version) in the media label. Accepted when the label has none, or names the same target and LUN
-        range (an all-zero uuid or capacity stored there is filled in); another target or
-        range is INVALID_FIELD. A change of the label is a media mutation."""
-        raw = Transfer(self.dma, cmd.prp1, cmd.prp2, 512).read()
-        want = MediaLabel.from_buffer_copy(raw.tobytes())
-        total = self.geo.total_luns
-        if want.target not in (TargetKind.PBLK, TargetKind.FTL) or not want.lun_begin <= want.lun_end < total:
-            return Status.INVALID_FIELD | Status.DNR, 0
-        have = self.volt.label()
-        fields = {}
-        if have.target == TargetKind.NONE:
-            fields = dict(mode=MediaMode.OPEN_CHANNEL, target=want.target, lun_begin=want.lun_begin,
-                          lun_end=want.lun_end, uuid=bytes(want.uuid), capacity_bytes=want.capacity_bytes,
-                          ftl_name=bytes(want.ftl_name), ftl_version=want.ftl_version)
-        elif (have.target, have.lun_begin, have.lun_end, bytes(have.ftl_name), have.ftl_version) == \
-                (want.target, want.lun_begin, want.lun_end, bytes(want.ftl_name), want.ftl_version):
-            if uuid_is_zero(have) and not uuid_is_zero(want):
-                fields["uuid"] = bytes(want.uuid)
-            if not have.capacity_bytes and want.capacity_bytes:
-                fields["capacity_bytes"] = want.capacity_bytes
-        else:
-            asked = MediaLabel.from_buffer_copy(bytes(have))
-            asked.target, asked.lun_begin, asked.lun_end = want.target, want.lun_begin, want.lun_end
-            log.warning("OX set target refused: %s; the host asked for %s", describe(have, "the media"),
-                        describe(asked, "a target").removeprefix("a target holds "))
-            return Status.INVALID_FIELD | Status.DNR, 0
-        if not fields:
-            return Status.SUCCESS, 0
-        if self.volt.read_only:
-            return _WRITE_PROTECTED, 0
-        self.volt.update_label(**fields)
-        return Status.SUCCESS, 0
+        """OX vendor 0xC1: record the host target in the media label (device.target)."""
+        return set_target(self.dma, self.volt, cmd)

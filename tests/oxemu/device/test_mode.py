@@ -9,10 +9,11 @@ import oxemu
 from oxemu.device import DeviceMode, Unpowered
 from oxemu.device.appnvm import AppNvmFtl
 from oxemu.device.lnvm import LnvmMode
+from oxemu.device.ocssd2 import Ocssd2Mode
 from oxemu.device.plugin import PluginFtlMode
 
 
-@pytest.mark.parametrize("cls", [LnvmMode, AppNvmFtl, PluginFtlMode, Unpowered])
+@pytest.mark.parametrize("cls", [LnvmMode, Ocssd2Mode, AppNvmFtl, PluginFtlMode, Unpowered])
 def test_every_device_mode_implements_the_interface(cls):
     assert issubclass(cls, DeviceMode)
     assert not cls.__abstractmethods__
