@@ -325,7 +325,7 @@ def _gc_figures(s: dict, res: RunResult, gc: float | None) -> None:
     """Sectors GC moved in a run (None: the stack does not say) and the write
     amplification they alone make: (host sectors written + moved) / host sectors written,
     what the closed form of compare.theory predicts."""
-    written = sum(int(j.nbytes[j.op == 1].sum()) for j in res.jobs)
+    written = _written(res)
     s["gc_sectors_moved"] = gc
     s["gc_write_amplification"] = 1 + gc * SECTOR_NBYTES / written if gc is not None and written else None
 
@@ -344,10 +344,11 @@ def _tenant_groups(w: Workload) -> list[list]:
 
 
 def _alone(eng: Engine, w: Workload, seed: int) -> dict:
-    """Every tenant of a group run by itself on the device as it is: {name: JobResult}
-    (the interference workload's tenants are measured where it runs them)."""
+    """Every tenant of a fio group run by itself on the device as it is, right after the
+    group (or the steady-state window): {name: JobResult}. The interference workload's
+    tenants are measured where it runs them."""
     out = {}
-    for group in _tenant_groups(w):
+    for group in _tenant_groups(w) if w.kind == "fio" else ():
         for spec in group:
             jobs, _ = fio_jobs(w, seed, [spec])
             out[spec.label] = eng.run(jobs).jobs[0]
@@ -398,13 +399,13 @@ def run_one(cfg: Config, mode: str, w: Workload, qd: int, seed: int, progress=No
             res, s, _ = _round(eng, w, qd, cfg, seed, stats_fn, progress, w.samples)
             lat = np.concatenate([j.lat_ns[j.op <= 1] for j in res.jobs])
             out["cdf"] = dict(all=_cdf(lat))
-            alone = _alone(eng, w, seed)
-        _with_tenants(s, res, w, alone)
-        s["final_stats"] = stats_fn()
+            alone = None
+        s["final_stats"] = stats_fn()               # the run's, before any tenant runs alone
         out["summary"] = s
         out["series"] = res.series
         if w.series or w.kind in ("fio", "trace"):
             out["wear"] = wear(st)
+        _with_tenants(s, res, w, alone if alone is not None else _alone(eng, w, seed))
         return out
     finally:
         st.close()
@@ -429,25 +430,44 @@ def _round_seed(seed: int, r: int) -> int:
     return int(np.random.SeedSequence([seed, r]).generate_state(1)[0])
 
 
-def _chain(runs) -> tuple[list, list]:
-    """Runs laid end to end: (their jobs with times shifted, their series with times, host
-    bytes and counters carried on), from [(RunResult, summary, counters moved)]."""
-    jobs, series, acc = [], [], {}
+def _written(res: RunResult) -> int:
+    return sum(int(j.nbytes[j.op == 1].sum()) for j in res.jobs)
+
+
+def _chain_series(parts) -> list:
+    """Series of runs laid end to end, from [(series, duration ns, bytes written, counters
+    moved)]: times, host bytes and counters carried on from run to run."""
+    series, acc = [], {}
     elapsed = written = 0
-    for res, _, moved in runs:
-        for pt in res.series:
+    for pts, dur, wrote, moved in parts:
+        for pt in pts:
             series.append({k: (v + acc.get(k, 0) if isinstance(v, (int, float)) and k != "done" else v)
                            for k, v in pt.items()} | dict(host_bytes=pt["host_bytes"] + written,
                                                           virtual_ns=pt["virtual_ns"] + elapsed))
-        for j in res.jobs:
-            jobs.append(replace(j, issue_ns=j.issue_ns + elapsed, done_ns=j.done_ns + elapsed))
         for k, v in moved.items():
             acc[k] = acc.get(k, 0) + v
-        elapsed += res.end_ns - res.start_ns
-        written += sum(int(j.nbytes[j.op == 1].sum()) for j in res.jobs)
+        elapsed += dur
+        written += wrote
     for pt in series:
         pt["done"] = min(1.0, pt["host_bytes"] / written) if written else 1.0
-    return jobs, series
+    return series
+
+
+def _link(run) -> tuple:
+    """What _chain_series keeps of a run (RunResult, summary, counters moved)."""
+    res, _, moved = run
+    return res.series, res.end_ns - res.start_ns, _written(res), moved
+
+
+def _chain(runs) -> tuple[list, list]:
+    """Runs laid end to end: (their jobs with times shifted, their series), from
+    [(RunResult, summary, counters moved)]."""
+    jobs, elapsed = [], 0
+    for res, _, _ in runs:
+        for j in res.jobs:
+            jobs.append(replace(j, issue_ns=j.issue_ns + elapsed, done_ns=j.done_ns + elapsed))
+        elapsed += res.end_ns - res.start_ns
+    return jobs, _chain_series([_link(r) for r in runs])
 
 
 def _pool(runs, w: Workload) -> tuple[RunResult, dict]:
@@ -507,11 +527,15 @@ def _run_rounds(cfg: Config, mode: str, w: Workload, seed: int, progress=None) -
             rw = replace(rw, nbytes=int(w.round_capacity * size) // w.bs * w.bs)
         limit = 1 if w.precondition == "fill" else w.max_rounds
         samples = max(4, w.samples // steady.WINDOW)
-        rounds, values = [], []
+        rounds, values, briefs, links = [], [], [], []     # rounds: the last WINDOW, whole
         for r in range(1, limit + 1):
             rs = _round_seed(seed, r)
             rounds.append({qd: _round(eng, rw, qd, cfg, rs, stats_fn, progress, samples) for qd in w.qds})
-            values.append(steady.tracked(rounds[-1][w.qds[0]][1], w.track))
+            rounds = rounds[-steady.WINDOW:]
+            head = rounds[-1][w.qds[0]]
+            values.append(steady.tracked(head[1], w.track))
+            briefs.append(_brief(head[1]))
+            links.append(_link(head))
             if w.precondition == "steady" and len(values) >= steady.WINDOW:
                 chk = steady.check(values[-steady.WINDOW:])
                 if chk is not None and chk.holds:
@@ -521,11 +545,12 @@ def _run_rounds(cfg: Config, mode: str, w: Workload, seed: int, progress=None) -
         else:
             info = dict(reached=False, round=1, window=[1, 1], limit_hit=False, max_rounds=1)
         info.update(precondition=w.precondition, track=w.track, qd=w.qds[0], values=values, rounds=len(values),
-                    wipc=wipc, per_round=[_brief(r[w.qds[0]][1]) for r in rounds])
+                    wipc=wipc, per_round=briefs)
         first, last = info["window"]
+        window = rounds[len(rounds) - (last - first + 1):]         # the window closes at the last round
         qds, pooled = {}, {}
         for qd in w.qds:
-            res, s = pooled[qd] = _pool([r[qd] for r in rounds[first - 1:last]], w)
+            res, s = pooled[qd] = _pool([r[qd] for r in window], w)
             lat = np.concatenate([j.lat_ns[j.op <= 1] for j in res.jobs
                                   if w.kind != "interference" or j.role == "reader"])
             qds[str(qd)] = dict(params=stack_params(st), summary=s, series=[],
@@ -533,7 +558,9 @@ def _run_rounds(cfg: Config, mode: str, w: Workload, seed: int, progress=None) -
         head = qds[str(w.qds[0])]
         res, s = pooled[w.qds[0]]
         if w.series or w.kind in ("fio", "trace"):          # every round, to show the way there
-            head["series"] = _chain([r[w.qds[0]] for r in rounds])[1]
+            head["series"] = _chain_series(links)
+            head["wear"] = wear(st)
+        s["final_stats"] = stats_fn()                       # the rounds', before any tenant runs alone
         rs = _round_seed(seed, 0)
         if w.kind == "interference":
             m2 = m.stats()
@@ -546,10 +573,6 @@ def _run_rounds(cfg: Config, mode: str, w: Workload, seed: int, progress=None) -
         else:
             alone = _alone(eng, rw, rs)
         _with_tenants(s, res, w, alone)
-        head["summary"] = s
-        s["final_stats"] = stats_fn()
-        if w.series or w.kind in ("fio", "trace"):
-            head["wear"] = wear(st)
         return dict(qds=qds, steady=info, fob=None)
     finally:
         st.close()
