@@ -70,13 +70,15 @@ def _bars(results, key, ylabel, title, path, log=False) -> bool:
     x = np.arange(len(wls))
     width = 0.8 / max(1, len(st))
     fig, ax = plt.subplots(figsize=(10, 4.2))
+    positive = False
     for i, s in enumerate(st):
         vals = [(_head(results, s, w) or {}).get(key) or 0 for w in wls]
+        positive = positive or any(v > 0 for v in vals)
         ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=stack_label(results, s), color=stack_color(results, s))
     ax.set_xticks(x, [f"{w}\nQD{results['workloads'][w]['qds'][0]}" for w in wls])
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    if log:
+    if log and positive:                        # all zero (nothing crossed the bus): a linear axis
         ax.set_yscale("log")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
@@ -243,8 +245,9 @@ def _heatmaps(results, path, key: str) -> bool:
         bar = fig.colorbar(im, ax=ax, label="erase count" if key == "erase" else "valid sectors")
         bar.locator = MaxNLocator(integer=True)
         bar.update_ticks()
+        step = max(1, -(-a.shape[1] // 16))
+        ax.set_xticks(range(0, a.shape[1], step))
         ax.set_xlabel("block")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         _lun_axis(ax, results.get("geometry", {}), a.shape[0])
         extra = f", spread {w['wear_spread']:.2f}" if key == "erase" and w["wear_spread"] else ""
         ax.set_title(f"{s} after {wl}: " + ("erase counts" if key == "erase" else "valid sectors") + extra)

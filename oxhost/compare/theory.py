@@ -19,9 +19,9 @@ capacity, over the exported capacity, from what each FTL reports of its own rule
     point, solved here.
   AppNVM (its report: total_blocks, gc_low_blocks, gc_reserve_blocks): every block, less
     the free blocks GC keeps (it collects while fewer than gc_low are free), less the
-    blocks one checkpoint spans (gc_reserve_blocks - 1 - ftl.gc_foreground), less half
-    of the open blocks (one user block per LUN and the GC block, half written on
-    average).
+    blocks the last checkpoint takes (from one up to the span of one checkpoint,
+    gc_reserve_blocks - 1 - ftl.gc_foreground: their mean), less half of the open blocks
+    (one user block per LUN and the GC block, half written on average).
   Other stacks: not known (a plug-in FTL keeps its reserves to itself).
 
 Pure functions of results.json's `config`, `geometry` and `params`: the report computes
@@ -93,7 +93,8 @@ def _appnvm(params: dict, geometry: dict, config: dict, exported: int) -> dict |
     g = geometry
     block = g["npages"] * g["nplanes"] * g["nsectors"]
     luns = g["nchannels"] * g["nluns"]
-    meta = max(0, int(params["gc_reserve_blocks"]) - 1 - int(config.get("ftl", {}).get("gc_foreground", 1)))
+    span = max(1, int(params["gc_reserve_blocks"]) - 1 - int(config.get("ftl", {}).get("gc_foreground", 1)))
+    meta = (span + 1) / 2                     # the last checkpoint's blocks: one, up to its span
     free = int(params["gc_low_blocks"])
     opened = (luns + 1) / 2
     return dict(physical_sectors=int(params["total_blocks"]) * block, held_free_sectors=free * block,
