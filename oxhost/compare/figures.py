@@ -289,7 +289,8 @@ def _convergence(results, path, wl: str) -> bool:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("round (after 2x capacity of 128 KiB sequential writes)")
     ax.set_ylabel(_TRACK_LABEL.get(track, track))
-    ax.set_title(f"{wl}: convergence to steady state (shaded: the measurement window, dotted: +/-10 %)")
+    ax.set_title(f"{wl}: convergence to steady state\n(shaded: the measurement window, dotted: +/-10 % of its average)",
+                 fontsize=11)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     save(fig, path)
