@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator  # noqa: E402
 
 from . import steady, theory  # noqa: E402
 from .results import capacity_of, gc_moved  # noqa: E402
@@ -323,7 +323,7 @@ def _fob_steady(results, path) -> bool:
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
     x = np.arange(len(wls))
     width = 0.8 / (2 * len(st))
-    for ax, key, ylabel, log in ((axes[0], "throughput_mib_s", "MiB/s (modeled)", True),
+    for ax, key, ylabel, log in ((axes[0], "throughput_mib_s", "MiB/s (modeled)", False),
                                  (axes[1], "lat_p999_us", "p99.9 latency (us, modeled)", True)):
         for i, s in enumerate(st):
             c = stack_color(results, s)
@@ -336,6 +336,7 @@ def _fob_steady(results, path) -> bool:
         ax.set_ylabel(ylabel)
         if log:
             ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8)
     axes[0].set_title("Throughput (interference: the writer's): fresh out of box (hatched) and " + mode, fontsize=10)
