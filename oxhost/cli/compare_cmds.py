@@ -21,9 +21,9 @@ def _qds(ctx, param, value):
 
 @click.command("compare")
 @click.option("--quick", is_flag=True, help="A reduced run (2x2x32x32 geometry, fewer requests; each fio job "
-              "capped at 5,000 requests) in under a minute.")
+              "capped at 5,000 requests; fresh devices unless --precondition says otherwise) in under a minute.")
 @click.option("--out", "outdir", default="compare-report", show_default=True,
-              type=click.Path(file_okay=False), help="Directory for report.md, results.json and PNGs.")
+              type=click.Path(file_okay=False), help="Directory for report.md, report.html, results.json and PNGs.")
 @click.option("--stack", "stacks", multiple=True, metavar="MODE",
               help="A stack to run (repeatable; default: pblk and appnvm): pblk, appnvm, or a plug-in FTL "
                    "as FILE.py:Class@host (over open-channel, where pblk sits) or FILE.py:Class@device (inside "
@@ -84,14 +84,16 @@ def compare(quick, outdir, stacks, ftls, side, seed, qds, fio_jobs, max_requests
 
     The built-in set -- sequential 1 MiB write; random 4 KiB write, read and 70/30 mix at
     several queue depths; a sustained random overwrite of 2x capacity; 4 KiB reads beside
-    a GC-heavy overwrite -- runs each workload at each queue depth on a fresh device with
-    the NAND timing model on, so throughput and latency are modeled in virtual time and
-    reproducible; host CPU time is measured. One configuration (--config / --set; see
+    a GC-heavy overwrite -- runs each workload at each queue depth with the NAND timing
+    model on, so throughput and latency are modeled in virtual time and reproducible; host
+    CPU time is measured. The full run measures in SNIA PTS steady state, --quick on fresh
+    devices (--precondition; docs/compare.md). One configuration (--config / --set; see
     oxhost/config.py) sets the geometry, NAND timing, over-provisioning, both FTLs' GC
     policy and thresholds, buffers, wear levelling and the host cost model, and is printed
     in the report (plug-in FTLs choose their own over-provisioning and GC). Writes
-    report.md (tables, one line per figure), results.json and PNG plots. The full run uses
-    the 8x4x32x128 geometry and takes several minutes per stack.
+    report.md (tables, one line per figure), report.html (the same, plots inline: one file
+    to share), results.json and PNG plots. The full run uses the 8x4x32x128 geometry and
+    takes about 25 minutes for two stacks in steady state.
 
     Every stack is measured the same way: modeled time, bus bytes and NVMe commands from
     the emulated machine, write amplification from the media's program counter, host CPU
