@@ -2,12 +2,13 @@
 # Installs what the project needs on a fresh Debian 12 machine: the apt packages (Python
 # venv and headers and gcc for packages built from source, FUSE 3 (libfuse3, which
 # oxhost.fuse.lowlevel loads through ctypes) and its headers, e2fsprogs, fuse2fs for ext4
-# without root, fio) and a .venv holding the project in editable mode.
+# without root, fio, chromium for the test that opens `ox compare`'s report.html in a
+# headless browser) and a .venv holding the project in editable mode.
 # Idempotent: a second run changes nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(python3-venv python3-dev gcc fuse3 libfuse3-dev pkg-config e2fsprogs fuse2fs fio)
+APT_PKGS=(python3-venv python3-dev gcc fuse3 libfuse3-dev pkg-config e2fsprogs fuse2fs fio chromium)
 missing=()
 for p in "${APT_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -21,9 +21,9 @@ def _qds(ctx, param, value):
 
 @click.command("compare")
 @click.option("--quick", is_flag=True, help="A reduced run (2x2x32x32 geometry, fewer requests; each fio job "
-              "capped at 5,000 requests) in under a minute.")
+              "capped at 5,000 requests; fresh devices unless --precondition says otherwise) in under a minute.")
 @click.option("--out", "outdir", default="compare-report", show_default=True,
-              type=click.Path(file_okay=False), help="Directory for report.md, results.json and PNGs.")
+              type=click.Path(file_okay=False), help="Directory for report.md, report.html, results.json and PNGs.")
 @click.option("--stack", "stacks", multiple=True, metavar="MODE",
               help="A stack to run (repeatable; default: pblk and appnvm): pblk, appnvm, or a plug-in FTL "
                    "as FILE.py:Class@host (over open-channel, where pblk sits) or FILE.py:Class@device (inside "
@@ -60,23 +60,40 @@ def _qds(ctx, param, value):
               help="Run the sustained overwrite (or the --fio-job / --trace workload) at every point of "
                    "the grid of swept keys and plot steady-state WA against them, e.g. "
                    "--sweep ftl.gc_policy=greedy,cost-benefit --sweep ftl.op=0.07,0.2,0.28 (repeatable).")
+@click.option("--precondition", type=click.Choice(["none", "fill", "steady"]), default=None,
+              help="Before any figure (SNIA PTS): none -- fresh devices (the default with --quick); fill -- "
+                   "twice the capacity in 128 KiB sequential writes, then one round of the workload; steady -- "
+                   "the same, then rounds until five in a row stay within 20 %% of their average with a "
+                   "fitted slope within 10 %% (the default of the full run); the report puts the "
+                   "fresh-out-of-box figures beside them.")
+@click.option("--max-rounds", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Round limit of --precondition steady (default 25, PTS's); the report says when a "
+                   "workload hit it before the window held.")
+@click.option("--tenants", "tenant_specs", multiple=True, metavar="'NAME OPTION=VALUE ...'",
+              help="A tenant: a fio job named NAME with fio's options (repeatable; the tenants run at once), "
+                   "e.g. --tenants 'reader rw=randread bs=4k iodepth=1 number_ios=2000' --tenants "
+                   "'writer rw=randwrite bs=64k iodepth=8 number_ios=2000'. Each tenant's throughput, "
+                   "p50/p99/p99.9, WA share and GC-induced stalls, alone and together, and Jain's fairness "
+                   "index; a fio job file's jobs that run at once are tenants too.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @config_options
 def compare(quick, outdir, stacks, ftls, side, seed, qds, fio_jobs, max_requests, traces, trace_format, replay,
-            iodepth, sweeps, no_progress, config_path, sets):
+            iodepth, sweeps, precondition, max_rounds, tenant_specs, no_progress, config_path, sets):
     """Run the same workloads on several stacks: host pblk and the device's AppNVM FTL by
     default, plug-in FTLs on either side of the bus with --stack / --ftl.
 
     The built-in set -- sequential 1 MiB write; random 4 KiB write, read and 70/30 mix at
     several queue depths; a sustained random overwrite of 2x capacity; 4 KiB reads beside
-    a GC-heavy overwrite -- runs each workload at each queue depth on a fresh device with
-    the NAND timing model on, so throughput and latency are modeled in virtual time and
-    reproducible; host CPU time is measured. One configuration (--config / --set; see
+    a GC-heavy overwrite -- runs each workload at each queue depth with the NAND timing
+    model on, so throughput and latency are modeled in virtual time and reproducible; host
+    CPU time is measured. The full run measures in SNIA PTS steady state, --quick on fresh
+    devices (--precondition; docs/compare.md). One configuration (--config / --set; see
     oxhost/config.py) sets the geometry, NAND timing, over-provisioning, both FTLs' GC
     policy and thresholds, buffers, wear levelling and the host cost model, and is printed
     in the report (plug-in FTLs choose their own over-provisioning and GC). Writes
-    report.md (tables, one line per figure), results.json and PNG plots. The full run uses
-    the 8x4x32x128 geometry and takes several minutes per stack.
+    report.md (tables, one line per figure), report.html (the same, plots inline: one file
+    to share), results.json and PNG plots. The full run uses the 8x4x32x128 geometry and
+    takes about 25 minutes for two stacks in steady state.
 
     Every stack is measured the same way: modeled time, bus bytes and NVMe commands from
     the emulated machine, write amplification from the media's program counter, host CPU
@@ -100,6 +117,13 @@ def compare(quick, outdir, stacks, ftls, side, seed, qds, fio_jobs, max_requests
         plan = Plan.quick(cfg, qds) if quick else Plan.full(cfg, qds)
     except ConfigError as e:
         raise ConfigUsageError(str(e)) from None
+    if precondition is not None or max_rounds is not None:
+        pre = precondition or plan.precondition
+        if max_rounds is not None and pre != "steady":
+            raise click.BadParameter(f"limits the rounds of --precondition steady, not {pre}"
+                                     + (" (the --quick default)" if precondition is None else ""),
+                                     param_hint="--max-rounds")
+        plan = plan.with_precondition(pre, max_rounds)
     sizes = {}
     for m in chosen:                    # each stack opened once: refused before any work is spent
         try:
@@ -108,10 +132,11 @@ def compare(quick, outdir, stacks, ftls, side, seed, qds, fio_jobs, max_requests
             raise ConfigUsageError(str(e)) from None
         except Exception as e:          # noqa: BLE001 - the stack's own error (an FTL's open() too), one line
             raise click.ClickException(f"stack {mode_name(m)}: {e}") from None
-    if max_requests is not None and not fio_jobs:
-        raise click.BadParameter("caps the requests of fio jobs: give --fio-job too", param_hint="--max-requests")
-    if fio_jobs or traces:
-        from ..compare.fiojob import FioJobError, load_fio_job
+    if max_requests is not None and not (fio_jobs or tenant_specs):
+        raise click.BadParameter("caps the requests of fio jobs: give --fio-job or --tenants too",
+                                 param_hint="--max-requests")
+    if fio_jobs or traces or tenant_specs:
+        from ..compare.fiojob import FioJobError, load_fio_job, parse_fio_job
         from ..compare.runner import QUICK_JOB_REQUESTS
         from ..compare.traces import TraceError, load_trace
         size = min(sizes.values())                      # the smallest stack holds every request
@@ -140,6 +165,21 @@ def compare(quick, outdir, stacks, ftls, side, seed, qds, fio_jobs, max_requests
                                     f"writes, {summ['trims']} trims, {summ['flushes']} flushes) over "
                                     f"{summ['duration_s']:.3f} s", kind="trace", trace=tr, replay=replay,
                                     qds=(iodepth,)))
+            if tenant_specs:
+                text = tenant_job(tenant_specs)
+                try:
+                    fio = parse_fio_job(text, device_bytes=size, source="--tenants")
+                except FioJobError as e:                    # name the tenant, not a line of the made-up file
+                    head = [ln[1:-1] for ln in text.splitlines()[:e.line or 1] if ln.startswith("[")]
+                    raise click.BadParameter(f"tenant {head[-1] if head else '?'}: "
+                                             + (f"{e.option}: " if e.option else "") + e.message,
+                                             param_hint="--tenants") from None
+                wls.append(Workload("tenants", f"{len(fio.jobs)} tenants at once: "
+                                    + "; ".join(s.describe() for s in fio.jobs[:4])
+                                    + (" ..." if len(fio.jobs) > 4 else ""),
+                                    kind="fio", fio_jobs=fio.jobs, qds=(max(s.iodepth for s in fio.jobs),),
+                                    max_requests=max_requests or (QUICK_JOB_REQUESTS if quick else 0),
+                                    notes=fio.notes()))
         except (FioJobError, TraceError, OSError, UnicodeDecodeError) as e:
             raise click.BadParameter(str(e), param_hint="--fio-job" if fio_jobs else "--trace") from None
         plan = plan.with_workloads(wls)
@@ -167,6 +207,34 @@ def _stacks(stacks, ftls, side) -> list[str]:
             except (StackError, FtlLoadError) as e:
                 raise click.BadParameter(str(e), param_hint=opt) from None
     return list(dict.fromkeys(out))
+
+
+def tenant_job(specs) -> str:
+    """--tenants values as a fio job file, one section per tenant and no stonewall, so
+    they run at once: 'NAME OPTION=VALUE ...' (words as a shell splits them; an option
+    without '=' is a flag, as in a job file)."""
+    import re
+    import shlex
+    out, names = [], set()
+    for spec in specs:
+        try:
+            words = shlex.split(spec)
+        except ValueError as e:
+            raise click.BadParameter(f"{spec!r}: {e}", param_hint="--tenants") from None
+        if not words or "=" in words[0] or not re.fullmatch(r"[\w.-]+", words[0]):
+            raise click.BadParameter(f"{spec!r}: start with the tenant's name (letters, digits, . _ -), then "
+                                     "fio options as OPTION=VALUE", param_hint="--tenants")
+        name = words[0]
+        if name in names or name.lower() == "global":
+            raise click.BadParameter(f"tenant name {name!r} given twice" if name in names else
+                                     "'global' is not a tenant name", param_hint="--tenants")
+        names.add(name)
+        bad = [w for w in words[1:] if w.lower().startswith(("stonewall", "wait_for_previous", "new_group"))]
+        if bad:
+            raise click.BadParameter(f"{name}: {bad[0]}: tenants run at once (use a fio job file for groups "
+                                     "that run one after another)", param_hint="--tenants")
+        out += [f"[{name}]"] + words[1:]
+    return "\n".join(out) + "\n"
 
 
 def _name(path: str, taken: list) -> str:

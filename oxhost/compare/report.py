@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..stack import StackError, parse_mode
-from . import figures, placement
+from . import figures, html, placement, sections
 from .results import MEASURED, at, headline
 from .results import stacks as _stacks
 from .results import workloads as _workloads
@@ -200,6 +200,7 @@ def table(results) -> str:
         return sweep_table(results)
     st = _stacks(results)
     lines = ["configuration:"] + ["  " + x[2:] for x in config_lines(results)]
+    lines += ["preconditioning:"] + ["  " + x[2:].replace("**", "") for x in sections.precondition_lines(results)]
     for w in _workloads(results):
         notes = workload_notes(results, w)
         if notes:
@@ -241,6 +242,7 @@ def table(results) -> str:
             for w, wr in wear.get(s, {}).items():
                 lines.append(f"  {s:{nw}s} {w:14s} max {wr['erase_max']}, mean {wr['erase_mean']:.2f}, "
                              f"spread (max/mean) {_fmt(wr['wear_spread'], 2)}")
+    lines += sections.steady_console(results) + sections.theory_console(results) + sections.tenants_console(results)
     lines += placement.console(results)
     return "\n".join(lines)
 
@@ -251,15 +253,24 @@ def sweep_table(results) -> str:
     lines = [f"sweep of {', '.join(sw['keys'])} ({sw['workload']} at QD {sw['qd']})"]
     head = "  " + "".join(k.rjust(16) for k in sw["keys"])
     for s in st:
-        head += f"{s} WA".rjust(14) + f"{s} steady".rjust(14) + f"{s} MiB/s".rjust(14)
+        head += (f"{s} WA".rjust(14) + f"{s} steady".rjust(14) + f"{s} MiB/s".rjust(14) + f"{s} eff.OP".rjust(14)
+                 + f"{s} FIFO cf".rjust(14))
     lines.append(head)
     for pt in sw["points"]:
         row = "  " + "".join(str(pt["set"][k]).rjust(16) for k in sw["keys"])
         for s in st:
             r = pt["stacks"][s]
+            th = figures.point_theory(results, pt, s)
+            eff = th.get("effective_op")
             row += (_fmt(r["write_amplification"], 2).rjust(14) + _fmt(r["steady_write_amplification"], 2).rjust(14)
-                    + _fmt(r["throughput_mib_s"], 1).rjust(14))
+                    + _fmt(r["throughput_mib_s"], 1).rjust(14)
+                    + ("-" if eff is None else f"{100 * eff:.1f} %").rjust(14)
+                    + _fmt(th.get("closed_form_wa"), 2).rjust(14))
         lines.append(row)
+    limits = [" ".join(f"{k}={v}" for k, v in pt["set"].items()) + f" on {s}"
+              for pt in sw["points"] for s, r in (pt.get("steady") or {}).items() if r and r.get("limit_hit")]
+    if limits:
+        lines.append("round limit hit (not steady state): " + "; ".join(limits))
     return "\n".join(lines)
 
 
@@ -269,6 +280,26 @@ def _md_table(results, key, d) -> str:
     for w in _workloads(results):
         qd = results["workloads"][w]["qds"][0]
         out.append(f"| {w} | {qd} | " + " | ".join(_fmt((headline(results, s, w) or {}).get(key), d) for s in st) + " |")
+    return "\n".join(out)
+
+
+HEADLINE = (("throughput_mib_s", "MiB/s", 1), ("lat_p999_us", "p99.9 us", 1), ("write_amplification", "WA", 2))
+
+
+def _md_headline(results) -> str:
+    """The headline table: every workload at its headline queue depth, throughput, p99.9
+    and WA per stack (interference: the reader's p99.9 and the writer's figures)."""
+    st = _stacks(results)
+    out = ["| workload | QD | " + " | ".join(f"{s} {lab}" for s in st for _, lab, _ in HEADLINE) + " |",
+           "|---|---|" + "---|" * (len(st) * len(HEADLINE))]
+    for w in _workloads(results):
+        cells = []
+        for s in st:
+            r = headline(results, s, w) or {}
+            if w == "interference" and r:
+                r = dict(r, throughput_mib_s=r["writer"]["throughput_mib_s"], lat_p999_us=r["read_p999_us"])
+            cells += [_fmt(r.get(k), d) for k, _, d in HEADLINE]
+        out.append(f"| {w} | {results['workloads'][w]['qds'][0]} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
@@ -408,6 +439,21 @@ def why(results) -> dict:
                                   "one by one, so valid counts vary block by block -- the spread greedy GC feeds "
                                   "on. ")
                         + (f"Not shown: {', '.join(mute)} (a plug-in FTL keeps its map to itself)." if mute else ""))
+    fob = results.get("fob") or {}
+    if fob:
+        mode = (results.get("precondition") or {}).get("mode", "steady")
+        drops = []
+        for s in st_all:
+            for w in wls:
+                f, h = (fob.get(s) or {}).get(w), headline(results, s, w)
+                if f and h and f.get("throughput_mib_s") and w != "interference":
+                    drops.append((h["throughput_mib_s"] / f["throughput_mib_s"], s, w))
+        low = min(drops) if drops else None
+        out["fob_steady"] = (f"Every workload fresh out of the box (hatched) and {mode}: throughput and p99.9 "
+                             "latency. A fresh device has free blocks everywhere, so GC has nothing to do and "
+                             "writes run at program speed; once the device is full, every write pays for GC "
+                             "moves. " + (f"The largest drop: {low[2]} on {low[1]}, {mode} at "
+                                          f"{100 * low[0]:.0f} % of its fresh-out-of-box throughput." if low else ""))
     cp = _cmp(results, "host_cpu_s_per_gib", higher=False, wl="randwrite") if "randwrite" in wls else None
     out["cpu"] = ("Host CPU seconds per GiB, measured in this process minus the device's own CPU time (Python "
                   "speed, not a model). "
@@ -441,6 +487,7 @@ FIGURES = [("throughput.png", "throughput"), ("qd_throughput.png", "qd_throughpu
 
 
 def write(results, outdir) -> None:
+    """report.md, the PNG figures and report.html (the same report, figures inline)."""
     outdir = Path(outdir)
     if "sweep" in results:
         _write_sweep(results, outdir)
@@ -449,14 +496,16 @@ def write(results, outdir) -> None:
     lines = why(results)
     st = _stacks(results)
     md = [f"# ox compare -- {results['plan']} run", "",
-          "The stacks run the same workloads on fresh devices with the NAND timing model on: every figure "
-          "but host CPU and wall time is modeled on the virtual clock, reproducible for the same "
-          f"configuration and seed (seed {results['seed']}). Requests of a workload are issued at their "
-          "queue depth in virtual time; writes carry (LBA, generation) stamps and every read is checked "
-          "against them.", "",
+          sections.intro(results) + ": every figure but host CPU and wall time is modeled on the virtual clock, "
+          f"reproducible for the same configuration and seed (seed {results['seed']}). Requests of a workload "
+          "are issued at their queue depth in virtual time; writes carry (LBA, generation) stamps and every "
+          "read is checked against them.", "",
           "Stacks: " + "; ".join(f"**{s}** = {describe(results.get('modes', {}).get(s, s))}" for s in st), "",
-          f"Wall time of the run: {results['wall_s']:.0f} s.", "", "## Configuration", ""]
+          f"Wall time of the run: {results['wall_s']:.0f} s.", "", "## Headline figures", "",
+          _md_headline(results), "", "## Preconditioning", ""]
+    md += sections.precondition_lines(results) + ["", "## Configuration", ""]
     md += config_lines(results) + [""]
+    md += sections.theory_section(results)
     md += ["## Workloads", ""]
     for w, d in results["workloads"].items():
         md.append(f"- **{w}** ({', '.join('QD ' + str(q) for q in d['qds'])}): {d['title']}")
@@ -467,6 +516,8 @@ def write(results, outdir) -> None:
     for w in _workloads(results):
         if len(results["workloads"][w]["qds"]) > 1:
             md += [f"## {w} against queue depth", "", _md_qd_table(results, w), ""]
+    md += sections.steady_section(results, made, lines)
+    md += sections.tenants_section(results, made)
     mism = sum(r["mismatches"] for s in results["stacks"].values() for qd in s.values() for r in qd.values())
     reads = sum(r["verified_reads"] for s in results["stacks"].values() for qd in s.values() for r in qd.values())
     md += ["## Data check", "", f"{reads:,} reads verified against the written stamps, {mism} mismatches.", ""]
@@ -477,19 +528,42 @@ def write(results, outdir) -> None:
             md += [f"![{png}]({png})", "", lines[key], ""]
     md += ["## Fields", "", "results.json: `stacks.<stack>.<workload>.<QD>` holds the figures of one run; "
            "`modes.<stack>` the stack mode the name stands for, `params.<stack>` what its FTL made of the "
-           f"configuration; wall-clock figures ({', '.join(MEASURED)}) are measured, everything else modeled.", ""]
-    (outdir / "report.md").write_text("\n".join(md))
+           "configuration; `precondition` how the devices were prepared, `steady.<stack>.<workload>` the rounds "
+           "(tracked values, window, verdict), `fob.<stack>.<workload>` the fresh-out-of-box figures beside them, "
+           "`theory.<stack>` effective over-provisioning and the closed-form WA; a run's `jobs` holds each tenant's "
+           "figures and `fairness` Jain's index per group; wall-clock figures "
+           f"({', '.join(MEASURED)}) are measured, everything else modeled.", ""]
+    md += sections.config_section(results)
+    text = "\n".join(md)
+    (outdir / "report.md").write_text(text)
+    html.write(text, outdir, title=f"ox compare -- {results['plan']} run")
 
 
 def _write_sweep(results, outdir: Path) -> None:
     made = figures.draw_sweep(results, outdir)
     sw = results["sweep"]
-    md = [f"# ox compare -- sweep of {', '.join(sw['keys'])}", "",
-          f"The {sw['workload']} workload ({sw['title']}) at QD {sw['qd']} on fresh devices at every point of "
-          f"the grid, seed {results['seed']}. Wall time {results['wall_s']:.0f} s.", "",
+    runs = [r for pt in sw["points"] for r in (pt.get("steady") or {}).values() if r]
+    mode = runs[0]["precondition"] if runs else "none"
+    state = {"none": "on fresh devices", "fill": "after a fill of twice the capacity (one round)",
+             "steady": "in steady state (SNIA PTS: twice the capacity in 128 KiB sequential writes, then rounds "
+                       "until five hold within 20 % and a fitted slope of 10 %)"}[mode]
+    title = f"ox compare -- sweep of {', '.join(sw['keys'])}"
+    md = [f"# {title}", "",
+          f"The {sw['workload']} workload ({sw['title']}) at QD {sw['qd']} {state} at every point of "
+          f"the grid, seed {results['seed']}. Wall time {results['wall_s']:.0f} s. eff.OP: each FTL's effective "
+          "over-provisioning at the point; FIFO cf: Desnoyers' closed-form WA for FIFO cleaning at it (greedy "
+          "moves no more).", "",
           "## Base configuration", ""]
     base = dict(results, params={})
     md += config_lines(base) + ["", "## Results", "", "```", sweep_table(results), "```", ""]
+    if runs:
+        md += ["Rounds per point: " + "; ".join(
+            " ".join(f"{k}={v}" for k, v in pt["set"].items()) + " " + ", ".join(
+                f"{s} {sections.verdict(r)}" for s, r in (pt.get("steady") or {}).items() if r)
+            for pt in sw["points"]) + ".", ""]
     if "sweep.png" in made:
         md += ["![sweep.png](sweep.png)", "", figures.sweep_caption(results), ""]
-    (outdir / "report.md").write_text("\n".join(md))
+    md += sections.config_section(results)
+    text = "\n".join(md)
+    (outdir / "report.md").write_text(text)
+    html.write(text, outdir, title=title)

@@ -21,9 +21,10 @@ import numpy as np
 from ..config import SECTOR_NBYTES, Config, ConfigError
 from ..stack import parse_mode
 from . import stacks as stacks_
+from . import steady, tenants, theory
 from .engine import Engine, RunResult, _delta
 from .hostclock import HostClock
-from .results import GIB, MEASURED
+from .results import GIB, MEASURED, gc_moved
 from .workloads import (MIB, WALL_REQUESTS_PER_S, Shadow, Workload, builtin_jobs, estimates, fio_jobs,
                         interference_jobs, trace_jobs)
 
@@ -31,6 +32,7 @@ __all__ = ["MEASURED", "Plan", "probe", "run_compare", "run_one", "run_plan", "r
 
 QUICK_GEOMETRY = dict(nchannels=2, nluns=2, nblocks=32, npages=32)
 QUICK_JOB_REQUESTS = 5000       # --quick: the budget of requests of each fio job
+ROUND_CAPACITY = 0.25           # a steady-state round of the overwrite and interference: 1/4 of the capacity
 # What a device-side FTL decided, from its own report (Machine.stats()["ftl"], a lab
 # instrument: the host sees only a namespace)
 DEVICE_PARAMS = ("ftl", "ftl_version", "gc_policy", "gc_reserve_blocks", "gc_low_blocks", "write_buffer_units",
@@ -40,30 +42,50 @@ DEVICE_PARAMS = ("ftl", "ftl_version", "gc_policy", "gc_reserve_blocks", "gc_low
 @dataclass
 class Plan:
     """What to run: a configuration (geometry included) and workloads; `sweep_workload`
-    is the one a sweep runs at each grid point."""
+    is the one a sweep runs at each grid point. `precondition` (compare.steady: none,
+    fill or steady) and `max_rounds` apply to every workload: the full run defaults to
+    steady state, the quick run to fresh devices (none)."""
     name: str
     config: Config
     workloads: list = field(default_factory=list)
     sweep_workload: Workload | None = None
+    precondition: str = "none"
+    max_rounds: int = steady.MAX_ROUNDS
+
+    def __post_init__(self):
+        if self.precondition not in steady.PRECONDITIONS:
+            raise ValueError(f"precondition {self.precondition!r} is not one of {', '.join(steady.PRECONDITIONS)}")
+        if self.max_rounds < 1:
+            raise ValueError("max_rounds must be at least 1")
+        pre = dict(precondition=self.precondition, max_rounds=self.max_rounds)
+        self.workloads = [replace(w, **pre) for w in self.workloads]
+        if self.sweep_workload is not None:
+            self.sweep_workload = replace(self.sweep_workload, **pre)
 
     @property
     def geometry(self):
         return self.config.to_geometry()
 
     @classmethod
-    def quick(cls, config: Config | None = None, qds=None) -> Plan:
+    def quick(cls, config: Config | None = None, qds=None, precondition: str = "none",
+              max_rounds: int = steady.MAX_ROUNDS) -> Plan:
         cfg = _with_geometry(config or Config.default(), QUICK_GEOMETRY)
-        return cls("quick", cfg, *_builtin(cfg, scale=0.02, qds=qds))
+        return cls("quick", cfg, *_builtin(cfg, scale=0.02, qds=qds), precondition=precondition, max_rounds=max_rounds)
 
     @classmethod
-    def full(cls, config: Config | None = None, qds=None) -> Plan:
+    def full(cls, config: Config | None = None, qds=None, precondition: str = "steady",
+             max_rounds: int = steady.MAX_ROUNDS) -> Plan:
         cfg = config or Config.default()
-        return cls("full", cfg, *_builtin(cfg, scale=1.0, qds=qds))
+        return cls("full", cfg, *_builtin(cfg, scale=1.0, qds=qds), precondition=precondition, max_rounds=max_rounds)
 
     def with_workloads(self, workloads: list) -> Plan:
         """The same configuration with other workloads (a fio job file, a trace); a sweep
         then runs the first of them."""
         return replace(self, workloads=list(workloads), sweep_workload=workloads[0])
+
+    def with_precondition(self, precondition: str, max_rounds: int | None = None) -> Plan:
+        """The same plan with another precondition (and round limit) for every workload."""
+        return replace(self, precondition=precondition, max_rounds=max_rounds or self.max_rounds)
 
 
 def _with_geometry(cfg: Config, geo: dict) -> Config:
@@ -88,7 +110,8 @@ def _builtin(cfg: Config, scale: float, qds=None) -> tuple[list, Workload]:
     mx_qds = tuple(qds) if qds else (1, 32)
     over_bs = 4096 if small else 64 * 1024
     overwrite = Workload("overwrite", "Sustained random overwrite, 2x capacity", "overwrite", bs=over_bs,
-                         nbytes=2 * cap, per_capacity=2.0, prefill=True)
+                         nbytes=2 * cap, per_capacity=2.0, prefill=True, track="write_amplification",
+                         round_capacity=ROUND_CAPACITY)
     wls = [
         Workload("seqwrite", "Sequential write, 1 MiB", "seqwrite", bs=MIB, nbytes=region),
         Workload("randwrite", "Random write, 4 KiB", "randwrite", bs=4096, nops=nops, qds=wr_qds),
@@ -100,7 +123,8 @@ def _builtin(cfg: Config, scale: float, qds=None) -> tuple[list, Workload]:
         Workload("interference", "4 KiB reads at QD 1 beside a random 64 KiB overwrite at QD 8 (GC busy)",
                  kind="interference", bs=64 * 1024,
                  nbytes=int(cap * (0.5 if small else 1.0)) // (64 * 1024) * 64 * 1024,
-                 warmup=0.5, writer_qd=8, idle_reads=max(500, nops // 8), qds=(1,)),
+                 warmup=0.5, writer_qd=8, idle_reads=max(500, nops // 8), qds=(1,),
+                 track="writer.throughput_mib_s", round_capacity=ROUND_CAPACITY),
     ]
     return wls, overwrite
 
@@ -170,9 +194,7 @@ def summarize(res: RunResult, m0: dict, m1: dict, roles=None) -> dict:
     out["bus_bytes_per_gib"] = out["bus_bytes"] / gib if gib else 0.0
     out["write_amplification"] = out["media_bytes_programmed"] / written if written else None
     out["steady_write_amplification"] = steady_wa(res.series)
-    out["jobs"] = {j.name: dict(role=j.role, qd=j.qd, requests=int(j.op.size),
-                                throughput_mib_s=int(j.nbytes[j.op <= 1].sum()) / MIB / vs if vs else 0.0,
-                                **_lat("lat_", j.lat_ns[j.op <= 1])) for j in res.jobs}
+    out["jobs"] = tenants.per_job(res, d["media_bytes_programmed"])
     return out
 
 
@@ -235,70 +257,323 @@ def probe(cfg: Config, modes) -> dict:
 
 # ---------------------------------------------------------------- one workload on one stack
 
-def run_one(cfg: Config, mode: str, w: Workload, qd: int, seed: int, progress=None) -> dict:
-    """One workload at one queue depth on a fresh device of `mode`; its summary, series,
-    latency CDFs, wear maps and the stack's parameters."""
+def _sized(w: Workload, size: int) -> Workload:
+    """A per-capacity workload sized to the device it runs on."""
+    return replace(w, nbytes=int(w.per_capacity * size) // w.bs * w.bs) if w.per_capacity else w
+
+
+def _device(cfg: Config, mode: str, w: Workload, qd: int, seed: int, progress):
+    """A fresh device of `mode` and an engine on it: (stack, engine, stats_fn)."""
     st = _open(cfg, mode)
     try:
         bdev, m = st.blockdev, st.machine
         size = bdev.size
-        if w.per_capacity:
-            w = replace(w, nbytes=int(w.per_capacity * size) // w.bs * w.bs)
         clock = HostClock(cfg.host, m, bdev, host_ftl=parse_mode(mode).kind == "ftl@host")
 
         def stats_fn():
             return {k: v for k, v in {**_flat(m.stats(), "dev."), **_flat(bdev.stats(), "host.")}.items()
                     if not k.endswith(("seconds", "cpu_s"))}                  # modeled counters only
 
-        out = dict(params=stack_params(st))
         if w.kind == "builtin":
-            jobs, payload = builtin_jobs(w, qd, size, seed)
+            _, payload = builtin_jobs(_sized(w, size), qd, size, seed)
         else:
             payload = np.random.default_rng([seed, 3]).integers(0, 256, MIB, dtype=np.uint8)
-        counted = w.kind in ("fio", "trace")            # their bars count requests, not bytes
         eng = Engine(bdev, m, clock, Shadow(size // bdev.sector_nbytes), payload, stats_fn,
-                     None if counted else progress)
-        if w.kind == "fio":
-            s, res = _run_fio(eng, w, cfg, seed, stats_fn, progress)
-            lat = np.concatenate([j.lat_ns[j.op <= 1] for j in res.jobs])
-            out["cdf"] = dict(all=_cdf(lat))
-        elif w.kind == "interference":
+                     None if counts_requests(w) else progress)      # fio and traces move their bars per request
+        return st, eng, stats_fn
+    except BaseException:
+        st.close()
+        raise
+
+
+def _interference(res: RunResult, m0: dict, m1: dict) -> dict:
+    """The interference workload's figures: the reader's, with the writer's WA and its own
+    figures under "writer"."""
+    s = summarize(res, m0, m1, roles=("reader",))
+    wr = summarize(res, m0, m1, roles=("writer",))
+    s.update({k: wr[k] for k in ("write_amplification", "steady_write_amplification", "media_bytes_programmed")})
+    wr.pop("jobs")
+    s["writer"] = wr
+    return s
+
+
+def _round(eng: Engine, w: Workload, qd: int, cfg: Config, seed: int, stats_fn, progress,
+           samples: int) -> tuple[RunResult, dict, dict]:
+    """One measured run of the workload at `qd` on the device as it is (no prefill):
+    (its RunResult, its summary, the modeled counters it moved)."""
+    m, size = eng.m, eng.bdev.size
+    base = stats_fn()
+    if w.kind == "fio":
+        s, res = _run_fio(eng, replace(w, samples=samples), cfg, seed, stats_fn, progress)
+    elif w.kind == "interference":
+        m0 = m.stats()
+        res = eng.run(interference_jobs(w, size, seed, "measure"), samples=samples, series_total=w.nbytes)
+        s = _interference(res, m0, m.stats())
+    else:
+        jobs = trace_jobs(w, progress) if w.kind == "trace" else builtin_jobs(w, qd, size, seed)[0]
+        total = w.nbytes if w.op == "overwrite" else int(w.trace.nbytes.sum()) if w.kind == "trace" \
+            else w.work_bytes(size)
+        m0 = m.stats()
+        res = eng.run(jobs, samples=samples if w.series else 0, series_total=total)
+        s = summarize(res, m0, m.stats())
+    moved = _delta(stats_fn(), base)
+    _gc_figures(s, res, gc_moved(moved))
+    return res, s, moved
+
+
+def _gc_figures(s: dict, res: RunResult, gc: float | None) -> None:
+    """Sectors GC moved in a run (None: the stack does not say) and the write
+    amplification they alone make: (host sectors written + moved) / host sectors written,
+    what the closed form of compare.theory predicts."""
+    written = _written(res)
+    s["gc_sectors_moved"] = gc
+    s["gc_write_amplification"] = 1 + gc * SECTOR_NBYTES / written if gc is not None and written else None
+
+
+def _tenant_groups(w: Workload) -> list[list]:
+    """The groups of tenants that run at once: a fio file's stonewall groups of two jobs or
+    more; the interference workload's writer and reader."""
+    if w.kind == "interference":
+        return [["writer", "reader"]]
+    if w.kind != "fio":
+        return []
+    groups: dict[int, list] = {}
+    for spec in w.fio_jobs:
+        groups.setdefault(spec.phase, []).append(spec)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _alone(eng: Engine, w: Workload, seed: int) -> dict:
+    """Every tenant of a fio group run by itself on the device as it is, right after the
+    group (or the steady-state window): {name: JobResult}. The interference workload's
+    tenants are measured where it runs them."""
+    out = {}
+    for group in _tenant_groups(w) if w.kind == "fio" else ():
+        for spec in group:
+            jobs, _ = fio_jobs(w, seed, [spec])
+            out[spec.label] = eng.run(jobs).jobs[0]
+    return out
+
+
+def _with_tenants(s: dict, res: RunResult, w: Workload, alone: dict) -> None:
+    """Each tenant's figures alone, its GC-induced stalls and the fairness of its group."""
+    groups = [[sp.label for sp in g] if w.kind == "fio" else g for g in _tenant_groups(w)]
+    if not groups:
+        return
+    tenants.with_alone(s["jobs"], res, alone)
+    s["fairness"] = tenants.fairness(s["jobs"], groups)
+
+
+def run_one(cfg: Config, mode: str, w: Workload, qd: int, seed: int, progress=None) -> dict:
+    """One workload at one queue depth on a fresh device of `mode`; its summary, series,
+    latency CDFs, wear maps and the stack's parameters. A preconditioned workload
+    (w.precondition fill or steady) runs its rounds at this queue depth alone and adds
+    what they came to under "steady"."""
+    if w.precondition != "none":
+        out = _run_rounds(cfg, mode, replace(w, qds=(qd,)), seed, progress)
+        one = out["qds"][str(qd)]
+        one["steady"] = out["steady"]
+        return one
+    st, eng, stats_fn = _device(cfg, mode, w, qd, seed, progress)
+    try:
+        m = eng.m
+        size = eng.bdev.size
+        w = _sized(w, size)
+        out = dict(params=stack_params(st))
+        if w.kind == "interference":
             eng.prefill(size - size % MIB)
             m0 = m.stats()
             idle = eng.run(interference_jobs(w, size, seed, "idle"))
-            eng.run(interference_jobs(w, size, seed, "warmup"))
             m1 = m.stats()
-            res = eng.run(interference_jobs(w, size, seed, "measure"), samples=w.samples, series_total=w.nbytes)
-            m2 = m.stats()
-            s = summarize(res, m1, m2, roles=("reader",))
-            s.update({k: v for k, v in summarize(res, m1, m2, roles=("writer",)).items()
-                      if k in ("write_amplification", "steady_write_amplification", "media_bytes_programmed")})
-            s["writer"] = summarize(res, m1, m2, roles=("writer",))
-            s["writer"].pop("jobs")
+            warm = eng.run(interference_jobs(w, size, seed, "warmup"))
+            res, s, _ = _round(eng, w, qd, cfg, seed, stats_fn, progress, w.samples)
             s["idle"] = summarize(idle, m0, m1)
             s["idle"].pop("jobs")
             reader = next(j for j in res.jobs if j.role == "reader")
             out["cdf"] = dict(gc=_cdf(reader.lat_ns), idle=_cdf(idle.jobs[0].lat_ns))
+            alone = {"reader": idle.jobs[0], "writer": warm.jobs[0]}
         else:
             if w.prefill:
                 region = min(w.region or size, size)
                 eng.prefill(region - region % w.bs)
-            if w.kind == "trace":
-                jobs = trace_jobs(w, progress)
-            total = w.nbytes if w.op == "overwrite" else int(w.trace.nbytes.sum()) if w.kind == "trace" \
-                else w.work_bytes(size)
-            m0 = m.stats()
-            res = eng.run(jobs, samples=w.samples if w.series else 0, series_total=total)
-            m1 = m.stats()
-            s = summarize(res, m0, m1)
+            res, s, _ = _round(eng, w, qd, cfg, seed, stats_fn, progress, w.samples)
             lat = np.concatenate([j.lat_ns[j.op <= 1] for j in res.jobs])
             out["cdf"] = dict(all=_cdf(lat))
-        s["final_stats"] = stats_fn()
+            alone = None
+        s["final_stats"] = stats_fn()               # the run's, before any tenant runs alone
         out["summary"] = s
         out["series"] = res.series
         if w.series or w.kind in ("fio", "trace"):
             out["wear"] = wear(st)
+        _with_tenants(s, res, w, alone if alone is not None else _alone(eng, w, seed))
         return out
+    finally:
+        st.close()
+
+
+def run_workload(cfg: Config, mode: str, w: Workload, seed: int, progress=None) -> dict:
+    """Every queue depth of a workload on one stack: {"qds": {qd: run_one's dict}, "steady":
+    what the rounds came to (None without precondition), "fob": the fresh-out-of-box run at
+    the headline queue depth beside a preconditioned one (else None)}."""
+    if w.precondition == "none":
+        return dict(qds={str(qd): run_one(cfg, mode, w, qd, seed, progress) for qd in w.qds}, steady=None, fob=None)
+    out = _run_rounds(cfg, mode, w, seed, progress)
+    out["fob"] = run_one(cfg, mode, replace(w, precondition="none"), w.qds[0], seed, progress)
+    return out
+
+
+_COUNTERS = ("io_cmds", "dma_bytes_to_device", "dma_bytes_to_host", "media_bytes_programmed", "media_bytes_read")
+
+
+def _round_seed(seed: int, r: int) -> int:
+    """Round r's seed: its own random stream, the same for the same seed."""
+    return int(np.random.SeedSequence([seed, r]).generate_state(1)[0])
+
+
+def _written(res: RunResult) -> int:
+    return sum(int(j.nbytes[j.op == 1].sum()) for j in res.jobs)
+
+
+def _chain_series(parts) -> list:
+    """Series of runs laid end to end, from [(series, duration ns, bytes written, counters
+    moved)]: times, host bytes and counters carried on from run to run."""
+    series, acc = [], {}
+    elapsed = written = 0
+    for pts, dur, wrote, moved in parts:
+        for pt in pts:
+            series.append({k: (v + acc.get(k, 0) if isinstance(v, (int, float)) and k != "done" else v)
+                           for k, v in pt.items()} | dict(host_bytes=pt["host_bytes"] + written,
+                                                          virtual_ns=pt["virtual_ns"] + elapsed))
+        for k, v in moved.items():
+            acc[k] = acc.get(k, 0) + v
+        elapsed += dur
+        written += wrote
+    for pt in series:
+        pt["done"] = min(1.0, pt["host_bytes"] / written) if written else 1.0
+    return series
+
+
+def _link(run) -> tuple:
+    """What _chain_series keeps of a run (RunResult, summary, counters moved)."""
+    res, _, moved = run
+    return res.series, res.end_ns - res.start_ns, _written(res), moved
+
+
+def _chain(runs) -> tuple[list, list]:
+    """Runs laid end to end: (their jobs with times shifted, their series), from
+    [(RunResult, summary, counters moved)]."""
+    jobs, elapsed = [], 0
+    for res, _, _ in runs:
+        for j in res.jobs:
+            jobs.append(replace(j, issue_ns=j.issue_ns + elapsed, done_ns=j.done_ns + elapsed))
+        elapsed += res.end_ns - res.start_ns
+    return jobs, _chain_series([_link(r) for r in runs])
+
+
+def _pool(runs, w: Workload) -> tuple[RunResult, dict]:
+    """The window's runs of one queue depth as one run: (RunResult, summary) -- latency
+    over every request, throughput over their virtual time laid end to end, counters
+    summed, tenants' figures over the whole window."""
+    jobs, series = _chain(runs)
+    res = RunResult(jobs, 0, sum(r.end_ns - r.start_ns for r, _, _ in runs), sum(r.wall_s for r, _, _ in runs),
+                    sum(r.cpu_s for r, _, _ in runs), sum(r.verified_reads for r, _, _ in runs),
+                    sum(r.mismatches for r, _, _ in runs), series, sum(r.rmw_writes for r, _, _ in runs),
+                    sum(r.rmw_read_sectors for r, _, _ in runs), sum(r.partial_reads for r, _, _ in runs))
+    zero = dict.fromkeys(_COUNTERS, 0)
+    moved = dict(zero)
+    for _, s, _ in runs:
+        moved["io_cmds"] += s["nvme_cmds"]
+        moved["dma_bytes_to_device"] += s["bus_bytes"]
+        moved["media_bytes_programmed"] += s["media_bytes_programmed"]
+        moved["media_bytes_read"] += s["media_bytes_read"]
+    if w.kind == "interference":
+        s = _interference(res, zero, moved)
+        s["writer"]["steady_write_amplification"] = s["writer"]["write_amplification"]
+    else:
+        s = summarize(res, zero, moved)
+    s["steady_write_amplification"] = s["write_amplification"]      # the window's own
+    gcs = [r[1]["gc_sectors_moved"] for r in runs]
+    _gc_figures(s, res, None if None in gcs else sum(gcs))
+    last = runs[-1][1]
+    if w.kind == "fio":
+        s.update(phases=last["phases"], cut=last["cut"], ramp_cut=last["ramp_cut"], zones=_zone_shares(w, jobs),
+                 estimate=last["estimate"])
+    return res, s
+
+
+def _brief(s: dict) -> dict:
+    return {k: s.get(k) for k in ("throughput_mib_s", "iops", "lat_p50_us", "lat_p99_us", "lat_p999_us",
+                                  "write_amplification")}
+
+
+def _run_rounds(cfg: Config, mode: str, w: Workload, seed: int, progress=None) -> dict:
+    """A preconditioned workload on one fresh device (compare.steady): twice the capacity in
+    128 KiB sequential writes, then rounds -- the workload once at each queue depth --
+    until the steady-state window holds on the headline queue depth's `w.track` (steady)
+    or after one round (fill), or at the round limit. Each queue depth's figures are
+    taken over the window; every tenant of a group is then measured alone."""
+    st, eng, stats_fn = _device(cfg, mode, w, w.qds[0], seed, progress)
+    try:
+        m = eng.m
+        size = eng.bdev.size
+        m0, t0 = m.stats(), eng.now
+        for _ in range(steady.WIPC_PASSES):
+            eng.prefill(size - size % SECTOR_NBYTES, chunk=steady.WIPC_BS)
+        m1 = m.stats()
+        wipc = dict(bytes=steady.WIPC_PASSES * (size - size % SECTOR_NBYTES), virtual_s=(eng.now - t0) / 1e9,
+                    media_bytes_programmed=m1.get("media_bytes_programmed", 0) - m0.get("media_bytes_programmed", 0))
+        rw = _sized(w, size)
+        if w.round_capacity:
+            rw = replace(rw, nbytes=int(w.round_capacity * size) // w.bs * w.bs)
+        limit = 1 if w.precondition == "fill" else w.max_rounds
+        samples = max(4, w.samples // steady.WINDOW)
+        rounds, values, briefs, links = [], [], [], []     # rounds: the last WINDOW, whole
+        for r in range(1, limit + 1):
+            rs = _round_seed(seed, r)
+            rounds.append({qd: _round(eng, rw, qd, cfg, rs, stats_fn, progress, samples) for qd in w.qds})
+            rounds = rounds[-steady.WINDOW:]
+            head = rounds[-1][w.qds[0]]
+            values.append(steady.tracked(head[1], w.track))
+            briefs.append(_brief(head[1]))
+            links.append(_link(head))
+            if w.precondition == "steady" and len(values) >= steady.WINDOW:
+                chk = steady.check(values[-steady.WINDOW:])
+                if chk is not None and chk.holds:
+                    break
+        if w.precondition == "steady":
+            info = steady.verdict(values, limit)
+        else:
+            info = dict(reached=False, round=1, window=[1, 1], limit_hit=False, max_rounds=1)
+        info.update(precondition=w.precondition, track=w.track, qd=w.qds[0], values=values, rounds=len(values),
+                    wipc=wipc, per_round=briefs)
+        first, last = info["window"]
+        window = rounds[len(rounds) - (last - first + 1):]         # the window closes at the last round
+        qds, pooled = {}, {}
+        for qd in w.qds:
+            res, s = pooled[qd] = _pool([r[qd] for r in window], w)
+            lat = np.concatenate([j.lat_ns[j.op <= 1] for j in res.jobs
+                                  if w.kind != "interference" or j.role == "reader"])
+            qds[str(qd)] = dict(params=stack_params(st), summary=s, series=[],
+                                cdf=dict(gc=_cdf(lat)) if w.kind == "interference" else dict(all=_cdf(lat)))
+        head = qds[str(w.qds[0])]
+        res, s = pooled[w.qds[0]]
+        if w.series or w.kind in ("fio", "trace"):          # every round, to show the way there
+            head["series"] = _chain_series(links)
+            head["wear"] = wear(st)
+        s["final_stats"] = stats_fn()                       # the rounds', before any tenant runs alone
+        rs = _round_seed(seed, 0)
+        if w.kind == "interference":
+            m2 = m.stats()
+            idle = eng.run(interference_jobs(rw, size, rs, "idle"))
+            s["idle"] = summarize(idle, m2, m.stats())
+            s["idle"].pop("jobs")
+            head["cdf"]["idle"] = _cdf(idle.jobs[0].lat_ns)
+            writer = interference_jobs(rw, size, rs, "measure")[0]
+            alone = {"reader": idle.jobs[0], "writer": eng.run([writer]).jobs[0]}
+        else:
+            alone = _alone(eng, rw, rs)
+        _with_tenants(s, res, w, alone)
+        return dict(qds=qds, steady=info, fob=None)
     finally:
         st.close()
 
@@ -416,11 +691,23 @@ def counts_requests(w: Workload) -> bool:
 
 def work(w: Workload, cfg: Config) -> int:
     """A workload's share of a progress bar at one queue depth on one stack: estimated
-    requests (ramps included) for fio and traces, bytes (prefill included) for built-ins."""
-    if counts_requests(w):
-        return sum(e.requests + e.ramp for e in estimates(w, cfg))
+    requests (ramps included) for fio and traces, bytes (prefill included) for built-ins.
+    A preconditioned workload: its preconditioning, the fewest rounds that can close the
+    window (a round limit below it: the limit) and, for steady state, the fresh-out-of-box
+    run beside it -- more rounds move the bar past its end."""
     cap = capacity(cfg)
-    return w.work_bytes(cap) + _prefill_bytes(w, cap)
+    if counts_requests(w):
+        one = sum(e.requests + e.ramp for e in estimates(w, cfg))
+        pre = 0
+    else:
+        one = w.work_bytes(cap) + _prefill_bytes(w, cap)
+        pre = steady.WIPC_PASSES * cap
+    if w.precondition == "none":
+        return one
+    rounds = 1 if w.precondition == "fill" else min(steady.WINDOW, w.max_rounds)
+    per_round = one if not w.round_capacity else int(w.round_capacity * cap)
+    fob = one / len(w.qds) if w.precondition == "steady" else 0
+    return int(per_round * rounds + (pre + fob) / len(w.qds))
 
 
 def estimate_lines(plan: Plan, nstacks: int) -> list[str]:
@@ -462,6 +749,14 @@ def _duration(secs: float) -> str:
     return f"{secs / 86400:.1f} days"
 
 
+def precondition_info(plan: Plan) -> dict:
+    """results.json `precondition`: how every figure of the run was preconditioned."""
+    return dict(mode=plan.precondition, max_rounds=plan.max_rounds, window=steady.WINDOW,
+                excursion=steady.EXCURSION, slope_excursion=steady.SLOPE_EXCURSION,
+                wipc_passes=steady.WIPC_PASSES, wipc_bs=steady.WIPC_BS,
+                plan_default=plan.precondition == ("none" if plan.name == "quick" else "steady"))
+
+
 def run_plan(plan: Plan, stacks=stacks_.DEFAULT, seed: int = 1, bar=None) -> dict:
     """Every workload of the plan at every queue depth on every stack (mode strings; no
     files). Results are keyed by the stacks' short names (stacks.names)."""
@@ -469,25 +764,32 @@ def run_plan(plan: Plan, stacks=stacks_.DEFAULT, seed: int = 1, bar=None) -> dic
     named = stacks_.names(stacks)
     results = dict(plan=plan.name, seed=seed, config=cfg.to_dict(), geometry=asdict(plan.geometry),
                    capacity_bytes=capacity(cfg), modes={n: m for m, n in named.items()},
-                   stacks={}, series={}, cdf={}, wear={}, params={},
+                   precondition=precondition_info(plan), stacks={}, series={}, cdf={}, wear={}, params={},
+                   steady={}, fob={},
                    workloads={w.name: dict(title=w.title, kind=w.kind, qds=list(w.qds), notes=list(w.notes),
-                                           max_requests=w.max_requests) for w in plan.workloads})
+                                           max_requests=w.max_requests, track=w.track) for w in plan.workloads})
     for mode, name in named.items():
         res = results["stacks"][name] = {}
         results["series"][name], results["cdf"][name], results["wear"][name] = {}, {}, {}
         for w in plan.workloads:
+            if bar is not None:
+                bar.set_description(f"{name}: {w.name}")
+            out = run_workload(cfg, mode, w, seed, progress=bar.update if bar is not None else None)
             res[w.name] = {}
-            for qd in w.qds:
-                if bar is not None:
-                    bar.set_description(f"{name}: {w.name} QD{qd}")
-                one = run_one(cfg, mode, w, qd, seed, progress=bar.update if bar is not None else None)
-                res[w.name][str(qd)] = one["summary"]
-                results["cdf"][name].setdefault(w.name, {})[str(qd)] = one["cdf"]
+            for qd, one in out["qds"].items():
+                res[w.name][qd] = one["summary"]
+                results["cdf"][name].setdefault(w.name, {})[qd] = one["cdf"]
                 results["params"].setdefault(name, one["params"])
                 if one["series"]:
                     results["series"][name][w.name] = one["series"]
                 if "wear" in one:
                     results["wear"][name][w.name] = one["wear"]
+            if out["steady"] is not None:
+                results["steady"].setdefault(name, {})[w.name] = out["steady"]
+            if out["fob"] is not None:
+                fob = dict(out["fob"]["summary"])
+                fob.pop("final_stats", None)
+                results["fob"].setdefault(name, {})[w.name] = fob
     return results
 
 
@@ -519,6 +821,7 @@ def run_compare(plan: Plan, outdir, stacks=stacks_.DEFAULT, progress=True, echo=
             if bar is not None:
                 bar.close()
     results["wall_s"] = time.perf_counter() - t_start
+    results["theory"] = theory.of(results) if points is None else None
     with open(outdir / "results.json", "w") as f:
         json.dump(results, f, indent=1, default=float)
     report.write(results, outdir)
@@ -575,6 +878,7 @@ def run_sweep(plan: Plan, points, stacks, seed: int, progress: bool) -> dict:
                 pt["stacks"][name] = s
                 pt["series"][name] = one["series"]
                 pt.setdefault("params", {})[name] = one["params"]
+                pt.setdefault("steady", {})[name] = one.get("steady")
             out["sweep"]["points"].append(pt)
     finally:
         if bar is not None:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .steady import MAX_ROUNDS
+
 STAMP = np.dtype([("lba", "<u8"), ("gen", "<u8")])
 MIB = 1 << 20
 OPS = ("read", "write", "trim", "flush")
@@ -36,6 +38,13 @@ class Workload:
     kind "trace": a block trace (`trace`, oxhost.compare.traces.Trace) replayed `replay`
     ("timed": at its issue times, at most `qds[0]` requests in flight; "afap": as fast as
     possible at queue depth `qds[0]`).
+
+    Every kind: `precondition` (compare.steady) -- "none": fresh out of the box, as above;
+    "fill": twice the capacity in 128 KiB sequential writes first (prefill then skipped),
+    then one round; "steady": the same, then rounds until SNIA PTS's steady-state window
+    holds on `track` (a dotted key of the round's summary) or `max_rounds` is reached. A
+    round runs the workload once at each queue depth, a per_capacity workload
+    `round_capacity` x the capacity per round instead.
     """
 
     name: str
@@ -60,6 +69,10 @@ class Workload:
     per_capacity: float = 0.0   # when set, nbytes is this many times the device's capacity
     max_requests: int = 0
     notes: list = field(default_factory=list)
+    precondition: str = "none"
+    max_rounds: int = MAX_ROUNDS
+    track: str = "throughput_mib_s"
+    round_capacity: float = 0.0
 
     @property
     def series(self) -> bool:
