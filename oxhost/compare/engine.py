@@ -83,6 +83,7 @@ class Engine:
         self.sector = bdev.sector_nbytes
         self.now = machine.virtual_ns           # the latest completion so far
         self.rmw = [0, 0, 0]                    # rmw writes, their sector reads, partial reads
+        self.requests = 0                       # requests simulated (prefills and flushes too)
 
     # ---------------------------------------------------------------- one request
     def _do(self, op: str, off: int, n: int, t: int) -> tuple[int, int]:
@@ -175,6 +176,7 @@ class Engine:
             if self.progress is not None:
                 self.progress(k)
         t, _ = self._do("flush", 0, 0, t)
+        self.requests += -(-region // chunk) + 1
         self.now = max(self.now, t)
 
     # ---------------------------------------------------------------- the loop
@@ -280,6 +282,7 @@ class Engine:
         if flush:
             end, _ = self._do("flush", 0, 0, self.now)
             self.now = max(self.now, end)
+        self.requests += sum(len(r[0]) for r in rec) + flush
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0 - (m.stats()["device_cpu_s"] - before_cpu)
         out = [JobResult(j.name, j.role, j.qd, np.asarray(r[0], dtype=np.int8), np.asarray(r[1], dtype=np.int64),
