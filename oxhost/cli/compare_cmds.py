@@ -181,8 +181,12 @@ def _sweep_options(sweeps, workers, cluster, cache_dir, no_cache) -> None:
                                  "the sweep", param_hint="--workers")
     if cache_dir and no_cache:
         raise click.BadParameter("and --no-cache contradict each other", param_hint="--cache")
-    if cluster is not None and "://" not in cluster and ":" not in cluster:
-        raise click.BadParameter(f"{cluster!r} is not a scheduler address (tcp://host:8786)", param_hint="--cluster")
+    if cluster is not None:
+        from ..compare.cluster import ClusterError, check_address
+        try:
+            check_address(cluster)
+        except ClusterError as e:
+            raise click.BadParameter(str(e), param_hint="--cluster") from None
 
 
 def _default_workers(plan, cluster) -> int:

@@ -175,14 +175,12 @@ def worker_info() -> dict:
 
 
 def run_cluster(fn: Runner, tasks: list, address: str, on_progress: OnProgress, on_done: OnDone,
-                work: list[int], echo=None, connect_timeout: float = 20.0) -> dict:
+                work: list[int], echo=None, connect_timeout: float = 10.0) -> dict:
     """The runs on the Dask cluster whose scheduler is at `address` (tcp://host:8786);
     each finished run moves the bar by its `work`. Returns what the cluster was:
     {address, workers, threads}."""
-    try:
-        from distributed import Client, as_completed
-    except ImportError as e:
-        raise ClusterError(f"--cluster needs Dask's distributed package ({e}): pip install distributed") from None
+    check_address(address)
+    from distributed import Client, as_completed
     try:
         client = Client(address, timeout=connect_timeout, set_as_default=False)
     except (OSError, TimeoutError) as e:
@@ -195,7 +193,7 @@ def run_cluster(fn: Runner, tasks: list, address: str, on_progress: OnProgress, 
                  f"them with --nthreads 1 and one worker process per core (--nworkers N)")
         futs = {client.submit(_on_dask_worker, fn, t, pure=False): i for i, t in enumerate(tasks)}
         try:
-            for f in as_completed(list(futs)):
+            for f in as_completed(list(futs), loop=client.loop):
                 i = futs[f]
                 result = f.result()
                 on_progress(i, work[i])
@@ -206,6 +204,24 @@ def run_cluster(fn: Runner, tasks: list, address: str, on_progress: OnProgress, 
         return dict(address=address, workers=len(info), threads=sum(nthreads.values()))
     finally:
         client.close()
+
+
+def check_address(address: str) -> None:
+    """A scheduler address Dask can dial (tcp://host:port, tls://..., host:port), else
+    ClusterError -- before a client is made of it."""
+    try:
+        from distributed.comm import parse_address, parse_host_port
+        from distributed.comm.registry import backends
+    except ImportError as e:
+        raise ClusterError(f"a cluster needs Dask's distributed package ({e}): pip install distributed") from None
+    try:
+        scheme, loc = parse_address(address)
+        if scheme not in backends:
+            raise ValueError(f"unknown scheme {scheme!r} ({', '.join(sorted(backends))})")
+        if scheme in ("tcp", "tls"):
+            parse_host_port(loc)
+    except ValueError as e:
+        raise ClusterError(f"{address!r} is not a Dask scheduler address like tcp://host:8786: {e}") from None
 
 
 def _check_workers(client, address: str, timeout: float) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..stack import StackError, parse_mode
 from . import figures, placement
-from .results import MEASURED, at, headline
+from .results import MEASURED, at, headline, runs_line, speed_line
 from .results import stacks as _stacks
 from .results import workloads as _workloads
 from .stacks import describe
@@ -455,7 +455,7 @@ def write(results, outdir) -> None:
           "queue depth in virtual time; writes carry (LBA, generation) stamps and every read is checked "
           "against them.", "",
           "Stacks: " + "; ".join(f"**{s}** = {describe(results.get('modes', {}).get(s, s))}" for s in st), "",
-          f"Wall time of the run: {results['wall_s']:.0f} s.", "", "## Configuration", ""]
+          f"Wall time of the run: {results['wall_s']:.0f} s; {speed_line(results)}.", "", "## Configuration", ""]
     md += config_lines(results) + [""]
     md += ["## Workloads", ""]
     for w, d in results["workloads"].items():
@@ -486,7 +486,8 @@ def _write_sweep(results, outdir: Path) -> None:
     sw = results["sweep"]
     md = [f"# ox compare -- sweep of {', '.join(sw['keys'])}", "",
           f"The {sw['workload']} workload ({sw['title']}) at QD {sw['qd']} on fresh devices at every point of "
-          f"the grid, seed {results['seed']}. Wall time {results['wall_s']:.0f} s.", "",
+          f"the grid, seed {results['seed']}. Wall time {results['wall_s']:.0f} s; {runs_line(results)}; "
+          f"{speed_line(results)}.", "",
           "## Base configuration", ""]
     base = dict(results, params={})
     md += config_lines(base) + ["", "## Results", "", "```", sweep_table(results), "```", ""]

@@ -33,6 +33,18 @@ def speed_line(results) -> str:
             f"{sp['requests_per_s_per_core']:,.0f} per wall second per core")
 
 
+def runs_line(results) -> str:
+    """Where a sweep's runs ran: how many were computed, on what, and how many came from
+    the cache."""
+    r = results.get("sweep", {}).get("runs")
+    if not r:
+        return "runs not recorded"
+    on = f"the Dask cluster at {r['cluster']}" if r.get("cluster") else \
+        f"{r['workers']} worker process{'es' if r['workers'] != 1 else ''}" if r["workers"] > 1 else "this process"
+    cached = f", {r['cached']} from the cache" if r["cached"] else ""
+    return f"{r['total']} runs: {r['computed']} computed on {on}{cached}"
+
+
 def stacks(results) -> list:
     """The stacks' names, in the order they ran."""
     return list(results.get("stacks", {}))
