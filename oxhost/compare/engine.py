@@ -24,16 +24,13 @@ time), and end every job of the run when it ends (`exitall`).
 from __future__ import annotations
 
 import heapq
-import struct
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .stamps import Shadow, StampedIO, check
+from .stamps import Shadow, StampedIO, check, stamp
 from .workloads import Job
-
-_STAMP = struct.Struct("<QQ")
 
 
 @dataclass
@@ -161,7 +158,7 @@ class Engine:
             merged = buf.copy()
             merged[a:b] = data[e - s0 + a:e - s0 + b]
             data[e - s0:e - s0 + sector] = merged
-            data[e - s0:e - s0 + 16] = np.frombuffer(_STAMP.pack(e // sector, gen), dtype=np.uint8)
+            data[e - s0:e - s0 + 16] = stamp(e // sector, gen)
 
         def fn():
             bdev.write(s0, data)

@@ -25,8 +25,9 @@ from .engine import Engine, RunResult, _delta
 from .hostclock import HostClock
 from .results import GIB, MEASURED, speed_line
 from .sweep import sweep_points
-from .workloads import (MIB, WALL_REQUESTS_PER_S, Shadow, Workload, builtin_jobs, estimates, fio_jobs,
-                        interference_jobs, trace_jobs)
+from .stamps import Shadow
+from .workloads import (MIB, WALL_REQUESTS_PER_S, Workload, builtin_jobs, estimates, fio_jobs, interference_jobs,
+                        trace_jobs)
 
 __all__ = ["MEASURED", "Plan", "probe", "run_compare", "run_one", "run_plan", "run_sweep"]
 

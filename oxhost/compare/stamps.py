@@ -13,8 +13,7 @@ import struct
 
 import numpy as np
 
-STAMP = np.dtype([("lba", "<u8"), ("gen", "<u8")])
-_PAIR = struct.Struct("<QQ")
+_PAIR = struct.Struct("<QQ")                # a sector's first 16 bytes: LBA, generation
 _MIN_NBYTES = 1 << 20
 
 
@@ -25,6 +24,11 @@ class Shadow:
     def __init__(self, nsectors: int):
         self.gen = np.zeros(nsectors, dtype=np.uint64)
         self.counter = 0
+
+
+def stamp(lba: int, gen: int) -> np.ndarray:
+    """The 16 bytes a sector of generation gen written at lba starts with."""
+    return np.frombuffer(_PAIR.pack(lba, gen), dtype=np.uint8)
 
 
 def check(buf: np.ndarray, lba: int, sector: int, shadow: Shadow) -> int:
