@@ -1,9 +1,10 @@
 """What an FTL sees of the flash: the `Media` interface and its geometry.
 
-One interface, two implementations: in the host (oxhost.ftl.HostMedia: lightnvm vector
-commands over the bus, the FTL a host block device, pblk's place in the stack) and in
-the device (oxemu.device.ftlmode.DeviceMedia: VOLT directly, the FTL inside the
-controller behind a plain NVMe namespace, AppNVM's place). An FTL written against it
+One interface, two sides: in the host (oxhost.ftl.HostMedia: lightnvm vector commands
+over the bus, the FTL a host block device, pblk's place in the stack; or
+oxhost.zns.ZoneMedia: the zones of a ZNS device) and in the device
+(oxemu.device.plugin.DeviceMedia: VOLT directly, the FTL inside the controller behind a
+plain NVMe namespace, AppNVM's place). An FTL written against it
 runs unchanged on either side; only where it runs, and so what it costs, differs.
 
 Addresses are flat integers, arrays of them for the vector calls:

@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from collections.abc import Iterable
 from typing import Any
 
-from oxemu import AppNvmParams, Geometry, NandTiming, appnvm_exported_sectors
+from oxemu import AppNvmParams, Geometry, NandTiming, ZnsParams, appnvm_exported_sectors
 
 from .pblk import params as pblk_rules
 from .pblk import rl as pblk_rl
 
 __all__ = ["AppnvmConfig", "Config", "ConfigError", "FtlConfig", "GC_POLICIES", "GeometryConfig",
-           "HostConfig", "NandConfig", "PblkConfig", "WEAR_LEVELING"]
+           "HostConfig", "NandConfig", "PblkConfig", "WEAR_LEVELING", "ZnsConfig"]
 
 GC_POLICIES = ("greedy", "cost-benefit", "fifo", "random", "d-choice")
 WEAR_LEVELING = ("none", "dynamic")
@@ -375,8 +375,38 @@ class HostConfig(_Section):
         return any(self.to_dict().values())
 
 
+@dataclass(frozen=True)
+class ZnsConfig(_Section):
+    """[zns]: the zoned namespace of `--spec zns` (and the zoned FTL on it); defaults are
+    `oxemu.ZnsParams()`.
+
+    zone_luns: LUNs a zone stripes over, one block on each, so the zone size is zone_luns
+    blocks (0: one LUN on every channel -- 8 blocks, 32 MiB, on the default geometry).
+    zone_capacity_bytes: the writable part of every zone, a multiple of 4096 up to the
+    zone size (0: the size less one write unit per LUN of the zone: the spare units a
+    program failure or a torn program is moved past). max_open, max_active: the zones
+    that may be open, and open or closed, at once (0: no limit; 14 and 14 are those of a
+    datacenter ZNS drive, WD Ultrastar DC ZN540).
+    """
+
+    NAME = "zns"
+    zone_luns: int = _key(0, "LUNs a zone stripes over; 0 = one LUN on every channel", lo=0, hi=0xFFFF)
+    zone_capacity_bytes: int = _key(0, "writable bytes per zone; 0 = the zone size less one write unit per LUN",
+                                    lo=0)
+    max_open: int = _key(14, "open zones at most; 0 = no limit", lo=0, hi=0xFFFF)
+    max_active: int = _key(14, "active (open or closed) zones at most; 0 = no limit", lo=0, hi=0xFFFF)
+
+    def _check(self) -> None:
+        if self.zone_capacity_bytes % SECTOR_NBYTES:
+            raise ConfigError("zns.zone_capacity_bytes",
+                              f"must be a multiple of {SECTOR_NBYTES}, got {self.zone_capacity_bytes}")
+        if self.max_open and self.max_active and self.max_open > self.max_active:
+            raise ConfigError("zns.max_open", f"{self.max_open} exceeds zns.max_active={self.max_active}")
+
+
+
 SECTIONS: dict[str, type[_Section]] = {c.NAME: c for c in (GeometryConfig, NandConfig, FtlConfig,
-                                                          PblkConfig, AppnvmConfig, HostConfig)}
+                                                          PblkConfig, AppnvmConfig, HostConfig, ZnsConfig)}
 
 
 # ---------------------------------------------------------------- the whole
@@ -426,6 +456,7 @@ class Config:
     pblk: PblkConfig = field(default_factory=PblkConfig)
     appnvm: AppnvmConfig = field(default_factory=AppnvmConfig)
     host: HostConfig = field(default_factory=HostConfig)
+    zns: ZnsConfig = field(default_factory=ZnsConfig)
     # dotted keys a file or --set gave (not compared): a volume keeps what its media label
     # records (geometry, capacity) unless the configuration asks for something else
     given: frozenset = field(default=frozenset(), compare=False, repr=False)
@@ -446,6 +477,18 @@ class Config:
         if self.appnvm.capacity_bytes > geo.data_nbytes:
             raise ConfigError("appnvm.capacity_bytes", f"{self.appnvm.capacity_bytes} is more than "
                               f"the {geo.data_nbytes} bytes of the media")
+        self._check_zns(geo)
+
+    def _check_zns(self, geo: Geometry) -> None:
+        """The zones must fit the geometry: zone_luns divides the LUNs, the capacity fits a zone."""
+        z = self.zns
+        zl = z.zone_luns or geo.nchannels
+        if zl > geo.total_luns or geo.total_luns % zl:
+            raise ConfigError("zns.zone_luns", f"{zl} does not divide the {geo.total_luns} LUNs of the geometry")
+        size = zl * geo.sectors_per_block * SECTOR_NBYTES
+        if z.zone_capacity_bytes > size:
+            raise ConfigError("zns.zone_capacity_bytes", f"{z.zone_capacity_bytes} is more than the zone size "
+                              f"of {size} bytes ({zl} blocks)")
 
     def _check_pblk_spare(self, geo: Geometry) -> None:
         """pblk over every LUN must start writable: the data sectors its lines hold beyond
@@ -600,6 +643,14 @@ class Config:
                             write_buffer_units_per_lun=a.write_buffer_units_per_lun,
                             wear_leveling=a.wear_leveling,
                             checkpoint_interval_blocks=a.checkpoint_interval_blocks)
+
+    def zns_params(self) -> ZnsParams:
+        """The zoned namespace as the device takes it (`Machine(zns=...)`): the zone shape
+        when a file or --set gave it (else what the media records), and the limits."""
+        z = self.zns
+        return ZnsParams(zone_luns=z.zone_luns if self.is_set("zns.zone_luns") else None,
+                         zone_capacity_bytes=z.zone_capacity_bytes if self.is_set("zns.zone_capacity_bytes") else None,
+                         max_open=z.max_open, max_active=z.max_active)
 
     def pblk_rl(self, total: int, per_line: int) -> tuple[int, int, int]:
         """pblk's rate-limiter thresholds (high, low, reserve) for `total` writable sectors

@@ -18,7 +18,11 @@ log = logging.getLogger(__name__)
 MODES = ("pblk", "appnvm")                 # the built-in stacks; plug-in FTLs are 'SPEC@side'
 SIDES = ("host", "device")
 SPECS = ("1.2", "2.0", "zns")              # host interfaces: OCSSD 1.2, OCSSD 2.0, zoned namespaces
+# built-in plug-in stacks a short name stands for: the zoned host FTL on a ZNS device
+ALIASES = {"zoned": ("oxftl.zoned:ZonedFtl", "zns")}
+ZONED_FTL = ("zoned", 1)                   # its name and version in the media label
 DEFAULT_LUNS = (0, 31)          # `nvme lnvm create -b 0 -e 31` on the default geometry
+ZONE_UNITS = 2                  # zones an FTL over ZoneMedia writes at once (ZoneMedia's units)
 
 
 class StackError(Exception):
@@ -127,10 +131,21 @@ def _ftl_of(label) -> tuple[str, int]:
     return bytes(label.ftl_name).rstrip(b"\0").decode(errors="replace"), int(label.ftl_version)
 
 
+def _builtin_zoned(label) -> bool:
+    return label.mode == MediaMode.ZONED and label.target == TargetKind.FTL and _ftl_of(label) == ZONED_FTL
+
+
 def describe_label(label) -> str:
     """What a media label says the disk holds, in the words of the command line."""
     if label is None or label.mode == MediaMode.BLANK:
         return "blank media"
+    if label.mode == MediaMode.ZONED:
+        if _builtin_zoned(label):
+            return "a volume of the zoned FTL on zones"
+        if label.target == TargetKind.FTL:
+            name, version = _ftl_of(label)
+            return f"a volume of FTL {name!r} version {version} in the host on zones"
+        return "zones with no FTL recorded (ox zone)"
     if label.mode == MediaMode.APPNVM:
         cap = f" of {label.capacity_bytes:,} bytes" if label.capacity_bytes else ""
         return f"an AppNVM volume{cap}"
@@ -147,6 +162,10 @@ def describe_label(label) -> str:
 
 def open_flags(label) -> str:
     """The `ox mount` flags that open what the label describes."""
+    if label.mode == MediaMode.ZONED:
+        if label.target == TargetKind.FTL and not _builtin_zoned(label):
+            return f"--ftl FILE.py:CLASS --spec zns (the FTL named {_ftl_of(label)[0]!r})"
+        return "--mode zoned"
     if label.mode == MediaMode.APPNVM:
         return "--mode appnvm"
     if label.mode == MediaMode.DEVICE_FTL:
@@ -160,10 +179,12 @@ def open_flags(label) -> str:
 
 
 def label_mode(label) -> str | None:
-    """The stack kind the media was written by: pblk, appnvm, ftl@host, ftl@device, or
-    open-channel (raw data, no target); None for blank media."""
+    """The stack kind the media was written by: pblk, appnvm, ftl@host, ftl@device,
+    open-channel (raw data, no target) or zones (raw zoned data, no FTL); None for blank media."""
     if label is None or label.mode == MediaMode.BLANK:
         return None
+    if label.mode == MediaMode.ZONED:
+        return "ftl@host" if label.target == TargetKind.FTL else "zones"
     if label.mode == MediaMode.APPNVM:
         return "appnvm"
     if label.mode == MediaMode.DEVICE_FTL:
@@ -195,18 +216,20 @@ def check_label(disk: str, label, mode: str, luns: tuple[int, int] | None,
     held = label_mode(label)
     if held is None:
         return
-    base = "appnvm" if mode in ("appnvm", "ftl@device") else "pblk"
+    base = "zoned" if spec == "zns" else "appnvm" if mode in ("appnvm", "ftl@device") else "pblk"
     if label_spec(label) != spec:
+        flags = open_flags(label) if label.mode == MediaMode.ZONED else f"--spec {label_spec(label)}"
         raise StackError(f"{disk} holds {describe_label(label)} written through interface {label_spec(label)}, "
-                         f"not {spec}: open it with --spec {label_spec(label)}, or erase it with: "
+                         f"not {spec}: open it with {flags}, or erase it with: "
                          f"ox format --disk {disk} --mode {base} --yes")
     fmt = f"ox format --disk {disk} --mode {base} --yes"
-    if held == "open-channel" and mode in ("pblk", "ftl@host"):
-        return                      # raw open-channel use: a host target may create itself
+    if held in ("open-channel", "zones") and mode in ("pblk", "ftl@host"):
+        return                      # raw open-channel or zone use: a host target may create itself
     if held != mode or (mode.startswith("ftl@") and _ftl_of(label) != tuple(ftl)):
         raise StackError(f"{disk} holds {describe_label(label)}, not {_what(mode, ftl)}: open it with "
                          f"{open_flags(label)}, or erase it with: {fmt}")
-    if mode in ("pblk", "ftl@host") and luns is not None and (label.lun_begin, label.lun_end) != tuple(luns):
+    if mode in ("pblk", "ftl@host") and spec != "zns" and luns is not None \
+            and (label.lun_begin, label.lun_end) != tuple(luns):
         raise StackError(f"{disk} holds {describe_label(label)}, not {luns[0]}-{luns[1]}: open it with "
                          f"--luns {label.lun_begin}-{label.lun_end}, or erase it for LUNs {luns[0]}-{luns[1]} "
                          f"with: {fmt} --luns {luns[0]}-{luns[1]}")
@@ -231,6 +254,11 @@ def parse_mode(mode: str) -> StackMode:
     a host-side stack may add the interface it speaks: 'pblk+2.0', 'FILE.py:Class@host+zns'
     (default +1.2)."""
     body, plus, spec = mode.partition("+")
+    if body in ALIASES:
+        ftl, own = ALIASES[body]
+        if plus and spec != own:
+            raise StackError(f"mode {mode!r}: the {body} FTL runs on {own} only")
+        return StackMode("ftl@host", ftl, "host", own)
     spec = spec if plus else "1.2"
     if spec not in SPECS:
         raise StackError(f"mode {mode!r}: unknown interface {spec!r} ({', '.join(SPECS)})")
@@ -242,7 +270,7 @@ def parse_mode(mode: str) -> StackMode:
         return StackMode(body, None, None, spec)
     ftl, at, side = body.rpartition("@")
     if not at or side not in SIDES or ":" not in ftl:
-        raise StackError(f"unknown mode {mode!r} (pblk, appnvm, or a plug-in FTL as FILE.py:Class@host "
+        raise StackError(f"unknown mode {mode!r} (pblk, appnvm, zoned, or a plug-in FTL as FILE.py:Class@host "
                          f"or FILE.py:Class@device)")
     if side == "device" and spec != "1.2":
         raise StackError(f"mode {mode!r}: a device-side FTL runs behind a plain namespace; there is no "
@@ -259,14 +287,18 @@ def make_mode(kind: str, ftl: str | None = None, side: str = "host", spec: str =
         body = f"{ftl}@{side}"
     else:
         body = kind
-    mode = body if spec == "1.2" else f"{body}+{spec}"
+    own = ALIASES[body][1] if body in ALIASES else "1.2"
+    mode = body if spec == own else f"{body}+{spec}"
     parse_mode(mode)
     return mode
 
 
 def mode_name(mode: str) -> str:
-    """Short name of a stack mode for reports: pblk, pblk+2.0, appnvm, Class@side[+spec]."""
+    """Short name of a stack mode for reports: pblk, pblk+2.0, appnvm, zoned, Class@side[+spec]."""
     m = parse_mode(mode)
+    body = mode.partition("+")[0]
+    if body in ALIASES:
+        return body
     if m.ftl is None:
         return mode
     name = f"{m.ftl.rsplit(':', 1)[1]}@{m.side}"
@@ -298,12 +330,13 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
                trace_stream=None, faults: Faults | None = None, config=None) -> Stack:
     """Build machine + driver + block device.
 
-    `mode`: 'pblk' (host FTL over open-channel), 'appnvm' (the device's own FTL), or a
-    plug-in FTL written against the FTL API (oxftl.Ftl) as 'FILE.py:Class@host' (over
-    open-channel, where pblk sits) or 'FILE.py:Class@device' (inside the device, behind a
-    plain namespace, where AppNVM sits). None means what the disk holds (its media
-    label), pblk for new media; media written by another kind of stack or another FTL is
-    refused (StackError) before anything is written.
+    `mode`: 'pblk' (host FTL over open-channel), 'appnvm' (the device's own FTL), 'zoned'
+    (the zoned host FTL over a ZNS device), or a plug-in FTL written against the FTL API
+    (oxftl.Ftl) as 'FILE.py:Class@host' (over open-channel, where pblk sits),
+    'FILE.py:Class@host+zns' (over the zones of a ZNS device) or 'FILE.py:Class@device'
+    (inside the device, behind a plain namespace, where AppNVM sits). None means what the
+    disk holds (its media label), pblk for new media; media written by another kind of
+    stack or another FTL is refused (StackError) before anything is written.
 
     `config` (oxhost.config.Config, default: every key at its default) sets the NAND
     timing, both FTLs' over-provisioning, victim policy, GC thresholds, buffers and wear
@@ -340,6 +373,12 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
             raise StackError(f"{disk}: is a directory, not a disk file")
         disk = os.path.abspath(disk)
         label = probe_label(disk)
+    if kind is None and label is not None and (_builtin_zoned(label) or label_mode(label) == "zones"):
+        mode = "zoned"                      # the built-in zoned FTL: what a zoned disk holds
+        parsed = parse_mode(mode)
+        kind, iface = parsed.kind, parsed.spec
+        ftl_cls = load_ftl(parsed.ftl)
+        ftl_id = (ftl_cls.ftl_name(), int(ftl_cls.version))
     if kind is None:
         held = label_mode(label)
         if held is not None and held.startswith("ftl@"):
@@ -348,12 +387,15 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
         iface = label_spec(label)
         mode = kind if iface == "1.2" else f"{kind}+{iface}"
     host_side = kind in ("pblk", "ftl@host")
+    zoned = iface == "zns"
     if label is not None:
         check_label(disk, label, kind, luns, ftl=ftl_id, spec=iface)
     geo = _geometry_for(disk, geometry)
     sized = cfg.is_set("ftl.op", "appnvm.capacity_bytes") if kind == "appnvm" else cfg.is_set("ftl.op")
     nluns = geo.total_luns
-    if luns is None and host_side and label is not None and label_mode(label) == kind:
+    if zoned and luns is not None and tuple(luns) != DEFAULT_LUNS and tuple(luns) != (0, nluns - 1):
+        raise StackError("--luns is for open-channel FTLs: zones span every LUN")
+    if luns is None and host_side and not zoned and label is not None and label_mode(label) == kind:
         luns = (label.lun_begin, label.lun_end)
     if luns is None or (tuple(luns) == DEFAULT_LUNS and nluns < DEFAULT_LUNS[1] + 1):
         luns = (0, nluns - 1)
@@ -387,17 +429,24 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
         except ImportError as ex:
             raise StackError(f"device-side modes are not available in this build ({ex})") from None
 
-    if iface != "1.2":
+    if iface == "2.0":
         raise StackError(f"interface {iface} is not built yet")
-    machine = Machine(lnvm=1 if host_side else 0, volt=0 if disk else 1,
+    machine = Machine(lnvm=1 if host_side and not zoned else 0, volt=0 if disk else 1,
                       debug=1 if debug else 0, disk=disk, geometry=geo, timing=timing,
                       trace_stream=trace_stream or sys.stderr, faults=faults,
                       appnvm_capacity=capacity if kind == "appnvm" else None,
                       nand=cfg.to_nand_timing(), appnvm=cfg.appnvm_params(),
-                      ftl=ftl_cls if kind == "ftl@device" else None)
+                      ftl=ftl_cls if kind == "ftl@device" else None, spec=iface,
+                      zns=cfg.zns_params() if zoned else None)
     device = sysfs = None
     try:
-        if host_side:
+        if zoned:
+            from .ftl import FtlBlockDevice
+            from .zns import ZonedDevice, ZoneMedia
+            device = ZonedDevice.open(machine)
+            blockdev = FtlBlockDevice(ZoneMedia(device, units=ZONE_UNITS), ftl_cls, device.driver, None)
+            luns = None
+        elif host_side:
             from .lightnvm import Device
             device = Device.open(machine)
             if kind == "pblk":
@@ -407,8 +456,8 @@ def open_stack(mode: str | None = None, disk: str | None = "ox.disk", volatile: 
                                 params=cfg.pblk_params(capacity_sectors=pblk_secs))
                 sysfs = PblkSysfs(blockdev)
             else:
-                from .ftl import FtlBlockDevice
-                blockdev = FtlBlockDevice(device, ftl_cls, b, e)
+                from .ftl import FtlBlockDevice, HostMedia
+                blockdev = FtlBlockDevice(HostMedia(device, b, e), ftl_cls, device.driver, (b, e))
         else:
             blockdev = NvmeBlockDevice.open(machine)
             luns = None

@@ -221,12 +221,13 @@ def check_admin_opc():
     from oxemu import Geometry, Machine
     from oxemu.wire import AdminOpc
     with Machine(lnvm=1, volt=1, geometry=Geometry.small()) as oc, \
-            Machine(lnvm=0, volt=1, geometry=Geometry.small()) as ap:
+            Machine(lnvm=0, volt=1, geometry=Geometry.small()) as ap, \
+            Machine(lnvm=0, volt=1, geometry=Geometry.small(), spec="zns") as zn:
         common = set(oc.device.controller.admin._table) & set(ap.device.controller.admin._table)
         rows = []
         for op in AdminOpc:
             modes = ("both" if op in common else
-                     " ".join(n for n, m in (("open-channel", oc), ("AppNVM", ap))
+                     " ".join(n for n, m in (("open-channel", oc), ("AppNVM", ap), ("zoned", zn))
                               if op in m.device.mode.admin_commands()) or "none")
             rows.append((_hex(int(op)), op.name, modes))
     return rows
@@ -345,6 +346,7 @@ def check_volt_regions():
             ("page state", _n(lay["pstate_off"]), _n(g.total_pages)),
             ("data", _n(lay["data_off"]), _n(g.data_nbytes)),
             ("OOB", _n(lay["oob_off"]), _n(g.oob_total_nbytes)),
+            ("NVRAM", _n(lay["nvram_off"]), _n(lay["nvram_nbytes"])),
             ("file size", "", _n(lay["file_nbytes"]))]
 
 
@@ -362,6 +364,7 @@ def check_magic():
     from oxhost.pblk.trim import TRIM_MAGIC
     from oxemu.device.appnvm.layout import FORMAT_VERSION
     from oxhost.torture.stamp import MAGIC as STAMP_MAGIC
+    from oxemu.device.zns.layout import SHAPE_MAGIC
 
     def le(v: int, n: int) -> str:
         return repr(v.to_bytes(n, "little"))[2:-1]
@@ -372,7 +375,8 @@ def check_magic():
             ("pblk TRIM sector", le(TRIM_MAGIC, 4), ""),
             ("AppNVM OOB unit header", le(OOB_MAGIC, 4), str(FORMAT_VERSION)),
             ("AppNVM checkpoint", le(CKPT_MAGIC, 8), str(FORMAT_VERSION)),
-            ("torture sector stamp", le(STAMP_MAGIC, 4), "")]
+            ("torture sector stamp", le(STAMP_MAGIC, 4), ""),
+            ("ZNS zone shape", le(SHAPE_MAGIC, 4), "1")]
 
 
 def check_pblk_oob():
@@ -517,6 +521,61 @@ def check_blocklog():
     return [(rec.decode(), name) for rec, name in ((blocklog.WRITE, "WRITE"), (blocklog.ZERO, "ZERO"),
                                                  (blocklog.FLUSH, "FLUSH"), (blocklog.FAILED, "FAILED"),
                                                  (blocklog.READ, "READ"), (blocklog.BACKGROUND, "BACKGROUND"))]
+
+
+# ---------------------------------------------------------------- zoned namespaces (docs/zns.md)
+def check_zns_default():
+    """The zones of the default geometry and configuration, and the zoned FTL's capacity."""
+    from oxemu import ZnsParams
+    from oxemu.device.zns.layout import ZoneLayout
+    from oxftl.zoned import ZonedFtl
+    from oxhost.stack import ZONE_UNITS
+    g = _geometry()
+    lay = ZoneLayout(g, ZnsParams())
+    sb = g.sector_nbytes
+    pages = lay.zcap // lay.unit
+    ftl = int(lay.nzones // ZONE_UNITS * ZONE_UNITS * (1 - ZonedFtl.OP)) * pages * lay.unit
+    return [("zone LUNs", str(lay.zone_luns)), ("zones", _n(lay.nzones)),
+            ("zone size", f"{_n(lay.zsze)} LBAs ({_n(lay.zsze * sb)} bytes)"),
+            ("zone capacity", f"{_n(lay.zcap)} LBAs ({_n(lay.zcap * sb)} bytes)"),
+            ("write unit", f"{lay.unit} LBAs"), ("namespace", f"{_n(lay.nlbas)} LBAs ({_n(lay.nlbas * sb)} bytes)"),
+            ("zoned FTL volume", f"{_n(ftl * sb)} bytes")]
+
+
+def check_zns_config():
+    import dataclasses
+    from oxhost.config import ZnsConfig
+    return [(f"zns.{f.name}", str(f.default)) for f in dataclasses.fields(ZnsConfig)]
+
+
+def check_zone_state():
+    from oxemu.wire import ZoneState
+    return _enum(ZoneState, 1)
+
+
+def check_zone_action():
+    from oxemu.wire import ZoneAction
+    return _enum(ZoneAction)
+
+
+def check_zone_filter():
+    from oxemu.wire import ZoneReportFilter
+    return _enum(ZoneReportFilter, 1)
+
+
+def check_zone_descriptor():
+    from oxemu.wire import ZoneDescriptor
+    return _ctypes_fields(ZoneDescriptor)
+
+
+def check_zone_record():
+    from oxemu.device.zns.layout import ZONE_RECORD
+    return _dtype_fields(ZONE_RECORD)
+
+
+def check_zone_shape():
+    from oxemu.device.zns.layout import ZONE_SHAPE
+    return _dtype_fields(ZONE_SHAPE)
 
 
 CHECKS = {name[len("check_"):].replace("_", "-"): fn for name, fn in list(globals().items())

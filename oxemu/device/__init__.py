@@ -12,6 +12,7 @@ from .lnvm import LnvmMode
 from .mode import DeviceMode
 from .plugin import PluginFtlMode
 from .trace import Tracer
+from .zns import ZnsMode, ZnsParams
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,8 @@ class OxCtrl:
     """The whole device behind BAR0: controller + device mode + VOLT media.
 
     `lnvm` > 0 selects open-channel pass-through; 0 a device-side FTL behind a plain
-    namespace: AppNVM, or `ftl` (an oxftl.Ftl subclass) when given. The media label is
+    namespace: AppNVM, or `ftl` (an oxftl.Ftl subclass) when given; `spec` "zns" (with
+    lnvm 0) a zoned namespace shaped by `zns` (ZnsParams). The media label is
     checked before anything is written: media another mode (or another plug-in FTL)
     wrote, or an AppNVM volume of another capacity, is refused with StoreError.
     `readonly` (disk file only) opens the media read-only: mutating commands complete
@@ -65,11 +67,13 @@ class OxCtrl:
                  geometry: Geometry, timing: str, faults: Faults | None, trace_stream=None,
                  appnvm_capacity: int | None = None, readonly: bool = False,
                  nand: NandTiming | None = None, appnvm: AppNvmParams | None = None, ftl=None,
-                 spec: str = "1.2"):
+                 spec: str = "1.2", zns: ZnsParams | None = None):
         interface = SPECS.get(spec)
         if interface is None:
             raise ValueError(f"unknown interface {spec!r} (1.2, 2.0 or zns)")
-        if interface != Interface.OCSSD_1_2:
+        if interface == Interface.ZNS and (lnvm or ftl is not None):
+            raise ValueError("a zoned namespace (spec zns) needs lnvm=0 and no device FTL: the host places the data")
+        if interface == Interface.OCSSD_2_0:
             raise ValueError(f"interface {spec} is not built yet")
         if ftl is not None and lnvm:
             raise ValueError("a plug-in FTL in the device needs lnvm=0 (a plain namespace)")
@@ -80,7 +84,8 @@ class OxCtrl:
         self.controller: Controller | None = None
         geo = geometry
         shape = (geo.nchannels, geo.nluns, geo.nblocks, geo.nplanes)
-        kind = MediaMode.OPEN_CHANNEL if lnvm else MediaMode.DEVICE_FTL if ftl is not None else MediaMode.APPNVM
+        kind = (MediaMode.ZONED if interface == Interface.ZNS else MediaMode.OPEN_CHANNEL if lnvm
+                else MediaMode.DEVICE_FTL if ftl is not None else MediaMode.APPNVM)
         ftl_id = (ftl.ftl_name(), int(ftl.version)) if ftl is not None else None
         store = Store(geo, None if volt else disk, factory_bad=faults.factory_bad_table(shape),
                       readonly=readonly, mode=kind, interface=interface)
@@ -103,13 +108,15 @@ class OxCtrl:
             try:
                 if kind == MediaMode.OPEN_CHANNEL:
                     self.mode = LnvmMode(core, dma)
+                elif kind == MediaMode.ZONED:
+                    self.mode = ZnsMode(core, dma, zns)                                       # finds its zones
                 elif kind == MediaMode.APPNVM:
                     self.mode = AppNvmFtl(core, dma, capacity=appnvm_capacity, params=appnvm)  # recovers its map
                 else:
                     self.mode = PluginFtlMode(core, dma, ftl)                                 # opens the FTL
             except PowerLost:              # cut during the mode's own start: it never gets ready
                 self.mode, unpowered = Unpowered(self.volt.timing, kind), True
-            if not unpowered and not readonly and kind != MediaMode.OPEN_CHANNEL:
+            if not unpowered and not readonly and kind in (MediaMode.APPNVM, MediaMode.DEVICE_FTL):
                 self._record_volume(store.label, name, ftl_id)
             admin = AdminCommands(lambda: self.controller, self.mode, self.mode.identify_controller(serial),
                                   self.volt)
@@ -147,7 +154,7 @@ class OxCtrl:
         if ctrl is not None:
             opc = ctrl.opcodes
             out.update(host_read_cmds=opc[NvmOpc.READ] + opc[NvmOpc.PH_READ],
-                       host_write_cmds=opc[NvmOpc.WRITE] + opc[NvmOpc.PH_WRITE])
+                       host_write_cmds=opc[NvmOpc.WRITE] + opc[NvmOpc.PH_WRITE] + opc[NvmOpc.ZONE_APPEND])
         return out
 
     def close(self) -> None:

@@ -6,8 +6,8 @@ import struct
 
 import numpy as np
 
-from ..wire import (PAGE_SIZE, AdminOpc, Cns, CriticalWarning, ErrorLogEntry, FeatureId, IdCtrl, LogPage,
-                    SmartLog, Status)
+from ..wire import (CSI_NVM, PAGE_SIZE, AdminOpc, Cns, CriticalWarning, ErrorLogEntry, FeatureId, IdCtrl, LogPage,
+                    NsIdDescType, SmartLog, Status)
 from .controller import MAX_QUEUES
 from .prp import Transfer
 
@@ -97,6 +97,18 @@ class AdminCommands:
             if cmd.nsid < 1:
                 struct.pack_into("<I", data, 0, 1)
             return self._send(cmd, bytes(data))
+        if cns in (Cns.NS_ID_DESCRIPTORS, Cns.CS_NAMESPACE) and cmd.nsid != 1:
+            return Status.INVALID_NS | Status.DNR, 0
+        if cns == Cns.NS_ID_DESCRIPTORS:                   # the command set identifier descriptor
+            data = bytearray(PAGE_SIZE)
+            data[0:5] = bytes((NsIdDescType.CSI, 1, 0, 0, self.mode.csi))
+            return self._send(cmd, bytes(data))
+        if cns in (Cns.CS_NAMESPACE, Cns.CS_CONTROLLER):
+            csi = (cmd.cdw11 >> 24) & 0xFF
+            data = bytes(PAGE_SIZE) if csi == CSI_NVM else self.mode.identify_cs(cns, csi)
+            if data is None:
+                return Status.INVALID_FIELD | Status.DNR, 0
+            return self._send(cmd, data)
         return Status.INVALID_FIELD | Status.DNR, 0
 
     def set_features(self, cmd):

@@ -10,7 +10,7 @@ import abc
 
 import numpy as np
 
-from ..wire import MediaMode
+from ..wire import CSI_NVM, MediaMode
 
 
 class DeviceMode(abc.ABC):
@@ -32,6 +32,14 @@ class DeviceMode(abc.ABC):
     @abc.abstractmethod
     def identify_namespace(self) -> bytes:
         """The 4096-byte identify namespace structure of namespace 1 (CNS 0)."""
+
+    #: the I/O command set of namespace 1 (wire.zns.CSI_*): NVM unless the mode says
+    csi: int = CSI_NVM
+
+    def identify_cs(self, cns: int, csi: int) -> bytes | None:
+        """The 4096-byte I/O command set specific identify structure (CNS 0x05 namespace,
+        0x06 controller) of command set `csi` other than NVM; None: not supported."""
+        return None
 
     # ------------------------------------------------------------ commands
     def admin_commands(self) -> dict:

@@ -33,7 +33,8 @@ class Machine:
     behind the same plain namespace; the media label records its name and version.
     `spec` is the host interface the device speaks: "1.2" (OCSSD 1.2 in open-channel
     mode, plain NVMe otherwise), "2.0" (OCSSD 2.0 chunks) or "zns" (zoned namespace);
-    the media label records it and media written through another is refused. The
+    the media label records it and media written through another is refused; `zns`
+    (oxemu.ZnsParams) shapes the zones of spec "zns" (lnvm=0). The
     host stack sees only `ram`, the register accessors (executed by the guest CPU) and the
     PCI ids; the lab-instrument accessors (`virtual_ns`, `issue_at`, `stats`,
     `erase_counts`, `grown_bad_blocks`, `block_valid_sectors`) are for benchmarks, not for the host stack.
@@ -43,7 +44,7 @@ class Machine:
                  serial: str = "deadbeef", ram_mib: int = 256, *, geometry: Geometry | None = None,
                  timing: str = "off", faults: Faults | None = None, trace_stream=None,
                  appnvm_capacity: int | None = None, readonly: bool = False,
-                 nand: NandTiming | None = None, appnvm=None, ftl=None, spec: str = "1.2"):
+                 nand: NandTiming | None = None, appnvm=None, ftl=None, spec: str = "1.2", zns=None):
         if ram_mib < 1:
             raise ValueError("ram_mib must be at least 1")
         if readonly and volt:
@@ -63,7 +64,7 @@ class Machine:
                                  serial=serial, geometry=self.geometry, timing=timing,
                                  faults=faults, trace_stream=trace_stream,
                                  appnvm_capacity=appnvm_capacity, readonly=readonly,
-                                 nand=nand, appnvm=appnvm, ftl=ftl, spec=spec)
+                                 nand=nand, appnvm=appnvm, ftl=ftl, spec=spec, zns=zns)
         except BaseException:
             self.cpu.close()
             self._ram.close()

@@ -46,7 +46,7 @@ def describe(label: MediaLabel, name: str) -> str:
     written through another interface than 1.2 says which."""
     text = _describe(label, name)
     iface = label.interface
-    if iface != Interface.OCSSD_1_2 and label.mode != MediaMode.BLANK:
+    if iface != Interface.OCSSD_1_2 and label.mode not in (MediaMode.BLANK, MediaMode.ZONED):
         text += f" through interface {INTERFACE_WORDS.get(iface, iface)}"
     return text
 
@@ -69,6 +69,11 @@ def _describe(label: MediaLabel, name: str) -> str:
         if label.target == TargetKind.NONE:
             return f"{name} holds open-channel media without a target (lnvm=1)"
         return f"{name} holds open-channel media of an unknown target {label.target} (lnvm=1)"
+    if label.mode == MediaMode.ZONED:
+        if label.target == TargetKind.FTL:
+            name_, version = ftl_of(label)
+            return f"{name} holds the volume of host FTL {name_} version {version} on a zoned namespace (ZNS)"
+        return f"{name} holds zoned namespace media without a host FTL (ZNS)"
     if label.mode == MediaMode.BLANK:
         return f"{name} is blank media"
     return f"{name} holds media of an unknown mode {label.mode}"

@@ -96,8 +96,9 @@ class Volt:
             log.warning("VOLT: power cut after %d media operations", cut)
         return k
 
-    def _mutating(self) -> None:
-        """The media is about to change: the store marks its header (once per stop)."""
+    def mutating(self) -> None:
+        """The media is about to change: the store marks its header (once per stop). A
+        device mode that writes the NVRAM region calls it first."""
         if not self.store.writing:
             self.store.begin_write()
 
@@ -132,7 +133,7 @@ class Volt:
         k = self._admit(n, "erase")     # an erase the cut interrupts does not happen
         if k == 0:
             return status
-        self._mutating()
+        self.mutating()
         bp = np.ravel_multi_index((ch[:k], lun[:k], blk[:k], pl[:k]), self._bp_shape)
         bad = self._is_bad(bp)
         if self._faulty():
@@ -169,7 +170,7 @@ class Volt:
         torn = was_powered and k < n                  # the cut interrupts command k
         if k == 0 and not torn:
             return status
-        self._mutating()
+        self.mutating()
         tear = (int(ch[k]), int(lun[k]), int(blk[k]), int(pl[k]), int(pg[k])) if torn else None
         if k <= _FEW:
             self._program_few(ch[:k].tolist(), lun[:k].tolist(), blk[:k].tolist(), pl[:k].tolist(),
@@ -383,7 +384,7 @@ class Volt:
         ch, lun, blk, pl = _arr(ch, lun, blk, pl)
         bp = np.ravel_multi_index((ch, lun, blk, pl), self._bp_shape)
         if bp.size and np.any(self._bbt[bp] != state):
-            self._mutating()
+            self.mutating()
             self._bbt[bp] = state
 
     def label(self) -> MediaLabel:

@@ -1,6 +1,6 @@
 """Where VOLT's bytes live: anonymous memory (volt>0) or a sparse disk file (volt=0).
 
-Disk file format, version 2 (all little-endian):
+Disk file format, version 3 (all little-endian):
 
     0      4 KiB header: VoltHeader below -- geometry, region offsets, how the last
            writer stopped, and the 512-byte media label (wire.ox.MediaLabel) -- with a
@@ -12,8 +12,16 @@ Disk file format, version 2 (all little-endian):
            (ECC) until its block is erased
     ...    data: sector_nbytes per sector, in (ch, lun, blk, pg, pl, sec) order
     ...    OOB: oob_nbytes per page, in (ch, lun, blk, pg, pl) order
+    ...    NVRAM: the controller's power-loss-protected memory, which a device mode uses
+           for what must survive a power cut without a NAND program (the zoned mode's
+           zone shape, zone records and write buffers): a 4 KiB header of the mode's own,
+           then per erase block B = channels*luns*blocks: records
+           u8[B][NVRAM_RECORD_NBYTES], then (4 KiB aligned) one write unit's data
+           u8[B][planes*page_nbytes], then its host OOB u8[B][planes*sectors*meta_nbytes]
 
-Regions start on 4 KiB boundaries. The file is created sparse, so disk use grows with
+Regions start on 4 KiB boundaries. Version 2 is version 3 without the NVRAM region
+(the header has no nvram fields): such a file is read and written as it is -- by the
+modes that need no NVRAM -- and `ox format` turns it into version 3. The file is created sparse, so disk use grows with
 data written. A file whose magic, version, CRC, geometry or size does not match is
 refused and left untouched. The file is locked (flock) while open: one writer, or any
 number of read-only openers.
@@ -53,11 +61,14 @@ log = logging.getLogger(__name__)
 
 MAGIC = b"OXVOLT\x00\x01"
 HUGE_PAGE = 2 << 20
-VERSION = 2
+VERSION = 3
+VERSIONS = (2, 3)               # what this build reads; new files are VERSION
 HEADER_NBYTES = 4096
+NVRAM_RECORD_NBYTES = 64        # per erase block: a device mode's own record
+NVRAM_HEADER_NBYTES = 4096      # the device mode's own header at the start of the NVRAM
 
-__all__ = ["MAGIC", "VERSION", "HEADER_NBYTES", "PageState", "StopState", "Store", "StoreError",
-           "VoltHeader", "layout", "probe_geometry", "probe_label"]
+__all__ = ["MAGIC", "VERSION", "HEADER_NBYTES", "NVRAM_HEADER_NBYTES", "NVRAM_RECORD_NBYTES", "Nvram", "PageState",
+           "StopState", "Store", "StoreError", "VoltHeader", "layout", "probe_geometry", "probe_label"]
 
 
 class StopState(enum.IntEnum):
@@ -74,29 +85,42 @@ class PageState(enum.IntEnum):
     TORN = 2             # the program the power cut interrupted
 
 
+_V2_FIELDS = [
+    ("magic", ctypes.c_char * 8), ("version", ctypes.c_uint32), ("header_nbytes", ctypes.c_uint32),
+    ("nchannels", ctypes.c_uint32), ("nluns", ctypes.c_uint32), ("nblocks", ctypes.c_uint32),
+    ("npages", ctypes.c_uint32), ("nplanes", ctypes.c_uint32), ("nsectors", ctypes.c_uint32),
+    ("sector_nbytes", ctypes.c_uint32), ("oob_nbytes", ctypes.c_uint32),
+    ("state_off", ctypes.c_uint64), ("pstate_off", ctypes.c_uint64), ("data_off", ctypes.c_uint64),
+    ("oob_off", ctypes.c_uint64), ("file_nbytes", ctypes.c_uint64),
+    ("stop", ctypes.c_uint32),            # StopState
+    ("rsvd", ctypes.c_uint32),
+    ("label", MediaLabel),
+]
+
+
 class VoltHeader(ctypes.LittleEndianStructure):
-    """On-disk header of a VOLT media file, version 2 (this project's own format)."""
+    """On-disk header of a VOLT media file, version 3 (this project's own format)."""
     _pack_ = 1
-    _fields_ = [
-        ("magic", ctypes.c_char * 8), ("version", ctypes.c_uint32), ("header_nbytes", ctypes.c_uint32),
-        ("nchannels", ctypes.c_uint32), ("nluns", ctypes.c_uint32), ("nblocks", ctypes.c_uint32),
-        ("npages", ctypes.c_uint32), ("nplanes", ctypes.c_uint32), ("nsectors", ctypes.c_uint32),
-        ("sector_nbytes", ctypes.c_uint32), ("oob_nbytes", ctypes.c_uint32),
-        ("state_off", ctypes.c_uint64), ("pstate_off", ctypes.c_uint64), ("data_off", ctypes.c_uint64),
-        ("oob_off", ctypes.c_uint64), ("file_nbytes", ctypes.c_uint64),
-        ("stop", ctypes.c_uint32),            # StopState
-        ("rsvd", ctypes.c_uint32),
-        ("label", MediaLabel),
+    _fields_ = _V2_FIELDS + [
+        ("nvram_off", ctypes.c_uint64), ("nvram_nbytes", ctypes.c_uint64),
         ("crc", ctypes.c_uint32),
     ]
 
 
+class V2Header(ctypes.LittleEndianStructure):
+    """The version-2 header: version 3's without the NVRAM fields."""
+    _pack_ = 1
+    _fields_ = _V2_FIELDS + [("crc", ctypes.c_uint32)]
+
+
 assert VoltHeader.version.offset == 8 and VoltHeader.label.offset % 8 == 0
+assert V2Header.label.offset == VoltHeader.label.offset and VoltHeader.nvram_off.offset % 8 == 0
 assert ctypes.sizeof(VoltHeader) <= HEADER_NBYTES
 
 _GEO_FIELDS = ("nchannels", "nluns", "nblocks", "npages", "nplanes", "nsectors",
                "sector_nbytes", "oob_nbytes")
 _LAYOUT_FIELDS = ("state_off", "pstate_off", "data_off", "oob_off", "file_nbytes")
+_HEADERS = {2: V2Header, 3: VoltHeader}
 
 
 def _align(n: int, a: int = 4096) -> int:
@@ -107,15 +131,31 @@ def _now_s() -> int:
     return int(time.time())
 
 
-def layout(geo: Geometry) -> dict:
-    """Byte offsets of the regions of a version-2 file of this geometry."""
+def nvram_shape(geo: Geometry) -> tuple[int, int, int]:
+    """(erase blocks, write unit data bytes, write unit host OOB bytes) of the NVRAM region."""
+    return (geo.total_luns * geo.nblocks, geo.nplanes * geo.page_nbytes,
+            geo.nplanes * geo.nsectors * geo.meta_nbytes)
+
+
+def layout(geo: Geometry, version: int = VERSION) -> dict:
+    """Byte offsets of the regions of a file of this geometry and format version; the
+    NVRAM's own offsets are relative to its start (nvram_off)."""
     n = geo.block_planes
     state_off = HEADER_NBYTES
     pstate_off = _align(state_off + n * (1 + 2 + 4))
     data_off = _align(pstate_off + geo.total_pages)
     oob_off = _align(data_off + geo.data_nbytes)
-    return dict(state_off=state_off, pstate_off=pstate_off, data_off=data_off, oob_off=oob_off,
-                file_nbytes=_align(oob_off + geo.oob_total_nbytes), n=n)
+    end = _align(oob_off + geo.oob_total_nbytes)
+    out = dict(state_off=state_off, pstate_off=pstate_off, data_off=data_off, oob_off=oob_off,
+               file_nbytes=end, n=n)
+    if version >= 3:
+        blocks, unit, meta = nvram_shape(geo)
+        units = _align(NVRAM_HEADER_NBYTES + blocks * NVRAM_RECORD_NBYTES)
+        metas = _align(units + blocks * unit)
+        nbytes = _align(metas + blocks * meta)
+        out.update(nvram_off=end, nvram_nbytes=nbytes, nvram_units=units, nvram_metas=metas,
+                   file_nbytes=end + nbytes)
+    return out
 
 
 def _header_crc(h: ctypes.Structure) -> int:
@@ -128,6 +168,7 @@ def _header_crc(h: ctypes.Structure) -> int:
 def new_header(geo: Geometry, label: MediaLabel) -> VoltHeader:
     lay = layout(geo)
     h = VoltHeader(version=VERSION, header_nbytes=HEADER_NBYTES, stop=StopState.CLEAN, label=label,
+                   nvram_off=lay["nvram_off"], nvram_nbytes=lay["nvram_nbytes"],
                    **{f: lay[f] for f in _LAYOUT_FIELDS}, **{f: getattr(geo, f) for f in _GEO_FIELDS})
     # c_char arrays stop at the first NUL: copy the whole 8-byte magic in
     ctypes.memmove(ctypes.addressof(h) + VoltHeader.magic.offset, MAGIC, len(MAGIC))
@@ -147,6 +188,7 @@ def _version_line(path, version: int) -> str:
             f"(a newer build wrote it); refusing to use it")
 
 
+
 def peek_version(path, raw: bytes) -> int:
     """The format version of an OX disk file's first bytes; StoreError when not one."""
     if len(raw) < 12 or raw[:6] != MAGIC[:6]:
@@ -154,14 +196,15 @@ def peek_version(path, raw: bytes) -> int:
     return int.from_bytes(raw[8:12], "little")
 
 
-def parse_header(path, raw: bytes) -> VoltHeader:
-    """The version-2 header at the start of `raw`; StoreError for anything else."""
+def parse_header(path, raw: bytes) -> VoltHeader | V2Header:
+    """The version-3 (or version-2) header at the start of `raw`; StoreError for anything else."""
     version = peek_version(path, raw)
-    if version != VERSION:
+    if version not in VERSIONS:
         raise StoreError(_version_line(path, version))
-    if len(raw) < ctypes.sizeof(VoltHeader):
+    cls = _HEADERS[version]
+    if len(raw) < ctypes.sizeof(cls):
         raise StoreError(f"{path}: disk file header is truncated; refusing to use it")
-    h = VoltHeader.from_buffer_copy(raw)
+    h = cls.from_buffer_copy(raw)
     if h.crc != _header_crc(h):
         raise StoreError(f"{path}: disk file header is corrupt (CRC mismatch); refusing to use it")
     return h
@@ -208,6 +251,22 @@ def probe_label(path: str) -> MediaLabel | None:
     return copy_label(h.label)
 
 
+class Nvram:
+    """The NVRAM region as numpy views: `header` (the mode's own 4 KiB), then one row per
+    erase block (ch, lun, blk order): `records` (64 bytes each), `units` (one write unit's
+    data), `metas` (its host OOB). Writes to it are media mutations: a device mode calls
+    Volt.mutating() first."""
+
+    def __init__(self, buf: np.ndarray, geo: Geometry, lay: dict):
+        blocks, unit, meta = nvram_shape(geo)
+        self.header = buf[:NVRAM_HEADER_NBYTES]
+        r = NVRAM_HEADER_NBYTES
+        self.records = buf[r:r + blocks * NVRAM_RECORD_NBYTES].reshape(blocks, NVRAM_RECORD_NBYTES)
+        u, m = lay["nvram_units"], lay["nvram_metas"]
+        self.units = buf[u:u + blocks * unit].reshape(blocks, unit)
+        self.metas = buf[m:m + blocks * meta].reshape(blocks, meta)
+
+
 class Store:
     """Byte regions of the media as numpy views, and the header with the media label.
 
@@ -232,7 +291,7 @@ class Store:
         self._fd = None
         self._base = 0                # where the layout starts in the mapping
         self._on_disk = b""
-        self._layout = lay = layout(geo)
+        lay = layout(geo)
         if path is None:
             if self.readonly:
                 raise ValueError("volatile media cannot be opened read-only")
@@ -250,7 +309,10 @@ class Store:
             self._hdr = new_header(geo, new_label(_now_s()))
             created = True
         else:
-            created = self._open_file(path, lay)
+            created = self._open_file(path)
+            lay = layout(geo, int(self._hdr.version))
+        self._layout = lay
+        self.version = int(self._hdr.version)
         self.label = copy_label(self._hdr.label)       # the base: lifetime up to this session
         try:
             self._stop_at_open = StopState(self._hdr.stop)
@@ -272,6 +334,8 @@ class Store:
         o = lay["oob_off"]
         self.oob = buf[o:o + geo.oob_total_nbytes].reshape(
             geo.nchannels, geo.nluns, geo.nblocks, geo.npages, geo.nplanes, geo.oob_nbytes)
+        self.nvram = Nvram(buf[lay["nvram_off"]:lay["nvram_off"] + lay["nvram_nbytes"]], geo, lay) \
+            if "nvram_off" in lay else None
         self.created = created
         if created and factory_bad is not None:
             self.bbt[factory_bad] = 1
@@ -283,7 +347,7 @@ class Store:
             self._populator = Populator(address, geo.nchannels * geo.nluns * geo.nblocks, self._block_extents)
 
     # ------------------------------------------------------------------ open
-    def _open_file(self, path: str, lay: dict) -> bool:
+    def _open_file(self, path: str) -> bool:
         try:
             if self.readonly:
                 fd = os.open(path, os.O_RDONLY)
@@ -304,14 +368,16 @@ class Store:
             if created:
                 if self.readonly:
                     raise StoreError(f"{path}: empty file, not an OX disk file; refusing to use it")
+                lay = layout(self.geo)
                 os.ftruncate(fd, lay["file_nbytes"])
                 self._hdr = new_header(self.geo, new_label(_now_s()))
                 self._on_disk = seal(self._hdr)
                 os.pwrite(fd, self._on_disk, 0)
             else:
                 raw = os.pread(fd, ctypes.sizeof(VoltHeader), 0)
-                self._hdr = self._check_header(path, raw, size, lay)
-                self._on_disk = raw
+                self._hdr = self._check_header(path, raw, size)
+                lay = layout(self.geo, int(self._hdr.version))
+                self._on_disk = raw[:ctypes.sizeof(self._hdr)]
             if self.readonly:
                 self._mm = mmap.mmap(fd, lay["file_nbytes"], flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
             else:
@@ -322,8 +388,9 @@ class Store:
         self._fd = fd
         return created
 
-    def _check_header(self, path, raw: bytes, size: int, lay: dict) -> VoltHeader:
+    def _check_header(self, path, raw: bytes, size: int) -> VoltHeader | V2Header:
         h = parse_header(path, raw)
+        lay = layout(self.geo, int(h.version))
         theirs = tuple(getattr(h, f) for f in _GEO_FIELDS)
         ours = tuple(getattr(self.geo, f) for f in _GEO_FIELDS)
         if theirs != ours:
@@ -331,7 +398,8 @@ class Store:
             raise StoreError(f"{path}: disk file geometry {other} does not match "
                              f"the device's {self.geo.describe()}")
         if tuple(getattr(h, f) for f in _LAYOUT_FIELDS) != tuple(lay[f] for f in _LAYOUT_FIELDS) \
-                or size < h.file_nbytes:
+                or size < h.file_nbytes or ("nvram_off" in lay and (h.nvram_off, h.nvram_nbytes) !=
+                                            (lay["nvram_off"], lay["nvram_nbytes"])):
             raise StoreError(f"{path}: disk file layout or size is wrong (truncated?); refusing to use it")
         return h
 
@@ -478,6 +546,7 @@ class Store:
                 self.label.last_stop_clean = 0
             self.flush()
         self.bbt = self.next_page = self.erase_count = self.page_state = self.data = self.oob = None
+        self.nvram = None
         try:
             self._mm.close()
         except BufferError:

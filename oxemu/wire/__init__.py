@@ -8,3 +8,4 @@ emulator alike. Neither side keeps a private copy.
 from .nvme import *  # noqa: F401,F403
 from .lightnvm import *  # noqa: F401,F403
 from .ox import *  # noqa: F401,F403
+from .zns import *  # noqa: F401,F403

@@ -121,6 +121,10 @@ class NvmOpc(enum.IntEnum):
     PH_ERASE = 0x90
     PH_WRITE = 0x91
     PH_READ = 0x92
+    # NVMe Zoned Namespace command set (ZNS 1.1, TP 4053; wire.zns)
+    ZONE_MGMT_SEND = 0x79
+    ZONE_MGMT_RECV = 0x7A
+    ZONE_APPEND = 0x7D
 
 
 class FeatureId(enum.IntEnum):
@@ -146,6 +150,9 @@ class Cns(enum.IntEnum):
     NAMESPACE = 0x00
     CONTROLLER = 0x01
     NS_ACTIVE_LIST = 0x02
+    NS_ID_DESCRIPTORS = 0x03      # namespace identification descriptors (the CSI one: wire.zns)
+    CS_NAMESPACE = 0x05           # I/O command set specific identify namespace (CSI in cdw11 bits 24-31)
+    CS_CONTROLLER = 0x06          # I/O command set specific identify controller
 
 
 class Status(enum.IntEnum):
@@ -179,6 +186,15 @@ class Status(enum.IntEnum):
     NVM_FAIL_ECC = 0x4281
     NVM_EMPTY_PAGE = 0x42FF
     NVM_WARN_HIGH_ECC = 0x4700
+    # NVMe Zoned Namespace command set (ZNS 1.1, figure 26; command specific, SCT 1)
+    ZONE_BOUNDARY_ERROR = 0x01B8
+    ZONE_FULL = 0x01B9
+    ZONE_READ_ONLY = 0x01BA
+    ZONE_OFFLINE = 0x01BB
+    ZONE_INVALID_WRITE = 0x01BC
+    ZONE_TOO_MANY_ACTIVE = 0x01BD
+    ZONE_TOO_MANY_OPEN = 0x01BE
+    ZONE_INVALID_TRANSITION = 0x01BF
     DNR = 0x4000
 
 
@@ -213,6 +229,16 @@ STATUS_REASONS = {
     Status.NVM_FAIL_ECC: "uncorrectable ECC error: the sector cannot be read",
     Status.NVM_EMPTY_PAGE: "the page has not been written since its block was erased",
     Status.NVM_WARN_HIGH_ECC: "read succeeded with a high ECC error count (refresh the data)",
+    # NVMe Zoned Namespace command set
+    Status.ZONE_BOUNDARY_ERROR: "the write (or a read, where reads may not cross zones) crosses the end of "
+                                "its zone's writable capacity",
+    Status.ZONE_FULL: "the zone is full: written to its capacity or finished",
+    Status.ZONE_READ_ONLY: "the zone is read-only",
+    Status.ZONE_OFFLINE: "the zone is offline: it can be neither read nor written",
+    Status.ZONE_INVALID_WRITE: "the write does not start at the zone's write pointer",
+    Status.ZONE_TOO_MANY_ACTIVE: "opening the zone would exceed the maximum number of active zones",
+    Status.ZONE_TOO_MANY_OPEN: "opening the zone would exceed the maximum number of open zones",
+    Status.ZONE_INVALID_TRANSITION: "the zone action is not allowed from the zone's state",
 }
 
 
@@ -329,7 +355,8 @@ class LbaFormat(_LE):
 
 
 class IdNs(_LE):
-    """Identify namespace data structure (NVMe 1.2, figure 92); vs[0] = 1 flags LightNVM."""
+    """Identify namespace data structure (NVMe 1.2, figure 92, with NVMe 1.4's write
+    granularity fields); vs[0] = 1 flags LightNVM."""
     _fields_ = [
         ("nsze", ctypes.c_uint64), ("ncap", ctypes.c_uint64), ("nuse", ctypes.c_uint64),
         ("nsfeat", ctypes.c_uint8), ("nlbaf", ctypes.c_uint8), ("flbas", ctypes.c_uint8),
@@ -338,12 +365,16 @@ class IdNs(_LE):
         ("rsvd33", ctypes.c_uint8), ("nawun", ctypes.c_uint16), ("nawupf", ctypes.c_uint16),
         ("nacwu", ctypes.c_uint16), ("nabsn", ctypes.c_uint16), ("nabo", ctypes.c_uint16),
         ("nabspf", ctypes.c_uint16), ("noiob", ctypes.c_uint16), ("nvmcap", ctypes.c_uint8 * 16),
-        ("rsvd64", ctypes.c_uint8 * 40), ("nguid", ctypes.c_uint8 * 16), ("eui64", ctypes.c_uint8 * 8),
+        # NVMe 1.4: preferred write granularity and alignment, optimal write size (0-based LBAs)
+        ("npwg", ctypes.c_uint16), ("npwa", ctypes.c_uint16), ("npdg", ctypes.c_uint16),
+        ("npda", ctypes.c_uint16), ("nows", ctypes.c_uint16),
+        ("rsvd74", ctypes.c_uint8 * 30), ("nguid", ctypes.c_uint8 * 16), ("eui64", ctypes.c_uint8 * 8),
         ("lbaf", LbaFormat * 16), ("rsvd192", ctypes.c_uint8 * 192), ("vs", ctypes.c_uint8 * 3712),
     ]
 
 
 assert ctypes.sizeof(IdNs) == 4096 and IdNs.lbaf.offset == 128 and IdNs.vs.offset == 384
+assert IdNs.npwg.offset == 64 and IdNs.nows.offset == 72 and IdNs.nguid.offset == 104
 
 
 class ErrorLogEntry(_LE):

@@ -14,7 +14,7 @@ EXIT_PIPE = 141                         # 128 + SIGPIPE, what a shell reports fo
 
 # Subcommand modules; each defines `register(group)`.
 _MODULES = ("device_cmds", "mount_cmds", "compare_cmds", "bench_cmds", "torture_cmds", "inspect_cmds",
-            "nvme_cmds", "ftl_cmds")
+            "nvme_cmds", "ftl_cmds", "zone_cmds")
 
 
 def _fail(msg: str, code: int) -> None:

@@ -115,7 +115,8 @@ _FTL_HELP = ("Serve your own FTL instead of pblk or AppNVM: FILE.py:Class or pac
 _SIDE_HELP = ("Where --ftl runs: host (over the open-channel device, where pblk sits; default) or "
               "device (inside the controller behind a plain NVMe namespace, where AppNVM sits).")
 _SPEC_HELP = ("The host interface a host-side FTL speaks: 1.2 (OCSSD 1.2, default), 2.0 (OCSSD 2.0 "
-              "chunks) or zns (a zoned namespace). Default: what the disk holds.")
+              "chunks) or zns (a zoned namespace; alone, it means the zoned FTL: --mode zoned). Default: "
+              "what the disk holds.")
 
 
 def resolve_mode(mode, ftl, side, spec, stack=None):
@@ -133,7 +134,9 @@ def resolve_mode(mode, ftl, side, spec, stack=None):
         return normalize_mode(make_mode("ftl", ftl, side or "host", spec or "1.2"))
     if mode is None and spec is None:
         return None
-    return make_mode(mode or "pblk", spec=spec or "1.2")
+    if mode is None and spec == "zns":
+        mode = "zoned"                              # the built-in stack on zones
+    return make_mode(mode or "pblk", spec=spec or ("zns" if mode == "zoned" else "1.2"))
 
 
 def stack_mode_options(f):

@@ -414,8 +414,9 @@ def bbt_set(ch, lun, state, blocks, disk, volatile, geometry, debug, create):
 @click.command("format")
 @click.option("--disk", default="ox.disk", show_default=True, type=click.Path(dir_okay=False),
               help="The media file to format (created when missing).")
-@click.option("--mode", type=click.Choice(["pblk", "appnvm"]), required=True,
-              help="What the media is for: a pblk volume (open-channel) or an AppNVM volume.")
+@click.option("--mode", type=click.Choice(["pblk", "appnvm", "zoned"]), required=True,
+              help="What the media is for: a pblk volume (open-channel), an AppNVM volume, or zones (a "
+                   "zoned namespace: the zoned FTL, an FTL of yours with --spec zns, or `ox zone`).")
 @click.option("--luns", default=None, metavar="B-E",
               help="pblk's LUN range (inclusive; default all LUNs).")
 @click.option("--geometry", default=None, metavar="CHxLUNxBLKxPG",
@@ -426,7 +427,7 @@ def format_cmd(disk, mode, luns, geometry, yes):
     mode or LUN range. Bad block tables (factory and grown) and erase counts are kept,
     as a drive keeps them; every data block is erased. Refuses a disk in use."""
     from oxemu import format_media, probe_label
-    from oxemu.wire import MediaMode, TargetKind
+    from oxemu.wire import Interface, MediaMode, TargetKind
 
     from ..fuse import registry
     from ..stack import StackError, describe_label, parse_luns
@@ -434,8 +435,9 @@ def format_cmd(disk, mode, luns, geometry, yes):
     if os.path.isdir(disk):
         raise click.ClickException(f"{disk}: is a directory, not a disk file")
     rng = parse_luns(luns)
-    if mode == "appnvm" and rng is not None:
-        raise StackError("--luns is for pblk: in AppNVM mode the device's FTL uses every LUN")
+    if mode != "pblk" and rng is not None:
+        raise StackError(f"--luns is for pblk: {'zones span' if mode == 'zoned' else 'the AppNVM FTL uses'} "
+                         f"every LUN")
     rec = registry.find_disk(os.path.abspath(disk))
     if rec is not None:
         raise click.ClickException(f"{disk}: in use: mounted at {rec.upper or rec.mountpoint} "
@@ -453,6 +455,8 @@ def format_cmd(disk, mode, luns, geometry, yes):
     geo = parse_geometry(geometry)
     if mode == "pblk":
         kw = dict(mode=MediaMode.OPEN_CHANNEL, target=TargetKind.PBLK, luns=rng)
+    elif mode == "zoned":
+        kw = dict(mode=MediaMode.ZONED, interface=Interface.ZNS)
     else:
         kw = dict(mode=MediaMode.APPNVM)
     label = format_media(disk, geometry=geo, **kw)

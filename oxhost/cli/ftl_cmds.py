@@ -55,36 +55,42 @@ def ftl_new(path, force):
                f"  ox mount MOUNTPOINT --ftl {path}:PageFtl --side host      (or --side device)")
 
 
-def _modes(spec: str, side: str) -> list[str]:
-    from ..stack import MODES, make_mode
-    if spec in MODES:
-        return [spec]
+def _modes(spec: str, side: str, iface: str | None = None) -> list[str]:
+    from ..stack import ALIASES, MODES, make_mode
+    if spec in MODES or spec in ALIASES:
+        return [make_mode(spec, spec=iface or ALIASES.get(spec, (None, "1.2"))[1])]
     if ":" not in spec:
-        raise click.BadParameter(f"{spec!r} is neither pblk, appnvm nor FILE.py:Class / package.module:Class",
-                                 param_hint="FTL")
-    return [make_mode("ftl", spec, s) for s in (SIDES if side == "both" else (side,))]
+        raise click.BadParameter(f"{spec!r} is neither pblk, appnvm, zoned nor FILE.py:Class / "
+                                 f"package.module:Class", param_hint="FTL")
+    if iface not in (None, "1.2") and side != "host":
+        raise click.BadParameter(f"--spec {iface} places the FTL in the host: give --side host", param_hint="--spec")
+    return [make_mode("ftl", spec, s, iface or "1.2") for s in (SIDES if side == "both" else (side,))]
 
 
 @ftl_group.command("check")
 @click.argument("ftl", metavar="FTL")
 @click.option("--side", type=click.Choice(["host", "device", "both"]), default="both", show_default=True,
               help="Where the FTL runs: in the host over open-channel (pblk's place), in the device behind a "
-                   "plain namespace (AppNVM's place), or both. Ignored for pblk and appnvm.")
+                   "plain namespace (AppNVM's place), or both. Ignored for pblk, appnvm and zoned.")
 @click.option("--rule", "rules", multiple=True, metavar="RULE",
               help="Run only this rule (repeatable); default all. See the list below.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Everything (workloads, cut points) follows from it: a failure replays exactly.")
 @click.option("--geometry", default=None, metavar="CHxLUNxBLKxPG",
               help="Media geometry (default 2x2x16x16: small, so GC runs at once).")
+@click.option("--spec", "iface", type=click.Choice(["1.2", "2.0", "zns"]), default=None,
+              help="The interface a host-side FTL speaks: 1.2 (open-channel, default), 2.0, or zns (over the "
+                   "zones of a ZNS device; needs --side host).")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
               help="Write the results as JSON (per stack: rules run, failures with rule, what, replay).")
-def ftl_check(ftl, side, rules, seed, geometry, json_path):
+def ftl_check(ftl, side, rules, seed, geometry, iface, json_path):
     """Check an FTL against the FTL contract, rule by rule, through the real stack.
 
-    FTL is FILE.py:Class or package.module:Class (a subclass of oxftl.Ftl), or pblk or
-    appnvm (the built-ins). Each rule is a short scenario on a small disk file, power
-    cuts included; a failure prints the rule it broke and the command that runs that
-    rule alone again. Exits 1 when any rule is broken.
+    FTL is FILE.py:Class or package.module:Class (a subclass of oxftl.Ftl), or pblk,
+    appnvm or zoned (the built-ins; zoned is the zoned host FTL on a ZNS device). Each
+    rule is a short scenario on a small disk file, power cuts included; a failure prints
+    the rule it broke and the command that runs that rule alone again. Exits 1 when any
+    rule is broken.
 
     \b
     Rules:
@@ -109,7 +115,11 @@ def ftl_check(ftl, side, rules, seed, geometry, json_path):
     unknown = [r for r in rules if r not in RULES]
     if unknown:
         raise click.BadParameter(f"unknown rule {unknown[0]!r} (rules: {', '.join(RULES)})", param_hint="--rule")
-    modes = _modes(ftl, side)
+    from ..stack import StackError
+    try:
+        modes = _modes(ftl, side, iface)
+    except StackError as e:
+        raise click.BadParameter(str(e), param_hint="--spec") from None
     if ":" in ftl:
         try:
             load_ftl(ftl)                        # one line now, not one failure per rule

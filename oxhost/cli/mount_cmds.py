@@ -7,9 +7,9 @@ import click
 
 from .common import GEOMETRY_HELP, config_options, load_config, parse_geometry, stack_mode_options
 
-_MODE_HELP = ("pblk: host FTL over the open-channel device; appnvm: the device's own FTL. "
-              "Default: what the disk holds (its media label), pblk for a new disk. Media "
-              "written in the other mode is refused, never overwritten (see `ox format`).")
+_MODE_HELP = ("pblk: host FTL over the open-channel device; appnvm: the device's own FTL; zoned: the "
+              "zoned host FTL over a ZNS device. Default: what the disk holds (its media label), pblk "
+              "for a new disk. Media written in another mode is refused, never overwritten (see `ox format`).")
 _PATH = click.Path()         # no checks here (the commands say what is wrong in one line); completes paths
 _LUNS_HELP = ("Inclusive LUN range for pblk, like `nvme lnvm create -b B -e E`; default: the "
               "range the disk's pblk volume was made on, else all LUNs (0-31).")
@@ -43,7 +43,7 @@ def _stack_options(f):
                      help="Media in memory only (volt=1): gone on unmount."),
         click.option("--disk", default="ox.disk", show_default=True, metavar="FILE", type=_PATH,
                      help="Media file (volt=0): created on first use, kept between mounts."),
-        click.option("--mode", type=click.Choice(["pblk", "appnvm"]), default=None,
+        click.option("--mode", type=click.Choice(["pblk", "appnvm", "zoned"]), default=None,
                      help=_MODE_HELP),
     ]
     f = stack_mode_options(f)

@@ -1,8 +1,9 @@
 """FtlBlockDevice: any FTL written against the FTL API (oxftl.Ftl), served in the host as a
-block device over open-channel media (HostMedia), where pblk would sit. The FTL sees only
-valid requests; this class checks ranges, counts what the host asked, keeps the FTL's
-name, version and capacity in the media label, and answers errors in the block device's
-classes."""
+block device over the media it is given -- open-channel media (HostMedia), where pblk
+would sit, or zones (oxhost.zns.ZoneMedia). The FTL sees only valid requests; this class
+checks ranges, counts what the host asked, keeps the FTL's name, version and capacity in
+the media label (OX vendor admin 0xC1, which both device modes take), and answers errors
+in the block device's classes."""
 import ctypes
 import logging
 
@@ -12,7 +13,6 @@ from oxemu.wire import LABEL_MAGIC, MediaLabel, TargetKind
 
 from ..blockdev import BlockDevice, BlockDeviceError
 from ..driver import DriverError
-from .media import HostMedia
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +26,15 @@ def label_ftl(label: MediaLabel) -> tuple[str, int]:
 
 
 class FtlBlockDevice(BlockDevice):
-    """`ftl_cls` (an oxftl.Ftl subclass) on LUNs lun_begin..lun_end of an open-channel device."""
+    """`ftl_cls` (an oxftl.Ftl subclass) on `media` (an oxftl.Media in the host). `driver` is
+    the NVMe driver the media label is read and recorded through; `luns` the target's LUN
+    range (lun_begin, lun_end) on open-channel media, None on zones (which span the device)."""
 
-    def __init__(self, dev, ftl_cls, lun_begin: int, lun_end: int):
-        self.dev = dev
-        self.media = HostMedia(dev, lun_begin, lun_end)
-        self.lun_begin, self.lun_end = lun_begin, lun_end
+    def __init__(self, media, ftl_cls, driver, luns: tuple[int, int] | None):
+        self.media = media
+        self.driver = driver
+        self.lun_begin, self.lun_end = luns if luns is not None else (0, 0)
+        self.luns = luns
         self.name, self.version = ftl_cls.ftl_name(), int(ftl_cls.version)
         label = self._label()
         self._check_label(label)
@@ -54,7 +57,7 @@ class FtlBlockDevice(BlockDevice):
     # ------------------------------------------------------------ media label
     def _label(self) -> MediaLabel | None:
         try:
-            label = self.dev.driver.media_label()
+            label = self.driver.media_label()
         except DriverError as e:
             log.debug("no media label: %s", e)
             return None
@@ -67,7 +70,7 @@ class FtlBlockDevice(BlockDevice):
             raise FtlTargetError(f"the media holds a {TargetKind(label.target).name.lower()} volume, not the "
                                  f"FTL {self.name}'s")
         name, version = label_ftl(label)
-        if (int(label.lun_begin), int(label.lun_end)) != (self.lun_begin, self.lun_end):
+        if self.luns is not None and (int(label.lun_begin), int(label.lun_end)) != (self.lun_begin, self.lun_end):
             raise FtlTargetError(f"the media holds FTL {name}'s volume on LUNs {label.lun_begin}-"
                                  f"{label.lun_end}, not {self.lun_begin}-{self.lun_end}")
         if (name, version) != (self.name, self.version):
@@ -85,7 +88,7 @@ class FtlBlockDevice(BlockDevice):
         ctypes.memmove(ctypes.addressof(new) + MediaLabel.ftl_name.offset, self.name.encode(), len(self.name))
         new.ftl_version = self.version
         try:
-            self.dev.driver.set_target(new)
+            self.driver.set_target(new)
         except DriverError as e:
             log.warning("could not record FTL %s in the media label: %s", self.name, e)
 

@@ -14,7 +14,7 @@ from oxemu import Faults, Geometry
 
 from ..blockdev import BlockDeviceError, MediaError, NoSpace, ReadOnly
 from ..driver import DriverError
-from ..stack import open_stack, parse_mode
+from ..stack import ALIASES, mode_name, open_stack, parse_mode
 from ..torture import stamp
 from ..torture.oracle import Oracle
 
@@ -376,7 +376,11 @@ class Checker:
 
     def replay(self, rule: str) -> str:
         m = parse_mode(self.mode)
-        what = m.kind if m.ftl is None else f"{m.ftl} --side {m.side}"
-        if m.spec != "1.2":
-            what += f" --spec {m.spec}"
+        name = mode_name(self.mode)
+        if name in ALIASES:
+            what = name
+        else:
+            what = m.kind if m.ftl is None else f"{m.ftl} --side {m.side}"
+            if m.spec != "1.2":
+                what += f" --spec {m.spec}"
         return f"ox ftl check {what} --rule {rule} --seed {self.seed}"

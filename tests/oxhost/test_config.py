@@ -158,7 +158,7 @@ def test_config_set_unknown_key_names_the_known_keys_of_its_section():
 
 def test_config_set_unknown_section_names_the_sections():
     assert _error(["flt.op=0.2"]) == ("config: flt.op: unknown section 'flt' (known: geometry, nand, "
-                                      "ftl, pblk, appnvm, host)")
+                                      "ftl, pblk, appnvm, host, zns)")
 
 
 @pytest.mark.parametrize("item", ["ftl.op", "op=0.2", "=3", "ftl.=1"])
@@ -257,7 +257,7 @@ def test_config_toml_round_trips(tmp_path):
 
 def test_config_to_dict_has_every_key_and_is_json():
     d = Config.default().to_dict()
-    assert list(d) == ["geometry", "nand", "ftl", "pblk", "appnvm", "host"]
+    assert list(d) == ["geometry", "nand", "ftl", "pblk", "appnvm", "host", "zns"]
     assert d["ftl"] == {"op": 0.2, "gc_policy": "greedy", "gc_d": 4, "gc_seed": 0, "gc_background": 0.125,
                         "gc_foreground": 1}
     assert Config.from_dict(json.loads(json.dumps(d))) == Config.default()
