@@ -7,12 +7,13 @@ back in grid order. A run computes the same modeled figures wherever it runs: a 
 is refused when one of its workers runs other code (cache.code_version differs).
 
 Dask over Ray, by figures taken on the project's 2-core machine (a local cluster of two
-worker processes; idle machine, then in brackets the machine shared at a load of 6): Dask was
-up in 0.6 s (2.1-4.2 s), Ray in 2.4 s (7.1-7.6 s); a task cost Dask 10.5 ms there and back
-(1.6 ms each in a batch of 500) against Ray's 1.4 ms (0.5 ms), which does not matter for runs of seconds to minutes; `distributed` and what it pulls
-in are a 5 MB download and 38 MB installed, Ray a 79 MB wheel and 261 MB installed. And
-Dask runs on the batch schedulers labs already have (dask-jobqueue: SLURM, PBS, SGE, LSF)
-as well as on a plain `dask scheduler` / `dask worker` pair.
+worker processes; idle machine, then in brackets the machine shared at a load of 6): Dask
+was up in 0.6 s (2.1-4.2 s), Ray in 2.4 s (7.1-7.6 s); a task cost Dask 10.5 ms there and
+back (1.6 ms each in a batch of 500) against Ray's 1.4 ms (0.5 ms), which does not matter
+for runs of seconds to minutes; `distributed` and what it pulls in are a 5 MB download and
+38 MB installed, Ray a 79 MB wheel and 261 MB installed. And Dask runs on the batch
+schedulers labs already have (dask-jobqueue: SLURM, PBS, SGE, LSF) as well as on a plain
+`dask scheduler` / `dask worker` pair.
 """
 from __future__ import annotations
 
