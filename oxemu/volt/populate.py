@@ -81,9 +81,13 @@ class Populator:
     def _queue(self, blocks, urgent: bool) -> None:
         if not self.supported:
             return
+        state = self._state
+        if all(state[b] == _DONE for b in blocks):        # a reused block: nothing to wake the worker for
+            return
         with self._cv:
+            queued = False
             for b in blocks:
-                st = self._state[b]
+                st = state[b]
                 if st == _DONE or (st == _QUEUED and not urgent):
                     continue
                 if st == _QUEUED:                         # waiting ahead: make it active
@@ -91,7 +95,8 @@ class Populator:
                         self._ahead.remove(b)
                     except ValueError:
                         continue                          # already active
-                self._state[b] = _QUEUED
+                state[b] = _QUEUED
+                queued = True
                 if urgent:
                     self._active.append([b, 0])
                 else:
@@ -99,7 +104,8 @@ class Populator:
             if self._thread is None and (self._active or self._ahead):
                 self._thread = threading.Thread(target=self._work, name="volt-populate", daemon=True)
                 self._thread.start()
-            self._cv.notify()
+            if queued:
+                self._cv.notify()
 
     # ------------------------------------------------------------------ the worker
     def _work(self) -> None:

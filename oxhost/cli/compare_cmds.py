@@ -75,10 +75,22 @@ def _qds(ctx, param, value):
                    "'writer rw=randwrite bs=64k iodepth=8 number_ios=2000'. Each tenant's throughput, "
                    "p50/p99/p99.9, WA share and GC-induced stalls, alone and together, and Jain's fairness "
                    "index; a fio job file's jobs that run at once are tenants too.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+              help="A sweep's runs (each stack at each point) on N processes of this machine at once (default: "
+                   "one per core, fewer when the memory available holds fewer runs; 1: one after the other in "
+                   "this process). The figures are the same whatever N.")
+@click.option("--cluster", default=None, metavar="ADDRESS",
+              help="Run a sweep's runs on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786) "
+                   "instead; every worker must have this version of ox installed (docs/sweeps.md).")
+@click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False), metavar="DIR",
+              help="Keep each finished run of a sweep in DIR (default: OUT/cache) and take the runs it holds "
+                   "from there: a stopped sweep started again, or one grown by a value, runs only what it lacks.")
+@click.option("--no-cache", is_flag=True, help="Compute every run of a sweep, and keep none.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @config_options
 def compare(quick, outdir, stacks, ftls, side, seed, qds, fio_jobs, max_requests, traces, trace_format, replay,
-            iodepth, sweeps, precondition, max_rounds, tenant_specs, no_progress, config_path, sets):
+            iodepth, sweeps, precondition, max_rounds, tenant_specs, workers, cluster, cache_dir, no_cache,
+            no_progress, config_path, sets):
     """Run the same workloads on several stacks: host pblk and the device's AppNVM FTL by
     default, plug-in FTLs on either side of the bus with --stack / --ftl.
 
@@ -107,10 +119,12 @@ def compare(quick, outdir, stacks, ftls, side, seed, qds, fio_jobs, max_requests
     counts requests against that estimate.
     """
     from ..compare import Plan, run_compare
+    from ..compare.cluster import ClusterError
     from ..compare.runner import probe
     from ..compare.workloads import Workload
     from ..config import ConfigError
     from ..stack import mode_name
+    _sweep_options(sweeps, workers, cluster, cache_dir, no_cache)
     cfg = load_config(config_path, sets)
     chosen = _stacks(stacks, ftls, side)
     try:
@@ -183,11 +197,49 @@ def compare(quick, outdir, stacks, ftls, side, seed, qds, fio_jobs, max_requests
         except (FioJobError, TraceError, OSError, UnicodeDecodeError) as e:
             raise click.BadParameter(str(e), param_hint="--fio-job" if fio_jobs else "--trace") from None
         plan = plan.with_workloads(wls)
+    how = {}
+    if sweeps:
+        how = dict(workers=workers or _default_workers(plan, cluster), cluster=cluster,
+                   cache=None if no_cache else (cache_dir or os.path.join(outdir, "cache")))
     try:
         run_compare(plan, outdir, stacks=chosen, progress=not no_progress, echo=click.echo, seed=seed,
-                    sweeps=sweeps)
+                    sweeps=sweeps, **how)
     except ConfigError as e:
         raise ConfigUsageError(str(e)) from None
+    except ClusterError as e:
+        raise click.ClickException(f"--cluster: {e}") from None
+
+
+def _sweep_options(sweeps, workers, cluster, cache_dir, no_cache) -> None:
+    """The options that say where and how a sweep runs: refused without --sweep, and where
+    they contradict each other."""
+    given = [o for o, v in (("--workers", workers), ("--cluster", cluster), ("--cache", cache_dir),
+                            ("--no-cache", no_cache)) if v]
+    if given and not sweeps:
+        raise click.BadParameter("says how a sweep's runs are run: give --sweep too", param_hint=given[0])
+    if workers and cluster:
+        raise click.BadParameter("counts processes of this machine; with --cluster the cluster's workers run "
+                                 "the sweep", param_hint="--workers")
+    if cache_dir and no_cache:
+        raise click.BadParameter("and --no-cache contradict each other", param_hint="--cache")
+    if cluster is not None:
+        from ..compare.cluster import ClusterError, check_address
+        try:
+            check_address(cluster)
+        except ClusterError as e:
+            raise click.BadParameter(str(e), param_hint="--cluster") from None
+
+
+def _default_workers(plan, cluster) -> int:
+    """One process per core, fewer when memory holds fewer runs (a note says so)."""
+    from ..compare.cluster import default_workers
+    if cluster:
+        return 1
+    geo = plan.geometry
+    n, note = default_workers(geo.total_pages * (geo.page_nbytes + geo.oob_nbytes) + (256 << 20))
+    if note:
+        click.echo(f"note: --workers {n}: {note}", err=True)
+    return n
 
 
 def _stacks(stacks, ftls, side) -> list[str]:

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .workloads import STAMP, Job, Shadow, check_data, make_data
+from .stamps import Shadow, StampedIO, check, stamp
+from .workloads import Job
 
 
 @dataclass
@@ -81,43 +82,47 @@ class Engine:
         self.stats_fn = stats_fn
         self.progress = progress
         self.sector = bdev.sector_nbytes
+        self.io = StampedIO(bdev, payload, self.sector)
         self.now = machine.virtual_ns           # the latest completion so far
         self.rmw = [0, 0, 0]                    # rmw writes, their sector reads, partial reads
+        self.requests = 0                       # requests simulated (prefills and flushes too)
 
     # ---------------------------------------------------------------- one request
     def _do(self, op: str, off: int, n: int, t: int) -> tuple[int, int]:
         """Run one request issued at t; (completion time, mismatching sectors)."""
-        bdev, sector, shadow = self.bdev, self.sector, self.shadow
+        sector = self.sector
         if (off % sector or n % sector) and op != "flush":
             return self._partial(op, off, n, t)
-        bad = [0]
+        bdev, shadow, io = self.bdev, self.shadow, self.io
         if op == "read":
+            box = [None]
+
             def fn():
-                data = bdev.read(off, n)
-                bad[0] = check_data(data, off // sector, sector, shadow)
-        elif op == "write":
+                box[0] = io.read(off, n)
+            done = self.clock.call("read", t, n // sector, fn)
+            return done, check(box[0], off // sector, sector, shadow)
+        if op == "write":
             shadow.counter += 1
             gen = shadow.counter
-            lba = off // sector
-            data = make_data(n, lba, sector, gen, self.payload)
+            lba, k = off // sector, n // sector
+            data = io.data(lba, k, gen)
 
             def fn():
                 bdev.write(off, data)
-                shadow.gen[lba:lba + n // sector] = gen
-        elif op == "trim":
+                shadow.gen[lba:lba + k] = gen
+            return self.clock.call("write", t, k, fn), 0
+        if op == "trim":
             def fn():
                 bdev.discard(off, n)
                 shadow.gen[off // sector:(off + n) // sector] = 0
-        elif op == "flush":
-            fn = bdev.flush
-        else:
-            raise ValueError(f"unknown request op {op!r}")
-        done = self.clock.call(op, t, n // sector, fn)
-        return done, bad[0]
+            return self.clock.call("trim", t, n // sector, fn), 0
+        if op == "flush":
+            return self.clock.call("flush", t, 0, bdev.flush), 0
+        raise ValueError(f"unknown request op {op!r}")
 
     def _partial(self, op: str, off: int, n: int, t: int) -> tuple[int, int]:
         """A request that does not cover whole sectors: (completion time, mismatches)."""
-        bdev, sector, shadow = self.bdev, self.sector, self.shadow
+        bdev, sector, shadow, io = self.bdev, self.sector, self.shadow, self.io
         s0, s1 = off - off % sector, -(-(off + n) // sector) * sector
         if op == "trim":                            # a drive discards whole sectors only
             lo, hi = -(-off // sector) * sector, (off + n) // sector * sector
@@ -127,9 +132,9 @@ class Engine:
             box = [None]
 
             def fn():
-                box[0] = bdev.read(s0, s1 - s0)
+                box[0] = io.read(s0, s1 - s0)
             done = self.clock.call("read", t, (s1 - s0) // sector, fn)
-            return done, check_data(box[0], s0 // sector, sector, shadow)
+            return done, check(box[0], s0 // sector, sector, shadow)
         if op != "write":
             raise ValueError(f"unknown request op {op!r}")
         edges = [e for e in (s0 if off % sector else None, s1 - sector if (off + n) % sector else None)
@@ -140,22 +145,20 @@ class Engine:
             box = [None]
 
             def fn(e=e, box=box):
-                box[0] = bdev.read(e, sector)
+                box[0] = io.read(e, sector)
             ready = max(ready, self.clock.call("read", t, 1, fn))
-            bad += check_data(box[0], e // sector, sector, shadow)
-            old[e] = box[0]
+            bad += check(box[0], e // sector, sector, shadow)
+            old[e] = box[0].copy()
         shadow.counter += 1
         gen = shadow.counter
         lba, nsec = s0 // sector, (s1 - s0) // sector
-        data = make_data(s1 - s0, lba, sector, gen, self.payload)
+        data = io.data(lba, nsec, gen).copy()
         for e, buf in old.items():                  # the bytes the request leaves alone stay
             a, b = max(off, e) - e, min(off + n, e + sector) - e
             merged = buf.copy()
             merged[a:b] = data[e - s0 + a:e - s0 + b]
             data[e - s0:e - s0 + sector] = merged
-            st = np.zeros(1, dtype=STAMP)
-            st["lba"], st["gen"] = e // sector, gen
-            data[e - s0:e - s0 + 16] = st.view(np.uint8)
+            data[e - s0:e - s0 + 16] = stamp(e // sector, gen)
 
         def fn():
             bdev.write(s0, data)
@@ -175,6 +178,7 @@ class Engine:
             if self.progress is not None:
                 self.progress(k)
         t, _ = self._do("flush", 0, 0, t)
+        self.requests += -(-region // chunk) + 1
         self.now = max(self.now, t)
 
     # ---------------------------------------------------------------- the loop
@@ -280,6 +284,7 @@ class Engine:
         if flush:
             end, _ = self._do("flush", 0, 0, self.now)
             self.now = max(self.now, end)
+        self.requests += sum(len(r[0]) for r in rec) + flush
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0 - (m.stats()["device_cpu_s"] - before_cpu)
         out = [JobResult(j.name, j.role, j.qd, np.asarray(r[0], dtype=np.int8), np.asarray(r[1], dtype=np.int64),

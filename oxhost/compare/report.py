@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..stack import StackError, parse_mode
 from . import figures, html, placement, sections
-from .results import MEASURED, at, headline
+from .results import MEASURED, at, headline, runs_line, speed_line
 from .results import stacks as _stacks
 from .results import workloads as _workloads
 from .stacks import describe
@@ -501,7 +501,7 @@ def write(results, outdir) -> None:
           "are issued at their queue depth in virtual time; writes carry (LBA, generation) stamps and every "
           "read is checked against them.", "",
           "Stacks: " + "; ".join(f"**{s}** = {describe(results.get('modes', {}).get(s, s))}" for s in st), "",
-          f"Wall time of the run: {results['wall_s']:.0f} s.", "", "## Headline figures", "",
+          f"Wall time of the run: {results['wall_s']:.0f} s; {speed_line(results)}.", "", "## Headline figures", "",
           _md_headline(results), "", "## Preconditioning", ""]
     md += sections.precondition_lines(results) + ["", "## Configuration", ""]
     md += config_lines(results) + [""]
@@ -550,9 +550,9 @@ def _write_sweep(results, outdir: Path) -> None:
     title = f"ox compare -- sweep of {', '.join(sw['keys'])}"
     md = [f"# {title}", "",
           f"The {sw['workload']} workload ({sw['title']}) at QD {sw['qd']} {state} at every point of "
-          f"the grid, seed {results['seed']}. Wall time {results['wall_s']:.0f} s. eff.OP: each FTL's effective "
-          "over-provisioning at the point; FIFO cf: Desnoyers' closed-form WA for FIFO cleaning at it (greedy "
-          "moves no more).", "",
+          f"the grid, seed {results['seed']}. Wall time {results['wall_s']:.0f} s; {runs_line(results)}; "
+          f"{speed_line(results)}. eff.OP: each FTL's effective over-provisioning at the point; FIFO cf: "
+          "Desnoyers' closed-form WA for FIFO cleaning at it (greedy moves no more).", "",
           "## Base configuration", ""]
     base = dict(results, params={})
     md += config_lines(base) + ["", "## Results", "", "```", sweep_table(results), "```", ""]

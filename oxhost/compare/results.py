@@ -21,6 +21,30 @@ _GC_KEYS = ("host.gc_sectors_moved", "host.ftl_stats.gc_sectors", "dev.ftl.ftl_s
             "dev.ftl.gc_sectors")
 
 
+def speed_line(results) -> str:
+    """The simulator's pace in one line: requests simulated per wall second per core."""
+    sp = results.get("speed")
+    if not sp:
+        return "simulator speed not recorded"
+    if not sp["requests"]:
+        return "no requests simulated (every run came from the cache)"
+    cores = f"{sp['cores']} cores" if sp["cores"] != 1 else "1 core"
+    return (f"{sp['requests']:,} requests simulated in {sp['wall_s']:.1f} s on {cores}: "
+            f"{sp['requests_per_s_per_core']:,.0f} per wall second per core")
+
+
+def runs_line(results) -> str:
+    """Where a sweep's runs ran: how many were computed, on what, and how many came from
+    the cache."""
+    r = results.get("sweep", {}).get("runs")
+    if not r:
+        return "runs not recorded"
+    on = f"the Dask cluster at {r['cluster']}" if r.get("cluster") else \
+        f"{r['workers']} worker process{'es' if r['workers'] != 1 else ''}" if r["workers"] > 1 else "this process"
+    cached = f", {r['cached']} from the cache" if r["cached"] else ""
+    return f"{r['total']} runs: {r['computed']} computed on {on}{cached}"
+
+
 def stacks(results) -> list:
     """The stacks' names, in the order they ran."""
     return list(results.get("stacks", {}))

@@ -10,7 +10,6 @@ report); never through one FTL's internals."""
 from __future__ import annotations
 
 import gc
-import itertools
 import json
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -18,15 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import SECTOR_NBYTES, Config, ConfigError
+from ..config import SECTOR_NBYTES, Config
 from ..stack import parse_mode
 from . import stacks as stacks_
 from . import steady, tenants, theory
+from . import sweep as sweep_
 from .engine import Engine, RunResult, _delta
 from .hostclock import HostClock
-from .results import GIB, MEASURED, gc_moved
-from .workloads import (MIB, WALL_REQUESTS_PER_S, Shadow, Workload, builtin_jobs, estimates, fio_jobs,
-                        interference_jobs, trace_jobs)
+from .results import GIB, MEASURED, gc_moved, speed_line
+from .stamps import Shadow
+from .sweep import sweep_points
+from .workloads import (MIB, WALL_REQUESTS_PER_S, Workload, builtin_jobs, estimates, fio_jobs, interference_jobs,
+                        trace_jobs)
 
 __all__ = ["MEASURED", "Plan", "probe", "run_compare", "run_one", "run_plan", "run_sweep"]
 
@@ -401,6 +403,7 @@ def run_one(cfg: Config, mode: str, w: Workload, qd: int, seed: int, progress=No
             out["cdf"] = dict(all=_cdf(lat))
             alone = None
         s["final_stats"] = stats_fn()               # the run's, before any tenant runs alone
+        s["simulated_requests"] = eng.requests
         out["summary"] = s
         out["series"] = res.series
         if w.series or w.kind in ("fio", "trace"):
@@ -561,6 +564,7 @@ def _run_rounds(cfg: Config, mode: str, w: Workload, seed: int, progress=None) -
             head["series"] = _chain_series(links)
             head["wear"] = wear(st)
         s["final_stats"] = stats_fn()                       # the rounds', before any tenant runs alone
+        s["simulated_requests"] = eng.requests
         rs = _round_seed(seed, 0)
         if w.kind == "interference":
             m2 = m.stats()
@@ -800,9 +804,11 @@ def plan_work(plan: Plan, nstacks: int) -> tuple[int, str]:
 
 
 def run_compare(plan: Plan, outdir, stacks=stacks_.DEFAULT, progress=True, echo=print, seed: int = 1,
-                sweeps=()) -> dict:
+                sweeps=(), workers: int = 1, cluster: str | None = None, cache=None) -> dict:
     """Run the plan (or, with `sweeps`, its sweep workload at every grid point) on every
-    stack (mode strings); write results.json, report.md and the PNG figures to `outdir`."""
+    stack (mode strings); write results.json, report.md and the PNG figures to `outdir`.
+    A sweep's runs go to `workers` processes (or the Dask cluster at `cluster`), and to
+    and from the run cache in directory `cache` (None: no cache)."""
     from . import report            # here: the plots' matplotlib only when a report is written
     outdir = Path(outdir)
     points = sweep_points(plan.config, sweeps) if sweeps else None      # ConfigError before any work
@@ -811,7 +817,8 @@ def run_compare(plan: Plan, outdir, stacks=stacks_.DEFAULT, progress=True, echo=
     for line in estimate_lines(plan, len(stacks) * max(1, len(points or ()))):
         echo(line)
     if points is not None:
-        results = run_sweep(plan, points, stacks, seed, progress)
+        results = run_sweep(plan, points, stacks, seed, progress, workers=workers, cluster=cluster,
+                            cache=sweep_.RunCache(cache) if cache is not None else None, echo=echo)
     else:
         total, unit = plan_work(plan, len(stacks))
         bar = _bar(total, progress, "compare", unit)
@@ -820,67 +827,21 @@ def run_compare(plan: Plan, outdir, stacks=stacks_.DEFAULT, progress=True, echo=
         finally:
             if bar is not None:
                 bar.close()
+        results["speed"] = sweep_.speed(sweep_.simulated(results), time.perf_counter() - t_start, 1)
     results["wall_s"] = time.perf_counter() - t_start
     results["theory"] = theory.of(results) if points is None else None
     with open(outdir / "results.json", "w") as f:
         json.dump(results, f, indent=1, default=float)
     report.write(results, outdir)
     echo(report.table(results))
-    echo(f"\nreport: {outdir / 'report.md'} (wall time {results['wall_s']:.0f} s)")
+    echo(f"\nreport: {outdir / 'report.md'} (wall time {results['wall_s']:.0f} s; {speed_line(results)})")
     return results
 
 
 # ---------------------------------------------------------------- sweeps
 
-def parse_sweep(text: str) -> tuple[str, list[str]]:
-    """'section.key=v1,v2,...' -> (key, [values]); ConfigError naming the key otherwise."""
-    key, eq, vals = text.partition("=")
-    key = key.strip()
-    values = [v.strip() for v in vals.split(",") if v.strip()]
-    if not eq or not key or not values:
-        raise ConfigError(key or None, f"--sweep {text!r}: expected section.key=value1,value2,...")
-    return key, values
-
-
-def sweep_points(cfg: Config, sweeps) -> list[tuple[dict, Config]]:
-    """The grid: every combination of the swept values, each as (assignments, Config);
-    every point's configuration is checked before anything runs."""
-    axes = [parse_sweep(s) if isinstance(s, str) else s for s in sweeps]
-    keys = [k for k, _ in axes]
-    if len(set(keys)) != len(keys):
-        raise ConfigError(keys[0], "swept more than once")
-    out = []
-    for combo in itertools.product(*[v for _, v in axes]):
-        sets = [f"{k}={v}" for k, v in zip(keys, combo)]
-        out.append((dict(zip(keys, combo)), cfg.with_overrides(sets)))
-    return out
-
-
-def run_sweep(plan: Plan, points, stacks, seed: int, progress: bool) -> dict:
-    """The plan's sweep workload at each grid point on each stack (mode strings)."""
-    w = plan.sweep_workload
-    qd = w.qds[0]
-    named = stacks_.names(stacks)
-    total = sum(len(named) * work(w, c) for _, c in points)
-    bar = _bar(total, progress, "sweep", "req" if counts_requests(w) else "B")
-    out = dict(plan=plan.name, seed=seed, config=plan.config.to_dict(), geometry=asdict(plan.geometry),
-               capacity_bytes=capacity(plan.config), modes={n: m for m, n in named.items()},
-               sweep=dict(keys=list(points[0][0]), workload=w.name, title=w.title, qd=qd, points=[]))
-    try:
-        for assign, c in points:
-            pt = dict(set=assign, capacity_bytes=capacity(c), config=c.to_dict(), stacks={}, series={})
-            for mode, name in named.items():
-                if bar is not None:
-                    bar.set_description(f"{name}: " + " ".join(f"{k}={v}" for k, v in assign.items()))
-                one = run_one(c, mode, w, qd, seed, progress=bar.update if bar is not None else None)
-                s = one["summary"]
-                s.pop("final_stats", None)
-                pt["stacks"][name] = s
-                pt["series"][name] = one["series"]
-                pt.setdefault("params", {})[name] = one["params"]
-                pt.setdefault("steady", {})[name] = one.get("steady")
-            out["sweep"]["points"].append(pt)
-    finally:
-        if bar is not None:
-            bar.close()
-    return out
+def run_sweep(plan: Plan, points, stacks, seed: int, progress: bool, **how) -> dict:
+    """The plan's sweep workload at each grid point on each stack (mode strings), each run
+    on a fresh device by run_one: sweep.run_grid runs them (`how`: workers, cluster,
+    cache, echo)."""
+    return sweep_.run_grid(plan, points, stacks, seed, run_one, work, progress=progress, **how)

@@ -1,7 +1,6 @@
 """What `ox compare` runs: workload descriptions (the built-in set, fio job files, block
-traces) turned into jobs -- request streams with a queue depth -- for the engine, and the
-(LBA, generation) stamps that let every read be checked against a shadow of what was
-written."""
+traces) turned into jobs -- request streams with a queue depth -- for the engine (stamps.py
+checks every read against what was written)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -11,7 +10,6 @@ import numpy as np
 
 from .steady import MAX_ROUNDS
 
-STAMP = np.dtype([("lba", "<u8"), ("gen", "<u8")])
 MIB = 1 << 20
 OPS = ("read", "write", "trim", "flush")
 
@@ -114,36 +112,6 @@ class Job:
     thinktime_iotime_ns: int = 0
     exitall: bool = False
     on_issue: Callable[[int], None] | None = None
-
-
-class Shadow:
-    """Generation per sector of what the device should hold (0 = never written or
-    discarded)."""
-
-    def __init__(self, nsectors: int):
-        self.gen = np.zeros(nsectors, dtype=np.uint64)
-        self.counter = 0
-
-
-def make_data(bs: int, lba: int, sector: int, gen: int, payload: np.ndarray) -> np.ndarray:
-    n = bs // sector
-    buf = payload[:bs].copy() if payload.size >= bs else np.resize(payload, bs)
-    stamps = buf.reshape(n, sector)[:, :16].copy().view(STAMP).reshape(n)
-    stamps["lba"] = np.arange(lba, lba + n, dtype=np.uint64)
-    stamps["gen"] = gen
-    buf.reshape(n, sector)[:, :16] = stamps.view(np.uint8).reshape(n, 16)
-    return buf
-
-
-def check_data(buf: np.ndarray, lba: int, sector: int, shadow: Shadow) -> int:
-    """Number of sectors whose stamp disagrees with the shadow."""
-    n = buf.nbytes // sector
-    st = np.ascontiguousarray(buf.reshape(n, sector)[:, :16]).view(STAMP).reshape(n)
-    want = shadow.gen[lba:lba + n]
-    written = want > 0
-    bad = written & ((st["gen"] != want) | (st["lba"] != np.arange(lba, lba + n, dtype=np.uint64)))
-    never = ~written & (st["gen"] != 0)
-    return int(np.count_nonzero(bad) + np.count_nonzero(never))
 
 
 # ---------------------------------------------------------------- request streams
