@@ -138,8 +138,9 @@ def config_lines(results) -> list[str]:
         elif kind is None:
             out.append(f"- {s}: exports {pr['capacity_bytes']:,} bytes")
         else:
-            where = (f"in the host on LUNs {pr['lun_range'][0]}-{pr['lun_range'][1]}" if kind == "ftl@host"
-                     else "in the device")
+            rng = pr.get("lun_range")
+            where = ("in the device" if kind != "ftl@host" else "in the host over zones" if rng is None
+                     else f"in the host on LUNs {rng[0]}-{rng[1]}")
             out.append(f"- {s}: plug-in FTL {pr.get('ftl')!r} version {pr.get('ftl_version')} {where}; it "
                        f"chooses its own over-provisioning, GC and buffers (the [ftl], [pblk] and [appnvm] keys "
                        f"are not its): exports {pr['capacity_bytes']:,} bytes")

@@ -49,8 +49,8 @@ def describe(mode: str) -> str:
     via = f" through {_SPEC[m.spec]}" if m.spec != "1.2" else ""
     if m.ftl is None:
         return _WHAT[m.kind] + via
-    where = ("in the host, over open-channel" + via if m.side == "host"
-             else "in the device, behind a plain NVMe namespace")
+    where = ("in the host, over " + ("the zones of a zoned namespace" if m.spec == "zns" else "open-channel" + via)
+             if m.side == "host" else "in the device, behind a plain NVMe namespace")
     return f"plug-in FTL {m.ftl} {where}"
 
 

@@ -158,11 +158,12 @@ class FtlBlockDevice(BlockDevice):
     def ftl_params(self) -> dict:
         """The FTL, where it runs and the media it was given; its own choices (GC, buffers)
         are in its stats() if it reports them. Valid sectors per block: the FTL keeps its
-        map to itself (block_valid_sectors() is None)."""
+        map to itself (block_valid_sectors() is None). lun_range is None on zones, which span
+        the device."""
         g = self.media.geometry
         return dict(capacity_bytes=self.size, ftl=self.name, ftl_version=self.version, side="host",
-                    lun_range=[self.lun_begin, self.lun_end], units=g.units, blocks_per_unit=g.blocks,
-                    pages_per_block=g.pages, sectors_per_page=g.sectors)
+                    lun_range=list(self.luns) if self.luns is not None else None, units=g.units,
+                    blocks_per_unit=g.blocks, pages_per_block=g.pages, sectors_per_page=g.sectors)
 
     def close(self) -> None:
         if self._closed:

@@ -126,7 +126,8 @@ def test_compare_modules_import_one_another_one_way():
         visit(m, [])
 
 
-@pytest.mark.parametrize("mode", ["pblk", "appnvm", "oxftl.template:PageFtl@host", "oxftl.template:PageFtl@device"])
+@pytest.mark.parametrize("mode", ["pblk", "pblk+2.0", "appnvm", "zoned", "oxftl.template:PageFtl@host",
+                                  "oxftl.template:PageFtl@device"])
 def test_every_block_device_answers_the_measuring_surface(mode):
     cfg = Config.load(None, TINY)
     with open_stack(mode, volatile=True, config=cfg) as st:
@@ -138,7 +139,7 @@ def test_every_block_device_answers_the_measuring_surface(mode):
         assert params["capacity_bytes"] == bdev.size
         valid = bdev.block_valid_sectors()
         buf = bdev.host_buffer()
-        if mode == "pblk":
+        if mode.startswith("pblk"):
             assert valid.shape == (geo.total_luns, geo.nblocks) and valid.sum() == 64
             assert buf.entries == params["write_buffer_entries"] and buf.drained >= 64
             assert buf.buffered == 0 and buf.gc_moved == 0
@@ -148,6 +149,8 @@ def test_every_block_device_answers_the_measuring_surface(mode):
             assert st.machine.block_valid_sectors().sum() == 64       # the device's FTL counts them
         if mode.endswith("@host"):
             assert params["ftl"] == "template" and params["lun_range"] == [0, geo.total_luns - 1]
+        if mode == "zoned":                     # zones span the device: no LUN range to name
+            assert params["ftl"] == "zoned" and params["lun_range"] is None
         assert (bdev.read(0, data.nbytes) == data).all()
 
 
@@ -203,3 +206,14 @@ def test_a_sweep_of_ftl_op_leaves_a_plug_in_ftl_where_it_is():
     assert lo["params"]["appnvm"]["capacity_bytes"] > hi["params"]["appnvm"]["capacity_bytes"]
     for p in (lo, hi):
         assert all(s["mismatches"] == 0 for s in p["stacks"].values())
+
+
+@pytest.mark.parametrize("mode, words", [
+    ("pblk", "host FTL (pblk over open-channel)"),
+    ("pblk+2.0", "host FTL (pblk over open-channel) through OCSSD 2.0 chunks"),
+    ("zoned", "plug-in FTL oxftl.zoned:ZonedFtl in the host, over the zones of a zoned namespace"),
+    ("oxftl.template:PageFtl@device", "plug-in FTL oxftl.template:PageFtl in the device, behind a plain NVMe namespace"),
+])
+def test_the_report_names_each_stack_by_where_it_runs_and_what_it_speaks(mode, words):
+    from oxhost.compare.stacks import describe
+    assert describe(mode) == words
