@@ -108,9 +108,9 @@ class Machine:
     def issue_at(self, t_ns: int) -> None:
         """Lab instrument: the commands the host submits next arrive at virtual time
         `t_ns`, even when that is earlier than the last completion (a benchmark running
-        several requests at once issues them in time order). The per-LUN and per-channel
-        busy-until stamps stay, so resources still busy delay them; after the commands
-        complete, `virtual_ns` is their last completion (or `t_ns`)."""
+        several requests at once issues them in time order). The per-LUN busy-until
+        stamps and the channels' bookings stay, so resources still busy delay them; after
+        the commands complete, `virtual_ns` is their last completion (or `t_ns`)."""
         self.device.volt.timing.set_arrival(t_ns)
 
     @property

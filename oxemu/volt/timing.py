@@ -1,9 +1,14 @@
 """NAND timing model on a virtual nanosecond clock (SPEC 8).
 
-Busy-until stamps per LUN and per channel; a media operation starts when both its LUN
-(and, for transfers, its channel) are free. Nothing here reads the wall clock except the
-realtime mode's wait.
+Busy-until stamps per LUN; a media operation starts when its LUN is free. A channel is
+booked by the intervals of its transfers: a transfer takes the earliest gap long enough
+from when its data (or its LUN) is ready, so a program that must wait for its busy LUN
+does not hold the channel idle for the transfers to other LUNs queued behind it (a
+controller queues per LUN; a vector command naming two units of one LUN in a row would
+otherwise serialise every LUN of the channel behind it). Nothing here reads the wall
+clock except the realtime mode's wait.
 """
+import bisect
 import enum
 import time
 from dataclasses import dataclass
@@ -61,10 +66,13 @@ class NandTiming:
         return nbytes * 1_000_000_000 // self.channel_bytes_per_s
 
 
+CHANNEL_BOOKINGS = 64      # transfers a channel remembers; the time before them counts as busy
+
+
 class TimingModel:
-    """The virtual clock and the busy-until stamps. `now_ns` is the arrival time of the
-    next command the controller runs; it moves forward to each batch's last completion,
-    or to wherever a lab harness puts it (`set_arrival`)."""
+    """The virtual clock, the LUNs' busy-until stamps and the channels' bookings. `now_ns`
+    is the arrival time of the next command the controller runs; it moves forward to each
+    batch's last completion, or to wherever a lab harness puts it (`set_arrival`)."""
 
     def __init__(self, nchannels: int, nluns: int, mode: TimingMode = TimingMode.OFF,
                  nand: NandTiming = NandTiming()):
@@ -73,7 +81,9 @@ class TimingModel:
         self._paged = nand.paged
         self.now_ns = 0
         self._lun_busy = np.zeros((nchannels, nluns), dtype=np.int64)
-        self._chan_busy = np.zeros(nchannels, dtype=np.int64)
+        self._chan_busy = np.zeros(nchannels, dtype=np.int64)          # end of each channel's last booking
+        self._chan_booked: list[list[tuple[int, int]]] = [[] for _ in range(nchannels)]   # (start, end), in order
+        self._chan_floor = [0] * nchannels                             # busy before this (bookings forgotten)
         self._wall_anchor = time.monotonic_ns()
 
     @property
@@ -94,16 +104,34 @@ class TimingModel:
         xfer = nand.transfer_ns(nbytes)
         if op == MediaOp.READ:
             sensed = max(arrival_ns, lun_free) + (nand.read_ns(pg) if self._paged else nand.t_read_ns)
-            start_x = max(sensed, int(self._chan_busy[ch]))
-            end = start_x + xfer
-            self._chan_busy[ch] = end
+            end = self._book(ch, sensed, xfer) + xfer
             self._lun_busy[ch, lun] = end
             return end
-        start_x = max(arrival_ns, int(self._chan_busy[ch]), lun_free)
-        self._chan_busy[ch] = start_x + xfer
+        start_x = self._book(ch, max(arrival_ns, lun_free), xfer)
         end = start_x + xfer + (nand.prog_ns(pg) if self._paged else nand.t_prog_ns)
         self._lun_busy[ch, lun] = end
         return end
+
+    def _book(self, ch: int, t: int, xfer: int) -> int:
+        """Book the channel for a transfer of `xfer` ns ready at `t`: its start, the
+        earliest at or after t that overlaps no booked transfer."""
+        booked = self._chan_booked[ch]
+        t = max(t, self._chan_floor[ch])
+        i = bisect.bisect_right(booked, (t, t))
+        if i and booked[i - 1][1] > t:          # the booking before t still runs at t
+            i -= 1
+        for s, e in booked[i:]:
+            if t + xfer <= s:
+                break
+            t = max(t, e)
+            i += 1
+        if xfer:
+            booked.insert(i, (t, t + xfer))
+            if len(booked) > CHANNEL_BOOKINGS:
+                self._chan_floor[ch] = max(self._chan_floor[ch], booked.pop(0)[1])
+            if t + xfer > self._chan_busy[ch]:
+                self._chan_busy[ch] = t + xfer
+        return t
 
     def advance(self, t_ns: int) -> None:
         if t_ns > self.now_ns:
@@ -112,7 +140,7 @@ class TimingModel:
     def set_arrival(self, t_ns: int) -> None:
         """Lab instrument: the next commands arrive at `t_ns`, even when that is earlier
         than the last completion (another job's request issued meanwhile). The busy-until
-        stamps stay, so a LUN or channel still busy delays them as it should."""
+        stamps and bookings stay, so a LUN or channel still busy delays them as it should."""
         self.now_ns = int(t_ns)
 
     def wait_until(self, t_ns: int) -> None:

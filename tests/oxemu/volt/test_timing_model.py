@@ -2,6 +2,8 @@
 (Machine.issue_at) with busy-until stamps keeping contention, and the wear / validity
 accessors on Machine."""
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oxemu import AppNvmParams, Geometry, NandTiming
 from oxemu.volt import MediaOp, TimingModel
@@ -80,3 +82,33 @@ def test_machine_wear_and_validity_accessors(make_machine):
     valid = a.block_valid_sectors()
     assert valid.shape == (geo.total_luns, geo.nblocks) and valid.sum() == 0
     assert a.stats()["ftl"]["gc_policy"] == "fifo"
+
+
+def test_a_program_waiting_for_its_busy_lun_leaves_the_channel_to_other_luns():
+    tm = TimingModel(1, 2, "model")
+    x, p = tm.nand.transfer_ns(32768), tm.nand.t_prog_ns
+    assert tm.charge(MediaOp.PROGRAM, 0, 0, 32768, 0) == x + p
+    assert tm.charge(MediaOp.PROGRAM, 0, 0, 32768, 0) == 2 * (x + p)   # waits for LUN 0, transfers at x + p
+    assert tm.charge(MediaOp.PROGRAM, 0, 1, 32768, 0) == 2 * x + p      # the channel is idle from x: not 3x + 2p
+    read = tm.charge(MediaOp.READ, 0, 1, 16384, 0)                      # LUN 1 senses once it is free
+    assert read == 2 * x + p + tm.nand.t_read_ns + tm.nand.transfer_ns(16384)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([MediaOp.READ, MediaOp.PROGRAM]), st.integers(0, 1), st.integers(0, 2),
+                          st.sampled_from([4096, 16384, 32768]), st.integers(0, 2_000_000)), max_size=200))
+def test_channel_transfers_never_overlap_and_start_when_their_data_is_ready(ops):
+    tm = TimingModel(2, 3, "model")
+    nand = tm.nand
+    booked = {0: [], 1: []}
+    for op, ch, lun, nbytes, arrival in ops:
+        lun_free = int(tm._lun_busy[ch, lun])
+        end = tm.charge(op, ch, lun, nbytes, arrival)
+        x = nand.transfer_ns(nbytes)
+        start = end - x if op == MediaOp.READ else end - nand.t_prog_ns - x
+        ready = max(arrival, lun_free) + (nand.t_read_ns if op == MediaOp.READ else 0)
+        assert start >= ready
+        booked[ch].append((start, start + x))
+    for spans in booked.values():
+        spans.sort()
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
