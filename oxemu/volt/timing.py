@@ -81,7 +81,6 @@ class TimingModel:
         self._paged = nand.paged
         self.now_ns = 0
         self._lun_busy = np.zeros((nchannels, nluns), dtype=np.int64)
-        self._chan_busy = np.zeros(nchannels, dtype=np.int64)          # end of each channel's last booking
         self._chan_booked: list[list[tuple[int, int]]] = [[] for _ in range(nchannels)]   # (start, end), in order
         self._chan_floor = [0] * nchannels                             # busy before this (bookings forgotten)
         self._wall_anchor = time.monotonic_ns()
@@ -129,8 +128,6 @@ class TimingModel:
             booked.insert(i, (t, t + xfer))
             if len(booked) > CHANNEL_BOOKINGS:
                 self._chan_floor[ch] = max(self._chan_floor[ch], booked.pop(0)[1])
-            if t + xfer > self._chan_busy[ch]:
-                self._chan_busy[ch] = t + xfer
         return t
 
     def advance(self, t_ns: int) -> None:
