@@ -50,9 +50,10 @@ class PageFtl(Ftl):
         self.open_block = [-1] * g.units
         self.rr = 0                                      # next unit to write to
         self.seq = 1
-        self.buf = np.zeros(g.page_nbytes, np.uint8)     # the page being gathered
-        self.buf_oob = np.zeros(g.sectors, OOB)
-        self.buf_src = np.full(g.sectors, -1, np.int64)  # GC slots: where the sector came from
+        self.slots = g.sectors                           # the buffer gathers one page
+        self.buf = np.zeros(self.slots * self.sb, np.uint8)
+        self.buf_oob = np.zeros(self.slots, OOB)
+        self.buf_src = np.full(self.slots, -1, np.int64)  # GC slots: where the sector came from
         self.n = 0
         self.cached = {}                                 # lba -> buffer slot of its newest data
         self.pending_trims = []                          # TRIM_RECORD tuples not on media yet
@@ -150,7 +151,7 @@ class PageFtl(Ftl):
     def _put(self, lba, seq, sector, src=-1):
         """One sector into the buffer; the buffer goes to media when it is full. Before a
         new page is started, GC makes room (it needs the empty buffer for its copies)."""
-        if self.n == self.g.sectors:                     # a program that failed for want of room
+        if self.n == self.slots:                     # a program that failed for want of room
             self._program_buffer()
         if self.n == 0:
             self._service()
@@ -161,7 +162,7 @@ class PageFtl(Ftl):
         if src < 0 and lba < self.capacity:
             self.cached[lba] = slot
         self.n += 1
-        if self.n == self.g.sectors:
+        if self.n == self.slots:
             self._program_buffer()
 
     def trim(self, lba, count):

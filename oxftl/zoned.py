@@ -52,24 +52,6 @@ class ZonedFtl(PageFtl):
         if finish is not None:
             finish(np.flatnonzero(self.state == FULL))
 
-    # ------------------------------------------------------------ the batch buffer
-    def _put(self, lba, seq, sector, src=-1):
-        """One sector into the buffer; the buffer goes to media when it is full. Before a
-        new batch is started, GC makes room (it needs the empty buffer for its copies)."""
-        if self.n == self.slots:                         # a program that failed for want of room
-            self._program_buffer()
-        if self.n == 0:
-            self._service()
-        slot = self.n
-        self.buf[slot * self.sb:(slot + 1) * self.sb] = sector
-        self.buf_oob[slot] = (lba, seq)
-        self.buf_src[slot] = src
-        if src < 0 and lba < self.capacity:
-            self.cached[lba] = slot
-        self.n += 1
-        if self.n == self.slots:
-            self._program_buffer()
-
     def flush(self):
         self._place_trims()
         part = self.n % self.g.sectors

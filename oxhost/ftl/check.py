@@ -17,6 +17,7 @@ from ..driver import DriverError
 from ..stack import ALIASES, mode_name, open_stack, parse_mode
 from ..torture import stamp
 from ..torture.oracle import Oracle
+from ..torture.workload import read_checked
 
 log = logging.getLogger(__name__)
 
@@ -77,18 +78,10 @@ class Checker:
     def _rng(self, rule: str):
         return np.random.default_rng([self.seed, list(RULES).index(rule)])
 
-    def _read(self, bdev, lba: int, count: int):
-        try:
-            return bdev.read_sectors(lba, count), None
-        except MediaError as e:
-            if e.failed is None or e.data is None:
-                raise
-            return e.data, e.failed
-
     def _verify(self, bdev, oracle: Oracle, settle: bool, when: str) -> None:
         for lba in range(0, oracle.n, 512):
             k = min(512, oracle.n - lba)
-            data, bad = self._read(bdev, lba, k)
+            data, bad = read_checked(bdev, lba, k)
             v = oracle.check(lba, data, bad, settle=settle)
             if v:
                 x = v[0]
@@ -147,7 +140,7 @@ class Checker:
                 lba = int(rng.integers(0, o.n))
                 k = int(min(rng.choice([1, 1, 3, 8, 17, 64]), o.n - lba))
                 self._write(bdev, o, lba, k)
-                data, bad = self._read(bdev, lba, k)
+                data, bad = read_checked(bdev, lba, k)
                 if o.check(lba, data, bad):
                     raise _Broken(f"write {i}: {k} sector(s) at LBA {lba} read back differently at once")
                 if rng.random() < 0.1:
