@@ -81,6 +81,8 @@ def check_disk(disk: str | None) -> None:
         raise MountError(f"{disk}: permission denied: the disk file must be readable and "
                          f"writable by you (uid {os.getuid()})")
     parent = os.path.dirname(os.path.abspath(disk))
+    if not os.path.exists(disk) and not os.path.isdir(parent):
+        raise MountError(f"{disk}: cannot create the disk file: no such directory {parent}")
     if not os.path.exists(disk) and not os.access(parent, os.W_OK | os.X_OK):
         raise MountError(f"{disk}: cannot create the disk file: permission denied in {parent}")
     probe_geometry(disk)                  # StoreError: bad magic, corrupt header

@@ -172,3 +172,11 @@ def test_registry_claim_is_exclusive(tmp_path, monkeypatch):
     finally:
         os.close(fd)
     assert not registry.lock_holder_alive("/some/where")
+
+
+def test_a_disk_file_in_a_missing_directory_is_refused_naming_the_directory(tmp_path):
+    from oxhost.fuse.daemon import check_disk
+    missing = tmp_path / "typo"
+    with pytest.raises(MountError, match=f"no such directory {missing}$"):
+        check_disk(str(missing / "ox.disk"))
+    assert not missing.exists()
