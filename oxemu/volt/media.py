@@ -161,9 +161,12 @@ class Volt:
         return status
 
     def program_pages(self, ch, lun, blk, pl, pg, data: np.ndarray, oob: np.ndarray | None) -> np.ndarray:
-        """Program pages in list order: data is (n, page_nbytes), oob (n, <= oob_nbytes) or None."""
-        ch, lun, blk, pl, pg = _arr(ch, lun, blk, pl, pg)
-        n = pg.size
+        """Program pages in list order: data is (n, page_nbytes), oob (n, <= oob_nbytes) or None.
+        Coordinates come as arrays, or as lists of ints for a few pages (a unit's)."""
+        few = type(pg) is list and len(pg) <= _FEW
+        if not few:
+            ch, lun, blk, pl, pg = _arr(ch, lun, blk, pl, pg)
+        n = len(pg)
         status = np.full(n, _PLOSS, dtype=np.uint8)
         was_powered = self.powered
         k = self._admit(n, "program")
@@ -173,8 +176,9 @@ class Volt:
         self.mutating()
         tear = (int(ch[k]), int(lun[k]), int(blk[k]), int(pl[k]), int(pg[k])) if torn else None
         if k <= _FEW:
-            self._program_few(ch[:k].tolist(), lun[:k].tolist(), blk[:k].tolist(), pl[:k].tolist(),
-                              pg[:k].tolist(), data, oob, status)
+            if not few:
+                ch, lun, blk, pl, pg = ch.tolist(), lun.tolist(), blk.tolist(), pl.tolist(), pg.tolist()
+            self._program_few(ch[:k], lun[:k], blk[:k], pl[:k], pg[:k], data, oob, status)
             if tear is not None:
                 self._tear(*tear)
             return status

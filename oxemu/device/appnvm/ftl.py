@@ -80,6 +80,7 @@ class AppNvmFtl(DeviceMode):
         if self.hdr_dtype.itemsize > self.geo.oob_nbytes:
             raise ValueError("geometry: the page OOB cannot hold the FTL's unit header")
         self._planes = np.arange(addr.nplanes, dtype=np.uint8)
+        self._plane_list = list(range(addr.nplanes))
         self._hdr_templates: dict = {}
         self.counters = dict(host_sectors_written=0, host_sectors_read=0, user_sectors=0, gc_sectors=0,
                              pad_sectors=0, meta_sectors=0, erases=0, checkpoints=0, gc_runs=0,
@@ -221,38 +222,43 @@ class AppNvmFtl(DeviceMode):
         n = len(slots)
         if n == 0:
             return []
-        sl = np.array(slots, dtype=np.int64)
-        b_a, pg_a = sl[:, 0], sl[:, 1]
-        glun, blk_a = np.divmod(b_a, addr.nblocks)
-        ch_a, lun_a = np.divmod(glun, addr.nluns)
         hdr = self._unit_headers(kind, stream, ckpt, count, n)
-        if n == 1:                             # the 4 KiB writes' unit: scalars broadcast
-            hdr["seq"] = slots[0][2]
-            hdr["epoch"] = slots[0][3]
+        if n == 1:                             # the 4 KiB writes' unit: plain integers, scalars broadcast
+            b, pg, seq, epoch = slots[0]
+            ch, lun, blk = addr.chlunblk(b)
+            b_l, pg_l, ch_l, lun_l = [b], [pg], [ch], [lun]
+            hdr["seq"] = seq
+            hdr["epoch"] = epoch
             if parts is not None:
                 hdr["part"] = parts[0]
             hdr["lba"] = lbas[0].view(np.uint64)
+            coords = [ch] * npl, [lun] * npl, [blk] * npl, self._plane_list, [pg] * npl
         else:
+            sl = np.array(slots, dtype=np.int64)
+            b_a, pg_a = sl[:, 0], sl[:, 1]
+            glun, blk_a = np.divmod(b_a, addr.nblocks)
+            ch_a, lun_a = np.divmod(glun, addr.nluns)
+            b_l, pg_l, ch_l, lun_l = b_a.tolist(), pg_a.tolist(), ch_a.tolist(), lun_a.tolist()
             hdr["seq"] = np.repeat(sl[:, 2], npl)
             hdr["epoch"] = np.repeat(sl[:, 3], npl)
             if parts is not None:
                 hdr["part"] = np.repeat(parts[:n], npl)
             hdr["lba"] = np.repeat(lbas[:n].view(np.uint64), npl, axis=0)
+            coords = (np.repeat(ch_a, npl), np.repeat(lun_a, npl), np.repeat(blk_a, npl),
+                      np.tile(self._planes, n), np.repeat(pg_a, npl))
         pages = data[:n * ub].reshape(n * npl, addr.page_nbytes)
         oob = hdr.view(np.uint8).reshape(n * npl, -1)
-        failed = self.media.program(np.repeat(ch_a, npl), np.repeat(lun_a, npl), np.repeat(blk_a, npl),
-                                    np.tile(self._planes, n), np.repeat(pg_a, npl), pages, oob)
-        bad = failed.reshape(n, npl).any(axis=1)
+        failed = self.media.program(*coords, pages, oob)
         media = self.media
         if not self.timing.enabled:            # every time is `now`: no charges to make
             now = media.now
-            out = [(b, pg, now) for b, pg in zip(b_a.tolist(), pg_a.tolist())]
+            out = [(b, pg, now) for b, pg in zip(b_l, pg_l)]
         else:
-            out = self._charge_units(ch_a, lun_a, b_a, pg_a, buffered)
-        if bad.any():
-            idx = np.flatnonzero(bad)
+            out = self._charge_units(ch_l, lun_l, b_l, pg_l, buffered)
+        if failed.any():
+            idx = np.flatnonzero(failed.reshape(n, npl).any(axis=1))
             for i in idx.tolist():
-                self._program_failed(int(b_a[i]), stream, int(pg_a[i]))
+                self._program_failed(b_l[i], stream, pg_l[i])
             if tries <= 1:
                 raise CommandError(Status.WRITE_FAULT, "AppNVM: unit program failed repeatedly")
             redo_data = np.concatenate([data[i * ub:(i + 1) * ub] for i in idx.tolist()])
@@ -265,20 +271,18 @@ class AppNvmFtl(DeviceMode):
                 out[i] = r
         return out
 
-    def _charge_units(self, ch_a, lun_a, b_a, pg_a, buffered: bool) -> list:
+    def _charge_units(self, ch_l, lun_l, b_l, pg_l, buffered: bool) -> list:
         """(block, page, done_ns) per programmed unit, charged to the timing model in order;
         buffered: user data, acknowledged once in the write buffer."""
-        media, ub = self.media, self.addr.unit_nbytes
+        media, ub, clock = self.media, self.addr.unit_nbytes, self.clock
         out = []
-        for i in range(len(b_a)):
-            ch, lun = int(ch_a[i]), int(lun_a[i])
+        for ch, lun, b, pg in zip(ch_l, lun_l, b_l, pg_l):
             if buffered:
-                t = self.clock.admit(media.now)
-                end = media.charge(MediaOp.PROGRAM, ch, lun, ub, t, int(pg_a[i]))
-                self.clock.programmed(end)
-                out.append((int(b_a[i]), int(pg_a[i]), t))
+                t = clock.admit(media.now)
+                clock.programmed(media.charge(MediaOp.PROGRAM, ch, lun, ub, t, pg))
+                out.append((b, pg, t))
             else:
-                out.append((int(b_a[i]), int(pg_a[i]), media.charge(MediaOp.PROGRAM, ch, lun, ub, pg=int(pg_a[i]))))
+                out.append((b, pg, media.charge(MediaOp.PROGRAM, ch, lun, ub, pg=pg)))
         return out
 
     def _unit_headers(self, kind, stream, ckpt: int, count: int, n: int) -> np.ndarray:
@@ -346,8 +350,12 @@ class AppNvmFtl(DeviceMode):
                 continue
             stalls = 0
             rows = rows[:n]
-            bases = np.array([self.addr.unit_loc(b, pg) for b, pg, _t in res], dtype=np.int64)
-            locs = (bases[:, None] + np.arange(us)).reshape(-1)
+            if n == 1:
+                base = self.addr.unit_loc(res[0][0], res[0][1])
+                locs = np.arange(base, base + us, dtype=np.int64)
+            else:
+                bases = np.array([self.addr.unit_loc(b, pg) for b, pg, _t in res], dtype=np.int64)
+                locs = (bases[:, None] + np.arange(us)).reshape(-1)
             if from_buffer:
                 m.buffer_programmed(locs)
             else:
@@ -442,7 +450,13 @@ class AppNvmFtl(DeviceMode):
         done = self.media.now
         i = 0
         while i < n:
-            if wb.n == 0 and n - i >= us:                 # whole units: no buffer copy
+            if n == 1 and us > 1:                         # one sector: plain integers
+                m.buffer_one(slba, wb.put_one(data))
+                i, t = 1, self.media.now
+                if wb.full:
+                    t = self._user_units(None, wb.data)
+                    wb.reset()
+            elif wb.n == 0 and n - i >= us:               # whole units: no buffer copy
                 q = (n - i) // us
                 t = self._user_units(np.arange(slba + i, slba + i + q * us, dtype=np.int64).reshape(q, us),
                                      data[i * sb:(i + q * us) * sb])

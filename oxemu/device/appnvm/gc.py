@@ -219,6 +219,8 @@ class GarbageCollector:
         ch, lun, blk = addr.chlunblk(v)
         ns, sb = addr.nsectors, addr.sector_nbytes
         pages = live // ns                       # plane pages (pg * nplanes + pl) to read
+        if self._stage_at_once(ch, lun, blk, base, live, pages):
+            return
         brk = np.flatnonzero(np.diff(pages)) + 1
         starts = [0] + brk.tolist()
         ends = brk.tolist() + [live.size]
@@ -253,6 +255,30 @@ class GarbageCollector:
             self.n = k + m
         if nread:
             media.charge(MediaOp.READ, ch, lun, nread * addr.page_nbytes, pg=last_pg)
+
+    def _stage_at_once(self, ch: int, lun: int, blk: int, base: int, live: np.ndarray, pages: np.ndarray) -> bool:
+        """_stage's reads, copies and charges at once, when every page reads fine on the first
+        try (Media.read_pages: the same MMGR commands and counters); False, having read
+        nothing, otherwise."""
+        addr, media = self.addr, self.media
+        ns, sb = addr.nsectors, addr.sector_nbytes
+        first = np.flatnonzero(np.r_[True, pages[1:] != pages[:-1]])      # each plane page once
+        pg, pl = np.divmod(pages[first], addr.nplanes)
+        n = pg.size
+        rows = media.read_pages(np.full(n, ch), np.full(n, lun), np.full(n, blk), pl, pg)
+        if rows is None:
+            return False
+        k, m = self.n, live.size
+        secs = np.repeat(rows, np.diff(np.r_[first, m])) * ns + live % ns
+        np.take(media.volt.data_rows.reshape(-1, sb), secs, axis=0, out=self.data[k * sb:(k + m) * sb].reshape(m, sb))
+        locs = base + live
+        self.src[k:k + m] = locs
+        self.lba[k:k + m] = self.map.p2l[locs]
+        self.n = k + m
+        pgs, nread = np.unique(pg, return_counts=True)          # a page's planes sensed together
+        for p, c in zip(pgs.tolist(), nread.tolist()):
+            media.charge(MediaOp.READ, ch, lun, c * addr.page_nbytes, pg=p)
+        return True
 
     def flush(self) -> None:
         """Program the whole stage (the last unit padded) and release the emptied victims."""

@@ -108,6 +108,17 @@ class Mapping:
         self._slot_prev[slots] = prev
         self._l2p[lbas] = CACHE_BASE + np.asarray(slots, dtype=np.uint32)
 
+    def buffer_one(self, lba: int, slot: int) -> None:
+        """buffer() of one LBA in plain integers: the 4 KiB write's case."""
+        old = int(self._l2p[lba])
+        if CACHE_BASE <= old < UNMAPPED:
+            j = old - CACHE_BASE
+            self._slot_lba[j] = -1
+            old = int(self._slot_prev[j])
+        self._slot_lba[slot] = lba
+        self._slot_prev[slot] = old
+        self._l2p[lba] = CACHE_BASE + slot
+
     def buffered_lbas(self) -> np.ndarray:
         """The LBA each buffer slot carries to media (-1: padding), as a new array."""
         return self._slot_lba.copy()

@@ -36,6 +36,13 @@ class WriteBuffer:
         self.n = s + k
         return np.arange(s, s + k, dtype=np.uint32)
 
+    def put_one(self, data: np.ndarray) -> int:
+        """put() of one sector: its slot."""
+        sb, s = self.sector_nbytes, self.n
+        self.data[s * sb:(s + 1) * sb] = data
+        self.n = s + 1
+        return s
+
     def reset(self) -> None:
         """The unit was programmed: the buffer is empty."""
         self.n = 0
