@@ -13,7 +13,6 @@ import enum
 import time
 from dataclasses import dataclass
 
-import numpy as np
 
 
 class TimingMode(str, enum.Enum):
@@ -77,17 +76,14 @@ class TimingModel:
     def __init__(self, nchannels: int, nluns: int, mode: TimingMode = TimingMode.OFF,
                  nand: NandTiming = NandTiming()):
         self.mode = TimingMode(mode)
+        self.enabled = self.mode is not TimingMode.OFF
         self.nand = nand
         self._paged = nand.paged
         self.now_ns = 0
-        self._lun_busy = np.zeros((nchannels, nluns), dtype=np.int64)
+        self._lun_busy = [[0] * nluns for _ in range(nchannels)]      # plain ints: charged per command
         self._chan_booked: list[list[tuple[int, int]]] = [[] for _ in range(nchannels)]   # (start, end), in order
         self._chan_floor = [0] * nchannels                             # busy before this (bookings forgotten)
         self._wall_anchor = time.monotonic_ns()
-
-    @property
-    def enabled(self) -> bool:
-        return self.mode is not TimingMode.OFF
 
     def charge(self, op: MediaOp, ch: int, lun: int, nbytes: int, arrival_ns: int, pg: int = 0) -> int:
         """Occupy the LUN/channel for one (multi-plane) operation on page `pg` (its type
@@ -95,20 +91,19 @@ class TimingModel:
         if not self.enabled:
             return arrival_ns
         nand = self.nand
-        lun_free = int(self._lun_busy[ch, lun])
+        busy = self._lun_busy[ch]
+        lun_free = busy[lun]
+        start = arrival_ns if arrival_ns > lun_free else lun_free
         if op == MediaOp.ERASE:
-            end = max(arrival_ns, lun_free) + nand.t_erase_ns
-            self._lun_busy[ch, lun] = end
+            end = busy[lun] = start + nand.t_erase_ns
             return end
         xfer = nand.transfer_ns(nbytes)
         if op == MediaOp.READ:
-            sensed = max(arrival_ns, lun_free) + (nand.read_ns(pg) if self._paged else nand.t_read_ns)
-            end = self._book(ch, sensed, xfer) + xfer
-            self._lun_busy[ch, lun] = end
+            sensed = start + (nand.read_ns(pg) if self._paged else nand.t_read_ns)
+            end = busy[lun] = self._book(ch, sensed, xfer) + xfer
             return end
-        start_x = self._book(ch, max(arrival_ns, lun_free), xfer)
-        end = start_x + xfer + (nand.prog_ns(pg) if self._paged else nand.t_prog_ns)
-        self._lun_busy[ch, lun] = end
+        end = busy[lun] = (self._book(ch, start, xfer) + xfer
+                           + (nand.prog_ns(pg) if self._paged else nand.t_prog_ns))
         return end
 
     def _book(self, ch: int, t: int, xfer: int) -> int:

@@ -28,6 +28,7 @@ class Media:
         self.geo = self.volt.geo
         self.counters = counters
         self.now = 0
+        self._charge = self.volt.timing.charge
         self._planes = np.arange(self.geo.nplanes, dtype=np.int64)
 
     # ------------------------------------------------------------ reads
@@ -70,7 +71,7 @@ class Media:
 
     def charge(self, op: MediaOp, ch: int, lun: int, nbytes: int, at: int | None = None, pg: int = 0) -> int:
         """Modeled end of a media operation on page `pg` that starts at `at` (default: now)."""
-        return self.volt.charge(op, ch, lun, nbytes, self.now if at is None else at, pg)
+        return self._charge(op, ch, lun, nbytes, self.now if at is None else at, pg)
 
     # ------------------------------------------------------------ bad blocks
     def bad_blocks(self) -> np.ndarray:

@@ -76,7 +76,7 @@ class Host:
                     ops=volt.ops, ctrl=dict(ctrl.counters), opcodes=dict(ctrl.opcodes),
                     errors=list(ctrl.error_log), dma=(self.m.dma.bytes_read, self.m.dma.bytes_written),
                     ftl=(dev.mode.bytes_read, dev.mode.bytes_written), now=t.now_ns,
-                    luns=t._lun_busy.tobytes(), chans=repr((t._chan_booked, t._chan_floor)),
+                    luns=repr(t._lun_busy), chans=repr((t._chan_booked, t._chan_floor)),
                     buf=self.data.array.tobytes(), meta=self.meta.array.tobytes())
 
 

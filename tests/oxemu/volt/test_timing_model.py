@@ -102,7 +102,7 @@ def test_channel_transfers_never_overlap_and_start_when_their_data_is_ready(ops)
     nand = tm.nand
     booked = {0: [], 1: []}
     for op, ch, lun, nbytes, arrival in ops:
-        lun_free = int(tm._lun_busy[ch, lun])
+        lun_free = tm._lun_busy[ch][lun]
         end = tm.charge(op, ch, lun, nbytes, arrival)
         x = nand.transfer_ns(nbytes)
         start = end - x if op == MediaOp.READ else end - nand.t_prog_ns - x
