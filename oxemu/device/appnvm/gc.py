@@ -270,7 +270,8 @@ class GarbageCollector:
             return False
         k, m = self.n, live.size
         secs = np.repeat(rows, np.diff(np.r_[first, m])) * ns + live % ns
-        np.take(media.volt.data_rows.reshape(-1, sb), secs, axis=0, out=self.data[k * sb:(k + m) * sb].reshape(m, sb))
+        np.take(media.volt.data_rows.reshape(-1, sb), secs, axis=0, out=self.data[k * sb:(k + m) * sb].reshape(m, sb),
+                mode="clip")                      # clip: no buffered copy (the rows are valid)
         locs = base + live
         self.src[k:k + m] = locs
         self.lba[k:k + m] = self.map.p2l[locs]
