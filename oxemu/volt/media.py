@@ -270,8 +270,19 @@ class Volt:
         first = [(ch[i] * nl + lun[i]) * nb + blk[i] for i in range(k) if oks[i] and pg[i] == 0]
         if first:                                     # a block starts filling: fault it in
             self.store.prepare_block(np.array(first, dtype=np.int64))
-        done = 0
         w = 0 if oob is None else oob.shape[1]
+        r0 = rows[0]
+        if all(oks) and rows[-1] - r0 == k - 1 and rows == list(range(r0, r0 + k)):
+            self._data[r0:r0 + k] = data[:k]          # a unit's planes: adjacent rows, one copy each
+            if oob is None:
+                self._oob[r0:r0 + k] = 0
+            else:
+                self._oob[r0:r0 + k, :w] = oob[:k]
+                self._oob[r0:r0 + k, w:] = 0
+            status[:k] = _OK
+            self.counters["programs"] += k
+            return
+        done = 0
         for i in range(k):
             if oks[i]:
                 r = rows[i]
