@@ -271,8 +271,8 @@ class Volt:
         if first:                                     # a block starts filling: fault it in
             self.store.prepare_block(np.array(first, dtype=np.int64))
         w = 0 if oob is None else oob.shape[1]
-        r0 = rows[0]
-        if all(oks) and rows[-1] - r0 == k - 1 and rows == list(range(r0, r0 + k)):
+        r0 = rows[0] if k else 0
+        if k and all(oks) and rows[-1] - r0 == k - 1 and rows == list(range(r0, r0 + k)):
             self._data[r0:r0 + k] = data[:k]          # a unit's planes: adjacent rows, one copy each
             if oob is None:
                 self._oob[r0:r0 + k] = 0

@@ -110,15 +110,20 @@ class TimingModel:
         """Book the channel for a transfer of `xfer` ns ready at `t`: its start, the
         earliest at or after t that overlaps no booked transfer."""
         booked = self._chan_booked[ch]
-        t = max(t, self._chan_floor[ch])
-        i = bisect.bisect_right(booked, (t, t))
-        if i and booked[i - 1][1] > t:          # the booking before t still runs at t
-            i -= 1
-        for s, e in booked[i:]:
-            if t + xfer <= s:
-                break
-            t = max(t, e)
-            i += 1
+        floor = self._chan_floor[ch]
+        if t < floor:
+            t = floor
+        if not booked or booked[-1][1] <= t:   # after every booking: the usual case
+            i = len(booked)
+        else:
+            i = bisect.bisect_right(booked, (t, t))
+            if i and booked[i - 1][1] > t:      # the booking before t still runs at t
+                i -= 1
+            for s, e in booked[i:]:
+                if t + xfer <= s:
+                    break
+                t = max(t, e)
+                i += 1
         if xfer:
             booked.insert(i, (t, t + xfer))
             if len(booked) > CHANNEL_BOOKINGS:
