@@ -714,10 +714,11 @@ def work(w: Workload, cfg: Config) -> int:
     return int(per_round * rounds + (pre + fob) / len(w.qds))
 
 
-def estimate_lines(plan: Plan, nstacks: int) -> list[str]:
+def estimate_lines(plan: Plan, nstacks: int, workers: int = 1) -> list[str]:
     """What the run is expected to do and take, before it starts: each fio job's
     estimated requests (and which the cap cuts), and the wall time they take at the
-    engine's pace; a line of warning when that is over an hour."""
+    engine's pace on `workers` processes (a sweep's runs share them; `nstacks` counts
+    every run); a line of warning when that is over an hour."""
     out, total = [], 0
     for w in plan.workloads:
         if not counts_requests(w):
@@ -734,9 +735,11 @@ def estimate_lines(plan: Plan, nstacks: int) -> list[str]:
                        + ", ".join(cut[:8]) + (" ..." if len(cut) > 8 else "") + " cut short")
     if not out:
         return out
-    secs = total * nstacks / WALL_REQUESTS_PER_S
-    out.append(f"estimate: ~{total * nstacks:,} requests on {nstacks} stack(s), about {_duration(secs)} "
-               f"at ~{WALL_REQUESTS_PER_S:,} requests/s")
+    par = max(1, min(workers, nstacks))
+    secs = total * nstacks / WALL_REQUESTS_PER_S / par
+    on = f" on {par} worker processes" if par > 1 else ""
+    out.append(f"estimate: ~{total * nstacks:,} requests on {nstacks} stack(s), about {_duration(secs)}{on} "
+               f"at ~{WALL_REQUESTS_PER_S:,} requests/s each")
     if secs > 3600:
         out.append(f"note: this run is estimated to take about {_duration(secs)}; --quick caps each job at "
                    f"{QUICK_JOB_REQUESTS:,} requests, --max-requests N at N")
@@ -814,7 +817,7 @@ def run_compare(plan: Plan, outdir, stacks=stacks_.DEFAULT, progress=True, echo=
     points = sweep_points(plan.config, sweeps) if sweeps else None      # ConfigError before any work
     outdir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    for line in estimate_lines(plan, len(stacks) * max(1, len(points or ()))):
+    for line in estimate_lines(plan, len(stacks) * max(1, len(points or ())), workers if points and not cluster else 1):
         echo(line)
     if points is not None:
         results = run_sweep(plan, points, stacks, seed, progress, workers=workers, cluster=cluster,

@@ -144,4 +144,6 @@ def test_a_full_run_estimated_at_over_an_hour_says_so_before_it_starts():
     quick = plan.with_workloads([_workload(plan, CORPUS / "rand-rw.fio", 5000)])
     lines = estimate_lines(quick, 2)
     assert lines[1] == "rand-rw: capped at 5,000 requests per job: rand-rw#0, rand-rw#1, rand-rw#2, rand-rw#3 cut short"
-    assert lines[-1] == "estimate: ~40,000 requests on 2 stack(s), about 4 s at ~10,000 requests/s"
+    assert lines[-1] == "estimate: ~40,000 requests on 2 stack(s), about 4 s at ~10,000 requests/s each"
+    two = estimate_lines(quick, 8, workers=2)                        # a sweep's runs on two processes
+    assert two[-1] == "estimate: ~160,000 requests on 8 stack(s), about 8 s on 2 worker processes at ~10,000 requests/s each"
