@@ -101,68 +101,83 @@ class Runs:
 
     def _check_flat(self, run: np.ndarray, op: int):
         """_check_any for the usual run -- the same plane mode and address count in every
-        command, each command's buffer (and metadata) one extent right after the previous
-        one's -- in a few dozen array operations; _NOT_FLAT for any other run (or any
-        doubt: _check_any then decides, declines included)."""
+        command but the last, which may have fewer (the tail of a host call), each
+        command's buffer (and metadata) one extent right after the previous one's -- in a
+        few dozen array operations; _NOT_FLAT for any other run (or any doubt: _check_any
+        then decides, declines included)."""
         geo, dma = self.geo, self.dma
         size = dma.size
         recs = run.tolist()          # a few records: plain integers beat array operations
         # (opcode, flags, cid, nsid, cdw2, cdw3, mptr, prp1, prp2, cdw10, cdw11, cdw12, ...)
-        u = recs[0][11]
-        n = (u & 0xFFFF) + 1
+        u, ul = recs[0][11], recs[-1][11]
+        n, nl = (u & 0xFFFF) + 1, (ul & 0xFFFF) + 1
         planes = int(self._planes[(u >> 16) & 0x3])
-        if n == 1 or not planes:
+        if n == 1 or nl == 1 or nl > n or n > MAX_PPAS or (u ^ ul) >> 16 or not planes:
             return _NOT_FLAT
         m = len(recs)
-        nbytes = n * geo.sector_nbytes
+        secb = geo.sector_nbytes
+        nbytes = n * secb
         p1 = recs[0][7]
         off = p1 & (PAGE_SIZE - 1)
-        need = (off + nbytes - 1) // PAGE_SIZE                # PRP list entries per command
         if off & 3:
             return _NOT_FLAT
         mp0 = recs[0][6]                                     # metadata: none, or one extent
         mstep = n * geo.meta_nbytes
-        if mp0 and mp0 + len(recs) * mstep > size:
+        total = (m - 1) * n + nl
+        if mp0 and mp0 + total * geo.meta_nbytes > size:
             return _NOT_FLAT
-        spbas, prp2s = [], []
+        spbas, prp2s, needs = [], [], []
         for i, r in enumerate(recs):
-            spba, p2 = r[9], r[8]
-            if (r[3] != 1 or r[11] != u or r[10] or spba & 7 or spba + 8 * n > size
-                    or r[7] != p1 + i * nbytes or r[6] != (mp0 + i * mstep if mp0 else 0)):
+            spba, p2, a = r[9], r[8], p1 + i * nbytes
+            k = n if r[11] == u else nl
+            o = a & (PAGE_SIZE - 1)
+            need = (o + k * secb - 1) // PAGE_SIZE           # PRP list entries
+            if (r[3] != 1 or (r[11] != u and i < m - 1) or r[10] or spba & 7 or spba + 8 * k > size
+                    or r[7] != a or r[6] != (mp0 + i * mstep if mp0 else 0)):
                 return _NOT_FLAT
             if need == 1:
-                if p2 != p1 + i * nbytes - off + PAGE_SIZE:
+                if p2 != a - o + PAGE_SIZE:
                     return _NOT_FLAT
             elif need > 1 and (p2 & 7 or p2 + 8 * need > size or (p2 & (PAGE_SIZE - 1)) > PAGE_SIZE - 8 * need):
                 return _NOT_FLAT
             spbas.append(spba >> 3)
             prp2s.append(p2 >> 3)
-        if p1 + m * nbytes > size:
+            needs.append(need)
+        if p1 + total * secb > size:
             return _NOT_FLAT
-        raw = dma.words[np.add.outer(spbas, self._index[:n])].reshape(-1)
-        list_bytes = 0
-        prp1 = p1 + self._index[:m] * nbytes
-        if need > 1:
-            ent = dma.words[np.add.outer(prp2s, self._index[:need])]
-            if np.count_nonzero(ent != np.add.outer((prp1 - off).astype(np.uint64), _STEPS[:need])):
+        words, idx = dma.words, self._index
+        if nl == n:
+            raw = words[np.add.outer(spbas, idx[:n])].reshape(-1)
+        else:
+            raw = np.concatenate((words[np.add.outer(spbas[:-1], idx[:n])].reshape(-1), words[spbas[-1] + idx[:nl]]))
+        prp1 = p1 + idx[:m] * nbytes
+        base = (prp1 - prp1 % PAGE_SIZE).astype(np.uint64)
+        need, needl = needs[0], needs[-1]
+        if need > 1 and m > 1:                               # every command but the last, then it
+            ent = words[np.add.outer(prp2s[:-1], idx[:need])]
+            if np.count_nonzero(ent != np.add.outer(base[:-1], _STEPS[:need])):
                 return _NOT_FLAT
-            list_bytes = 8 * need * m
+        if needl > 1 and np.count_nonzero(words[prp2s[-1] + idx[:needl]] != base[-1] + _STEPS[:needl]):
+            return _NOT_FLAT
+        list_bytes = 8 * sum(k for k in needs if k > 1)
         p = Plan()
         p.flat = True
         p.ns = np.full(m, n, dtype=np.int64)
-        p.first = self._index[:m + 1] * n
-        p.nbytes = np.full(m, nbytes, dtype=np.int64)
+        p.ns[-1] = nl
+        p.first = idx[:m + 1] * n
+        p.first[-1] = total
+        p.nbytes = p.ns * secb
         p.xa, p.xobj = prp1, None
-        p.mptr = (mp0 + self._index[:m] * mstep) if mp0 else self._zeros[:m]
+        p.mptr = (mp0 + idx[:m] * mstep) if mp0 else self._zeros[:m]
         if op == PH_WRITE:
             p.whole = True
             p.f = self._pages(raw, p.ns, planes)
         else:
-            p.whole = self._whole(raw, n)
+            p.whole = not nl % geo.nsectors and self._whole(raw, n)
             p.f = self._decode(raw[::geo.nsectors] if p.whole else raw)
         if p.f is None:
             return _NOT_FLAT
-        dma.bytes_read += 8 * n * m + list_bytes
+        dma.bytes_read += 8 * total + list_bytes
         return p
 
     def _whole(self, raw: np.ndarray, n: int) -> bool:

@@ -115,6 +115,9 @@ def _scenario(rng):
             cmds.append(write(units, at, meta=pg0 == 2))
             at += len(units) * 8 * S
         bells.append(cmds)
+    # the tail of a host call: commands of 64 addresses and a shorter last one (+ OOB)
+    tail = [unit(ch, lun, 3, pg) for pg in range(7) for ch in range(2) for lun in range(2)][:26]
+    bells.append([write(tail[8 * c:8 * c + 8], 64 * S * c, meta=True) for c in range(4)])
     # NAND rule violations inside a run: a page twice, a page out of order, a rewrite
     bells.append([write([unit(0, 0, 4, 0)], 0), write([unit(0, 0, 4, 0)], 8 * S),
                   write([unit(0, 1, 4, 3)], 16 * S), write([unit(0, 1, 1, 0)], 24 * S)])
@@ -150,6 +153,10 @@ def _scenario(rng):
             cmds.append(read(ppas, at, meta=bool(rng.integers(2))))
             at += len(ppas) * S
         bells.append(cmds)
+    tailp = [p for u in tail for p in u]
+    bells.append([read(tailp[64 * c:64 * c + 64], 64 * S * c, meta=True) for c in range(4)])
+    bells.append([read(tailp[64 * c:64 * c + 64], 64 * S * c) for c in range(3)]
+                 + [read(tailp[192:200] + tailp[:1], 192 * S)])
     # buffers: scattered pages through a PRP list, two pages, a pointer beyond guest RAM
     u = written[0] + written[1]
     bells.append([read(u, [5 * S, 1 * S, 9 * S, 3 * S, 0, 7 * S, 2 * S, 11 * S, 4 * S, 6 * S, 8 * S,
