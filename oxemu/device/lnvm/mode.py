@@ -211,14 +211,37 @@ class LnvmMode(DeviceMode):
         erases); the command ends with the last. `rows` holds one decoded PPA per MMGR."""
         if not self.timing.enabled:
             return arrival
+        charge = self.timing.charge
         done, last, pending = arrival, None, 0
-        for u in map(tuple, rows[:, list(unit)].tolist()):
+        for u in rows[:, list(unit)].tolist():
             if u != last and last is not None:
-                done = max(done, self.volt.charge(op, last[0], last[1], pending, arrival, last[-1]))
+                done = max(done, charge(op, last[0], last[1], pending, arrival, last[-1]))
                 pending = 0
             last = u
             pending += nbytes_each
-        return max(done, self.volt.charge(op, last[0], last[1], pending, arrival, last[-1]))
+        return max(done, charge(op, last[0], last[1], pending, arrival, last[-1]))
+
+    def _charges(self, op, rows: np.ndarray, at: np.ndarray, nbytes_each: int, arrival: int) -> np.ndarray:
+        """_charge for a run of page commands at once (command c: rows at[c]:at[c + 1]):
+        the same charges in the same order, the units found in one pass."""
+        k = at.size - 1
+        if not self.timing.enabled:
+            return np.full(k, arrival, dtype=np.int64)
+        u = rows[:, [0, 1, 2, 4]]
+        n = u.shape[0]
+        head = np.empty(n, dtype=bool)
+        head[0] = True
+        np.any(u[1:] != u[:-1], axis=1, out=head[1:])
+        head[at[:-1]] = True                             # a unit never spans two commands
+        heads = np.flatnonzero(head)
+        size = np.diff(heads, append=n) * nbytes_each
+        cmd = np.cumsum(head)[at[:-1]] - 1               # each command's first unit
+        g = u[heads]
+        ends = []
+        charge = self.timing.charge
+        for ch, lun, pg, nb in zip(g[:, 0].tolist(), g[:, 1].tolist(), g[:, 3].tolist(), size.tolist()):
+            ends.append(charge(op, ch, lun, nb, arrival, pg))
+        return np.maximum.reduceat(np.array(ends, dtype=np.int64), cmd)
 
     def _erase(self, cmd, f, planes, arrival):
         ch, lun, blk, pl = f[:, 0], f[:, 1], f[:, 2], f[:, 3]

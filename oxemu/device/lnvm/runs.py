@@ -360,12 +360,7 @@ class Runs:
 
     def _done(self, op, f: np.ndarray, at: np.ndarray, arrival: int) -> np.ndarray:
         """Each command's completion time, charged in order as _write/_read charge it."""
-        k = at.size - 1
-        if not self.timing.enabled:
-            return np.full(k, arrival, dtype=np.int64)
-        nb = self.geo.page_nbytes
-        return np.array([self.ftl._charge(op, f[at[c]:at[c + 1]], nb, arrival) for c in range(k)],
-                        dtype=np.int64)
+        return self.ftl._charges(op, f, at, self.geo.page_nbytes, arrival)
 
     def _write(self, p: Plan, arrival: int):
         geo, dma = self.geo, self.dma
