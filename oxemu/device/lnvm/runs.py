@@ -344,6 +344,13 @@ class Runs:
         edges = [0, *brk.tolist(), n]
         return list(zip(edges[:-1], edges[1:]))
 
+    @staticmethod
+    def _overlap(p: Plan, c: int, d: int, secb: int, sos: int) -> bool:
+        """Whether the data and metadata extents of commands c..d-1 overlap."""
+        n = int(p.first[d] - p.first[c])
+        x, m = int(p.xa[c]), int(p.mptr[c])
+        return x < m + n * sos and m < x + n * secb
+
     def _outcomes(self, st: np.ndarray, at: np.ndarray, per: int, ns: np.ndarray):
         """Status and bitmap per command from per-MMGR statuses; at = each command's first
         MMGR (one past the end last)."""
@@ -422,17 +429,25 @@ class Runs:
         dma.bytes_written += int(p.nbytes[inplace].sum())    # Transfer.sink: filled in place
         host_oob = volt.oob_rows[:, :nsec * sos].reshape(-1, nsec, sos)
         fsec = (np.tile(np.arange(nsec), pages.shape[0]) if p.whole else f[:, 5])
-        for c in range(p.ns.size):
-            a0, a1 = int(p.first[c]), int(p.first[c + 1])
+        bad_all = st[runi] != 0 if failed else None
+        # one gather per extent of guest RAM (commands one by one fill data, then metadata,
+        # each in turn: an extent whose metadata overlaps its data goes command by command)
+        segs = [(0, p.ns.size)] if p.flat else self._segments(p)
+        if p.mptr.any():
+            segs = [s for c, d in segs for s in
+                    (((c, d),) if d - c == 1 or not self._overlap(p, c, d, secb, sos)
+                     else ((i, i + 1) for i in range(c, d)))]
+        for c, d in segs:
+            a0, a1 = int(p.first[c]), int(p.first[d])
             n = a1 - a0
             buf = dma.view(int(p.xa[c]), n * secb) if inplace[c] else np.empty(n * secb, dtype=np.uint8)
             buf2 = buf.reshape(n, secb)
             r = runi[a0:a1]
             if p.whole:
-                np.take(data_rows, rows[at[c]:at[c + 1]], axis=0, out=buf.reshape(-1, pnb), mode="clip")
+                np.take(data_rows, rows[at[c]:at[d]], axis=0, out=buf.reshape(-1, pnb), mode="clip")
             else:
                 np.take(data_rows.reshape(-1, secb), rows[r] * nsec + fsec[a0:a1], axis=0, out=buf2, mode="clip")
-            bad = st[r] != 0 if failed else None
+            bad = bad_all[a0:a1] if failed else None
             if bad is not None and bad.any():
                 buf2[bad] = 0
             else:
