@@ -2,11 +2,12 @@
 same commands executed one by one: statuses, failed-address bitmaps, completion times
 under the timing model, data and OOB read back, media state, counters and DMA byte counts.
 
-Two machines get the same doorbells -- one with the run path switched off -- and are
-compared after every doorbell. The doorbells mix well-formed multi-command writes and
-reads (the path's own case) with everything it must decline or get exactly right: NAND
-rule violations, malformed writes, empty pages, metadata, scattered buffers, PRP lists,
-pointers outside guest RAM, out-of-geometry addresses and runs of mixed opcodes.
+Two machines get the same doorbells -- one with the run path (and io's plain-integer
+write path) switched off -- and are compared after every doorbell. The doorbells mix
+well-formed multi-command writes and reads (the path's own case) with everything it must
+decline or get exactly right: NAND rule violations, malformed writes, empty pages,
+metadata, scattered buffers, PRP lists, pointers outside guest RAM, out-of-geometry
+addresses and runs of mixed opcodes.
 """
 import numpy as np
 
@@ -25,6 +26,7 @@ class Host:
         self.m = Machine(geometry=GEO, timing="model")
         if not runs:
             self.m.device.mode.io_run = None        # the controller then runs commands one by one
+            self.m.device.mode._write_units = lambda cmd: None    # ... each through io's general path
         self.dev = Device.open(self.m)
         self.drv = self.dev.driver
         pool = self.drv.pool
@@ -118,6 +120,12 @@ def _scenario(rng):
     # the tail of a host call: commands of 64 addresses and a shorter last one (+ OOB)
     tail = [unit(ch, lun, 3, pg) for pg in range(7) for ch in range(2) for lun in range(2)][:26]
     bells.append([write(tail[8 * c:8 * c + 8], 64 * S * c, meta=True) for c in range(4)])
+    # single writes: the plain-integer path, and what it leaves to the general one
+    bells += [[write([unit(0, 1, 7, 0)], 0, meta=True)], [write([unit(0, 1, 7, 1), unit(1, 1, 7, 0)], 0)],
+              [write([unit(0, 1, 7, 1)], 0)], [write([unit(0, 1, 7, 3)], 8 * S)],
+              [(WRITE, [p | (1 << 40) for p in unit(1, 0, 7, 0)], PMode.DUAL, ("contig", 0), False)],
+              [(WRITE, unit(1, 0, 7, 0)[:4] * 2, PMode.DUAL, ("contig", 0), False)],
+              [write([unit(1, 0, 7, 0)], 0, pmode=PMode.SNGL)], [write([unit(1, 0, 7, 1)], 0, pmode=PMode.QUAD)]]
     # NAND rule violations inside a run: a page twice, a page out of order, a rewrite
     bells.append([write([unit(0, 0, 4, 0)], 0), write([unit(0, 0, 4, 0)], 8 * S),
                   write([unit(0, 1, 4, 3)], 16 * S), write([unit(0, 1, 1, 0)], 24 * S)])
