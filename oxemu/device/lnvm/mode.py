@@ -243,14 +243,20 @@ class LnvmMode(DeviceMode):
         np.any(u[1:] != u[:-1], axis=1, out=head[1:])
         head[at[:-1]] = True                             # a unit never spans two commands
         heads = np.flatnonzero(head)
-        size = np.diff(heads, append=n) * nbytes_each
-        cmd = np.cumsum(head)[at[:-1]] - 1               # each command's first unit
-        g = u[heads]
-        ends = []
+        hs = heads.tolist()
+        hs.append(n)
+        bounds = at.tolist()
         charge = self.timing.charge
-        for ch, lun, pg, nb in zip(g[:, 0].tolist(), g[:, 1].tolist(), g[:, 3].tolist(), size.tolist()):
-            ends.append(charge(op, ch, lun, nb, arrival, pg))
-        return np.maximum.reduceat(np.array(ends, dtype=np.int64), cmd)
+        out, c, nxt, done = [], 0, bounds[1], arrival
+        for j, (ch, lun, _, pg) in enumerate(u[heads].tolist()):
+            h = hs[j]
+            if h >= nxt:                                 # the next command's first unit
+                out.append(done)
+                c += 1
+                nxt, done = bounds[c + 1], arrival
+            done = max(done, charge(op, ch, lun, (hs[j + 1] - h) * nbytes_each, arrival, pg))
+        out.append(done)
+        return np.array(out, dtype=np.int64)
 
     def _erase(self, cmd, f, planes, arrival):
         ch, lun, blk, pl = f[:, 0], f[:, 1], f[:, 2], f[:, 3]
