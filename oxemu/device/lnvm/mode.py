@@ -29,6 +29,7 @@ _VALID_BB_STATES = {int(s) for s in BlockState}
 _OK = int(MediaStatus.OK)
 _PH_READ = int(NvmOpc.PH_READ)
 _PH_WRITE = int(NvmOpc.PH_WRITE)
+_PH_ERASE = int(NvmOpc.PH_ERASE)
 _WRITE_PROTECTED = Status.NS_WRITE_PROTECTED | Status.DNR
 
 
@@ -58,10 +59,13 @@ class LnvmMode(DeviceMode):
         self._ppa_mask = (1 << geo.ppa_bits) - 1
         self._planes = {int(PMode.SNGL): 1, int(PMode.DUAL): 2, int(PMode.QUAD): 4}
         self.sector_nbytes = geo.sector_nbytes
-        # a write unit's addresses from its first: plane p, sector s -> these bits set
-        self._pl_sec_bits = (((1 << f["pl"][1]) - 1) << f["pl"][0]) | (((1 << f["sec"][1]) - 1) << f["sec"][0])
-        self._unit_steps = {p: [(q << f["pl"][0]) | (s << f["sec"][0]) for q in range(p) for s in range(geo.nsectors)]
-                            for p in (1, 2, 4)}
+        # the usual forms of a lone write or erase (_groups): each unit's (block's) addresses
+        # are its first one's with these bits set, and its first one has none of `lead`
+        pl_bits, sec_bits = ((1 << f["pl"][1]) - 1) << f["pl"][0], ((1 << f["sec"][1]) - 1) << f["sec"][0]
+        self._usual = {(_PH_WRITE, p): ([(q << f["pl"][0]) | (s << f["sec"][0]) for q in range(p)
+                                         for s in range(geo.nsectors)], pl_bits | sec_bits)
+                       for p in (1, 2, 4)}
+        self._usual.update({(_PH_ERASE, p): ([q << f["pl"][0] for q in range(p)], pl_bits) for p in (1, 2, 4)})
         self._runs = Runs(self)
 
     # ------------------------------------------------------------------ identity
@@ -146,10 +150,10 @@ class LnvmMode(DeviceMode):
             return Status.INVALID_NS | Status.DNR, 0, arrival_ns
         if cmd.opcode != NvmOpc.PH_READ and self.volt.read_only:
             return _WRITE_PROTECTED, 0, arrival_ns
-        if cmd.opcode == _PH_WRITE and self.tracer is None:
-            units = self._write_units(cmd)
-            if units is not None:
-                return self._write_few(cmd, units, arrival_ns)
+        if cmd.opcode != _PH_READ and self.tracer is None:
+            heads = self._groups(cmd)
+            if heads is not None:
+                return (self._write_few if cmd.opcode == _PH_WRITE else self._erase_few)(cmd, heads, arrival_ns)
         f = self._ppas(cmd)
         planes = self._pmode(cmd)
         if cmd.opcode == NvmOpc.PH_ERASE:
@@ -285,41 +289,45 @@ class LnvmMode(DeviceMode):
         self.bytes_written += xfer.nbytes
         return status, failed, self._charge(MediaOp.PROGRAM, pages, geo.page_nbytes, arrival)
 
-    def _write_units(self, cmd):
-        """The write units (ch, lun, blk, pg) of a write in the usual form -- whole pages,
-        each unit's planes 0..p-1 in a row, sectors in order, no unit twice, all inside the
-        geometry -- from its raw PPAs in plain integers (pblk's smeta, a lone unit); None
-        for any other write: _ppas and _write then check it (and answer its error)."""
+    def _groups(self, cmd):
+        """A lone write or erase in the usual form, checked on its raw PPAs in plain
+        integers (pblk's smeta, a single unit, a line's erase): each write unit (page on
+        planes 0..p-1, sectors in order) or block (planes 0..p-1) its first address's
+        plus the plane (and sector) bits, no unit twice, all inside the geometry. Returns
+        the decoded first addresses [ch, lun, blk, pl, pg, sec], or None for any other
+        command: _ppas and _write/_erase then check it (and answer its error)."""
         n = (cmd.cdw12 & 0xFFFF) + 1
         planes = self._planes.get((cmd.cdw12 >> 16) & 0x3)
         if planes is None or planes > self.geo.nplanes or n > MAX_PPAS:
             return None
-        per = self.geo.nsectors * planes
+        steps, lead = self._usual[cmd.opcode, planes]
+        per = len(steps)
         spba = cmd.cdw10 | (cmd.cdw11 << 32)
-        if n % per or spba & 7 or spba + 8 * n > self.dma.size:
+        if n % per or (n > 1 and (spba & 7 or spba + 8 * n > self.dma.size)):
             return None
-        raw = self.dma.words[spba >> 3:(spba >> 3) + n].tolist()
-        steps, lead = self._unit_steps[planes], self._pl_sec_bits | ~self._ppa_mask
-        (o0, m0, l0), (o1, m1, l1), (o2, m2, l2), _, (o4, m4, l4), _ = self._fields
-        units = []
+        raw = self.dma.words[spba >> 3:(spba >> 3) + n].tolist() if n > 1 else [spba]
+        lead |= ~self._ppa_mask
+        heads = []
         for i in range(0, n, per):
             h = raw[i]
             if h & lead or raw[i:i + per] != [h | s for s in steps]:
                 return None
-            u = ((h >> o0) & m0, (h >> o1) & m1, (h >> o2) & m2, (h >> o4) & m4)
-            if u[0] >= l0 or u[1] >= l1 or u[2] >= l2 or u[3] >= l4:
+            f = [(h >> off) & mask for off, mask, _ in self._fields]
+            if any(v >= lim for v, lim in zip(f, self._lim_list)):
                 return None
-            units.append(u)
-        return units if len(set(units)) == len(units) else None
+            heads.append(f)
+        unit = slice(0, 5) if cmd.opcode == _PH_WRITE else slice(0, 3)     # (ch, lun, blk, 0, pg) or a block
+        return heads if len({tuple(f[unit]) for f in heads}) == len(heads) else None
 
-    def _write_few(self, cmd, units, arrival):
-        """_write for units from _write_units: the same transfer, program, status and
+    def _write_few(self, cmd, heads, arrival):
+        """_write for the units from _groups: the same transfer, program, status and
         charges, in plain integers."""
         geo, dma = self.geo, self.dma
         nsec, pnb = geo.nsectors, geo.page_nbytes
         planes = self._planes[(cmd.cdw12 >> 16) & 0x3]
-        n = len(units) * planes * nsec
-        dma.bytes_read += 8 * n                              # the PPA list, as _ppas counts it
+        n = len(heads) * planes * nsec
+        if n > 1:
+            dma.bytes_read += 8 * n                          # the PPA list, as _ppas counts it
         xfer = Transfer(dma, cmd.prp1, cmd.prp2, n * geo.sector_nbytes)
         oob = None
         if cmd.mptr:
@@ -327,16 +335,31 @@ class LnvmMode(DeviceMode):
                 oob = dma.view(cmd.mptr, n * geo.meta_nbytes).reshape(-1, nsec * geo.meta_nbytes)
             except DmaError as e:
                 raise CommandError(Status.DATA_XFER_ERROR, str(e)) from None
-        pages = [(ch, lun, blk, pl, pg) for ch, lun, blk, pg in units for pl in range(planes)]
-        ch, lun, blk, pl, pg = zip(*pages)
+        ch, lun, blk, pl, pg = zip(*[(f[0], f[1], f[2], q, f[4]) for f in heads for q in range(planes)])
         st = self.core.program_pages(ch, lun, blk, pl, pg, xfer.read().reshape(-1, pnb), oob)
         status, failed = self._outcome(st, nsec, n) if st.any() else (Status.SUCCESS, 0)
         self.bytes_written += xfer.nbytes
         done = arrival
         if self.timing.enabled:
             charge = self.timing.charge
-            for c, lu, _, p in units:
-                done = max(done, charge(MediaOp.PROGRAM, c, lu, planes * pnb, arrival, p))
+            for f in heads:
+                done = max(done, charge(MediaOp.PROGRAM, f[0], f[1], planes * pnb, arrival, f[4]))
+        return status, failed, done
+
+    def _erase_few(self, cmd, heads, arrival):
+        """_erase for the blocks from _groups, in plain integers."""
+        planes = self._planes[(cmd.cdw12 >> 16) & 0x3]
+        n = len(heads) * planes
+        if n > 1:
+            self.dma.bytes_read += 8 * n                     # the PPA list, as _ppas counts it
+        ch, lun, blk, pl = zip(*[(f[0], f[1], f[2], q) for f in heads for q in range(planes)])
+        st = self.core.erase_blocks(ch, lun, blk, pl)
+        status, failed = self._outcome(st, 1, n) if st.any() else (Status.SUCCESS, 0)
+        done = arrival
+        if self.timing.enabled:
+            charge = self.timing.charge
+            for f in heads:
+                done = max(done, charge(MediaOp.ERASE, f[0], f[1], 0, arrival, f[2]))
         return status, failed, done
 
     def _read(self, cmd, f, xfer, meta, arrival):

@@ -26,7 +26,7 @@ class Host:
         self.m = Machine(geometry=GEO, timing="model")
         if not runs:
             self.m.device.mode.io_run = None        # the controller then runs commands one by one
-            self.m.device.mode._write_units = lambda cmd: None    # ... each through io's general path
+            self.m.device.mode._groups = lambda cmd: None    # ... each through io's general path
         self.dev = Device.open(self.m)
         self.drv = self.dev.driver
         pool = self.drv.pool
@@ -126,6 +126,11 @@ def _scenario(rng):
               [(WRITE, [p | (1 << 40) for p in unit(1, 0, 7, 0)], PMode.DUAL, ("contig", 0), False)],
               [(WRITE, unit(1, 0, 7, 0)[:4] * 2, PMode.DUAL, ("contig", 0), False)],
               [write([unit(1, 0, 7, 0)], 0, pmode=PMode.SNGL)], [write([unit(1, 0, 7, 1)], 0, pmode=PMode.QUAD)]]
+    # single erases: planes out of order, a block twice, one address, a block beyond the geometry
+    bells += [[(ERASE, [ppa(0, 0, 7, 0, 1), ppa(0, 0, 7, 0, 0)], PMode.DUAL, (None, 0), False)],
+              [(ERASE, [ppa(0, 0, 7, 0, pl) for pl in (0, 1, 0, 1)], PMode.DUAL, (None, 0), False)],
+              [(ERASE, [ppa(1, 1, 7, 3)], PMode.SNGL, (None, 0), False)], [erase(1, 1, 7)],
+              [(ERASE, [ppa(1, 1, 9, 0, pl) for pl in (0, 1)], PMode.DUAL, (None, 0), False)]]
     # NAND rule violations inside a run: a page twice, a page out of order, a rewrite
     bells.append([write([unit(0, 0, 4, 0)], 0), write([unit(0, 0, 4, 0)], 8 * S),
                   write([unit(0, 1, 4, 3)], 16 * S), write([unit(0, 1, 1, 0)], 24 * S)])
