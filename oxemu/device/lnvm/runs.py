@@ -55,7 +55,9 @@ class Runs:
         self._beyond = np.uint64(~((1 << geo.ppa_bits) - 1) & 0xFFFFFFFFFFFFFFFF)
         self._offs, self._masks, self._lims = ftl._offs, ftl._masks, ftl._lims
         self._sec_steps = np.arange(geo.nsectors, dtype=np.uint64) << np.uint64(f["sec"][0])
-        self._pl_steps = np.arange(4, dtype=np.uint64) << np.uint64(f["pl"][0])
+        # a write unit's addresses less its first: plane q, sector s -> q << pl | s << sec
+        self._unit_steps = {p: ((np.arange(p, dtype=np.uint64) << np.uint64(f["pl"][0]))[:, None]
+                                + self._sec_steps).reshape(-1) for p in (1, 2, 4)}
         self._pl_sec_bits = np.uint64((((1 << f["pl"][1]) - 1) << f["pl"][0])
                                       | (((1 << f["sec"][1]) - 1) << f["sec"][0]))
         self._plane_ids = np.arange(4, dtype=np.int64)
@@ -296,23 +298,19 @@ class Runs:
         0..planes-1 in a row, no page twice -- inside the geometry: the usual form of
         _write's checks, done on the raw PPAs (a page's sectors differ in the sector field
         only, a unit's pages in the plane field only)."""
-        nsec = self.geo.nsectors
-        if (ns % (nsec * planes)).any():
+        per = self.geo.nsectors * planes
+        if np.count_nonzero(ns % per):
             return None
-        g = raw.reshape(-1, nsec)
-        if ((g - g[:, :1]) != self._sec_steps).any():
-            return None
-        h = g[:, 0].reshape(-1, planes)
-        if planes > 1 and ((h - h[:, :1]) != self._pl_steps[:planes]).any():
-            return None
-        heads = h[:, 0]
-        if (heads & self._pl_sec_bits).any():
+        g = raw.reshape(-1, per)                             # one row per unit, from its first address
+        heads = g[:, 0]
+        if (np.count_nonzero((g - heads[:, None]) != self._unit_steps[planes])
+                or np.count_nonzero(heads & self._pl_sec_bits)):
             return None
         fu = self._decode(heads)
         if fu is None:
             return None
         if heads.size > 1:                                   # no unit twice in one command
-            cmd = np.repeat(np.arange(ns.size, dtype=np.int64), ns // (nsec * planes))
+            cmd = np.repeat(np.arange(ns.size, dtype=np.int64), ns // per)
             if self._ppa_bits <= 40:
                 key = np.sort((cmd << self._ppa_bits) | heads.astype(np.int64))
                 if (key[1:] == key[:-1]).any():
