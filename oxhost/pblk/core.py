@@ -313,7 +313,8 @@ class Pblk(BlockDevice):
 
     def write_sectors(self, lba: int, data) -> None:
         if isinstance(data, np.ndarray):
-            d = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+            d = data if data.dtype == np.uint8 and data.strides == (1,) else \
+                np.ascontiguousarray(data).reshape(-1).view(np.uint8)      # (bytes in a row: as they are)
         else:
             d = np.frombuffer(data, dtype=np.uint8)
         secb = self.sector_nbytes
