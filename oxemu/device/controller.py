@@ -6,6 +6,7 @@ device mode (open-channel pass-through, AppNVM, a plug-in FTL) plugs in through 
 interface, oxemu.device.mode.DeviceMode, like FEMU's ops table.
 """
 import logging
+import threading
 import time
 import traceback
 from collections import Counter
@@ -31,8 +32,8 @@ VERSION = 0x00010200
 _RDY = int(CSTS.RDY)
 _RDY_CFS = int(CSTS.RDY | CSTS.CFS)
 _CFS = int(CSTS.CFS)
-_SAMPLE = 16                # busy time: one doorbell in _SAMPLE reads the CPU clock too
-_SETTLE = 256               # and the wall time of _SETTLE doorbells counts at their ratio
+_WINDOW = 64                # busy time: doorbells per reading of the CPU clock
+_GAP_NS = 1_000_000         # a pause this long between doorbells closes the window
 
 
 class PowerLost(Exception):
@@ -67,16 +68,21 @@ class Controller:
         self.opcodes = Counter()          # I/O commands by opcode (SMART host reads/writes)
         # Time spent executing commands (instrumentation, `busy_ns`): the CPU time of the
         # thread ringing under the timing model (the lab's figures), wall time otherwise.
-        # Reading the CPU clock is a system call (~1 us, twice a doorbell: a tenth of a
-        # 4 KiB command), so every doorbell reads the wall clock and one in _SAMPLE both
-        # clocks; the wall time of each _SETTLE doorbells counts at the CPU/wall ratio of
-        # their samples (below 1 only when the thread was preempted or slept in them).
-        self._wall = time.perf_counter_ns
-        self._cpu = time.thread_time_ns if self.timing.enabled else None
-        self._busy = 0                    # settled CPU ns
-        self._pending = [0, 0, 0]         # wall ns since settled; sampled CPU ns, wall ns
-        self._rings = 0
-        self._ratio = 1.0                 # the last window's CPU/wall ratio
+        # Reading the CPU clock is a system call (~1 us; twice a doorbell was a tenth of a
+        # 4 KiB command), so under the model doorbells read the wall clock and a window of
+        # _WINDOW of them (with the host's work between) reads the CPU clock once: their
+        # wall time counts at the window's CPU/wall ratio (below 1 when the thread was
+        # preempted, the same share in the host and in the device). A pause of _GAP_NS
+        # between doorbells (the host idled) closes the window before it. In realtime mode
+        # doorbells sleep: each reads the CPU clock itself, as all did before.
+        realtime = self.timing.mode is TimingMode.REALTIME
+        self._clock = time.thread_time_ns if realtime else time.perf_counter_ns
+        self._cpu = time.thread_time_ns if self.timing.enabled and not realtime else None
+        self._busy = 0                    # settled
+        self._span_busy = 0               # clock ns in doorbells since the window opened
+        self._rings = 0                   # doorbells since the window opened
+        self._last_end = 0                # clock at the end of the last doorbell
+        self._window = (self._cpu(), self._clock(), threading.get_ident()) if self._cpu else None
         self._realtime = self.timing.mode is TimingMode.REALTIME
         self.error_log = []
         self._regs32 = {}
@@ -221,37 +227,41 @@ class Controller:
                 log.warning("invalid SQ doorbell: qid %d value %d", qid, value)
                 return
             sq.tail = value
-            self._rings = n = self._rings + 1
-            wall = self._wall
-            if n % _SAMPLE or self._cpu is None:
-                t0 = wall()
-                self._run_sq(sq)
-                self._pending[0] += wall() - t0
-            else:
-                cpu = self._cpu
-                t0, c0 = wall(), cpu()
-                self._run_sq(sq)
-                c, t = cpu() - c0, wall() - t0
-                p = self._pending
-                p[0] += t
-                p[1] += c
-                p[2] += t
-                if n >= _SETTLE:
-                    self._settle()
+            clock = self._clock
+            t0 = clock()
+            if t0 - self._last_end > _GAP_NS:
+                self._settle(self._last_end)
+            self._run_sq(sq)
+            self._last_end = t1 = clock()
+            self._span_busy += t1 - t0
+            self._rings += 1
+            if self._rings >= _WINDOW:
+                self._settle(t1)
 
     @property
     def busy_ns(self) -> int:
         """Time spent executing commands so far (see __init__)."""
-        self._settle()
+        now = self._clock()
+        self._settle(now if now - self._last_end <= _GAP_NS else self._last_end)
         return self._busy
 
-    def _settle(self) -> None:
-        wall, cpu, sampled = self._pending
-        if self._cpu is not None and sampled:
-            self._ratio = min(1.0, cpu / sampled)
-        self._busy += wall if self._cpu is None else round(wall * self._ratio)
-        self._pending = [0, 0, 0]
-        self._rings = 0
+    def _settle(self, end: int) -> None:
+        """Count the doorbells' time since the window opened, at the window's CPU/wall
+        ratio up to `end`, and open the next window."""
+        busy, self._span_busy, self._rings = self._span_busy, 0, 0
+        if self._cpu is None:
+            self._busy += busy
+            return
+        cpu, now, tid = self._cpu(), self._clock(), threading.get_ident()
+        cpu0, wall0, tid0 = self._window
+        if busy:
+            ratio = 1.0
+            if tid == tid0 and end > wall0:
+                ratio = (cpu - cpu0) / (end - wall0)
+                if ratio > 1:               # the host worked through the pause: count it in
+                    ratio = min(1.0, (cpu - cpu0) / (now - wall0))
+            self._busy += round(busy * ratio)
+        self._window = (cpu, now, tid)
 
     def _cq_head(self, cq: CompletionQueue, head: int) -> None:
         cq.head = head

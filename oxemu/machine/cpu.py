@@ -165,6 +165,9 @@ class Cpu:
         self._start(STUB_WRITE_MANY)
 
     def close(self) -> None:
+        """Close the engine, then drop what ties this object to its callbacks (a cycle
+        that would keep guest RAM until the next full garbage collection)."""
         self.uc = None
+        self._callbacks = self._start = self._fast = self._ram = self._mem = None
 
 

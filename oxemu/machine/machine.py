@@ -165,6 +165,7 @@ class Machine:
             self.device.close()
         finally:
             self.cpu.close()
+            self._ram.close()
             self.ram = None
             self.dma = None
 

@@ -108,7 +108,7 @@ class Engine:
             data = io.data(lba, k, gen)
 
             def fn():
-                bdev.write(off, data)
+                io.write(off, data)
                 shadow.gen[lba:lba + k] = gen
             return self.clock.call("write", t, k, fn), 0
         if op == "trim":
@@ -161,7 +161,7 @@ class Engine:
             data[e - s0:e - s0 + 16] = stamp(e // sector, gen)
 
         def fn():
-            bdev.write(s0, data)
+            io.write(s0, data)
             shadow.gen[lba:lba + nsec] = gen
         done = self.clock.call("write", ready, nsec, fn)
         self.rmw[0] += 1
@@ -240,16 +240,17 @@ class Engine:
 
         for i in range(n):
             schedule(i)
+        do, heappop, heapreplace, progress = self._do, heapq.heappop, heapq.heapreplace, self.progress
         while heap:
-            t, i = heapq.heappop(heap)
+            t, i = heappop(heap)
             op, off, nb = pending.pop(i)
             j = jobs[i]
             if ended[i] or (j.stop_with is not None and ended[j.stop_with]):
                 ended[i] = True
                 continue
-            done, bad = self._do(op, off, nb, t)
+            done, bad = do(op, off, nb, t)
             last_issue[i] = t
-            heapq.heapreplace(slots[i], done)
+            heapreplace(slots[i], done)
             if j.on_issue is not None:
                 j.on_issue(t - start[i])
             if j.thinktime_ns:
@@ -272,10 +273,10 @@ class Engine:
                     next_sample += every
                     series.append(dict(done=min(1.0, series_bytes / series_total), host_bytes=series_bytes,
                                        virtual_ns=done - t0, **_delta(self.stats_fn(), base)))
-            if self.progress is not None:
+            if progress is not None:
                 tick += nb
                 if tick >= 1 << 20:
-                    self.progress(tick)
+                    progress(tick)
                     tick = 0
             schedule(i)
         if self.progress is not None and tick:

@@ -18,6 +18,7 @@ from .prp import PrpBuilder
 log = logging.getLogger(__name__)
 
 _STEPS = np.arange(1, PAGE_SIZE // 8 + 1, dtype=np.int64) * PAGE_SIZE
+_addressof, _from_buffer = ctypes.addressof, ctypes.c_char.from_buffer   # C-contiguous buffers only
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,11 +173,13 @@ class NvmeDriver:
 
     def guest_addr(self, arr) -> int | None:
         """Guest address of a contiguous array living in guest RAM (usable as a PRP), else None."""
-        if not isinstance(arr, np.ndarray) or not arr.flags.c_contiguous:
+        if not isinstance(arr, np.ndarray):
             return None
-        try:            # a writable array: its address without building the interface dict
-            p = ctypes.addressof(ctypes.c_char.from_buffer(arr)) - self._ram_ptr
+        try:            # a writable C-contiguous array: its address without the interface dict
+            p = _addressof(_from_buffer(arr)) - self._ram_ptr
         except (TypeError, ValueError):
+            if not arr.flags.c_contiguous:
+                return None
             p = arr.__array_interface__["data"][0] - self._ram_ptr
         if 0 <= p and p + arr.nbytes <= self._ram_size and p % 4 == 0:
             return p
