@@ -109,7 +109,10 @@ class Engine:
 
             def fn():
                 io.write(off, data)
-                shadow.gen[lba:lba + k] = gen
+                if k == 1:
+                    shadow.gen[lba] = gen
+                else:
+                    shadow.gen[lba:lba + k] = gen
             return self.clock.call("write", t, k, fn), 0
         if op == "trim":
             def fn():

@@ -75,6 +75,7 @@ class StampedIO:
         self.wbuf[:] = np.resize(self.payload, n)
         self.rbuf = self._alloc(n)
         self._w64 = self.wbuf.view("<u8").reshape(-1, self.sector // 8)
+        self._w1 = self.wbuf[:self.sector]
         self.nbytes = n
 
     def data(self, lba: int, nsec: int, gen: int) -> np.ndarray:
@@ -85,10 +86,10 @@ class StampedIO:
             self._grow(n)
         if nsec == 1:
             _PAIR.pack_into(self.wbuf, 0, lba, gen)
-        else:
-            w = self._w64
-            w[:nsec, 0] = np.arange(lba, lba + nsec, dtype=np.uint64)
-            w[:nsec, 1] = gen
+            return self._w1
+        w = self._w64
+        w[:nsec, 0] = np.arange(lba, lba + nsec, dtype=np.uint64)
+        w[:nsec, 1] = gen
         return self.wbuf[:n]
 
     def read(self, off: int, n: int) -> np.ndarray:
@@ -96,13 +97,13 @@ class StampedIO:
         until the next call."""
         if n > self.nbytes:
             self._grow(n)
-        if off + n <= self.size:                # BlockDevice.read's own path, without its checks
+        if 0 < n and off + n <= self.size:      # BlockDevice.read's own path, without its checks
             return self.bdev.read_into(off // self.sector, n // self.sector, self.rbuf)
         return self.bdev.read(off, n, out=self.rbuf)
 
     def write(self, off: int, data: np.ndarray) -> None:
         """Write whole sectors at off (BlockDevice.write's path for them)."""
-        if off + data.nbytes <= self.size:
+        if 0 < data.nbytes and off + data.nbytes <= self.size:
             self.bdev.write_sectors(off // self.sector, data)
         else:
             self.bdev.write(off, data)
