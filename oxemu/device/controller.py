@@ -32,7 +32,7 @@ VERSION = 0x00010200
 _RDY = int(CSTS.RDY)
 _RDY_CFS = int(CSTS.RDY | CSTS.CFS)
 _CFS = int(CSTS.CFS)
-_WINDOW = 64                # busy time: doorbells per reading of the CPU clock
+_WINDOW = 256               # busy time: doorbells per reading of the CPU clock
 _GAP_NS = 1_000_000         # a pause this long between doorbells closes the window
 
 
