@@ -83,7 +83,7 @@ class Controller:
         self._rings = 0                   # doorbells since the window opened
         self._last_end = 0                # clock at the end of the last doorbell
         self._window = (self._cpu(), self._clock(), threading.get_ident()) if self._cpu else None
-        self._realtime = self.timing.mode is TimingMode.REALTIME
+        self._realtime = realtime
         self.error_log = []
         self._regs32 = {}
         self.unpowered = False            # the media lost power: fatal until the machine goes
@@ -284,7 +284,7 @@ class Controller:
                 self.tracer.completed(cmd, status)
             if self._realtime:
                 self.timing.wait_until(done_ns)
-            if (cq.tail + 1) % cq.size == cq.head:       # full
+            if cq.full:
                 cq.backlog.append((result, head, qid, cmd.cid, status))
             else:
                 self._post(cq, result, head, qid, cmd.cid, status)
