@@ -202,7 +202,7 @@ class Engine:
         think_blocks = [0] * n
         think_at = list(start)
         ended = [False] * n
-        pending: dict[int, tuple] = {}           # job -> its next request
+        pending: dict[int, tuple] = {}           # job -> its next request (t_min, op, offset, nbytes)
         heap: list[tuple[int, int]] = []
         rec = [([], [], [], [], []) for _ in jobs]   # op, nbytes, issue, done, offset
         verified = mismatches = 0
@@ -231,22 +231,23 @@ class Engine:
             except StopIteration:
                 finish(i)
                 return
-            t_min, op, off, nb = req
+            t_min = req[0]
             t = max(slots[i][0], last_issue[i], not_before[i])
             if t_min is not None:
                 t = max(t, start[i] + int(t_min))
             if j.runtime_ns and t >= start[i] + j.runtime_ns:
                 finish(i)
                 return
-            pending[i] = (op, off, nb)
-            heapq.heappush(heap, (t, i))
+            pending[i] = req
+            heappush(heap, (t, i))
 
+        heappush, heappop, heapreplace = heapq.heappush, heapq.heappop, heapq.heapreplace
+        do, progress = self._do, self.progress
         for i in range(n):
             schedule(i)
-        do, heappop, heapreplace, progress = self._do, heapq.heappop, heapq.heapreplace, self.progress
         while heap:
             t, i = heappop(heap)
-            op, off, nb = pending.pop(i)
+            _, op, off, nb = pending.pop(i)
             j = jobs[i]
             if ended[i] or (j.stop_with is not None and ended[j.stop_with]):
                 ended[i] = True
