@@ -100,8 +100,7 @@ class NvmeBlockDevice(BlockDevice):
     read_into = read_sectors            # in place when out is in guest RAM
 
     def write_sectors(self, lba: int, data: np.ndarray) -> None:
-        if (not isinstance(data, np.ndarray) or data.ndim != 1 or data.dtype is not _U8
-                or not data.flags.c_contiguous):
+        if not isinstance(data, np.ndarray) or data.ndim != 1 or data.dtype is not _U8:
             data = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
         if data.nbytes % self.sector_nbytes:
             raise BlockDeviceError(f"write of {data.nbytes} bytes is not whole {self.sector_nbytes}-byte sectors")
