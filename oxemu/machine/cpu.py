@@ -4,6 +4,7 @@ Every register access the host driver makes is a real guest instruction, so the 
 sees it as a bus access (an MMIO callback), never as a Python method call.
 """
 
+import ctypes
 import struct
 
 from unicorn import UC_ARCH_X86, UC_MODE_64, UC_PROT_ALL, Uc, UcError
@@ -19,6 +20,7 @@ _U32 = struct.Struct("<I")
 STUB_BASE = 0x1000
 STUB_READ32 = STUB_BASE + 0x00      # eax = [[READ_ADDR]] ; [READ_VALUE] = eax
 STUB_WRITE_MANY = STUB_BASE + 0x40  # for [BATCH_COUNT] entries at BATCH_TABLE: mov [addr], val
+STUB_WRITE1 = STUB_BASE + 0x80      # the first entry of BATCH_TABLE only (a doorbell: no loop)
 BATCH_COUNT = 0x1FF0                # u64: entries in the table
 READ_ADDR = 0x1FE0                  # u64: the address STUB_READ32 loads from
 READ_VALUE = 0x1FE8                 # u32: what it loaded
@@ -49,6 +51,12 @@ _STUBS = {
         0x75, 0xEF,                # jnz loop
         0xF4,                      # hlt
     ]),
+    STUB_WRITE1: bytes([
+        0x48, 0x8B, 0x3C, 0x25, *_disp32(BATCH_TABLE),     # mov rdi, [BATCH_TABLE]
+        0x8B, 0x04, 0x25, *_disp32(BATCH_TABLE + 8),       # mov eax, [BATCH_TABLE + 8]
+        0x89, 0x07,                                        # mov [rdi], eax
+        0xF4,                                              # hlt
+    ]),
 }
 
 
@@ -59,7 +67,12 @@ def _engine():
     cost); None on other builds, which use the public API."""
     try:
         from unicorn.unicorn_py3 import unicorn as ucmod
-        return ucmod.uclib, ucmod.MMIO_READ_CFUNC, ucmod.MMIO_WRITE_CFUNC
+        lib = ucmod.uclib
+        # uc_emu_start without the binding's argument types, called with ready-made ctypes
+        # values: converting five Python ints costs as much as the run itself
+        run = lib._FuncPtr(("uc_emu_start", lib))
+        run.restype = ctypes.c_int
+        return lib, ucmod.MMIO_READ_CFUNC, ucmod.MMIO_WRITE_CFUNC, run
     except (ImportError, AttributeError):
         return None
 
@@ -74,18 +87,20 @@ class Cpu:
         for addr, code in _STUBS.items():
             ram.array[addr:addr + len(code)] = bytearray(code)
         self._mem = memoryview(ram.array)
-        self._start = self.uc.emu_start
+        self._start = lambda begin: self.uc.emu_start(begin, 0)
         self._callbacks = []          # C callbacks must live as long as the mapping
         self._exc = None              # an exception a callback raised, re-raised by the run
         eng = _engine()
         handle = getattr(self.uc, "_uch", None)
         self._fast = eng if eng is not None and handle is not None else None
         if self._fast is not None:
-            lib, handle = self._fast[0], handle
+            run = self._fast[3]
+            begins = {a: ctypes.c_uint64(a) for a in _STUBS}
+            zero, none = ctypes.c_uint64(0), ctypes.c_size_t(0)
 
-            def start(begin, until):
+            def start(begin):
                 self._exc = None
-                status = lib.uc_emu_start(handle, begin, until, 0, 0)
+                status = run(handle, begins[begin], zero, zero, none)
                 if status:
                     raise UcError(status)
                 if self._exc is not None:
@@ -101,7 +116,7 @@ class Cpu:
                              lambda uc, off, sz, ud: read_cb(off, sz), None,
                              lambda uc, off, sz, val, ud: write_cb(off, sz, val), None)
             return
-        lib, rtype, wtype = self._fast
+        lib, rtype, wtype, _ = self._fast
         handle = self.uc._uch
 
         def rcb(h, off, sz, ud):
@@ -129,12 +144,11 @@ class Cpu:
 
     def store32(self, addr: int, value: int) -> None:
         _PAIR.pack_into(self._mem, BATCH_TABLE, addr, value & 0xFFFFFFFF)
-        _U64.pack_into(self._mem, BATCH_COUNT, 1)
-        self._start(STUB_WRITE_MANY, 0)
+        self._start(STUB_WRITE1)
 
     def load32(self, addr: int) -> int:
         _U64.pack_into(self._mem, READ_ADDR, addr)
-        self._start(STUB_READ32, 0)
+        self._start(STUB_READ32)
         return _U32.unpack_from(self._mem, READ_VALUE)[0]
 
     def store32_many(self, pairs) -> None:
@@ -148,9 +162,12 @@ class Cpu:
         for i, (addr, val) in enumerate(pairs):
             _PAIR.pack_into(mem, BATCH_TABLE + 16 * i, addr, val & 0xFFFFFFFF)
         _U64.pack_into(mem, BATCH_COUNT, n)
-        self._start(STUB_WRITE_MANY, 0)
+        self._start(STUB_WRITE_MANY)
 
     def close(self) -> None:
+        """Close the engine, then drop what ties this object to its callbacks (a cycle
+        that would keep guest RAM until the next full garbage collection)."""
         self.uc = None
+        self._callbacks = self._start = self._fast = self._ram = self._mem = None
 
 

@@ -71,6 +71,8 @@ class Machine:
             raise
         ctrl = self.device.controller
         self.cpu.map_mmio(BAR0_BASE, BAR0_SIZE, ctrl.mmio_read, ctrl.mmio_write)
+        self._timing = self.device.volt.timing      # the lab instruments read these per request
+        self._counters = ctrl.counters
         self.bar0 = BAR0_BASE
         self._closed = False
 
@@ -103,7 +105,7 @@ class Machine:
     @property
     def virtual_ns(self) -> int:
         """The device's modeled clock (SPEC 8); 0 forever when timing is off."""
-        return self.device.volt.timing.now_ns
+        return self._timing.now_ns
 
     def issue_at(self, t_ns: int) -> None:
         """Lab instrument: the commands the host submits next arrive at virtual time
@@ -111,12 +113,12 @@ class Machine:
         several requests at once issues them in time order). The per-LUN busy-until
         stamps and the channels' bookings stay, so resources still busy delay them; after
         the commands complete, `virtual_ns` is their last completion (or `t_ns`)."""
-        self.device.volt.timing.set_arrival(t_ns)
+        self._timing.set_arrival(t_ns)
 
     @property
     def io_commands(self) -> int:
         """Lab instrument: I/O commands the controller has executed (cheap to read)."""
-        return self.device.controller.counters["io_cmds"]
+        return self._counters["io_cmds"]
 
     def erase_counts(self) -> np.ndarray:
         """Lab instrument: erase count per (global LUN, block), the largest of the block's
@@ -165,6 +167,7 @@ class Machine:
             self.device.close()
         finally:
             self.cpu.close()
+            self._ram.close()
             self.ram = None
             self.dma = None
 

@@ -16,8 +16,13 @@ class GuestRam:
         self.address = self.array.ctypes.data   # host address unicorn maps
 
     def close(self) -> None:
+        """Power off: the pages go back to the system now, even while a view of them
+        is still alive somewhere (it reads zeros; the GC frees the mapping later)."""
         self.array = None
+        if self._mm.closed:
+            return
+        self._mm.madvise(mmap.MADV_DONTNEED)
         try:
             self._mm.close()
-        except BufferError:       # a view is still alive somewhere; the GC frees it later
+        except BufferError:
             pass

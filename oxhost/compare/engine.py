@@ -108,8 +108,11 @@ class Engine:
             data = io.data(lba, k, gen)
 
             def fn():
-                bdev.write(off, data)
-                shadow.gen[lba:lba + k] = gen
+                io.write(off, data)
+                if k == 1:
+                    shadow.gen[lba] = gen
+                else:
+                    shadow.gen[lba:lba + k] = gen
             return self.clock.call("write", t, k, fn), 0
         if op == "trim":
             def fn():
@@ -161,7 +164,7 @@ class Engine:
             data[e - s0:e - s0 + 16] = stamp(e // sector, gen)
 
         def fn():
-            bdev.write(s0, data)
+            io.write(s0, data)
             shadow.gen[lba:lba + nsec] = gen
         done = self.clock.call("write", ready, nsec, fn)
         self.rmw[0] += 1
@@ -199,7 +202,7 @@ class Engine:
         think_blocks = [0] * n
         think_at = list(start)
         ended = [False] * n
-        pending: dict[int, tuple] = {}           # job -> its next request
+        pending: dict[int, tuple] = {}           # job -> its next request (t_min, op, offset, nbytes)
         heap: list[tuple[int, int]] = []
         rec = [([], [], [], [], []) for _ in jobs]   # op, nbytes, issue, done, offset
         verified = mismatches = 0
@@ -228,28 +231,30 @@ class Engine:
             except StopIteration:
                 finish(i)
                 return
-            t_min, op, off, nb = req
+            t_min = req[0]
             t = max(slots[i][0], last_issue[i], not_before[i])
             if t_min is not None:
                 t = max(t, start[i] + int(t_min))
             if j.runtime_ns and t >= start[i] + j.runtime_ns:
                 finish(i)
                 return
-            pending[i] = (op, off, nb)
-            heapq.heappush(heap, (t, i))
+            pending[i] = req
+            heappush(heap, (t, i))
 
+        heappush, heappop, heapreplace = heapq.heappush, heapq.heappop, heapq.heapreplace
+        do, progress = self._do, self.progress
         for i in range(n):
             schedule(i)
         while heap:
-            t, i = heapq.heappop(heap)
-            op, off, nb = pending.pop(i)
+            t, i = heappop(heap)
+            _, op, off, nb = pending.pop(i)
             j = jobs[i]
             if ended[i] or (j.stop_with is not None and ended[j.stop_with]):
                 ended[i] = True
                 continue
-            done, bad = self._do(op, off, nb, t)
+            done, bad = do(op, off, nb, t)
             last_issue[i] = t
-            heapq.heapreplace(slots[i], done)
+            heapreplace(slots[i], done)
             if j.on_issue is not None:
                 j.on_issue(t - start[i])
             if j.thinktime_ns:
@@ -272,10 +277,10 @@ class Engine:
                     next_sample += every
                     series.append(dict(done=min(1.0, series_bytes / series_total), host_bytes=series_bytes,
                                        virtual_ns=done - t0, **_delta(self.stats_fn(), base)))
-            if self.progress is not None:
+            if progress is not None:
                 tick += nb
                 if tick >= 1 << 20:
-                    self.progress(tick)
+                    progress(tick)
                     tick = 0
             schedule(i)
         if self.progress is not None and tick:

@@ -118,17 +118,18 @@ class HostClock:
         start = max(t, self._admitted)                  # the ring admits writes in order
         self._release(start)
         q = self._inflight
-        buffered = self.bdev.host_buffer().buffered
-        while q and buffered + self._held + nsec > self.entries:
+        b = self.bdev.host_buffer()                     # one reading: waiting changes no counter
+        while q and b.buffered + self._held + nsec > self.entries:
             free_at, n = heapq.heappop(q)               # wait for the oldest drain to end
             self._held -= n
             start = max(start, free_at)
         self._admitted = start
         copied = start + h.write_buffer_copy_ns * nsec
         m.issue_at(copied)
-        k0, before = m.io_commands, self._counts()
+        k0 = m.io_commands
         fn()
-        self._note_drains(k0, before)
+        if m.io_commands != k0:                         # most writes only fill the buffer
+            self._note_drains(k0, (b.drained, b.gc_moved))
         return copied
 
     def _buffered_background(self, t: int, fn) -> int:

@@ -36,11 +36,11 @@ def check(buf: np.ndarray, lba: int, sector: int, shadow: Shadow) -> int:
     a written sector must carry its LBA and generation, a sector never written (or
     discarded) no stamp of a generation."""
     n = buf.nbytes // sector
-    words = buf[:n * sector].view("<u8").reshape(n, sector // 8)
-    if n == 1:
-        got_lba, got_gen = int(words[0, 0]), int(words[0, 1])
-        want = int(shadow.gen[lba])
+    if n == 1:                                  # a 4 KiB read: plain integers
+        got_lba, got_gen = _PAIR.unpack_from(buf)
+        want = shadow.gen.item(lba)
         return int(got_gen != want or got_lba != lba) if want else int(got_gen != 0)
+    words = buf[:n * sector].view("<u8").reshape(n, sector // 8)
     want = shadow.gen[lba:lba + n]
     written = want > 0
     gens = words[:, 1]
@@ -56,6 +56,7 @@ class StampedIO:
     def __init__(self, bdev, payload: np.ndarray, sector: int):
         self.bdev = bdev
         self.sector = sector
+        self.size = bdev.size
         self.payload = payload
         self.nbytes = 0
         self._grow(_MIN_NBYTES)
@@ -74,6 +75,7 @@ class StampedIO:
         self.wbuf[:] = np.resize(self.payload, n)
         self.rbuf = self._alloc(n)
         self._w64 = self.wbuf.view("<u8").reshape(-1, self.sector // 8)
+        self._w1 = self.wbuf[:self.sector]
         self.nbytes = n
 
     def data(self, lba: int, nsec: int, gen: int) -> np.ndarray:
@@ -84,14 +86,24 @@ class StampedIO:
             self._grow(n)
         if nsec == 1:
             _PAIR.pack_into(self.wbuf, 0, lba, gen)
-        else:
-            w = self._w64
-            w[:nsec, 0] = np.arange(lba, lba + nsec, dtype=np.uint64)
-            w[:nsec, 1] = gen
+            return self._w1
+        w = self._w64
+        w[:nsec, 0] = np.arange(lba, lba + nsec, dtype=np.uint64)
+        w[:nsec, 1] = gen
         return self.wbuf[:n]
 
     def read(self, off: int, n: int) -> np.ndarray:
-        """Read n bytes at off into the read buffer: a view of it, valid until the next call."""
+        """Read n bytes at off (whole sectors) into the read buffer: a view of it, valid
+        until the next call."""
         if n > self.nbytes:
             self._grow(n)
+        if 0 < n and off + n <= self.size:      # BlockDevice.read's own path, without its checks
+            return self.bdev.read_into(off // self.sector, n // self.sector, self.rbuf)
         return self.bdev.read(off, n, out=self.rbuf)
+
+    def write(self, off: int, data: np.ndarray) -> None:
+        """Write whole sectors at off (BlockDevice.write's path for them)."""
+        if 0 < data.nbytes and off + data.nbytes <= self.size:
+            self.bdev.write_sectors(off // self.sector, data)
+        else:
+            self.bdev.write(off, data)

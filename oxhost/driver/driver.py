@@ -18,6 +18,7 @@ from .prp import PrpBuilder
 log = logging.getLogger(__name__)
 
 _STEPS = np.arange(1, PAGE_SIZE // 8 + 1, dtype=np.int64) * PAGE_SIZE
+_addressof, _from_buffer = ctypes.addressof, ctypes.c_char.from_buffer   # C-contiguous buffers only
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,10 @@ class Completion:
 
 class QueuePair:
     """One SQ/CQ ring pair in guest RAM, with a PRP list page per SQ slot."""
+
+    __slots__ = ("qid", "depth", "sq", "cq", "sq_tail", "cq_head", "phase", "inflight", "next_cid",
+                 "cq_db_pending", "cq_db_every", "sq_db", "cq_db", "lists", "prp", "sq_ring", "cq_ring",
+                 "list_words")
 
     def __init__(self, pool: DmaPool, qid: int, depth: int):
         self.qid = qid
@@ -172,11 +177,13 @@ class NvmeDriver:
 
     def guest_addr(self, arr) -> int | None:
         """Guest address of a contiguous array living in guest RAM (usable as a PRP), else None."""
-        if not isinstance(arr, np.ndarray) or not arr.flags.c_contiguous:
+        if not isinstance(arr, np.ndarray):
             return None
-        try:            # a writable array: its address without building the interface dict
-            p = ctypes.addressof(ctypes.c_char.from_buffer(arr)) - self._ram_ptr
+        try:            # a writable C-contiguous array: its address without the interface dict
+            p = _addressof(_from_buffer(arr)) - self._ram_ptr
         except (TypeError, ValueError):
+            if not arr.flags.c_contiguous:
+                return None
             p = arr.__array_interface__["data"][0] - self._ram_ptr
         if 0 <= p and p + arr.nbytes <= self._ram_size and p % 4 == 0:
             return p
@@ -281,6 +288,8 @@ class NvmeDriver:
 
     def prps(self, qid: int, slot_offset: int, addr: int, nbytes: int) -> tuple[int, int]:
         """PRP1/PRP2 for a command that will take SQ slot tail+slot_offset of queue qid."""
+        if (addr & (PAGE_SIZE - 1)) + nbytes <= PAGE_SIZE:      # one page: no list
+            return addr, 0
         qp = self.queues[qid]
         return qp.prp[(qp.sq_tail + slot_offset) % qp.depth].prps(addr, nbytes)
 
@@ -382,23 +391,26 @@ class NvmeDriver:
     def _ring_sq(self, qp: QueuePair, n: int, tail: int) -> None:
         """The SQ tail doorbell for n new commands, with the CQ head doorbell when the
         device may need those CQ slots."""
-        if qp.cq_db_pending >= qp.cq_db_every or qp.cq_db_pending + n >= qp.depth - 1:
+        pending = qp.cq_db_pending
+        if pending >= qp.cq_db_every or pending + n >= qp.depth - 1:
             self.m.reg_write32_many([(qp.cq_db, qp.cq_head), (qp.sq_db, tail)])
             qp.cq_db_pending = 0
         else:
             self.m.reg_write32(qp.sq_db, tail)
-        self.stats["doorbells"] += 1
-        self.stats["commands"] += n
+        stats = self.stats
+        stats["doorbells"] += 1
+        stats["commands"] += n
 
     def submit_one(self, qid: int, opcode: int, nsid: int, mptr: int, prp1: int, prp2: int,
                    cdw10: int, cdw11: int, cdw12: int, nbytes: int = 0) -> tuple[int, int]:
         """One command (cdw13-15 zero), its doorbell, its completion: (status, result).
         The 4 KiB request's path, in plain integers; `nbytes` is the data it moves."""
         qp = self.queues[qid]
+        mv = self.mv
         cid = qp.next_cid
         qp.next_cid = (cid + 1) & 0xFFFF
         tail = qp.sq_tail
-        SQE.pack_into(self.mv, qp.sq.addr + tail * SQE_SIZE, opcode, 0, cid, nsid, 0, 0, mptr, prp1,
+        SQE.pack_into(mv, qp.sq.addr + tail * SQE_SIZE, opcode, 0, cid, nsid, 0, 0, mptr, prp1,
                       prp2, cdw10, cdw11, cdw12, 0, 0, 0)
         tail += 1
         if tail == qp.depth:
@@ -413,7 +425,7 @@ class NvmeDriver:
             elif d == 2:
                 self.stats["bytes_in"] += nbytes
         head = qp.cq_head
-        result, _, _, got, st = CQE.unpack_from(self.mv, qp.cq.addr + head * CQE_SIZE)
+        result, _, _, got, st = CQE.unpack_from(mv, qp.cq.addr + head * CQE_SIZE)
         if (st & 1) != qp.phase or got != cid:
             c = self._reap(qp, [cid])[0]
             return c.status, c.result

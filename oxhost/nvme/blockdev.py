@@ -23,6 +23,8 @@ ONCS_DSM = 1 << 2
 DSM_AD = 1 << 2
 DSM_MAX_RANGES = 256
 DSM_RANGE = np.dtype([("cattr", "<u4"), ("nlb", "<u4"), ("slba", "<u8")])
+_U8 = np.dtype(np.uint8)
+_READ, _WRITE = int(NvmOpc.READ), int(NvmOpc.WRITE)     # plain ints on the per-request path
 
 
 class NvmeBlockDevice(BlockDevice):
@@ -84,25 +86,27 @@ class NvmeBlockDevice(BlockDevice):
         if out is None:
             out = np.empty(n, dtype=np.uint8)
         else:
-            out = out.reshape(-1).view(np.uint8)
+            if out.ndim != 1 or out.dtype is not _U8:
+                out = out.reshape(-1).view(np.uint8)
             if out.nbytes < n:
                 raise BlockDeviceError(f"read buffer of {out.nbytes} bytes is short of {n}")
-            out = out[:n]
-        self._rw(NvmOpc.READ, lba, count, out)
+            if out.nbytes > n:
+                out = out[:n]
+        self._rw(_READ, lba, count, out)
         self.counters["reads"] += 1
         self.counters["bytes_read"] += n
         return out
 
-    def read_into(self, lba: int, count: int, out: np.ndarray) -> np.ndarray:
-        return self.read_sectors(lba, count, out)
+    read_into = read_sectors            # in place when out is in guest RAM
 
     def write_sectors(self, lba: int, data: np.ndarray) -> None:
-        data = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+        if not isinstance(data, np.ndarray) or data.ndim != 1 or data.dtype is not _U8:
+            data = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
         if data.nbytes % self.sector_nbytes:
             raise BlockDeviceError(f"write of {data.nbytes} bytes is not whole {self.sector_nbytes}-byte sectors")
         count = data.nbytes // self.sector_nbytes
         self._check(lba, count)
-        self._rw(NvmOpc.WRITE, lba, count, data)
+        self._rw(_WRITE, lba, count, data)
         self.counters["writes"] += 1
         self.counters["bytes_written"] += data.nbytes
 
@@ -238,23 +242,21 @@ class NvmeBlockDevice(BlockDevice):
             return
         sb = self.sector_nbytes
         drv = self.driver
-        addr = self.driver.guest_addr(buf)
+        addr = drv.guest_addr(buf)
+        counters = self.counters
+        writing = opcode == _WRITE
         if addr is not None:
-            self.counters["zero_copy"] += 1
-        writing = opcode == NvmOpc.WRITE
+            counters["zero_copy"] += 1
+            if count <= self.cmd_sectors:               # one command from the caller's buffer
+                p1, p2 = drv.prps(QID, 0, addr, count * sb)
+                st, _ = drv.submit_one(QID, opcode, NSID, 0, p1, p2, lba & 0xFFFF_FFFF, lba >> 32, count - 1,
+                                       count * sb)
+                counters["write_cmds" if writing else "read_cmds"] += 1
+                if st:
+                    self._failed(writing, lba, count, [((0, count), st)], buf)
+                return
         stage, stage_addr, cn = self._stage.array, self._stage.addr, self.cmd_nbytes
         per = self.cmd_sectors
-        if addr is not None and count <= per:           # one command from the caller's buffer
-            p1, p2 = drv.prps(QID, 0, addr, count * sb)
-            st, _ = drv.submit_one(QID, opcode, NSID, 0, p1, p2, lba & 0xFFFF_FFFF, lba >> 32, count - 1,
-                                   count * sb)
-            if writing:
-                self.counters["write_cmds"] += 1
-            else:
-                self.counters["read_cmds"] += 1
-            if st:
-                self._failed(writing, lba, count, [((0, count), st)], buf)
-            return
         pos = 0
         while pos < count:
             cmds, spans = [], []

@@ -200,11 +200,6 @@ class Pblk(BlockDevice):
             raise PblkReadOnly(f"pblk is read-only: {self._ro}")
 
     @property
-    def _user_reserve(self) -> int:
-        """Free sectors users may not take: a line for GC, plus GC's margin for failures."""
-        return self.lm.reserve_secs + self.gc.margin
-
-    @property
     def read_only(self) -> bool:
         return self._ro is not None
 
@@ -318,7 +313,8 @@ class Pblk(BlockDevice):
 
     def write_sectors(self, lba: int, data) -> None:
         if isinstance(data, np.ndarray):
-            d = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+            d = data if data.dtype == np.uint8 and data.strides == (1,) else \
+                np.ascontiguousarray(data).reshape(-1).view(np.uint8)      # (bytes in a row: as they are)
         else:
             d = np.frombuffer(data, dtype=np.uint8)
         secb = self.sector_nbytes
@@ -328,13 +324,18 @@ class Pblk(BlockDevice):
         self._check(lba, n)
         if self._ro is not None:
             self._writable()
-        rb, rl, lm = self.rb, self.rl, self.lm
+        rb = self.rb
         try:
             if self._trims:
                 self._place_trims()
+            if n == 1 and self._room() > 0:          # the 4 KiB write with room: one entry
+                self._put(lba, d, 1)
+                if rb.count >= DRAIN_AT:
+                    self._cycle()
+                return
             off = 0
             while off < n:
-                room = min(rl.user_max - rb.nuser, rb.space, lm.avail_secs() - rb.count - self._user_reserve)
+                room = self._room()
                 if room <= 0:
                     room = self._make_room()
                 k = min(room, n - off)
@@ -345,6 +346,14 @@ class Pblk(BlockDevice):
         except PblkReadOnly as e:
             self._enter_read_only(str(e), frozen=e.device)
             raise
+
+    def _room(self) -> int:
+        """Entries users may put in the buffer now: the rate limiter's share, the ring's
+        space, and what the lines can still take less the free sectors users may not take
+        (a line for GC, plus GC's margin for failures)."""
+        rb = self.rb
+        return min(self.rl.user_max - rb.nuser, rb.space,
+                   self.lm.avail_secs() - rb.count - self.lm.reserve_secs - self.gc.margin)
 
     def _put(self, lba: int, d: np.ndarray, k: int) -> None:
         """User sectors into the buffer; the L2P points at them and their old media copies
@@ -379,12 +388,12 @@ class Pblk(BlockDevice):
         spare space (after bad blocks, failed programs and sectors GC cannot read) is too
         small or too scattered to go on: the target turns read-only rather than answer
         ENOSPC forever. What the buffer holds can still be flushed (Pblk.flush)."""
-        rb, rl, lm, c = self.rb, self.rl, self.lm, self.c
+        rb, lm, c = self.rb, self.lm, self.c
         freed0 = c["lines_freed"]
         stalls = 0
         try:
             for _ in range(self._max_cycles):
-                room = min(rl.user_max - rb.nuser, rb.space, lm.avail_secs() - rb.count - self._user_reserve)
+                room = self._room()
                 if room > 0:
                     return room
                 if c["lines_freed"] - freed0 > 2 * self.lg.nlines:

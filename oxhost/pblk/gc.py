@@ -77,13 +77,15 @@ class Gc:
         for ln in lines:
             if ln.state != LineState.CLOSED or ln.collected:
                 continue
-            werr = bool(ln.werr.any())
             free = 0
             if vsc is not None and unit_secs and ln.data_units is not None:
-                free = int(ln.data_units.size) * unit_secs - int(vsc[ln.id])
-                if free <= 0 and not werr:
+                free = ln.data_units.size * unit_secs - int(vsc[ln.id])
+                if free <= 0 and not ln.werr.any():
                     continue
-            k = (-free, int(movable[ln.id]), not werr, ln.seq)
+            k = (-free, int(movable[ln.id]))
+            if key is not None and k > key[:2]:       # behind already: its write errors cannot matter
+                continue
+            k += (not ln.werr.any(), ln.seq)
             if key is None or k < key:
                 best, key = ln, k
         return best

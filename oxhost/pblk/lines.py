@@ -173,7 +173,7 @@ class Line:
 
     def units_left(self) -> int:
         """Data units not yet mapped."""
-        return 0 if self.data_units is None else int(self.data_units.size) - self.cur
+        return 0 if self.data_units is None else self.data_units.size - self.cur
 
     def __repr__(self) -> str:
         return f"Line({self.id}, {self.state.name}, seq={self.seq}, blocks={self.nblocks})"

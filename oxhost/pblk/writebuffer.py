@@ -22,6 +22,7 @@ import numpy as np
 from .metadata import Kind
 
 NR_ENTRIES = 2048            # pblk_rb_calculate_size for this geometry
+_USER = int(Kind.USER)       # a plain int: numpy stores it faster than the enum
 
 
 class WriteBuffer:
@@ -91,7 +92,7 @@ class WriteBuffer:
         slot = pos % self.n
         self.data[slot] = sector
         self.lba[slot] = lba
-        self.kind[slot] = Kind.USER
+        self.kind[slot] = _USER
         self.mem = pos + 1
         self.nuser += 1
         return pos

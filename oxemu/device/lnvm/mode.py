@@ -28,6 +28,8 @@ _SEVERITY = {int(MediaStatus.EMPTY): 1, int(MediaStatus.PROGRAM_FAIL): 2,
 _VALID_BB_STATES = {int(s) for s in BlockState}
 _OK = int(MediaStatus.OK)
 _PH_READ = int(NvmOpc.PH_READ)
+_PH_WRITE = int(NvmOpc.PH_WRITE)
+_PH_ERASE = int(NvmOpc.PH_ERASE)
 _WRITE_PROTECTED = Status.NS_WRITE_PROTECTED | Status.DNR
 
 
@@ -57,6 +59,13 @@ class LnvmMode(DeviceMode):
         self._ppa_mask = (1 << geo.ppa_bits) - 1
         self._planes = {int(PMode.SNGL): 1, int(PMode.DUAL): 2, int(PMode.QUAD): 4}
         self.sector_nbytes = geo.sector_nbytes
+        # the usual forms of a lone write or erase (_groups): each unit's (block's) addresses
+        # are its first one's with these bits set, and its first one has none of `lead`
+        pl_bits, sec_bits = ((1 << f["pl"][1]) - 1) << f["pl"][0], ((1 << f["sec"][1]) - 1) << f["sec"][0]
+        self._usual = {(_PH_WRITE, p): ([(q << f["pl"][0]) | (s << f["sec"][0]) for q in range(p)
+                                         for s in range(geo.nsectors)], pl_bits | sec_bits)
+                       for p in (1, 2, 4)}
+        self._usual.update({(_PH_ERASE, p): ([q << f["pl"][0] for q in range(p)], pl_bits) for p in (1, 2, 4)})
         self._runs = Runs(self)
 
     # ------------------------------------------------------------------ identity
@@ -141,6 +150,10 @@ class LnvmMode(DeviceMode):
             return Status.INVALID_NS | Status.DNR, 0, arrival_ns
         if cmd.opcode != NvmOpc.PH_READ and self.volt.read_only:
             return _WRITE_PROTECTED, 0, arrival_ns
+        if cmd.opcode != _PH_READ and self.tracer is None:
+            heads = self._groups(cmd)
+            if heads is not None:
+                return (self._write_few if cmd.opcode == _PH_WRITE else self._erase_few)(cmd, heads, arrival_ns)
         f = self._ppas(cmd)
         planes = self._pmode(cmd)
         if cmd.opcode == NvmOpc.PH_ERASE:
@@ -211,14 +224,43 @@ class LnvmMode(DeviceMode):
         erases); the command ends with the last. `rows` holds one decoded PPA per MMGR."""
         if not self.timing.enabled:
             return arrival
+        charge = self.timing.charge
         done, last, pending = arrival, None, 0
-        for u in map(tuple, rows[:, list(unit)].tolist()):
+        for u in rows[:, list(unit)].tolist():
             if u != last and last is not None:
-                done = max(done, self.volt.charge(op, last[0], last[1], pending, arrival, last[-1]))
+                done = max(done, charge(op, last[0], last[1], pending, arrival, last[-1]))
                 pending = 0
             last = u
             pending += nbytes_each
-        return max(done, self.volt.charge(op, last[0], last[1], pending, arrival, last[-1]))
+        return max(done, charge(op, last[0], last[1], pending, arrival, last[-1]))
+
+    def _charges(self, op, rows: np.ndarray, at: np.ndarray, nbytes_each: int, arrival: int) -> np.ndarray:
+        """_charge for a run of page commands at once (command c: rows at[c]:at[c + 1]):
+        the same charges in the same order, the units found in one pass."""
+        k = at.size - 1
+        if not self.timing.enabled:
+            return np.full(k, arrival, dtype=np.int64)
+        u = rows[:, [0, 1, 2, 4]]
+        n = u.shape[0]
+        head = np.empty(n, dtype=bool)
+        head[0] = True
+        np.any(u[1:] != u[:-1], axis=1, out=head[1:])
+        head[at[:-1]] = True                             # a unit never spans two commands
+        heads = np.flatnonzero(head)
+        hs = heads.tolist()
+        hs.append(n)
+        bounds = at.tolist()
+        charge = self.timing.charge
+        out, c, nxt, done = [], 0, bounds[1], arrival
+        for j, (ch, lun, _, pg) in enumerate(u[heads].tolist()):
+            h = hs[j]
+            if h >= nxt:                                 # the next command's first unit
+                out.append(done)
+                c += 1
+                nxt, done = bounds[c + 1], arrival
+            done = max(done, charge(op, ch, lun, (hs[j + 1] - h) * nbytes_each, arrival, pg))
+        out.append(done)
+        return np.array(out, dtype=np.int64)
 
     def _erase(self, cmd, f, planes, arrival):
         ch, lun, blk, pl = f[:, 0], f[:, 1], f[:, 2], f[:, 3]
@@ -246,6 +288,79 @@ class LnvmMode(DeviceMode):
         status, failed = self._outcome(st, nsec, n)
         self.bytes_written += xfer.nbytes
         return status, failed, self._charge(MediaOp.PROGRAM, pages, geo.page_nbytes, arrival)
+
+    def _groups(self, cmd):
+        """A lone write or erase in the usual form, checked on its raw PPAs in plain
+        integers (pblk's smeta, a single unit, a line's erase): each write unit (page on
+        planes 0..p-1, sectors in order) or block (planes 0..p-1) its first address's
+        plus the plane (and sector) bits, no unit twice, all inside the geometry. Returns
+        the decoded first addresses [ch, lun, blk, pl, pg, sec], or None for any other
+        command: _ppas and _write/_erase then check it (and answer its error)."""
+        n = (cmd.cdw12 & 0xFFFF) + 1
+        planes = self._planes.get((cmd.cdw12 >> 16) & 0x3)
+        if planes is None or planes > self.geo.nplanes or n > MAX_PPAS:
+            return None
+        steps, lead = self._usual[cmd.opcode, planes]
+        per = len(steps)
+        spba = cmd.cdw10 | (cmd.cdw11 << 32)
+        if n % per or (n > 1 and (spba & 7 or spba + 8 * n > self.dma.size)):
+            return None
+        raw = self.dma.words[spba >> 3:(spba >> 3) + n].tolist() if n > 1 else [spba]
+        lead |= ~self._ppa_mask
+        heads = []
+        for i in range(0, n, per):
+            h = raw[i]
+            if h & lead or raw[i:i + per] != [h | s for s in steps]:
+                return None
+            f = [(h >> off) & mask for off, mask, _ in self._fields]
+            if any(v >= lim for v, lim in zip(f, self._lim_list)):
+                return None
+            heads.append(f)
+        unit = slice(0, 5) if cmd.opcode == _PH_WRITE else slice(0, 3)     # (ch, lun, blk, 0, pg) or a block
+        return heads if len({tuple(f[unit]) for f in heads}) == len(heads) else None
+
+    def _write_few(self, cmd, heads, arrival):
+        """_write for the units from _groups: the same transfer, program, status and
+        charges, in plain integers."""
+        geo, dma = self.geo, self.dma
+        nsec, pnb = geo.nsectors, geo.page_nbytes
+        planes = self._planes[(cmd.cdw12 >> 16) & 0x3]
+        n = len(heads) * planes * nsec
+        if n > 1:
+            dma.bytes_read += 8 * n                          # the PPA list, as _ppas counts it
+        xfer = Transfer(dma, cmd.prp1, cmd.prp2, n * geo.sector_nbytes)
+        oob = None
+        if cmd.mptr:
+            try:
+                oob = dma.view(cmd.mptr, n * geo.meta_nbytes).reshape(-1, nsec * geo.meta_nbytes)
+            except DmaError as e:
+                raise CommandError(Status.DATA_XFER_ERROR, str(e)) from None
+        ch, lun, blk, pl, pg = zip(*[(f[0], f[1], f[2], q, f[4]) for f in heads for q in range(planes)])
+        st = self.core.program_pages(ch, lun, blk, pl, pg, xfer.read().reshape(-1, pnb), oob)
+        status, failed = self._outcome(st, nsec, n) if st.any() else (Status.SUCCESS, 0)
+        self.bytes_written += xfer.nbytes
+        done = arrival
+        if self.timing.enabled:
+            charge = self.timing.charge
+            for f in heads:
+                done = max(done, charge(MediaOp.PROGRAM, f[0], f[1], planes * pnb, arrival, f[4]))
+        return status, failed, done
+
+    def _erase_few(self, cmd, heads, arrival):
+        """_erase for the blocks from _groups, in plain integers."""
+        planes = self._planes[(cmd.cdw12 >> 16) & 0x3]
+        n = len(heads) * planes
+        if n > 1:
+            self.dma.bytes_read += 8 * n                     # the PPA list, as _ppas counts it
+        ch, lun, blk, pl = zip(*[(f[0], f[1], f[2], q) for f in heads for q in range(planes)])
+        st = self.core.erase_blocks(ch, lun, blk, pl)
+        status, failed = self._outcome(st, 1, n) if st.any() else (Status.SUCCESS, 0)
+        done = arrival
+        if self.timing.enabled:
+            charge = self.timing.charge
+            for f in heads:
+                done = max(done, charge(MediaOp.ERASE, f[0], f[1], 0, arrival, f[2]))
+        return status, failed, done
 
     def _read(self, cmd, f, xfer, meta, arrival):
         geo = self.geo

@@ -55,7 +55,9 @@ class Runs:
         self._beyond = np.uint64(~((1 << geo.ppa_bits) - 1) & 0xFFFFFFFFFFFFFFFF)
         self._offs, self._masks, self._lims = ftl._offs, ftl._masks, ftl._lims
         self._sec_steps = np.arange(geo.nsectors, dtype=np.uint64) << np.uint64(f["sec"][0])
-        self._pl_steps = np.arange(4, dtype=np.uint64) << np.uint64(f["pl"][0])
+        # a write unit's addresses less its first: plane q, sector s -> q << pl | s << sec
+        self._unit_steps = {p: ((np.arange(p, dtype=np.uint64) << np.uint64(f["pl"][0]))[:, None]
+                                + self._sec_steps).reshape(-1) for p in (1, 2, 4)}
         self._pl_sec_bits = np.uint64((((1 << f["pl"][1]) - 1) << f["pl"][0])
                                       | (((1 << f["sec"][1]) - 1) << f["sec"][0]))
         self._plane_ids = np.arange(4, dtype=np.int64)
@@ -101,68 +103,83 @@ class Runs:
 
     def _check_flat(self, run: np.ndarray, op: int):
         """_check_any for the usual run -- the same plane mode and address count in every
-        command, each command's buffer (and metadata) one extent right after the previous
-        one's -- in a few dozen array operations; _NOT_FLAT for any other run (or any
-        doubt: _check_any then decides, declines included)."""
+        command but the last, which may have fewer (the tail of a host call), each
+        command's buffer (and metadata) one extent right after the previous one's -- in a
+        few dozen array operations; _NOT_FLAT for any other run (or any doubt: _check_any
+        then decides, declines included)."""
         geo, dma = self.geo, self.dma
         size = dma.size
         recs = run.tolist()          # a few records: plain integers beat array operations
         # (opcode, flags, cid, nsid, cdw2, cdw3, mptr, prp1, prp2, cdw10, cdw11, cdw12, ...)
-        u = recs[0][11]
-        n = (u & 0xFFFF) + 1
+        u, ul = recs[0][11], recs[-1][11]
+        n, nl = (u & 0xFFFF) + 1, (ul & 0xFFFF) + 1
         planes = int(self._planes[(u >> 16) & 0x3])
-        if n == 1 or not planes:
+        if n == 1 or nl == 1 or nl > n or n > MAX_PPAS or (u ^ ul) >> 16 or not planes:
             return _NOT_FLAT
         m = len(recs)
-        nbytes = n * geo.sector_nbytes
+        secb = geo.sector_nbytes
+        nbytes = n * secb
         p1 = recs[0][7]
         off = p1 & (PAGE_SIZE - 1)
-        need = (off + nbytes - 1) // PAGE_SIZE                # PRP list entries per command
         if off & 3:
             return _NOT_FLAT
         mp0 = recs[0][6]                                     # metadata: none, or one extent
         mstep = n * geo.meta_nbytes
-        if mp0 and mp0 + len(recs) * mstep > size:
+        total = (m - 1) * n + nl
+        if mp0 and mp0 + total * geo.meta_nbytes > size:
             return _NOT_FLAT
-        spbas, prp2s = [], []
+        spbas, prp2s, needs = [], [], []
         for i, r in enumerate(recs):
-            spba, p2 = r[9], r[8]
-            if (r[3] != 1 or r[11] != u or r[10] or spba & 7 or spba + 8 * n > size
-                    or r[7] != p1 + i * nbytes or r[6] != (mp0 + i * mstep if mp0 else 0)):
+            spba, p2, a = r[9], r[8], p1 + i * nbytes
+            k = n if r[11] == u else nl
+            o = a & (PAGE_SIZE - 1)
+            need = (o + k * secb - 1) // PAGE_SIZE           # PRP list entries
+            if (r[3] != 1 or (r[11] != u and i < m - 1) or r[10] or spba & 7 or spba + 8 * k > size
+                    or r[7] != a or r[6] != (mp0 + i * mstep if mp0 else 0)):
                 return _NOT_FLAT
             if need == 1:
-                if p2 != p1 + i * nbytes - off + PAGE_SIZE:
+                if p2 != a - o + PAGE_SIZE:
                     return _NOT_FLAT
             elif need > 1 and (p2 & 7 or p2 + 8 * need > size or (p2 & (PAGE_SIZE - 1)) > PAGE_SIZE - 8 * need):
                 return _NOT_FLAT
             spbas.append(spba >> 3)
             prp2s.append(p2 >> 3)
-        if p1 + m * nbytes > size:
+            needs.append(need)
+        if p1 + total * secb > size:
             return _NOT_FLAT
-        raw = dma.words[np.add.outer(spbas, self._index[:n])].reshape(-1)
-        list_bytes = 0
-        prp1 = p1 + self._index[:m] * nbytes
-        if need > 1:
-            ent = dma.words[np.add.outer(prp2s, self._index[:need])]
-            if np.count_nonzero(ent != np.add.outer((prp1 - off).astype(np.uint64), _STEPS[:need])):
+        words, idx = dma.words, self._index
+        if nl == n:
+            raw = words[np.add.outer(spbas, idx[:n])].reshape(-1)
+        else:
+            raw = np.concatenate((words[np.add.outer(spbas[:-1], idx[:n])].reshape(-1), words[spbas[-1] + idx[:nl]]))
+        prp1 = p1 + idx[:m] * nbytes
+        base = (prp1 - prp1 % PAGE_SIZE).astype(np.uint64)
+        need, needl = needs[0], needs[-1]
+        if need > 1 and m > 1:                               # every command but the last, then it
+            ent = words[np.add.outer(prp2s[:-1], idx[:need])]
+            if np.count_nonzero(ent != np.add.outer(base[:-1], _STEPS[:need])):
                 return _NOT_FLAT
-            list_bytes = 8 * need * m
+        if needl > 1 and np.count_nonzero(words[prp2s[-1] + idx[:needl]] != base[-1] + _STEPS[:needl]):
+            return _NOT_FLAT
+        list_bytes = 8 * sum(k for k in needs if k > 1)
         p = Plan()
         p.flat = True
         p.ns = np.full(m, n, dtype=np.int64)
-        p.first = self._index[:m + 1] * n
-        p.nbytes = np.full(m, nbytes, dtype=np.int64)
+        p.ns[-1] = nl
+        p.first = idx[:m + 1] * n
+        p.first[-1] = total
+        p.nbytes = p.ns * secb
         p.xa, p.xobj = prp1, None
-        p.mptr = (mp0 + self._index[:m] * mstep) if mp0 else self._zeros[:m]
+        p.mptr = (mp0 + idx[:m] * mstep) if mp0 else self._zeros[:m]
         if op == PH_WRITE:
             p.whole = True
             p.f = self._pages(raw, p.ns, planes)
         else:
-            p.whole = self._whole(raw, n)
+            p.whole = not nl % geo.nsectors and self._whole(raw, n)
             p.f = self._decode(raw[::geo.nsectors] if p.whole else raw)
         if p.f is None:
             return _NOT_FLAT
-        dma.bytes_read += 8 * n * m + list_bytes
+        dma.bytes_read += 8 * total + list_bytes
         return p
 
     def _whole(self, raw: np.ndarray, n: int) -> bool:
@@ -281,23 +298,19 @@ class Runs:
         0..planes-1 in a row, no page twice -- inside the geometry: the usual form of
         _write's checks, done on the raw PPAs (a page's sectors differ in the sector field
         only, a unit's pages in the plane field only)."""
-        nsec = self.geo.nsectors
-        if (ns % (nsec * planes)).any():
+        per = self.geo.nsectors * planes
+        if np.count_nonzero(ns % per):
             return None
-        g = raw.reshape(-1, nsec)
-        if ((g - g[:, :1]) != self._sec_steps).any():
-            return None
-        h = g[:, 0].reshape(-1, planes)
-        if planes > 1 and ((h - h[:, :1]) != self._pl_steps[:planes]).any():
-            return None
-        heads = h[:, 0]
-        if (heads & self._pl_sec_bits).any():
+        g = raw.reshape(-1, per)                             # one row per unit, from its first address
+        heads = g[:, 0]
+        if (np.count_nonzero((g - heads[:, None]) != self._unit_steps[planes])
+                or np.count_nonzero(heads & self._pl_sec_bits)):
             return None
         fu = self._decode(heads)
         if fu is None:
             return None
         if heads.size > 1:                                   # no unit twice in one command
-            cmd = np.repeat(np.arange(ns.size, dtype=np.int64), ns // (nsec * planes))
+            cmd = np.repeat(np.arange(ns.size, dtype=np.int64), ns // per)
             if self._ppa_bits <= 40:
                 key = np.sort((cmd << self._ppa_bits) | heads.astype(np.int64))
                 if (key[1:] == key[:-1]).any():
@@ -329,6 +342,13 @@ class Runs:
         edges = [0, *brk.tolist(), n]
         return list(zip(edges[:-1], edges[1:]))
 
+    @staticmethod
+    def _overlap(p: Plan, c: int, d: int, secb: int, sos: int) -> bool:
+        """Whether the data and metadata extents of commands c..d-1 overlap."""
+        n = int(p.first[d] - p.first[c])
+        x, m = int(p.xa[c]), int(p.mptr[c])
+        return x < m + n * sos and m < x + n * secb
+
     def _outcomes(self, st: np.ndarray, at: np.ndarray, per: int, ns: np.ndarray):
         """Status and bitmap per command from per-MMGR statuses; at = each command's first
         MMGR (one past the end last)."""
@@ -345,12 +365,7 @@ class Runs:
 
     def _done(self, op, f: np.ndarray, at: np.ndarray, arrival: int) -> np.ndarray:
         """Each command's completion time, charged in order as _write/_read charge it."""
-        k = at.size - 1
-        if not self.timing.enabled:
-            return np.full(k, arrival, dtype=np.int64)
-        nb = self.geo.page_nbytes
-        return np.array([self.ftl._charge(op, f[at[c]:at[c + 1]], nb, arrival) for c in range(k)],
-                        dtype=np.int64)
+        return self.ftl._charges(op, f, at, self.geo.page_nbytes, arrival)
 
     def _write(self, p: Plan, arrival: int):
         geo, dma = self.geo, self.dma
@@ -412,17 +427,25 @@ class Runs:
         dma.bytes_written += int(p.nbytes[inplace].sum())    # Transfer.sink: filled in place
         host_oob = volt.oob_rows[:, :nsec * sos].reshape(-1, nsec, sos)
         fsec = (np.tile(np.arange(nsec), pages.shape[0]) if p.whole else f[:, 5])
-        for c in range(p.ns.size):
-            a0, a1 = int(p.first[c]), int(p.first[c + 1])
+        bad_all = st[runi] != 0 if failed else None
+        # one gather per extent of guest RAM (commands one by one fill data, then metadata,
+        # each in turn: an extent whose metadata overlaps its data goes command by command)
+        segs = [(0, p.ns.size)] if p.flat else self._segments(p)
+        if p.mptr.any():
+            segs = [s for c, d in segs for s in
+                    (((c, d),) if d - c == 1 or not self._overlap(p, c, d, secb, sos)
+                     else ((i, i + 1) for i in range(c, d)))]
+        for c, d in segs:
+            a0, a1 = int(p.first[c]), int(p.first[d])
             n = a1 - a0
             buf = dma.view(int(p.xa[c]), n * secb) if inplace[c] else np.empty(n * secb, dtype=np.uint8)
             buf2 = buf.reshape(n, secb)
             r = runi[a0:a1]
             if p.whole:
-                np.take(data_rows, rows[at[c]:at[c + 1]], axis=0, out=buf.reshape(-1, pnb), mode="clip")
+                np.take(data_rows, rows[at[c]:at[d]], axis=0, out=buf.reshape(-1, pnb), mode="clip")
             else:
                 np.take(data_rows.reshape(-1, secb), rows[r] * nsec + fsec[a0:a1], axis=0, out=buf2, mode="clip")
-            bad = st[r] != 0 if failed else None
+            bad = bad_all[a0:a1] if failed else None
             if bad is not None and bad.any():
                 buf2[bad] = 0
             else:

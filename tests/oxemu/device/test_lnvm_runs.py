@@ -2,11 +2,12 @@
 same commands executed one by one: statuses, failed-address bitmaps, completion times
 under the timing model, data and OOB read back, media state, counters and DMA byte counts.
 
-Two machines get the same doorbells -- one with the run path switched off -- and are
-compared after every doorbell. The doorbells mix well-formed multi-command writes and
-reads (the path's own case) with everything it must decline or get exactly right: NAND
-rule violations, malformed writes, empty pages, metadata, scattered buffers, PRP lists,
-pointers outside guest RAM, out-of-geometry addresses and runs of mixed opcodes.
+Two machines get the same doorbells -- one with the run path (and io's plain-integer
+write path) switched off -- and are compared after every doorbell. The doorbells mix
+well-formed multi-command writes and reads (the path's own case) with everything it must
+decline or get exactly right: NAND rule violations, malformed writes, empty pages,
+metadata, scattered buffers, PRP lists, pointers outside guest RAM, out-of-geometry
+addresses and runs of mixed opcodes.
 """
 import numpy as np
 
@@ -25,6 +26,7 @@ class Host:
         self.m = Machine(geometry=GEO, timing="model")
         if not runs:
             self.m.device.mode.io_run = None        # the controller then runs commands one by one
+            self.m.device.mode._groups = lambda cmd: None    # ... each through io's general path
         self.dev = Device.open(self.m)
         self.drv = self.dev.driver
         pool = self.drv.pool
@@ -115,6 +117,20 @@ def _scenario(rng):
             cmds.append(write(units, at, meta=pg0 == 2))
             at += len(units) * 8 * S
         bells.append(cmds)
+    # the tail of a host call: commands of 64 addresses and a shorter last one (+ OOB)
+    tail = [unit(ch, lun, 3, pg) for pg in range(7) for ch in range(2) for lun in range(2)][:26]
+    bells.append([write(tail[8 * c:8 * c + 8], 64 * S * c, meta=True) for c in range(4)])
+    # single writes: the plain-integer path, and what it leaves to the general one
+    bells += [[write([unit(0, 1, 7, 0)], 0, meta=True)], [write([unit(0, 1, 7, 1), unit(1, 1, 7, 0)], 0)],
+              [write([unit(0, 1, 7, 1)], 0)], [write([unit(0, 1, 7, 3)], 8 * S)],
+              [(WRITE, [p | (1 << 40) for p in unit(1, 0, 7, 0)], PMode.DUAL, ("contig", 0), False)],
+              [(WRITE, unit(1, 0, 7, 0)[:4] * 2, PMode.DUAL, ("contig", 0), False)],
+              [write([unit(1, 0, 7, 0)], 0, pmode=PMode.SNGL)], [write([unit(1, 0, 7, 1)], 0, pmode=PMode.QUAD)]]
+    # single erases: planes out of order, a block twice, one address, a block beyond the geometry
+    bells += [[(ERASE, [ppa(0, 0, 7, 0, 1), ppa(0, 0, 7, 0, 0)], PMode.DUAL, (None, 0), False)],
+              [(ERASE, [ppa(0, 0, 7, 0, pl) for pl in (0, 1, 0, 1)], PMode.DUAL, (None, 0), False)],
+              [(ERASE, [ppa(1, 1, 7, 3)], PMode.SNGL, (None, 0), False)], [erase(1, 1, 7)],
+              [(ERASE, [ppa(1, 1, 9, 0, pl) for pl in (0, 1)], PMode.DUAL, (None, 0), False)]]
     # NAND rule violations inside a run: a page twice, a page out of order, a rewrite
     bells.append([write([unit(0, 0, 4, 0)], 0), write([unit(0, 0, 4, 0)], 8 * S),
                   write([unit(0, 1, 4, 3)], 16 * S), write([unit(0, 1, 1, 0)], 24 * S)])
@@ -150,6 +166,10 @@ def _scenario(rng):
             cmds.append(read(ppas, at, meta=bool(rng.integers(2))))
             at += len(ppas) * S
         bells.append(cmds)
+    tailp = [p for u in tail for p in u]
+    bells.append([read(tailp[64 * c:64 * c + 64], 64 * S * c, meta=True) for c in range(4)])
+    bells.append([read(tailp[64 * c:64 * c + 64], 64 * S * c) for c in range(3)]
+                 + [read(tailp[192:200] + tailp[:1], 192 * S)])
     # buffers: scattered pages through a PRP list, two pages, a pointer beyond guest RAM
     u = written[0] + written[1]
     bells.append([read(u, [5 * S, 1 * S, 9 * S, 3 * S, 0, 7 * S, 2 * S, 11 * S, 4 * S, 6 * S, 8 * S,
