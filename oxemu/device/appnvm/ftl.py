@@ -450,21 +450,19 @@ class AppNvmFtl(DeviceMode):
         done = self.media.now
         i = 0
         while i < n:
-            if n == 1 and us > 1:                         # one sector: plain integers
-                m.buffer_one(slba, wb.put_one(data))
-                i, t = 1, self.media.now
-                if wb.full:
-                    t = self._user_units(None, wb.data)
-                    wb.reset()
-            elif wb.n == 0 and n - i >= us:               # whole units: no buffer copy
+            if wb.n == 0 and n - i >= us:                 # whole units: no buffer copy
                 q = (n - i) // us
                 t = self._user_units(np.arange(slba + i, slba + i + q * us, dtype=np.int64).reshape(q, us),
                                      data[i * sb:(i + q * us) * sb])
                 i += q * us
             else:
-                k = min(us - wb.n, n - i)
-                m.buffer(np.arange(slba + i, slba + i + k), wb.put(data[i * sb:(i + k) * sb]))
-                i += k
+                if n == 1:                                # one sector: plain integers
+                    m.buffer_one(slba, wb.put_one(data))
+                    i = 1
+                else:
+                    k = min(us - wb.n, n - i)
+                    m.buffer(np.arange(slba + i, slba + i + k), wb.put(data[i * sb:(i + k) * sb]))
+                    i += k
                 t = self.media.now
                 if wb.full:
                     t = self._user_units(None, wb.data)

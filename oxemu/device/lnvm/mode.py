@@ -59,8 +59,9 @@ class LnvmMode(DeviceMode):
         self._ppa_mask = (1 << geo.ppa_bits) - 1
         self._planes = {int(PMode.SNGL): 1, int(PMode.DUAL): 2, int(PMode.QUAD): 4}
         self.sector_nbytes = geo.sector_nbytes
-        # the usual forms of a lone write or erase (_groups): each unit's (block's) addresses
-        # are its first one's with these bits set, and its first one has none of `lead`
+        # the usual forms of a lone write or erase (_groups; Runs checks runs of writes by the
+        # same): each unit's (block's) addresses are its first one's with these bits set, and
+        # its first one has none of `lead`
         pl_bits, sec_bits = ((1 << f["pl"][1]) - 1) << f["pl"][0], ((1 << f["sec"][1]) - 1) << f["sec"][0]
         self._usual = {(_PH_WRITE, p): ([(q << f["pl"][0]) | (s << f["sec"][0]) for q in range(p)
                                          for s in range(geo.nsectors)], pl_bits | sec_bits)

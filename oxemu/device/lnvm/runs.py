@@ -55,11 +55,11 @@ class Runs:
         self._beyond = np.uint64(~((1 << geo.ppa_bits) - 1) & 0xFFFFFFFFFFFFFFFF)
         self._offs, self._masks, self._lims = ftl._offs, ftl._masks, ftl._lims
         self._sec_steps = np.arange(geo.nsectors, dtype=np.uint64) << np.uint64(f["sec"][0])
-        # a write unit's addresses less its first: plane q, sector s -> q << pl | s << sec
-        self._unit_steps = {p: ((np.arange(p, dtype=np.uint64) << np.uint64(f["pl"][0]))[:, None]
-                                + self._sec_steps).reshape(-1) for p in (1, 2, 4)}
-        self._pl_sec_bits = np.uint64((((1 << f["pl"][1]) - 1) << f["pl"][0])
-                                      | (((1 << f["sec"][1]) - 1) << f["sec"][0]))
+        # a write unit's addresses less its first, and the bits its first has none of: the
+        # mode's usual form of a write (LnvmMode._usual), as arrays
+        usual = {p: ftl._usual[int(NvmOpc.PH_WRITE), p] for p in (1, 2, 4)}
+        self._unit_steps = {p: np.array(steps, dtype=np.uint64) for p, (steps, _) in usual.items()}
+        self._pl_sec_bits = np.uint64(usual[1][1])
         self._plane_ids = np.arange(4, dtype=np.int64)
         self._sec_bits = np.uint64(((1 << f["sec"][1]) - 1) << f["sec"][0])
         self._index = np.arange(max(4096, PAGE_SIZE // 8 + 1), dtype=np.int64)
