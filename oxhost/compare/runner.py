@@ -404,12 +404,12 @@ def run_one(cfg: Config, mode: str, w: Workload, qd: int, seed: int, progress=No
             out["cdf"] = dict(all=_cdf(lat))
             alone = None
         s["final_stats"] = stats_fn()               # the run's, before any tenant runs alone
-        s["simulated_requests"] = eng.requests
         out["summary"] = s
         out["series"] = res.series
         if w.series or w.kind in ("fio", "trace"):
             out["wear"] = wear(st)
         _with_tenants(s, res, w, alone if alone is not None else _alone(eng, w, seed))
+        s["simulated_requests"] = eng.requests      # all the engine ran here: the pace's count
         return out
     finally:
         st.close()
@@ -565,7 +565,6 @@ def _run_rounds(cfg: Config, mode: str, w: Workload, seed: int, progress=None) -
             head["series"] = _chain_series(links)
             head["wear"] = wear(st)
         s["final_stats"] = stats_fn()                       # the rounds', before any tenant runs alone
-        s["simulated_requests"] = eng.requests
         rs = _round_seed(seed, 0)
         if w.kind == "interference":
             m2 = m.stats()
@@ -578,6 +577,7 @@ def _run_rounds(cfg: Config, mode: str, w: Workload, seed: int, progress=None) -
         else:
             alone = _alone(eng, rw, rs)
         _with_tenants(s, res, w, alone)
+        s["simulated_requests"] = eng.requests              # all the engine ran here: the pace's count
         return dict(qds=qds, steady=info, fob=None)
     finally:
         st.close()
@@ -709,24 +709,57 @@ def work(w: Workload, cfg: Config) -> int:
         pre = steady.WIPC_PASSES * cap
     if w.precondition == "none":
         return one
-    rounds = 1 if w.precondition == "fill" else min(steady.WINDOW, w.max_rounds)
+    rounds = round_counts(w.precondition, w.max_rounds)[0]
     per_round = one if not w.round_capacity else int(w.round_capacity * cap)
     fob = one / len(w.qds) if w.precondition == "steady" else 0
     return int(per_round * rounds + (pre + fob) / len(w.qds))
 
 
+def round_counts(precondition: str, max_rounds: int) -> tuple[int, int]:
+    """The fewest and the most rounds a workload runs after preconditioning (none: 0, 0):
+    steady state needs a whole window, and stops at the round limit."""
+    if precondition == "none":
+        return 0, 0
+    if precondition == "fill":
+        return 1, 1
+    return min(steady.WINDOW, max_rounds), max_rounds
+
+
+def _requests_range(w: Workload, ests: list, cap: int) -> tuple[int, int]:
+    """Requests a request-counting workload makes on one stack, fewest and most, from its
+    jobs' estimates: a pass at every queue depth and each tenant of a group once more
+    alone, each run ending in a flush; with preconditioning, 128 KiB writes over twice
+    the capacity (and their flushes) and the rounds, and beside steady state the
+    fresh-out-of-box run (tenants alone again)."""
+    grouped = {sp.label for g in _tenant_groups(w) for sp in g}
+    one = sum(e.requests + e.ramp for e in ests) + 1
+    alone = sum(e.requests + 1 for e in ests if e.label in grouped)
+    lo, hi = round_counts(w.precondition, w.max_rounds)
+    per_round = one * len(w.qds)
+    if not hi:
+        return per_round + alone, per_round + alone
+    wipc = steady.WIPC_PASSES * (-(-cap // steady.WIPC_BS) + 1)
+    fob = one + alone if w.precondition == "steady" else 0
+    return wipc + per_round * lo + alone + fob, wipc + per_round * hi + alone + fob
+
+
 def estimate_lines(plan: Plan, nstacks: int, workers: int = 1) -> list[str]:
     """What the run is expected to do and take, before it starts: each fio job's
-    estimated requests (and which the cap cuts), and the wall time they take at the
-    engine's pace on `workers` processes (a sweep's runs share them; `nstacks` counts
-    every run); a line of warning when that is over an hour."""
-    out, total = [], 0
+    estimated requests (and which the cap cuts), what the run makes of them (queue
+    depths, tenants alone, preconditioning and its rounds: a range, as steady state takes
+    from a window to the round limit) and the wall time that takes at the engine's pace
+    on `workers` processes (a sweep's runs share them; `nstacks` counts every run); a line
+    of warning when that can be over an hour."""
+    out, lo, hi, groups = [], 0, 0, False
+    cap = capacity(plan.config)
     for w in plan.workloads:
         if not counts_requests(w):
             continue
+        groups = groups or bool(_tenant_groups(w))
         ests = estimates(w, plan.config)
         n = sum(e.requests + e.ramp for e in ests)
-        total += n
+        a, b = _requests_range(w, ests, cap)
+        lo, hi = lo + a, hi + b
         jobs = ", ".join(f"{e.label} {e.requests:,}" + (f" (+{e.ramp:,} ramp)" if e.ramp else "")
                          + (f" of ~{e.uncapped:,}" if e.cut else "") for e in ests[:8])
         out.append(f"{w.name}: ~{n:,} requests per stack ({jobs}{', ...' if len(ests) > 8 else ''})")
@@ -737,13 +770,28 @@ def estimate_lines(plan: Plan, nstacks: int, workers: int = 1) -> list[str]:
     if not out:
         return out
     par = max(1, min(workers, nstacks))
-    secs = total * nstacks / WALL_REQUESTS_PER_S / par
+    secs_lo, secs_hi = (n * nstacks / WALL_REQUESTS_PER_S / par for n in (lo, hi))
     on = f" on {par} worker processes" if par > 1 else ""
-    out.append(f"estimate: ~{total * nstacks:,} requests on {nstacks} stack(s), about {_duration(secs)}{on} "
-               f"at ~{WALL_REQUESTS_PER_S:,} requests/s each")
-    if secs > 3600:
-        out.append(f"note: this run is estimated to take about {_duration(secs)}; --quick caps each job at "
+    pace = f"at ~{WALL_REQUESTS_PER_S:,} requests/s each"
+    parts = []
+    if plan.precondition != "none":
+        rlo, rhi = round_counts(plan.precondition, plan.max_rounds)
+        parts.append(f"precondition {plan.precondition}: twice the capacity in {steady.WIPC_BS // 1024} KiB writes, "
+                     + (f"{rlo} round" if rhi == 1 else f"{rlo} to {rhi} rounds"))
+    if groups:
+        parts.append("each tenant of a group once more alone")
+    if plan.precondition == "steady":
+        parts.append("the fresh-out-of-box run")
+    span = f"~{lo * nstacks:,}" if lo == hi else f"~{lo * nstacks:,} to ~{hi * nstacks:,}"
+    took = _duration(secs_lo) if lo == hi else f"{_duration(secs_lo)} to {_duration(secs_hi)}"
+    what = f" ({'; '.join(parts)})" if parts else ""
+    out.append(f"estimate: {span} requests on {nstacks} stack(s){what}, about {took}{on} {pace}")
+    if secs_lo > 3600:
+        out.append(f"note: this run is estimated to take about {_duration(secs_lo)}; --quick caps each job at "
                    f"{QUICK_JOB_REQUESTS:,} requests, --max-requests N at N")
+    elif secs_hi > 3600:
+        out.append(f"note: this run may take up to {_duration(secs_hi)} if steady state takes every round; "
+                   f"--max-rounds, --precondition fill or none, and --max-requests N shorten it")
     return out
 
 

@@ -162,9 +162,12 @@ def run_grid(plan, points, stacks, seed: int, run_one, work, *, workers: int = 1
 
 
 def simulated(results) -> int:
-    """Requests the engine simulated in a plan's runs (prefills included)."""
-    return sum(int(s.get("simulated_requests", 0)) for by_wl in results.get("stacks", {}).values()
+    """Requests the engine simulated in a plan's runs: prefills, rounds, tenants run alone
+    and the fresh-out-of-box runs beside steady state included."""
+    runs = sum(int(s.get("simulated_requests", 0)) for by_wl in results.get("stacks", {}).values()
                for by_qd in by_wl.values() for s in by_qd.values())
+    return runs + sum(int(s.get("simulated_requests", 0)) for by_wl in (results.get("fob") or {}).values()
+                      for s in by_wl.values())
 
 
 def speed(requests: int, wall_s: float, cores: int) -> dict:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from oxhost.compare import Plan
+from oxhost.compare import Plan, sweep
 from oxhost.compare.fiojob import load_fio_job, parse_fio_job
 from oxhost.compare.runner import capacity, estimate_lines, plan_work, run_plan
 from oxhost.compare.workloads import Workload, estimates
@@ -140,10 +140,66 @@ def test_a_full_run_estimated_at_over_an_hour_says_so_before_it_starts():
     long = plan.with_workloads([_workload(plan, CORPUS / "rand-rw.fio", 0)])
     lines = estimate_lines(long, 2)
     assert lines[0].startswith("rand-rw: ~") and "rand-rw#3" in lines[0]
-    assert lines[-1].startswith("note: this run is estimated to take about ") and " h;" in lines[-1]
-    quick = plan.with_workloads([_workload(plan, CORPUS / "rand-rw.fio", 5000)])
+    assert lines[-1].startswith("note: this run is estimated to take about ") and " days;" in lines[-1]
+    quick = plan.with_workloads([_workload(plan, CORPUS / "rand-rw.fio", 5000)]).with_precondition("none")
     lines = estimate_lines(quick, 2)
     assert lines[1] == "rand-rw: capped at 5,000 requests per job: rand-rw#0, rand-rw#1, rand-rw#2, rand-rw#3 cut short"
-    assert lines[-1] == "estimate: ~40,000 requests on 2 stack(s), about 4 s at ~10,000 requests/s each"
+    # 4 jobs of 5,000 and a flush, then each of them alone and a flush: 40,005 a stack
+    assert lines[-1] == ("estimate: ~80,010 requests on 2 stack(s) (each tenant of a group once more alone), "
+                         "about 8 s at ~10,000 requests/s each")
     two = estimate_lines(quick, 8, workers=2)                        # a sweep's runs on two processes
-    assert two[-1] == "estimate: ~160,000 requests on 8 stack(s), about 8 s on 2 worker processes at ~10,000 requests/s each"
+    assert two[-1] == ("estimate: ~320,040 requests on 8 stack(s) (each tenant of a group once more alone), "
+                       "about 16 s on 2 worker processes at ~10,000 requests/s each")
+
+
+def test_a_steady_state_estimate_counts_preconditioning_every_round_and_the_fresh_run():
+    plan = Plan.full().with_workloads([_workload(Plan.full(), CORPUS / "rand-rw.fio", 5000)])
+    wipc = 2 * (-(-capacity(plan.config) // (128 * 1024)) + 1)       # 128 KiB writes over 2x capacity, 2 flushes
+    job, alone = 20_001, 20_004                                        # each run ends in a flush
+    lo = wipc + 5 * job + alone + job + alone                          # a window of 5 rounds, the fresh run
+    hi = wipc + 25 * job + alone + job + alone                         # the round limit
+    assert estimate_lines(plan, 2)[-1] == (
+        f"estimate: ~{2 * lo:,} to ~{2 * hi:,} requests on 2 stack(s) (precondition steady: twice the capacity "
+        "in 128 KiB writes, 5 to 25 rounds; each tenant of a group once more alone; the fresh-out-of-box run), "
+        "about 42 s to 2 min at ~10,000 requests/s each")
+    fill = estimate_lines(plan.with_precondition("fill"), 1)[-1]
+    assert fill.startswith(f"estimate: ~{wipc + job + alone:,} requests on 1 stack(s) (precondition fill: ")
+    slow = Plan.full().with_workloads([_workload(Plan.full(), CORPUS / "rand-rw.fio", 400_000)])
+    assert estimate_lines(slow, 2)[-1].startswith("note: this run may take up to ")   # only at the round limit
+
+
+TENANTS = """
+[a]
+rw=randwrite
+bs=4k
+size=2m
+number_ios=150
+[b]
+rw=randread
+bs=4k
+size=2m
+number_ios=100
+"""
+
+
+def test_a_steady_run_makes_as_many_requests_as_its_estimate_allows_and_the_pace_counts_them_all():
+    plan = Plan.quick(Config.load(None, TINY), precondition="steady", max_rounds=7)
+    fio = parse_fio_job(TENANTS, device_bytes=capacity(plan.config))
+    plan = plan.with_workloads([Workload("two", "two", kind="fio", fio_jobs=fio.jobs, qds=(1,))])
+    line = estimate_lines(plan, 1)[-1]
+    lo, hi = (int(x.strip("~").replace(",", "")) for x in line.split(" requests")[0].split()[1::2])
+    res = run_plan(plan)
+    for s in ("pblk", "appnvm"):
+        made = res["stacks"][s]["two"]["1"]["simulated_requests"] + res["fob"][s]["two"]["simulated_requests"]
+        assert lo <= made <= hi, (s, lo, made, hi)
+        assert made == lo + 251 * (res["steady"][s]["two"]["rounds"] - 5)      # each round past the window: a pass
+        assert made - res["fob"][s]["two"]["simulated_requests"] > wipc_and_rounds(res, s)   # tenants alone counted
+    assert sweep.simulated(res) == sum(res["stacks"][s]["two"]["1"]["simulated_requests"]
+                                       + res["fob"][s]["two"]["simulated_requests"] for s in ("pblk", "appnvm"))
+
+
+def wipc_and_rounds(res: dict, stack: str) -> int:
+    """What the preconditioning and the rounds alone made: WIPC's writes and flushes, and
+    251 requests a round (the jobs' and a flush)."""
+    st = res["steady"][stack]["two"]
+    return 2 * (-(-res["capacity_bytes"] // (128 * 1024)) + 1) + 251 * st["rounds"]
