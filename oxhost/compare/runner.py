@@ -684,9 +684,9 @@ def _bar(total: int, progress: bool, desc: str, unit: str = "B"):
 
 
 def _prefill_bytes(w: Workload, cap: int) -> int:
-    if w.kind == "interference":
-        return cap
-    return (w.region or cap) if w.prefill else 0
+    """What a fresh run writes before its workload (the interference workload's work_bytes
+    counts its own)."""
+    return (w.region or cap) if w.prefill and w.kind != "interference" else 0
 
 
 def counts_requests(w: Workload) -> bool:
@@ -698,21 +698,23 @@ def work(w: Workload, cfg: Config) -> int:
     """A workload's share of a progress bar at one queue depth on one stack: estimated
     requests (ramps included) for fio and traces, bytes (prefill included) for built-ins.
     A preconditioned workload: its preconditioning, the fewest rounds that can close the
-    window (a round limit below it: the limit) and, for steady state, the fresh-out-of-box
-    run beside it -- more rounds move the bar past its end."""
+    window (a round limit below it: the limit; a round runs on the device as it is, with
+    no prefill), what runs after the window (the interference workload's reader and
+    writer alone) and the fresh-out-of-box run beside them (at one queue depth) -- more
+    rounds move the bar past its end."""
     cap = capacity(cfg)
     if counts_requests(w):
-        one = sum(e.requests + e.ramp for e in estimates(w, cfg))
-        pre = 0
+        one = per_round = sum(e.requests + e.ramp for e in estimates(w, cfg))
+        pre = after = 0
     else:
         one = w.work_bytes(cap) + _prefill_bytes(w, cap)
+        per_round = int(w.round_capacity * cap) // w.bs * w.bs if w.round_capacity else w.work_bytes(cap)
         pre = steady.WIPC_PASSES * cap
+        after = w.idle_reads * 4096 + per_round if w.kind == "interference" else 0
     if w.precondition == "none":
         return one
     rounds = round_counts(w.precondition, w.max_rounds)[0]
-    per_round = one if not w.round_capacity else int(w.round_capacity * cap)
-    fob = one / len(w.qds) if w.precondition == "steady" else 0
-    return int(per_round * rounds + (pre + fob) / len(w.qds))
+    return int(per_round * rounds + (pre + after + one) / len(w.qds))
 
 
 def round_counts(precondition: str, max_rounds: int) -> tuple[int, int]:
@@ -729,8 +731,8 @@ def _requests_range(w: Workload, ests: list, cap: int) -> tuple[int, int]:
     """Requests a request-counting workload makes on one stack, fewest and most, from its
     jobs' estimates: a pass at every queue depth and each tenant of a group once more
     alone, each run ending in a flush; with preconditioning, 128 KiB writes over twice
-    the capacity (and their flushes) and the rounds, and beside steady state the
-    fresh-out-of-box run (tenants alone again)."""
+    the capacity (and their flushes), the rounds and the fresh-out-of-box run beside them
+    (tenants alone again)."""
     grouped = {sp.label for g in _tenant_groups(w) for sp in g}
     one = sum(e.requests + e.ramp for e in ests) + 1
     alone = sum(e.requests + 1 for e in ests if e.label in grouped)
@@ -739,7 +741,7 @@ def _requests_range(w: Workload, ests: list, cap: int) -> tuple[int, int]:
     if not hi:
         return per_round + alone, per_round + alone
     wipc = steady.WIPC_PASSES * (-(-cap // steady.WIPC_BS) + 1)
-    fob = one + alone if w.precondition == "steady" else 0
+    fob = one + alone
     return wipc + per_round * lo + alone + fob, wipc + per_round * hi + alone + fob
 
 
@@ -780,7 +782,7 @@ def estimate_lines(plan: Plan, nstacks: int, workers: int = 1) -> list[str]:
                      + (f"{rlo} round" if rhi == 1 else f"{rlo} to {rhi} rounds"))
     if groups:
         parts.append("each tenant of a group once more alone")
-    if plan.precondition == "steady":
+    if plan.precondition != "none":
         parts.append("the fresh-out-of-box run")
     span = f"~{lo * nstacks:,}" if lo == hi else f"~{lo * nstacks:,} to ~{hi * nstacks:,}"
     took = _duration(secs_lo) if lo == hi else f"{_duration(secs_lo)} to {_duration(secs_hi)}"

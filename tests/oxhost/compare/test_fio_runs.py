@@ -163,7 +163,8 @@ def test_a_steady_state_estimate_counts_preconditioning_every_round_and_the_fres
         "in 128 KiB writes, 5 to 25 rounds; each tenant of a group once more alone; the fresh-out-of-box run), "
         "about 42 s to 2 min at ~10,000 requests/s each")
     fill = estimate_lines(plan.with_precondition("fill"), 1)[-1]
-    assert fill.startswith(f"estimate: ~{wipc + job + alone:,} requests on 1 stack(s) (precondition fill: ")
+    assert fill.startswith(f"estimate: ~{wipc + job + alone + job + alone:,} requests on 1 stack(s) "
+                           "(precondition fill: twice the capacity in 128 KiB writes, 1 round; ")
     slow = Plan.full().with_workloads([_workload(Plan.full(), CORPUS / "rand-rw.fio", 400_000)])
     assert estimate_lines(slow, 2)[-1].startswith("note: this run may take up to ")   # only at the round limit
 
@@ -182,18 +183,25 @@ number_ios=100
 """
 
 
-def test_a_steady_run_makes_as_many_requests_as_its_estimate_allows_and_the_pace_counts_them_all():
-    plan = Plan.quick(Config.load(None, TINY), precondition="steady", max_rounds=7)
+@pytest.mark.parametrize("precondition", ["steady", "fill"])
+def test_a_preconditioned_run_makes_as_many_requests_as_its_estimate_allows_and_the_pace_counts_them_all(precondition):
+    plan = Plan.quick(Config.load(None, TINY), precondition=precondition, max_rounds=7)
     fio = parse_fio_job(TENANTS, device_bytes=capacity(plan.config))
     plan = plan.with_workloads([Workload("two", "two", kind="fio", fio_jobs=fio.jobs, qds=(1,))])
     line = estimate_lines(plan, 1)[-1]
-    lo, hi = (int(x.strip("~").replace(",", "")) for x in line.split(" requests")[0].split()[1::2])
-    res = run_plan(plan)
+    counts = [int(x.strip("~").replace(",", "")) for x in line.split(" requests")[0].split()[1::2]]
+    lo, hi = counts[0], counts[-1]
+    total, _ = plan_work(plan, 2)
+    bar = Bar()
+    res = run_plan(plan, bar=bar)
     for s in ("pblk", "appnvm"):
         made = res["stacks"][s]["two"]["1"]["simulated_requests"] + res["fob"][s]["two"]["simulated_requests"]
         assert lo <= made <= hi, (s, lo, made, hi)
-        assert made == lo + 251 * (res["steady"][s]["two"]["rounds"] - 5)      # each round past the window: a pass
+        rounds = res["steady"][s]["two"]["rounds"]
+        assert made == lo + 251 * (rounds - (5 if precondition == "steady" else 1))   # a round past the fewest: a pass
         assert made - res["fob"][s]["two"]["simulated_requests"] > wipc_and_rounds(res, s)   # tenants alone counted
+    if precondition == "fill":
+        assert bar.n == total                                       # one round and the fresh run: the bar's end
     assert sweep.simulated(res) == sum(res["stacks"][s]["two"]["1"]["simulated_requests"]
                                        + res["fob"][s]["two"]["simulated_requests"] for s in ("pblk", "appnvm"))
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from oxhost.cli import main
 from oxhost.compare import Plan, steady
 from oxhost.compare.report import table, write
-from oxhost.compare.runner import run_plan
+from oxhost.compare.runner import plan_work, run_plan
 from oxhost.config import Config
 
 TINY = ["geometry.nblocks=16", "geometry.npages=16"]         # 2x2x16x16 under --quick
@@ -48,6 +48,36 @@ def drifting():
     """Random 4 KiB writes after a sequential fill: GC finds whole victims at first, so
     the first round is far faster than the rest."""
     return run_plan(_plan(["randwrite"]))
+
+
+class Bar:
+    """What run_plan needs of a progress bar: it adds up the updates."""
+
+    def __init__(self):
+        self.n = 0
+
+    def update(self, k):
+        self.n += k
+
+    def set_description(self, _):
+        pass
+
+
+@pytest.mark.parametrize("precondition", ["none", "fill"])
+def test_the_progress_bar_of_every_builtin_workload_ends_at_its_total(precondition):
+    """A round runs on the device as it is (no prefill); the fresh run beside a
+    preconditioned one prefills; the interference workload counts its prefill once."""
+    plan = Plan.quick(Config.load(None, TINY), precondition=precondition)
+    for w in plan.workloads:
+        one = plan.with_workloads([w])
+        total, unit = plan_work(one, 1)
+        bar = Bar()
+        run_plan(one, stacks=("pblk",), bar=bar)
+        assert unit == "B"
+        if w.kind == "interference":               # its reader stops with the writer: a few reads short
+            assert 0.98 * total <= bar.n <= total, (w.name, bar.n, total)
+        else:
+            assert abs(bar.n - total) <= len(w.qds), (w.name, bar.n, total)
 
 
 def test_a_drifting_figure_is_reported_only_after_the_window_holds(drifting):
