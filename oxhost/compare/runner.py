@@ -10,6 +10,7 @@ report); never through one FTL's internals."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import time
@@ -694,14 +695,15 @@ def counts_requests(w: Workload) -> bool:
     return w.kind in ("fio", "trace")
 
 
-def work(w: Workload, cfg: Config) -> int:
+def work(w: Workload, cfg: Config, fresh: bool = True) -> int:
     """A workload's share of a progress bar at one queue depth on one stack: estimated
     requests (ramps included) for fio and traces, bytes (prefill included) for built-ins.
     A preconditioned workload: its preconditioning, the fewest rounds that can close the
     window (a round limit below it: the limit; a round runs on the device as it is, with
     no prefill), what runs after the window (the interference workload's reader and
-    writer alone) and the fresh-out-of-box run beside them (at one queue depth) -- more
-    rounds move the bar past its end."""
+    writer alone) and, when `fresh` (run_workload's; a sweep's run_one has none), the
+    fresh-out-of-box run beside them (at one queue depth) -- more rounds move the bar past
+    its end."""
     cap = capacity(cfg)
     if counts_requests(w):
         one = per_round = sum(e.requests + e.ramp for e in estimates(w, cfg))
@@ -714,7 +716,7 @@ def work(w: Workload, cfg: Config) -> int:
     if w.precondition == "none":
         return one
     rounds = round_counts(w.precondition, w.max_rounds)[0]
-    return int(per_round * rounds + (pre + after + one) / len(w.qds))
+    return int(per_round * rounds + (pre + after + (one if fresh else 0)) / len(w.qds))
 
 
 def round_counts(precondition: str, max_rounds: int) -> tuple[int, int]:
@@ -727,12 +729,12 @@ def round_counts(precondition: str, max_rounds: int) -> tuple[int, int]:
     return min(steady.WINDOW, max_rounds), max_rounds
 
 
-def _requests_range(w: Workload, ests: list, cap: int) -> tuple[int, int]:
+def _requests_range(w: Workload, ests: list, cap: int, fresh: bool) -> tuple[int, int]:
     """Requests a request-counting workload makes on one stack, fewest and most, from its
     jobs' estimates: a pass at every queue depth and each tenant of a group once more
     alone, each run ending in a flush; with preconditioning, 128 KiB writes over twice
-    the capacity (and their flushes), the rounds and the fresh-out-of-box run beside them
-    (tenants alone again)."""
+    the capacity (and their flushes), the rounds and, when `fresh`, the fresh-out-of-box
+    run beside them (tenants alone again)."""
     grouped = {sp.label for g in _tenant_groups(w) for sp in g}
     one = sum(e.requests + e.ramp for e in ests) + 1
     alone = sum(e.requests + 1 for e in ests if e.label in grouped)
@@ -741,17 +743,18 @@ def _requests_range(w: Workload, ests: list, cap: int) -> tuple[int, int]:
     if not hi:
         return per_round + alone, per_round + alone
     wipc = steady.WIPC_PASSES * (-(-cap // steady.WIPC_BS) + 1)
-    fob = one + alone
+    fob = one + alone if fresh else 0
     return wipc + per_round * lo + alone + fob, wipc + per_round * hi + alone + fob
 
 
-def estimate_lines(plan: Plan, nstacks: int, workers: int = 1) -> list[str]:
+def estimate_lines(plan: Plan, nstacks: int, workers: int = 1, fresh: bool = True) -> list[str]:
     """What the run is expected to do and take, before it starts: each fio job's
     estimated requests (and which the cap cuts), what the run makes of them (queue
     depths, tenants alone, preconditioning and its rounds: a range, as steady state takes
     from a window to the round limit) and the wall time that takes at the engine's pace
-    on `workers` processes (a sweep's runs share them; `nstacks` counts every run); a line
-    of warning when that can be over an hour."""
+    on `workers` processes (a sweep's runs share them; `nstacks` counts every run; a
+    sweep's runs have no fresh-out-of-box run: `fresh` False); a line of warning when that
+    can be over an hour."""
     out, lo, hi, groups = [], 0, 0, False
     cap = capacity(plan.config)
     for w in plan.workloads:
@@ -760,7 +763,7 @@ def estimate_lines(plan: Plan, nstacks: int, workers: int = 1) -> list[str]:
         groups = groups or bool(_tenant_groups(w))
         ests = estimates(w, plan.config)
         n = sum(e.requests + e.ramp for e in ests)
-        a, b = _requests_range(w, ests, cap)
+        a, b = _requests_range(w, ests, cap, fresh)
         lo, hi = lo + a, hi + b
         jobs = ", ".join(f"{e.label} {e.requests:,}" + (f" (+{e.ramp:,} ramp)" if e.ramp else "")
                          + (f" of ~{e.uncapped:,}" if e.cut else "") for e in ests[:8])
@@ -782,7 +785,7 @@ def estimate_lines(plan: Plan, nstacks: int, workers: int = 1) -> list[str]:
                      + (f"{rlo} round" if rhi == 1 else f"{rlo} to {rhi} rounds"))
     if groups:
         parts.append("each tenant of a group once more alone")
-    if plan.precondition != "none":
+    if plan.precondition != "none" and fresh:
         parts.append("the fresh-out-of-box run")
     span = f"~{lo * nstacks:,}" if lo == hi else f"~{lo * nstacks:,} to ~{hi * nstacks:,}"
     took = _duration(secs_lo) if lo == hi else f"{_duration(secs_lo)} to {_duration(secs_hi)}"
@@ -882,7 +885,9 @@ def run_compare(plan: Plan, outdir, stacks=stacks_.DEFAULT, progress=True, echo=
     points = sweep_points(plan.config, sweeps) if sweeps else None      # ConfigError before any work
     outdir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    for line in estimate_lines(plan, len(stacks) * max(1, len(points or ())), workers if points and not cluster else 1):
+    counted = plan.with_workloads([plan.sweep_workload]) if points else plan      # a sweep runs its one workload
+    for line in estimate_lines(counted, len(stacks) * max(1, len(points or ())), workers if points and not cluster else 1,
+                               fresh=points is None):
         echo(line)
     if points is not None:
         results = run_sweep(plan, points, stacks, seed, progress, workers=workers, cluster=cluster,
@@ -912,4 +917,5 @@ def run_sweep(plan: Plan, points, stacks, seed: int, progress: bool, **how) -> d
     """The plan's sweep workload at each grid point on each stack (mode strings), each run
     on a fresh device by run_one: sweep.run_grid runs them (`how`: workers, cluster,
     cache, echo)."""
-    return sweep_.run_grid(plan, points, stacks, seed, run_one, work, progress=progress, **how)
+    return sweep_.run_grid(plan, points, stacks, seed, run_one, functools.partial(work, fresh=False),
+                           progress=progress, **how)

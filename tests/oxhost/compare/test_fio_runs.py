@@ -162,6 +162,9 @@ def test_a_steady_state_estimate_counts_preconditioning_every_round_and_the_fres
         f"estimate: ~{2 * lo:,} to ~{2 * hi:,} requests on 2 stack(s) (precondition steady: twice the capacity "
         "in 128 KiB writes, 5 to 25 rounds; each tenant of a group once more alone; the fresh-out-of-box run), "
         "about 42 s to 2 min at ~10,000 requests/s each")
+    sweep = estimate_lines(plan, 2, fresh=False)[-1]                # a sweep's runs: no fresh-out-of-box run
+    assert sweep.startswith(f"estimate: ~{2 * (lo - job - alone):,} to ~{2 * (hi - job - alone):,} requests ")
+    assert "fresh-out-of-box" not in sweep
     fill = estimate_lines(plan.with_precondition("fill"), 1)[-1]
     assert fill.startswith(f"estimate: ~{wipc + job + alone + job + alone:,} requests on 1 stack(s) "
                            "(precondition fill: twice the capacity in 128 KiB writes, 1 round; ")

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from oxhost.cli import main
 from oxhost.compare import Plan, steady
 from oxhost.compare.report import table, write
-from oxhost.compare.runner import plan_work, run_plan
+from oxhost.compare.runner import plan_work, run_one, run_plan, work
 from oxhost.config import Config
 
 TINY = ["geometry.nblocks=16", "geometry.npages=16"]         # 2x2x16x16 under --quick
@@ -78,6 +78,14 @@ def test_the_progress_bar_of_every_builtin_workload_ends_at_its_total(preconditi
             assert 0.98 * total <= bar.n <= total, (w.name, bar.n, total)
         else:
             assert abs(bar.n - total) <= len(w.qds), (w.name, bar.n, total)
+
+
+def test_a_sweep_runs_share_of_the_bar_is_what_the_run_moves_it_by():
+    plan = Plan.quick(Config.load(None, TINY), precondition="fill")
+    w = plan.sweep_workload
+    bar = Bar()
+    run_one(plan.config, "pblk", w, w.qds[0], 1, progress=bar.update)       # what a sweep runs: no fresh run
+    assert bar.n == work(w, plan.config, fresh=False)
 
 
 def test_a_drifting_figure_is_reported_only_after_the_window_holds(drifting):
