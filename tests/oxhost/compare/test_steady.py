@@ -12,6 +12,8 @@ from oxhost.compare.report import table, write
 from oxhost.compare.runner import plan_work, run_one, run_plan, work
 from oxhost.config import Config
 
+from .test_fio_runs import Bar
+
 TINY = ["geometry.nblocks=16", "geometry.npages=16"]         # 2x2x16x16 under --quick
 
 
@@ -48,19 +50,6 @@ def drifting():
     """Random 4 KiB writes after a sequential fill: GC finds whole victims at first, so
     the first round is far faster than the rest."""
     return run_plan(_plan(["randwrite"]))
-
-
-class Bar:
-    """What run_plan needs of a progress bar: it adds up the updates."""
-
-    def __init__(self):
-        self.n = 0
-
-    def update(self, k):
-        self.n += k
-
-    def set_description(self, _):
-        pass
 
 
 @pytest.mark.parametrize("precondition", ["none", "fill"])
