@@ -179,10 +179,12 @@ class JobSpec:
             out += w * sum(s * p for s, p in self.block_sizes[d]) / 100
         return out
 
-    def estimate_requests(self, iops: float | None = None) -> int:
+    def estimate_requests(self, iops: float | None = None, cap: int = 0) -> int:
         """Requests the job issues: from its bytes (size, io_size, loops) and number_ios,
         and from its runtime at `iops` (a modeled rate; needed only for runtime-bound
-        jobs). A rate cap (rate, rate_iops) or thinktime bounds the rate too."""
+        jobs). A rate cap (rate, rate_iops) or thinktime bounds the rate too; `cap` (the
+        run's request budget) bounds the reads and writes, and fsync=N's flushes come on
+        top of those it leaves."""
         n = math.inf
         if self.total_bytes is not None:
             n = math.ceil(self.total_bytes / max(1.0, self.mean_request_bytes))
@@ -196,6 +198,8 @@ class JobSpec:
             if self.thinktime_ns:
                 rate = min(rate, self.thinktime_blocks / (self.thinktime_ns / 1e9))
             n = min(n, rate * self.runtime_ns / 1e9)
+        if cap:
+            n = min(n, cap)
         if self.fsync_every and "write" in self.directions and n != math.inf:
             n += n * (1 - self.rwmixread / 100 if len(self.directions) > 1 else 1) / self.fsync_every
         return int(n) if n != math.inf else 0

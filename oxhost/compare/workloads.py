@@ -244,8 +244,8 @@ def estimates(w: Workload, cfg) -> list[Estimate]:
         n = spec.estimate_requests(iops)
         ramp = int(iops * spec.ramp_ns / 1e9)
         cap = w.max_requests
-        out.append(Estimate(spec.label, min(n, cap) if cap else n, min(ramp, cap) if cap else ramp,
-                            bool(cap) and n > cap, n))
+        capped = spec.estimate_requests(iops, cap) if cap else n
+        out.append(Estimate(spec.label, capped, min(ramp, cap) if cap else ramp, capped < n, n))
     return out
 
 

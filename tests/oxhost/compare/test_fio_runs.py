@@ -128,7 +128,7 @@ def test_the_progress_bar_counts_requests_to_its_estimated_total():
     plan = plan.with_workloads([_workload(plan, CORPUS / "mobile.fio", 120)])
     total, unit = plan_work(plan, 2)
     ests = estimates(plan.workloads[0], plan.config)
-    assert [e.requests for e in ests] == [120] * 3 and all(0 < e.ramp <= 120 for e in ests)
+    assert [e.requests for e in ests] == [135, 120, 120] and all(0 < e.ramp <= 120 for e in ests)   # + fsync=8's
     assert unit == "req" and total == 2 * sum(e.requests + e.ramp for e in ests)
     bar = Bar()
     run_plan(plan, bar=bar)
@@ -214,3 +214,13 @@ def wipc_and_rounds(res: dict, stack: str) -> int:
     251 requests a round (the jobs' and a flush)."""
     st = res["steady"][stack]["two"]
     return 2 * (-(-res["capacity_bytes"] // (128 * 1024)) + 1) + 251 * st["rounds"]
+
+
+def test_a_capped_job_s_fsyncs_come_on_top_of_its_budget_in_the_estimate_as_in_the_run():
+    plan = Plan.quick(Config.load(None, TINY))
+    fio = parse_fio_job("[w]\nrw=randwrite\nbs=4k\nsize=2m\nfsync=4\n", device_bytes=capacity(plan.config))
+    plan = plan.with_workloads([Workload("w", "w", kind="fio", fio_jobs=fio.jobs, qds=(1,), max_requests=100)])
+    assert [e.requests for e in estimates(plan.workloads[0], plan.config)] == [125]    # 100 writes, 25 fsyncs
+    line = estimate_lines(plan, 1)[-1]
+    made = run_plan(plan, stacks=("pblk",))["stacks"]["pblk"]["w"]["1"]["simulated_requests"]
+    assert made == 126 and line.startswith(f"estimate: ~{made:,} requests on 1 stack(s), ")   # and the last flush
