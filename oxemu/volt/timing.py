@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 
 
-
 class TimingMode(str, enum.Enum):
     OFF = "off"             # no model: every operation completes at once (mounting)
     MODEL = "model"         # modeled completion times recorded, no sleeping
